@@ -1,40 +1,180 @@
 """The ``musicmaker`` command line. Owns printing, progress bars and exit codes (0 ok, 2 user error, 1 internal).
 
-Heavy imports (torch, transformers, prefect) happen inside the commands, after argument parsing.
+Heavy imports (torch, transformers, prefect) happen inside the commands, after argument parsing, so ``--help``
+and ``validate`` stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
 
+def _load(file: str, seed: int | None = None) -> Any:
+    from flows.schema import load_arrangement
+
+    arrangement = load_arrangement(Path(file))
+    if seed is not None:
+        arrangement = arrangement.model_copy(update={"seed": seed})
+    return arrangement
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    elif not args.quiet:
+        print(text)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from flows.schema import SchemaError, load_arrangement
+    from flows.schema import SchemaError
 
     status = EXIT_OK
     for file in args.files:
         try:
-            load_arrangement(Path(file))
+            _load(file)
         except SchemaError as err:
             for problem in err.problems:
                 print(problem, file=sys.stderr)
             status = EXIT_USER
         else:
-            print(f"{file}: ok")
+            if not args.quiet:
+                print(f"{file}: ok")
     return status
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    from flows import preflight
+    from flows.settings import apply_prefect_defaults
+
+    arrangement = _load(args.file, args.seed)
+    plan = preflight.check(arrangement, args.only)
+    if args.dry_run:
+        _emit(args, plan, preflight.describe(plan))
+        return EXIT_OK
+    apply_prefect_defaults()
+    from flows.console import render_progress
+    from flows.render import render_arrangement
+
+    with render_progress(quiet=args.quiet or args.json):
+        root = render_arrangement(
+            arrangement, out_dir=str(args.output), force=args.force, only=args.only, source=str(Path(args.file))
+        )
+    manifest = json.loads((Path(root) / "manifest.json").read_text())
+    files = "\n".join(f"  {f['path']}" for f in manifest["files"])
+    _emit(args, {"folder": root, "files": manifest["files"]}, f"Rendered '{arrangement.title}' into {root}/\n{files}")
+    return EXIT_OK
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from stems.transcribe import transcribe_file
+
+    out = Path(args.output) if args.output else Path(args.audio).with_suffix(".mid")
+    track = transcribe_file(Path(args.audio), args.instrument, out)
+    result = {"midi": str(out), "notes": len(track.notes), "warnings": list(track.warnings)}
+    _emit(args, result, f"Wrote {out} ({len(track.notes)} notes)")
+    for warning in track.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_master(args: argparse.Namespace) -> int:
+    from mixing.master import master_file
+
+    out = Path(args.output) if args.output else Path(args.audio).with_name(Path(args.audio).stem + ".master.wav")
+    result = master_file(Path(args.audio), out, lufs=args.lufs, true_peak=args.true_peak)
+    report = result.report.to_dict()
+    _emit(args, {"output": str(out), **report}, f"Wrote {out}: " + ", ".join(f"{k} {v}" for k, v in report.items()))
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from stems.models import known_models, weights_cached
+
+    rows = [{**m.__dict__, "cached": weights_cached(m.name)} for m in known_models()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(f"{'name':40} {'params':>8} {'ch':>3} {'VRAM GB':>8}  cached")
+    for r in rows:
+        print(f"{r['name']:40} {r['params_m']:>7g}M {r['channels']:>3} {r['vram_gb']:>8g}  {'yes' if r['cached'] else 'no'}")
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from flows.schema import arrangement_json_schema
+
+    text = json.dumps(arrangement_json_schema(), indent=2) + "\n"
+    if args.output:
+        from stems.audio import write_bytes_atomic
+
+        write_bytes_atomic(args.output, text.encode())
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="musicmaker", description="Render YAML arrangements into songs.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate", help="check arrangement files", description="Check arrangement YAML files.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check arrangement files", formatter_class=fmt,
+                       epilog="example:\n  musicmaker validate arrangements/demo.yaml")  # fmt: skip
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--quiet", action="store_true", help="print only problems")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("render", help="render one arrangement", formatter_class=fmt,
+                       epilog="examples:\n  musicmaker render arrangements/demo.yaml -o renders\n"
+                              "  musicmaker render song.yaml --dry-run\n  musicmaker render song.yaml --only bass --force")  # fmt: skip
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
+    p.add_argument("--seed", type=int, help="override the arrangement's seed")
+    p.add_argument("--dry-run", action="store_true", help="print the plan without loading any model")
+    p.add_argument("--only", nargs="+", metavar="STEM", help="render only these stems (and those they follow)")
+    p.add_argument("--force", action="store_true", help="overwrite a finished render in the output folder")
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("transcribe", help="transcribe any audio file to MIDI", formatter_class=fmt,
+                       epilog="example:\n  musicmaker transcribe bass.wav --instrument bass -o bass.mid")  # fmt: skip
+    p.add_argument("audio", metavar="AUDIO")
+    p.add_argument("--instrument", required=True, help="instrument family (drums, bass, piano, keys, ...)")
+    p.add_argument("-o", "--output", help="output .mid (default: next to AUDIO)")
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_transcribe)
+
+    p = sub.add_parser("master", help="master any audio file to a loudness target", formatter_class=fmt,
+                       epilog="example:\n  musicmaker master mix.wav -o master.wav --lufs -14 --true-peak -1")  # fmt: skip
+    p.add_argument("audio", metavar="AUDIO")
+    p.add_argument("-o", "--output", help="output WAV (default: AUDIO.master.wav)")
+    p.add_argument("--lufs", type=float, default=-14.0, help="integrated loudness target (default -14)")
+    p.add_argument("--true-peak", type=float, default=-1.0, help="true-peak ceiling in dBTP (default -1)")
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_master)
+
+    p = sub.add_parser("models", help="list known models", epilog="example:\n  musicmaker models --json",
+                       formatter_class=fmt)  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the arrangement format", formatter_class=fmt,
+                       epilog="example:\n  musicmaker schema -o arrangement.schema.json")  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(func=_cmd_schema)
     return parser
 
 
@@ -42,11 +182,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stems.errors import UserInputError
 
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        for line in getattr(err, "problems", None) or [f"error: {err}"]:
+            print(line, file=sys.stderr)
         return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # an internal failure: show everything, exit 1
+        traceback.print_exc()
+        print("musicmaker: internal error (exit 1); please report it with the traceback above", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

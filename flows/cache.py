@@ -1,0 +1,91 @@
+"""Content-addressed stage cache: a stage is redone only when its inputs, model, seed, code or upstream outputs change.
+
+Each stage output of a render folder has a record ``.musicmaker/stages/<stage>.<stem>.json`` holding the key it was
+made with and the sha256 of every file it wrote. A stage is reused when the key matches and every file is still there
+with the same hash, so a render killed at any point resumes with the stages that finished, and an edit to one stem's
+prompt redoes that stem and what depends on it only. Records are written after their files, atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from stems.audio import write_bytes_atomic
+
+# The modules whose code decides each stage's output: editing one invalidates that stage (and, through the output
+# hashes, everything downstream of it).
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "generate": ("stems/generate.py", "stems/musicgen_engine.py", "stems/chroma.py", "stems/plan.py",
+                 "stems/debug_models.py", "stems/models.py"),
+    "refine": ("stems/separate.py", "stems/demucs_debug.py", "stems/clean.py", "stems/audio.py"),
+    "transcribe": ("stems/transcribe.py", "stems/transcribe_notes.py", "stems/transcribe_settings.py",
+                   "stems/drums.py", "stems/midi.py"),
+    "mix": ("mixing/loudness.py", "mixing/mix.py", "mixing/master.py", "mixing/limiter.py", "mixing/export.py",
+            "mixing/truepeak.py", "mixing/_kernels.py"),
+}  # fmt: skip
+_REPO = Path(__file__).resolve().parents[1]
+
+
+@lru_cache(maxsize=None)
+def code_version(stage: str) -> str:
+    """Hash of the package version and the source of the stage's modules (those that exist)."""
+    digest = hashlib.sha256(metadata.version("musicmaker").encode())
+    for rel in STAGE_CODE[stage]:
+        path = _REPO / rel
+        if path.exists():
+            digest.update(rel.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage_key(stage: str, inputs: dict[str, Any]) -> str:
+    """The content key: stage code version plus canonical JSON of everything the stage reads."""
+    canonical = json.dumps({"stage": stage, "code": code_version(stage), "inputs": inputs}, sort_keys=True,
+                           default=str)  # fmt: skip
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StageCache:
+    """The records of one render folder."""
+
+    root: Path
+
+    def _record_path(self, stage: str, item: str) -> Path:
+        return self.root / ".musicmaker" / "stages" / f"{stage}.{item}.json"
+
+    def lookup(self, stage: str, item: str, key: str) -> dict[str, Any] | None:
+        """The stored result of a finished stage with this key, if all its files are intact."""
+        path = self._record_path(stage, item)
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if record.get("key") != key:
+            return None
+        for rel, digest in record["files"].items():
+            file = self.root / rel
+            if not file.is_file() or file_digest(file) != digest:
+                return None
+        return dict(record["result"])
+
+    def store(self, stage: str, item: str, key: str, files: list[Path], result: dict[str, Any]) -> None:
+        record = {
+            "key": key,
+            "files": {p.relative_to(self.root).as_posix(): file_digest(p) for p in files},
+            "result": result,
+        }
+        write_bytes_atomic(self._record_path(stage, item), json.dumps(record, default=str).encode())

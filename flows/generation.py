@@ -1,0 +1,171 @@
+"""Generation stage of a track render, without Prefect: requests from the arrangement, batches, cached generation."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from flows.cache import StageCache, file_digest, stage_key
+from flows.paths import RenderPaths
+from flows.schema import Arrangement, Stem
+from stems.audio import Audio, read_audio, write_wav
+from stems.errors import UserInputError
+
+Progress = Callable[[str, int, int], None]
+
+
+def stem_seed(seed: int, stem: str) -> int:
+    """A seed per stem derived from the track seed, so editing one stem never changes another's audio."""
+    digest = hashlib.sha256(f"{seed}:{stem}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def stem_model(arrangement: Arrangement, stem: Stem) -> str:
+    return stem.model or arrangement.model
+
+
+def context_text(arrangement: Arrangement) -> str:
+    return f"{arrangement.bpm:g} bpm, {arrangement.key}, {arrangement.time_signature} time"
+
+
+def selected_stems(arrangement: Arrangement, only: list[str] | None) -> list[Stem]:
+    """The stems to render: all, or those named by --only plus the stems they follow."""
+    by_name = {s.name: s for s in arrangement.stems}
+    if not only:
+        return list(arrangement.stems)
+    unknown = [n for n in only if n not in by_name]
+    if unknown:
+        raise UserInputError(f"--only names unknown stem(s) {unknown}; the arrangement has {sorted(by_name)}")
+    wanted: set[str] = set()
+    stack = list(only)
+    while stack:
+        name = stack.pop()
+        if name not in wanted:
+            wanted.add(name)
+            if by_name[name].follow:
+                stack.append(by_name[name].follow)
+    return [s for s in arrangement.stems if s.name in wanted]
+
+
+def generation_batches(arrangement: Arrangement, stems: list[Stem]) -> list[tuple[str, list[str]]]:
+    """(model, stem names) batches in follow order: each level of the follow graph, split by model."""
+    from stems.plan import generation_order
+
+    by_name = {s.name: s for s in stems}
+    batches: list[tuple[str, list[str]]] = []
+    for level in generation_order({s.name: s.follow for s in stems}):
+        models: dict[str, list[str]] = {}
+        for name in level:
+            models.setdefault(stem_model(arrangement, by_name[name]), []).append(name)
+        batches.extend(models.items())
+    return batches
+
+
+def melody_path(arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_melody: bool) -> Path | None:
+    """Where a stem's melody comes from: the followed stem's raw audio, its own file, or the track's melody."""
+    if stem.follow:
+        return paths.raw(stem.follow)
+    if stem.melody:
+        return stem.melody
+    return arrangement.melody if arrangement.melody and takes_melody else None
+
+
+def build_requests(
+    arrangement: Arrangement, names: list[str], paths: RenderPaths | None, takes_melody: bool
+) -> list[Any]:
+    """StemRequests for ``names``; without ``paths`` (a preflight), followed stems' melodies are left out."""
+    from stems.generate import StemRequest
+
+    by_name = {s.name: s for s in arrangement.stems}
+
+    def melody(stem: Stem) -> Audio | None:
+        if stem.follow and paths is None:
+            return None
+        source = melody_path(arrangement, stem, paths or RenderPaths(Path("."), ""), takes_melody)
+        return read_audio(source) if source else None
+
+    return [
+        StemRequest(
+            name=name,
+            prompt=by_name[name].prompt,
+            duration=arrangement.duration,
+            seed=stem_seed(arrangement.seed, name),
+            context=context_text(arrangement),
+            sections=tuple(section_spans(arrangement)),
+            melody=melody(by_name[name]),
+            melody_loop=arrangement.melody_loop,
+            continuation=read_audio(by_name[name].continuation) if by_name[name].continuation else None,
+        )
+        for name in names
+    ]
+
+
+def section_spans(arrangement: Arrangement) -> list[Any]:
+    from stems.plan import section_spans as spans
+
+    sections = [(s.name, s.bars, s.prompt) for s in arrangement.sections]
+    return spans(sections, arrangement.bpm, arrangement.beats_per_bar, arrangement.duration)
+
+
+def sampling_params(arrangement: Arrangement) -> Any:
+    from stems.generate import SamplingParams
+
+    return SamplingParams(**arrangement.generation.model_dump())
+
+
+def generation_key(arrangement: Arrangement, stem: Stem, model: str, paths: RenderPaths, takes_melody: bool) -> str:
+    """Everything a stem's audio depends on, upstream audio by content (a followed stem's raw file)."""
+    melody = melody_path(arrangement, stem, paths, takes_melody)
+    inputs = {
+        "model": model,
+        "prompt": stem.prompt,
+        "seed": stem_seed(arrangement.seed, stem.name),
+        "duration": arrangement.duration,
+        "context": context_text(arrangement),
+        "sections": [asdict(s) for s in section_spans(arrangement)],
+        "generation": arrangement.generation.model_dump(),
+        "melody": file_digest(melody) if melody else None,
+        "melody_loop": arrangement.melody_loop,
+        "continuation": file_digest(stem.continuation) if stem.continuation else None,
+    }
+    return stage_key("generate", inputs)
+
+
+def generate_batch(
+    arrangement: Arrangement, model: str, names: list[str], paths: RenderPaths, progress: Progress | None = None
+) -> dict[str, dict[str, Any]]:
+    """Generate the stems of one batch whose cached output is missing or stale; write raw/<stem>.wav."""
+    from stems.generate import get_generator
+    from stems.models import model_info
+
+    cache = StageCache(paths.root)
+    by_name = {s.name: s for s in arrangement.stems}
+    takes_melody = model_info(model).takes_melody
+    keys = {n: generation_key(arrangement, by_name[n], model, paths, takes_melody) for n in names}
+    records = {n: r for n in names if (r := cache.lookup("generate", n, keys[n])) is not None}
+    for record in records.values():
+        record["reused"] = True
+    todo = [n for n in names if n not in records]
+    if not todo:
+        return records
+    started = time.perf_counter()
+    generator = get_generator(model)
+    requests = build_requests(arrangement, todo, paths, generator.takes_melody)
+    results = generator.generate(requests, sampling_params(arrangement), progress)
+    seconds = round(time.perf_counter() - started, 3)
+    for request, result in zip(requests, results):
+        write_wav(paths.raw(result.name), result.audio)
+        source = melody_path(arrangement, by_name[result.name], paths, generator.takes_melody)
+        record = {
+            "model": model, "seed": request.seed, "batch": todo, "sample_rate": result.audio.sample_rate,
+            "channels": result.audio.channels, "windows": [asdict(w) for w in result.windows], "seconds": seconds,
+            "melody": f"follow:{by_name[result.name].follow}" if by_name[result.name].follow else
+                      (str(source) if source else None),
+        }  # fmt: skip
+        cache.store("generate", result.name, keys[result.name], [paths.raw(result.name)], record)
+        records[result.name] = {**record, "reused": False}
+    return records

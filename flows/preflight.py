@@ -1,0 +1,62 @@
+"""Checks run before any model is loaded, and the plan that ``render --dry-run`` prints.
+
+Every user mistake that can be seen without generating audio (unknown model, melody on a model that takes none,
+unusable melody or continuation audio, a source the separation model lacks, an unknown MIDI instrument) is
+reported here, so a render never fails half-way for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows import generation, stages
+from flows.schema import Arrangement
+
+
+def check(arrangement: Arrangement, only: list[str] | None = None) -> dict[str, Any]:
+    """Validate what the render will do and return its plan (plain JSON-able data)."""
+    from stems.generate import validate_requests
+    from stems.models import model_info
+    from stems.plan import plan_windows
+    from stems.separate import check_separation_model, model_for
+    from stems.transcribe import settings_for
+
+    stems = generation.selected_stems(arrangement, only)
+    batches = []
+    for model, names in generation.generation_batches(arrangement, stems):
+        info = model_info(model)
+        validate_requests(model, generation.build_requests(arrangement, names, None, info.takes_melody))
+        batches.append({"model": model, "stems": names, "params_m": info.params_m, "vram_gb": info.vram_gb})
+    for stem in stems:
+        if stem.separate:
+            check_separation_model(model_for(stem.separate, stem.separation_model or arrangement.separation_model))
+        family = stages.midi_instrument(stem)
+        if family is not None:
+            settings_for(family)
+    windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)
+    spans = generation.section_spans(arrangement)
+    return {
+        "title": arrangement.title,
+        "duration": arrangement.duration,
+        "batches": batches,
+        "windows": [{"index": w.index, "start": w.start, "new_start": w.new_start, "end": w.end} for w in windows],
+        "sections": [{"name": s.name, "start": s.start, "end": s.end, "prompt": s.prompt} for s in spans],
+        "stems": {s.name: {"model": generation.stem_model(arrangement, s), "follow": s.follow, "separate": s.separate,
+                           "midi": stages.midi_instrument(s)} for s in stems},  # fmt: skip
+    }
+
+
+def describe(plan: dict[str, Any]) -> str:
+    """The plan as text for people."""
+    lines = [f"Plan for '{plan['title']}' ({plan['duration']:g} s, {len(plan['windows'])} window(s) per stem)"]
+    for i, batch in enumerate(plan["batches"], 1):
+        lines.append(f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, ~{batch['vram_gb']:g} GB VRAM)"
+                     f" -> {', '.join(batch['stems'])}")  # fmt: skip
+    for w in plan["windows"]:
+        lines.append(f"  window {w['index']}: {w['start']:.1f}-{w['end']:.1f} s (new audio from {w['new_start']:.1f} s)")
+    for s in plan["sections"]:
+        lines.append(f"  section {s['name']}: {s['start']:.1f}-{s['end']:.1f} s  {s['prompt']}")
+    for name, stem in plan["stems"].items():
+        lines.append(f"  stem {name}: model {stem['model']}, follow {stem['follow']}, "
+                     f"separate {stem['separate']}, midi {stem['midi']}")  # fmt: skip
+    return "\n".join(lines)

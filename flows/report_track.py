@@ -1,0 +1,268 @@
+"""The HTML body of a track's report.html, from its manifest and the images of :mod:`flows.report_media`.
+
+Pure formatting: it reads nothing but what it is given (plus which files exist, so it never links a
+missing one), and tolerates manifests missing any key (older renders).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.report_html import clock, esc, image, kv_table, link, number, player, section, size, table
+from flows.report_media import AudioView, RollView, Timeline, note_name
+
+LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
+NAV = (
+    ("mix", "Mix"), ("sections", "Sections"), ("stems", "Stems"), ("loudness", "Loudness"),
+    ("settings", "Generation settings"), ("timings", "Timings"), ("files", "Files"),
+    ("environment", "Environment"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StemViews:
+    """What the page shows of one stem: its takes (label, audio) and its piano roll."""
+
+    name: str
+    takes: tuple[tuple[str, AudioView], ...]
+    roll: RollView | None
+
+
+def _get(mapping: Any, *keys: str) -> Any:
+    """``mapping[k1][k2]...`` or None when any level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def subtitle(manifest: Mapping[str, Any]) -> str:
+    arrangement = manifest.get("arrangement") or {}
+    artist = arrangement.get("artist")
+    parts = [f"by {esc(artist)}" if artist else "", f"rendered {esc(manifest.get('created', '?'))}"]
+    if manifest.get("source"):
+        parts.append(f"from <code>{esc(manifest['source'])}</code>")
+    return " · ".join(p for p in parts if p)
+
+
+def overview(manifest: Mapping[str, Any], timeline: Timeline) -> str:
+    arrangement = manifest.get("arrangement") or {}
+    bpm = arrangement.get("bpm")
+    facts = {
+        "Duration": clock(timeline.duration),
+        "Tempo": f"{bpm:g} bpm" if isinstance(bpm, (int, float)) else "–",
+        "Key": esc(arrangement.get("key", "–")),
+        "Time signature": esc(arrangement.get("time_signature", "–")),
+        "Seed": esc(manifest.get("seed", arrangement.get("seed", "–"))),
+        "Model": esc(arrangement.get("model", "–")), "Stems": esc(len(arrangement.get("stems") or [])),
+        "Master LUFS": number(_get(manifest, "mix", "master", "integrated_lufs")),
+    }  # fmt: skip
+    return '<div class="meta">' + "".join(f"<div><b>{k}</b>{v}</div>" for k, v in facts.items()) + "</div>"
+
+
+def timeline_bar(timeline: Timeline) -> str:
+    """Sections as proportional coloured blocks (same time axis as every image of the track)."""
+    if not timeline.sections or not timeline.duration:
+        return ""
+    blocks = []
+    for index, span in enumerate(timeline.sections):
+        count = round((span.end - span.start) / timeline.bar_seconds) if timeline.bar_seconds else 0
+        bars = f" · {count} bar{'' if count == 1 else 's'}" if count else ""
+        style = f"flex: {span.end - span.start:.4f} 0 0"
+        blocks.append(
+            f'<div class="s{index % 6}" style="{style}" title="{esc(span.prompt)}">'
+            f"{esc(span.name)}<small>{clock(span.start)}–{clock(span.end)}{bars}</small></div>"
+        )
+    return f'<div class="timeline">{"".join(blocks)}</div>'
+
+
+def audio_figure(label: str, view: AudioView) -> str:
+    """Caption, player, waveform and spectrogram of one audio file."""
+    info = (
+        f"{number(view.duration, 2)} s · {view.sample_rate / 1000:g} kHz · {view.channels} ch"
+        if view.sample_rate and view.channels
+        else f'<span class="bad">{esc(view.error)}</span>'
+    )
+    parts = [f"<figcaption><b>{esc(label)}</b> · {link(view.path)} · {info}</figcaption>", player(view.path)]
+    if view.wave:
+        parts.append(image(view.wave, f"waveform of {view.path}", "wave"))
+    if view.spec:
+        parts.append(image(view.spec, f"spectrogram of {view.path} (30 Hz–20 kHz, log)", "spec"))
+    return "<figure>" + "".join(parts) + "</figure>"
+
+
+def roll_figure(roll: RollView, midi: Mapping[str, Any] | None) -> str:
+    if roll.image is None:
+        problem = f'<span class="bad">{esc(roll.error)}</span>'
+        return f"<figure><figcaption>{link(roll.path)} · {problem}</figcaption></figure>"
+    warnings = (midi or {}).get("warnings") or []
+    drums = (midi or {}).get("is_drum") or (midi or {}).get("instrument") == "drums"
+    shown = (
+        f"GM drum keys {roll.low}–{roll.high}" if drums else f"{note_name(roll.low)}–{note_name(roll.high)}"
+    )
+    notes = f"{roll.notes} notes, {shown}"
+    caption = f"<b>piano roll</b> · {link(roll.path)} · {esc((midi or {}).get('instrument', ''))} · {notes}"
+    warn = "".join(f'<div class="warn">⚠ {esc(w)}</div>' for w in warnings)
+    alt = f"piano roll of {roll.path}; bar lines and section starts"
+    return f"<figure><figcaption>{caption}</figcaption>{image(roll.image, alt, 'roll')}{warn}</figure>"
+
+
+def mix_section(folder: Path, manifest: Mapping[str, Any], timeline: Timeline, mix: AudioView | None) -> str:
+    slug = folder.name
+    extras = [f for f in ("mix.flac", "mix.mp3", "mix.wav", f"midi/{slug}.mid") if (folder / f).is_file()]
+    downloads = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in extras) + "</ul>"
+    figure = audio_figure("master", mix) if mix else '<p class="muted">no mix file in this render</p>'
+    return section("mix", "Mix", overview(manifest, timeline) + timeline_bar(timeline) + figure + downloads)
+
+
+def sections_section(manifest: Mapping[str, Any], timeline: Timeline) -> str:
+    if not timeline.sections:
+        return section("sections", "Sections", '<p class="muted">no sections in the manifest</p>')
+    declared = [
+        s.get("bars") for s in _get(manifest, "arrangement", "sections") or [] if isinstance(s, Mapping)
+    ]
+    rows = []
+    for index, span in enumerate(timeline.sections):
+        bars = esc(declared[index] if index < len(declared) else "–")
+        if timeline.bar_seconds and index == len(timeline.sections) - 1:
+            heard = round((span.end - span.start) / timeline.bar_seconds, 1)
+            bars += f' <span class="muted">({heard:g} heard)</span>' if f"{heard:g}" != bars else ""
+        rows.append((esc(span.name), bars, clock(span.start), clock(span.end), esc(span.prompt)))
+    return section(
+        "sections", "Sections", table(("section", "bars", "start", "end", "prompt"), rows, (1, 2, 3))
+    )
+
+
+def stem_card(stem: StemViews, arrangement_stem: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    tags = [_get(record, "generation", "model"), _get(record, "refine", "separation", "source")]
+    tag_html = "".join(f'<span class="tag">{esc(t)}</span>' for t in tags if t)
+    prompt = arrangement_stem.get("prompt")
+    head = f"<h3>{esc(stem.name)}{tag_html}</h3>" + (f'<p class="prompt">{esc(prompt)}</p>' if prompt else "")
+    takes = '<div class="takes">' + "".join(audio_figure(label, v) for label, v in stem.takes) + "</div>"
+    roll = roll_figure(stem.roll, record.get("midi")) if stem.roll else ""
+    return f'<div class="card" id="stem-{esc(stem.name)}">{head}{takes}{roll}{windows_details(record)}</div>'
+
+
+def windows_details(record: Mapping[str, Any]) -> str:
+    windows = _get(record, "generation", "windows") or []
+    if not windows:
+        return ""
+    rows = [
+        (esc(w.get("index", i)), number(w.get("start"), 2), number(w.get("end"), 2), esc(w.get("text", "")))
+        for i, w in enumerate(windows)
+    ]
+    body = table(("window", "start s", "end s", "text prompt"), rows, (0, 1, 2))
+    return f"<details><summary>{len(windows)} generation window(s)</summary>{body}</details>"
+
+
+def stems_section(stems: Sequence[StemViews], manifest: Mapping[str, Any]) -> str:
+    by_name = {
+        s.get("name"): s for s in _get(manifest, "arrangement", "stems") or [] if isinstance(s, Mapping)
+    }
+    records = manifest.get("stems") or {}
+    cards = [stem_card(s, by_name.get(s.name, {}), records.get(s.name) or {}) for s in stems]
+    return section("stems", "Stems", "".join(cards) or '<p class="muted">no stems</p>')
+
+
+def _loudness_cells(values: Any, target_tp: Any) -> list[str]:
+    values = values if isinstance(values, Mapping) else {}
+    cells = [number(values.get(k)) for k in LOUDNESS_KEYS]
+    peak = values.get("true_peak_dbtp")
+    if isinstance(peak, (int, float)) and isinstance(target_tp, (int, float)) and peak > target_tp + 0.05:
+        cells[2] = f'<span class="bad" title="above the {target_tp} dBTP ceiling">{cells[2]}</span>'
+    return cells
+
+
+def loudness_section(manifest: Mapping[str, Any]) -> str:
+    master = _get(manifest, "arrangement", "master") or {}
+    rows = [
+        (esc(name), *_loudness_cells(rec.get("loudness"), None), number(rec.get("gain_db_applied")))
+        for name, rec in (manifest.get("stems") or {}).items()
+        if isinstance(rec, Mapping)
+    ]
+    mix = manifest.get("mix") or {}
+    rows.append(
+        (
+            "master",
+            *_loudness_cells(mix.get("master"), master.get("true_peak")),
+            number(mix.get("master_gain_db")),
+        )
+    )
+    headers = ("stem", "integrated LUFS", "LRA LU", "true peak dBTP", "sample peak dBFS", "gain dB")
+    target = (
+        f"Target {number(master.get('lufs'))} LUFS, true-peak ceiling {number(master.get('true_peak'))} dBTP"
+    )
+    note = f'<p class="muted">{target} (ITU-R BS.1770-4 loudness and true peak, EBU Tech 3342 range).</p>'
+    classes = [""] * (len(rows) - 1) + ["master"]
+    return section("loudness", "Loudness", table(headers, rows, (1, 2, 3, 4, 5), "loudness", classes) + note)
+
+
+def settings_section(manifest: Mapping[str, Any]) -> str:
+    arrangement = manifest.get("arrangement") or {}
+    rows = []
+    for name, rec in (manifest.get("stems") or {}).items():
+        gen, refine, midi = (_get(rec, k) or {} for k in ("generation", "refine", "midi"))
+        sep = refine.get("separation") or {}
+        rows.append((
+            esc(name), esc(gen.get("model", "–")), esc(gen.get("seed", "–")), esc(gen.get("melody") or "–"),
+            esc(f"{sep.get('model')} → {sep.get('source')}" if sep else "–"), esc(refine.get("cleaned", "–")),
+            esc(midi.get("instrument", "–")), esc(midi.get("notes", "–")),
+        ))  # fmt: skip
+    headers = ("stem", "model", "seed", "melody", "separation", "cleaned", "MIDI instrument", "notes")
+    top = kv_table({"model": arrangement.get("model"), **(arrangement.get("generation") or {})})
+    master = kv_table(arrangement.get("master") or {})
+    cols = f'<div class="cols"><div><h3>Sampling</h3>{top}</div><div><h3>Master</h3>{master}</div></div>'
+    return section(
+        "settings", "Generation settings", cols + "<h3>Per stem</h3>" + table(headers, rows, (2, 7))
+    )
+
+
+def timings_section(manifest: Mapping[str, Any]) -> str:
+    timings = {k: v for k, v in (manifest.get("timings") or {}).items() if isinstance(v, (int, float))}
+    longest = max(timings.values(), default=0.0) or 1.0
+    rows = [
+        (esc(stage), number(sec, 2), f'<span class="bar" style="width: {200 * sec / longest:.0f}px"></span>')
+        for stage, sec in timings.items()
+    ]
+    rows.append(("<b>total</b>", f"<b>{number(sum(timings.values()), 2)}</b>", ""))
+    per_stem = [
+        (esc(name), number(_get(rec, "generation", "seconds"), 2), number(_get(rec, "refine", "seconds"), 2),
+         number(_get(rec, "refine", "separation", "seconds"), 2), number(_get(rec, "midi", "seconds"), 2))
+        for name, rec in (manifest.get("stems") or {}).items()
+    ]  # fmt: skip
+    stage_table = table(("stage", "seconds", ""), rows, (1,))
+    stem_table = table(
+        ("stem", "generate s (batch)", "separate+clean s", "of which separate s", "transcribe s"),
+        per_stem,
+        (1, 2, 3, 4),
+    )
+    return section(
+        "timings", "Timings", f'<div class="cols"><div>{stage_table}</div><div>{stem_table}</div></div>'
+    )
+
+
+def files_section(folder: Path, manifest: Mapping[str, Any]) -> str:
+    rows = []
+    for entry in manifest.get("files") or []:
+        path = str(entry.get("path", ""))
+        shown = link(path) if path and (folder / path).is_file() else esc(path)
+        rows.append(
+            (shown, size(entry.get("bytes")), f"<code>{esc(str(entry.get('sha256', ''))[:16])}</code>")
+        )
+    return section("files", "Files", table(("file", "size", "sha256 (first 16)"), rows, (1,)))
+
+
+def environment_section(manifest: Mapping[str, Any]) -> str:
+    packages = kv_table({k: v or "not installed" for k, v in (manifest.get("packages") or {}).items()})
+    platform = kv_table(manifest.get("platform") or {})
+    arrangement = esc(json.dumps(manifest.get("arrangement") or {}, indent=2))
+    cols = (
+        f"<div class=cols><div><h3>Packages</h3>{packages}</div><div><h3>Platform</h3>{platform}</div></div>"
+    )
+    details = f"<details><summary>arrangement as rendered</summary><pre>{arrangement}</pre></details>"
+    return section("environment", "Environment", cols + details)

@@ -1,0 +1,100 @@
+"""The arrangement YAML format: load, validate with file:line:col problems, and describe it as JSON Schema.
+
+``load_arrangement(path)`` is the only door from a YAML file to an ``Arrangement``: it reads the file safely
+(``flows.yamlload``), validates it with pydantic (``flows.schema_models``), runs the cross-field rules
+(``flows.schema_checks``) and turns every mistake into a ``Problem`` at the line of the offending value.
+The validated model is plain data: it round-trips through ``model_dump(mode="json")`` / ``model_validate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from flows.schema_checks import Issue
+from flows.schema_errors import ROOT_FIELD, Problem, SchemaError, format_field
+from flows.schema_messages import describe, friendly_message, yaml_keys
+from flows.schema_models import (
+    DEFAULT_MODEL,
+    DEFAULT_SEPARATION_MODEL,
+    Arrangement,
+    Clean,
+    Generation,
+    Master,
+    Midi,
+    Section,
+    Stem,
+)
+from flows.yamlload import YamlDocument, parse_yaml, read_yaml_file
+
+__all__ = [
+    "DEFAULT_MODEL", "DEFAULT_SEPARATION_MODEL", "Arrangement", "Clean", "Generation", "Master", "Midi",
+    "Problem", "SchemaError", "Section", "Stem", "arrangement_json_schema", "format_field",
+    "load_arrangement", "parse_arrangement", "validate_document",
+]
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_arrangement(path: Path) -> Arrangement:
+    """Read, parse and validate the arrangement at ``path``; raises ``SchemaError`` listing every problem."""
+    path = Path(path)
+    return _with_source(validate_document(read_yaml_file(path), Arrangement, path.parent), path)
+
+
+def parse_arrangement(text: str, path: Path) -> Arrangement:
+    """Validate YAML ``text`` as if read from ``path`` (relative paths resolve against ``path.parent``)."""
+    path = Path(path)
+    return _with_source(validate_document(parse_yaml(text, str(path)), Arrangement, path.parent), path)
+
+
+def _with_source(arrangement: Arrangement, path: Path) -> Arrangement:
+    return arrangement.model_copy(update={"source": path.resolve()})
+
+
+def validate_document(document: YamlDocument, model: type[ModelT], base_dir: Path) -> ModelT:
+    """Validate a parsed YAML document as ``model``; every problem carries the line of its YAML node."""
+    if not isinstance(document.data, dict):
+        raise SchemaError([_root_problem(document, model)])
+    issues: list[Issue] = []
+    context: dict[str, Any] = {"base_dir": base_dir.resolve(), "from_yaml": True, "cross_field_issues": issues}
+    try:
+        validated = model.model_validate(document.data, context=context)
+    except ValidationError as err:
+        raise SchemaError([_problem(document, model, error) for error in err.errors()]) from None
+    if issues:
+        raise SchemaError([document.problem(loc, message) for loc, message in issues])
+    return validated
+
+
+def _problem(document: YamlDocument, model: type[BaseModel], error: Any) -> Problem:
+    loc = tuple(error["loc"])
+    message = friendly_message(error, model)
+    if error["type"] == "missing":  # point at the mapping that lacks the key, name the key in the field
+        line, col = document.position(loc[:-1])
+        return Problem(document.file, line, col, format_field(loc), message)
+    return document.problem(loc, message, key=error["type"] == "extra_forbidden")
+
+
+def _root_problem(document: YamlDocument, model: type[BaseModel]) -> Problem:
+    required = [key for key in yaml_keys(model) if model.model_fields[_name(model, key)].is_required()]
+    needed = f"a mapping of 'key: value' lines with at least {', '.join(required)}"
+    if document.data is None:
+        message = f"the file has no content (empty or only comments); expected {needed}"
+    else:
+        message = f"expected {needed}, received {describe(document.data)}"
+    line, col = document.position(())
+    return Problem(document.file, line, col, ROOT_FIELD, message + " (see `musicmaker schema`)")
+
+
+def _name(model: type[BaseModel], key: str) -> str:
+    return next(name for name, info in model.model_fields.items() if (info.alias or name) == key)
+
+
+def arrangement_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the arrangement YAML format, for editors and `musicmaker schema`."""
+    schema = Arrangement.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema}

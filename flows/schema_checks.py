@@ -1,0 +1,92 @@
+"""Cross-field rules of an arrangement: unique stem names, ``follow`` targets, sections that fit the song.
+
+Each rule returns ``(loc, message)`` pairs pointing at the offending item, so the YAML loader can report the
+line of that item; ``Arrangement``'s after-validator raises them when validating without a YAML file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flows.schema_models import Arrangement
+
+Loc = tuple[str | int, ...]
+Issue = tuple[Loc, str]
+
+
+def cross_field_issues(arrangement: Arrangement) -> list[Issue]:
+    """Every cross-field problem of ``arrangement``, in document order of the rules."""
+    return [*_duplicate_names(arrangement), *_follow_issues(arrangement), *_section_issues(arrangement)]
+
+
+def _duplicate_names(arrangement: Arrangement) -> list[Issue]:
+    first: dict[str, int] = {}
+    issues: list[Issue] = []
+    for index, stem in enumerate(arrangement.stems):
+        if stem.name in first:
+            message = (f"duplicate stem name {stem.name!r} (also used by stems[{first[stem.name]}]); "
+                       "names become file names, so give each stem its own name")
+            issues.append((("stems", index, "name"), message))
+        first.setdefault(stem.name, index)
+    return issues
+
+
+def _follow_issues(arrangement: Arrangement) -> list[Issue]:
+    names = [stem.name for stem in arrangement.stems]
+    issues: list[Issue] = []
+    for index, stem in enumerate(arrangement.stems):
+        loc: Loc = ("stems", index, "follow")
+        if stem.follow is None:
+            continue
+        if stem.melody is not None:
+            issues.append((loc, "'follow' and 'melody' are exclusive (both give the stem a melody); keep one"))
+        elif stem.follow == stem.name:
+            issues.append((loc, f"stem {stem.name!r} follows itself; name another stem, or remove 'follow'"))
+        elif stem.follow not in names:
+            issues.append((loc, f"received {stem.follow!r}, which is not a stem name; allowed: {', '.join(names)}"))
+    return issues + _follow_cycles(arrangement)
+
+
+def _follow_cycles(arrangement: Arrangement) -> list[Issue]:
+    """A followed stem is generated first, so ``follow`` links must not loop (self-follow is reported apart)."""
+    follows = {stem.name: stem.follow for stem in reversed(arrangement.stems)}  # first stem of a name wins
+    index_of = {stem.name: index for index, stem in reversed(list(enumerate(arrangement.stems)))}
+    seen: set[frozenset[str]] = set()
+    issues: list[Issue] = []
+    for stem in arrangement.stems:
+        path: list[str] = []
+        current: str | None = stem.name
+        while current is not None and current in follows and current not in path:
+            path.append(current)
+            current = follows[current]
+        if current is None or current not in path:
+            continue
+        cycle = path[path.index(current):]
+        if len(cycle) < 2 or frozenset(cycle) in seen:
+            continue
+        seen.add(frozenset(cycle))
+        first = min(cycle, key=index_of.__getitem__)
+        cycle = cycle[cycle.index(first):] + cycle[: cycle.index(first)]
+        loop = " -> ".join([*cycle, first])
+        message = f"'follow' forms a cycle ({loop}); one stem of the cycle must not follow another"
+        issues.append((("stems", index_of[first], "follow"), message))
+    return issues
+
+
+def _section_issues(arrangement: Arrangement) -> list[Issue]:
+    """Sections may overrun ``duration`` by less than one bar (the last bar is cut), not more."""
+    bar = arrangement.bar_seconds
+    limit = arrangement.duration + bar
+    total = 0.0
+    for index, section in enumerate(arrangement.sections):
+        total += section.bars * bar
+        if total > limit + 1e-9:
+            all_bars = sum(s.bars for s in arrangement.sections)
+            message = (
+                f"sections last {all_bars * bar:.2f} s ({all_bars} bars of {bar:.3g} s at {arrangement.bpm:g} bpm)"
+                f" but duration is {arrangement.duration:g} s (at most one bar more is allowed); this section "
+                f"ends at {total:.2f} s: shorten the sections or raise duration to {all_bars * bar:.0f}"
+            )
+            return [(("sections", index), message)]
+    return []

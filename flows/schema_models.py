@@ -1,0 +1,274 @@
+"""Pydantic models of the arrangement YAML format: one model per mapping, ``extra="forbid"`` everywhere.
+
+Numbers and booleans are strict (``pan: true`` or ``bpm: "96"`` are mistakes, not values to coerce); paths
+resolve against the ``base_dir`` given in the validation context (the YAML file's folder) and must exist.
+Cross-field rules live in ``flows.schema_checks`` and run in ``Arrangement``'s after-validator.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationInfo
+from pydantic import field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from flows.schema_checks import cross_field_issues
+from flows.schema_errors import format_field
+
+DEFAULT_MODEL = "facebook/musicgen-stereo-medium"
+DEFAULT_SEPARATION_MODEL = "htdemucs"
+MUSICGEN_WINDOW_S = 30.0  # MusicGen generates at most 30 s per call (Copet et al. 2023, "Simple and
+# Controllable Music Generation"); each further window continues from the last (30 - extend_stride) s.
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+KEY_MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "aeolian", "locrian")
+_KEY_RE = re.compile(r"^\s*([A-G])([#b\u266f\u266d]?)\s+(" + "|".join(KEY_MODES) + r")\s*$", re.IGNORECASE)
+_TIME_SIGNATURE_RE = re.compile(r"^\s*(\d{1,3})\s*/\s*(\d{1,3})\s*$")
+BEAT_UNITS = (1, 2, 4, 8, 16, 32)
+
+SFloat = Annotated[float, Strict()]  # strict float still accepts ints (bpm: 96), but not "96" or true
+SInt = Annotated[int, Strict()]
+SBool = Annotated[bool, Strict()]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+SeparateSource = Literal["drums", "bass", "other", "vocals", "guitar", "piano"]
+MidiInstrument = Literal[
+    "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind"
+]
+MidiChoice = Literal[
+    "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind", False
+]
+AudioFormat = Literal["wav", "flac", "mp3"]
+ExportRate = Literal[32000, 44100, 48000]
+Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    """Resolve ``value`` against the YAML folder (context ``base_dir``, else the current folder); must exist."""
+    context = info.context if isinstance(info.context, dict) else {}
+    base = Path(context.get("base_dir") or Path.cwd())
+    path = value.expanduser()
+    path = path if path.is_absolute() else base / path
+    try:
+        found = path.is_file()
+        path = path.resolve()
+    except (OSError, ValueError) as err:  # name too long, NUL byte, symlink loop
+        raise ValueError(f"cannot use the path {str(value)!r} ({err}); check the file name") from None
+    if not found:
+        where = "" if value.is_absolute() else f" (relative paths start in the YAML file's folder {base})"
+        raise ValueError(f"file not found: {path}{where}; check the spelling or give an absolute path")
+    return path
+
+
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+
+
+def slugify(text: str) -> str:
+    """A suggestion that matches ``SLUG_PATTERN``: lowercase, other characters become '-'."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.strip().lower()).strip("-_")
+    return slug[:40] or "stem"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
+
+class Generation(_Model):
+    """MusicGen sampling settings (audiocraft ``set_generation_params``)."""
+
+    use_sampling: SBool = True
+    temperature: SFloat = Field(1.0, gt=0, le=10)
+    top_k: SInt = Field(250, ge=0)
+    top_p: SFloat = Field(0.0, ge=0, le=1, description="0 disables nucleus sampling (top_k is used)")
+    cfg_coef: SFloat = Field(3.0, ge=0, le=20, description="classifier-free guidance strength")
+    two_step_cfg: SBool = False
+    extend_stride: SFloat = Field(
+        18.0, gt=0, lt=MUSICGEN_WINDOW_S, description="seconds of new audio per 30 s window after the first"
+    )
+
+
+class Section(_Model):
+    """A named part of the song; its text is added to every stem prompt while it plays."""
+
+    name: str = Field(min_length=1, max_length=64)
+    bars: SInt = Field(ge=1, le=1000)
+    prompt: str = ""
+
+
+class Clean(_Model):
+    """Cleanup after separation (DC, band limits, gate, fades)."""
+
+    enabled: SBool = True
+
+
+class Stem(_Model):
+    """One generated track."""
+
+    name: str = Field(description="file-name slug", json_schema_extra={"pattern": SLUG_PATTERN})
+    prompt: str = Field(description="text prompt for MusicGen")
+    model: str | None = Field(None, min_length=1, description="defaults to the arrangement's model")
+    melody: ExistingFile | None = Field(None, description="audio whose chroma guides this stem")
+    follow: str | None = Field(None, description="name of another stem used as this stem's melody")
+    continuation: ExistingFile | None = Field(None, description="audio this stem continues from")
+    separate: SeparateSource | None = Field(None, description="Demucs source to keep")
+    separation_model: str | None = Field(None, min_length=1)
+    midi: MidiChoice | None = Field(None, description="instrument to transcribe; false: no MIDI; null: guess")
+    clean: Clean = Field(default_factory=Clean)
+    gain_db: SFloat = Field(0.0, ge=-60, le=24)
+    pan: SFloat = Field(0.0, ge=-1, le=1, description="-1 left, 0 centre, 1 right")
+    mute: SBool = False
+    solo: SBool = False
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.match(SLUG_PATTERN, value):
+            raise ValueError(
+                f"stem name {value!r} is not a valid file-name slug: use 1 to 40 lowercase letters, digits, '-' "
+                f"or '_', starting with a letter or digit ({SLUG_PATTERN}); e.g. {slugify(value)!r}"
+            )
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the prompt is empty; describe the sound, e.g. prompt: tight funk drums")
+        return value.strip()
+
+    @field_validator("midi", mode="before")
+    @classmethod
+    def _midi_not_number(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"received the number {value}; write an instrument name, or false for no MIDI")
+        return value
+
+
+class Master(_Model):
+    """Final loudness and export."""
+
+    lufs: SFloat = Field(-14.0, ge=-40, le=-5, description="integrated loudness target (ITU-R BS.1770-4)")
+    true_peak: SFloat = Field(-1.0, ge=-9, le=0, description="true-peak ceiling in dBTP (EBU R128)")
+    formats: list[AudioFormat] = Field(default_factory=lambda: ["wav"], min_length=1)
+    bit_depth: Literal[16, 24, "float"] = 24
+    sample_rate: ExportRate | None = None
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({fmt for fmt in value if value.count(fmt) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once; list each format once")
+        return value
+
+
+class Midi(_Model):
+    """MIDI export settings."""
+
+    quantize: Quantize | None = Field(None, description="grid for note starts; t = triplet; null: none")
+
+
+class Arrangement(_Model):
+    """One song: tempo, key, sections and the stems to generate, clean, transcribe and mix."""
+
+    json_schema: str | None = Field(None, alias="$schema", description="for editors (yaml-language-server)")
+    title: Name
+    artist: str | None = None
+    bpm: SFloat = Field(ge=20, le=300)
+    key: str = Field(description='tonic and mode, e.g. "A minor", "C# major", "Bb dorian"')
+    time_signature: str = Field("4/4", description='beats per bar / beat unit, e.g. "4/4", "6/8"')
+    duration: SFloat = Field(ge=5, le=600, description="seconds")
+    sample_rate: ExportRate | None = Field(None, description="export rate of stems; null: the model's rate")
+    seed: SInt = Field(0, ge=0, le=2**32 - 1)
+    model: str = Field(DEFAULT_MODEL, min_length=1, description='MusicGen model; "debug" runs offline')
+    separation_model: str = Field(DEFAULT_SEPARATION_MODEL, min_length=1)
+    generation: Generation = Field(default_factory=Generation)
+    melody: ExistingFile | None = None
+    melody_loop: SBool = True
+    sections: list[Section] = Field(default_factory=list)
+    stems: list[Stem] = Field(min_length=1, max_length=32)
+    master: Master = Field(default_factory=Master)
+    midi: Midi = Field(default_factory=Midi)
+    source: SkipJsonSchema[Path | None] = None  # set by load_arrangement to the YAML file; not a YAML key
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        match = _KEY_RE.match(value)
+        if not match:
+            raise ValueError(
+                f"received {value!r}; write a tonic A-G with optional # or b, then a mode ({', '.join(KEY_MODES)})"
+                ', e.g. "A minor", "C# major", "Bb dorian"'
+            )
+        tonic, accidental, mode = match.groups()
+        accidental = {"": "", "#": "#", "\u266f": "#"}.get(accidental, "b")  # b, B and the flat sign
+        return f"{tonic.upper()}{accidental} {mode.lower()}"
+
+    @field_validator("time_signature")
+    @classmethod
+    def _time_signature(cls, value: str) -> str:
+        match = _TIME_SIGNATURE_RE.match(value)
+        beats, unit = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+        if not (1 <= beats <= 32 and unit in BEAT_UNITS):
+            raise ValueError(
+                f'received {value!r}; write "N/D" with N from 1 to 32 beats per bar and D one of '
+                f'{", ".join(map(str, BEAT_UNITS))}, e.g. "4/4", "3/4", "6/8" (quote it in YAML)'
+            )
+        return f"{beats}/{unit}"
+
+    @field_validator("source")
+    @classmethod
+    def _source_not_in_yaml(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and isinstance(info.context, dict) and info.context.get("from_yaml"):
+            raise ValueError("'source' is not a YAML key: musicmaker sets it to this file's path; remove it")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Arrangement:
+        issues = cross_field_issues(self)
+        sink = info.context.get("cross_field_issues") if isinstance(info.context, dict) else None
+        if issues and sink is not None:
+            sink.extend(issues)  # the YAML loader turns these into problems with line numbers
+        elif issues:
+            raise ValueError("; ".join(f"{format_field(loc)}: {message}" for loc, message in issues))
+        return self
+
+    @property
+    def beats_per_bar(self) -> int:
+        return int(self.time_signature.split("/")[0])
+
+    @property
+    def beat_unit(self) -> int:
+        return int(self.time_signature.split("/")[1])
+
+    @property
+    def bar_seconds(self) -> float:
+        """Length of one bar; ``bpm`` counts beats of the time signature's unit."""
+        return self.beats_per_bar * 60.0 / self.bpm
+
+    @property
+    def tonic(self) -> str:
+        """``"A"``, ``"C#"``, ``"Bb"``: the key's tonic (``key`` is normalised to "Tonic mode")."""
+        return self.key.split(" ")[0]
+
+    @property
+    def mode(self) -> str:
+        return self.key.split(" ")[1]
+
+    def stem(self, name: str) -> Stem:
+        """The stem called ``name`` (names are unique)."""
+        for stem in self.stems:
+            if stem.name == name:
+                return stem
+        raise KeyError(name)
+
+    def stem_model(self, stem: Stem) -> str:
+        """The MusicGen model of ``stem``: its own, else the arrangement's."""
+        return stem.model or self.model
+
+    def stem_separation_model(self, stem: Stem) -> str:
+        """The Demucs model of ``stem``: its own, else the arrangement's."""
+        return stem.separation_model or self.separation_model

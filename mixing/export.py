@@ -1,0 +1,212 @@
+"""Export: WAV (16/24-bit, float), FLAC (16/24-bit), MP3 (pydub + ffmpeg), stem zips.
+
+Every file is written to a temporary name in its folder and moved into place when complete
+(``stems.audio.AtomicWriter``), so a killed export never leaves a half-written file under the real name.
+Resampling goes through ``stems.audio.resample`` and the length is made exact:
+``round(samples * new_rate / old_rate)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mixing.ffmpeg import decode, ffmpeg_loudness, require_ffmpeg
+from stems.audio import AtomicWriter, Audio, check_finite, read_audio, resample
+from stems.errors import AudioInputError, UserInputError
+
+__all__ = [
+    "export_audio",
+    "ffmpeg_loudness",
+    "format_for_path",
+    "load_audio",
+    "require_ffmpeg",
+    "zip_files",
+]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("wav", "flac", "mp3")
+BIT_DEPTHS: dict[str, tuple[int | str, ...]] = {"wav": (16, 24, "float"), "flac": (16, 24), "mp3": (16, 24)}
+_SUBTYPES: dict[int | str, str] = {16: "PCM_16", 24: "PCM_24", "float": "FLOAT"}
+_SUFFIXES = {".wav": "wav", ".wave": "wav", ".flac": "flac", ".mp3": "mp3"}
+# Tag names we accept -> libsndfile's names (WAV INFO chunk / FLAC Vorbis comments); ffmpeg takes ours as is.
+TAGS = {
+    "title": "title",
+    "artist": "artist",
+    "album": "album",
+    "track": "tracknumber",
+    "date": "date",
+    "genre": "genre",
+    "comment": "comment",
+}
+_CBR = re.compile(r"^(\d{2,3})k$")
+_VBR = re.compile(r"^V([0-9])$")
+_DITHER_SEED = 0x5EED  # fixed: the same render exports the same bytes
+
+
+def format_for_path(path: Path) -> str:
+    """Export format from a file suffix (.wav, .flac, .mp3)."""
+    fmt = _SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UserInputError(f"{path}: unknown output suffix {Path(path).suffix!r}; use .wav, .flac or .mp3")
+    return fmt
+
+
+def load_audio(path: Path) -> Audio:
+    """Read WAV/FLAC/OGG/MP3 with libsndfile, anything else ffmpeg can decode through ffmpeg."""
+    try:
+        return read_audio(path)
+    except AudioInputError:
+        if not Path(path).is_file():
+            raise
+        log.info("%s: libsndfile cannot read it; decoding with ffmpeg", path)
+        return decode(Path(path))
+
+
+def _check_options(fmt: str, bit_depth: int | str, bitrate: str, tags: Mapping[str, str] | None) -> None:
+    if fmt not in FORMATS:
+        raise UserInputError(f"export format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
+    if bit_depth not in BIT_DEPTHS[fmt]:
+        allowed = ", ".join(repr(b) for b in BIT_DEPTHS[fmt])
+        raise UserInputError(f"bit depth {bit_depth!r} is not available for {fmt}; use one of {allowed}")
+    cbr = _CBR.match(bitrate)
+    if fmt == "mp3" and not ((cbr and 32 <= int(cbr.group(1)) <= 320) or _VBR.match(bitrate)):
+        raise UserInputError(
+            f"MP3 bitrate {bitrate!r} is not valid; use a constant rate 32k..320k or VBR V0..V9"
+        )
+    unknown = sorted(set(tags or {}) - set(TAGS))
+    if unknown:
+        raise UserInputError(f"unknown tag(s) {unknown}; allowed tags are {', '.join(TAGS)}")
+
+
+def _resampled(audio: Audio, sample_rate: int | None) -> Audio:
+    if sample_rate is None or sample_rate == audio.sample_rate:
+        return audio
+    if not (isinstance(sample_rate, int) and 8_000 <= sample_rate <= 192_000):
+        raise UserInputError(
+            f"export sample rate {sample_rate!r} is not valid; use 8000..192000 (e.g. 44100, 48000)"
+        )
+    length = exact_length(audio.num_samples, audio.sample_rate, sample_rate)
+    out = resample(audio.samples, audio.sample_rate, sample_rate)[:, :length]
+    if out.shape[1] < length:
+        out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
+    return Audio(np.ascontiguousarray(out), sample_rate)
+
+
+def _clipped(samples: np.ndarray, name: str) -> np.ndarray:
+    over = int(np.count_nonzero(np.abs(samples) > 1.0))
+    if over:
+        log.warning(
+            "%s: %d samples beyond full scale were clipped (master before a fixed-point export)", name, over
+        )
+    return np.clip(samples, -1.0, 1.0)
+
+
+def _quantised_16(samples: np.ndarray, name: str) -> np.ndarray:
+    """16-bit integers with TPDF dither of +-1 LSB (the standard choice: error independent of the signal)."""
+    rng = np.random.default_rng(_DITHER_SEED)
+    tpdf = rng.random(samples.shape, dtype=np.float32) - rng.random(samples.shape, dtype=np.float32)
+    scaled = _clipped(samples, name).astype(np.float64) * 32767.0 + tpdf
+    return np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
+
+
+def _write_soundfile(
+    audio: Audio, tmp: Path, fmt: str, bit_depth: int | str, tags: Mapping[str, str]
+) -> None:
+    import soundfile as sf
+
+    if bit_depth == 16:
+        data: np.ndarray = _quantised_16(audio.samples, tmp.name)
+    elif bit_depth == 24:  # below -140 dBFS, dither would be inaudible; libsndfile scales floats to 24 bits
+        data = _clipped(audio.samples, tmp.name).astype(np.float64)
+    else:
+        data = audio.samples
+    with sf.SoundFile(
+        str(tmp), "w", audio.sample_rate, audio.channels, _SUBTYPES[bit_depth], format=fmt.upper()
+    ) as f:
+        for key, value in tags.items():
+            setattr(f, TAGS[key], str(value))
+        f.write(np.ascontiguousarray(data.T))
+
+
+def _write_mp3(audio: Audio, tmp: Path, bitrate: str, tags: Mapping[str, str]) -> None:
+    from pydub import AudioSegment
+
+    AudioSegment.converter = require_ffmpeg()
+    # 32-bit integers into the encoder: no dither/requantisation before LAME's own quantiser.
+    ints = np.round(_clipped(audio.samples, tmp.name).astype(np.float64) * (2**31 - 1)).astype("<i4")
+    segment = AudioSegment(
+        ints.T.tobytes(), sample_width=4, frame_rate=audio.sample_rate, channels=audio.channels
+    )
+    vbr = _VBR.match(bitrate)
+    params = ["-q:a", vbr.group(1)] if vbr else []
+    segment.export(
+        str(tmp),
+        format="mp3",
+        codec="libmp3lame",
+        bitrate=None if vbr else bitrate,
+        parameters=params,
+        tags=dict(tags) or None,
+        id3v2_version="3",
+    )
+
+
+def export_audio(
+    audio: Audio,
+    path: Path,
+    fmt: str = "wav",
+    bit_depth: int | str = 24,
+    sample_rate: int | None = None,
+    tags: Mapping[str, str] | None = None,
+    bitrate: str = "320k",
+) -> Path:
+    """Write ``audio`` as WAV/FLAC/MP3 at its rate or ``sample_rate``; MP3 ignores ``bit_depth``.
+
+    ``bitrate`` is MP3 only: constant ``"320k"`` (32k..320k) or VBR ``"V0"``..``"V9"``.
+    ``tags``: title, artist, album, track, date, genre, comment (ID3 for MP3, INFO/Vorbis otherwise).
+    """
+    path = Path(path)
+    _check_options(fmt, bit_depth, bitrate, tags)
+    check_finite(audio, f"export {path.name}")
+    if audio.num_samples == 0:
+        raise AudioInputError(f"{path.name}: nothing to export (0 samples)")
+    if fmt == "mp3":
+        require_ffmpeg()
+    audio = _resampled(audio, sample_rate)
+    with AtomicWriter(path) as tmp:
+        if fmt == "mp3":
+            _write_mp3(audio, tmp, bitrate, tags or {})
+        else:
+            _write_soundfile(audio, tmp, fmt, bit_depth, tags or {})
+    log.info("exported %s (%s, %d Hz, %.1f s)", path, fmt, audio.sample_rate, audio.duration)
+    return path
+
+
+def zip_files(paths: Sequence[Path], zip_path: Path) -> Path:
+    """Zip ``paths`` (stored under their file names) atomically into ``zip_path``."""
+    paths = [Path(p) for p in paths]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UserInputError(f"cannot zip missing file(s): {', '.join(missing)}")
+    names = [p.name for p in paths]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserInputError(f"two files would have the same name in {zip_path.name}: {', '.join(dupes)}")
+    with (
+        AtomicWriter(zip_path) as tmp,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf,
+    ):
+        for p in paths:
+            zf.write(p, arcname=p.name)
+    return Path(zip_path)
+
+
+def exact_length(num_samples: int, from_rate: int, to_rate: int) -> int:
+    """The length an export at ``to_rate`` has: ``round(num_samples * to_rate / from_rate)``."""
+    return round(num_samples * to_rate / from_rate) if to_rate != from_rate else num_samples

@@ -1,0 +1,101 @@
+"""Look-ahead true-peak limiter: oversampled peak detection, hold, smooth release, smoothed attack.
+
+The gain is computed from the per-sample *interval* peaks of the oversampled signal (mixing.truepeak),
+so inter-sample peaks are caught, not only sample peaks. The chain, per sample n, is:
+
+1. required gain  r[n] = min(1, ceiling / peak[n])
+2. look-ahead hold  h[n] = min(r[n .. n+L-1])          (L = look-ahead in samples, odd)
+3. release          e[n] = min(h[n], 1 - (1 - e[n-1]) * a)   (one-pole, a = exp(-1 / (release * rate)))
+4. attack smoothing g[n] = mean(e[n-L+1 .. n])
+
+Every e[k] for k in [p-L+1, p] is <= r[p] because each of those hold windows contains p, so the
+average g[p] <= r[p]: the ceiling holds at every peak while the gain moves as a linear ramp over L
+samples (no step, so no added clicks). This is the standard "hold + moving average" look-ahead design
+(e.g. Giannoulis, Massberg & Reiss, "Digital dynamic range compressor design", JAES 2012).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mixing.truepeak import interval_peaks
+from stems.audio import Audio
+from stems.errors import UserInputError
+
+DEFAULT_LOOKAHEAD_MS = 3.0
+DEFAULT_RELEASE_MS = 100.0
+
+
+def _window(sample_rate: int, lookahead_ms: float) -> int:
+    length = max(1, round(lookahead_ms * 1e-3 * sample_rate))
+    return length | 1  # odd, so the hold window is symmetric about its centre sample
+
+
+def check_times(lookahead_ms: float, release_ms: float) -> None:
+    if not (0.1 <= lookahead_ms <= 50.0) or not math.isfinite(lookahead_ms):
+        raise UserInputError(
+            f"limiter look-ahead {lookahead_ms} ms is out of range; use 0.1 to 50 ms (e.g. 3)"
+        )
+    if not (1.0 <= release_ms <= 5000.0) or not math.isfinite(release_ms):
+        raise UserInputError(f"limiter release {release_ms} ms is out of range; use 1 to 5000 ms (e.g. 100)")
+
+
+def _required_gain(peaks: np.ndarray, ceiling: float) -> np.ndarray:
+    """Gain each sample needs; both ends of an interval carry its peak (gain is applied at the samples)."""
+    wide = peaks.copy()
+    wide[1:] = np.maximum(wide[1:], peaks[:-1])
+    with np.errstate(divide="ignore"):
+        return np.minimum(1.0, ceiling / wide).astype(np.float32)
+
+
+def _hold(required: np.ndarray, length: int) -> np.ndarray:
+    from scipy.ndimage import minimum_filter1d
+
+    padded = np.concatenate([required, np.ones(length, dtype=np.float32)])
+    centred = minimum_filter1d(padded, size=length, mode="nearest")
+    return centred[length // 2 : length // 2 + required.size]
+
+
+def _moving_average(x: np.ndarray, length: int) -> np.ndarray:
+    # Padded with x[0] (not 1): x[0] = min of the first hold window, so peaks near the start stay held.
+    lead = np.full(length, x[0], dtype=np.float32)
+    cs = np.concatenate([np.zeros(1), np.cumsum(np.concatenate([lead, x]), dtype=np.float64)])
+    return ((cs[length + 1 :] - cs[1:-length]) / length).astype(np.float32)
+
+
+def limiter_gain(
+    peaks: np.ndarray,
+    ceiling: float,
+    sample_rate: int,
+    lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+    release_ms: float = DEFAULT_RELEASE_MS,
+) -> np.ndarray:
+    """Gain curve (float32, <= 1) keeping ``peaks`` (linear interval peaks, one per sample) under ``ceiling``."""
+    from mixing import _kernels
+
+    assert peaks.ndim == 1 and ceiling > 0.0
+    required = _required_gain(peaks, ceiling)
+    if required.size == 0 or float(required.min()) >= 1.0:
+        return np.ones_like(required)
+    length = _window(sample_rate, lookahead_ms)
+    coef = math.exp(-1.0 / (release_ms * 1e-3 * sample_rate))
+    released = _kernels.release(_hold(required, length), coef)
+    return np.minimum(_moving_average(released, length), 1.0)
+
+
+def limit(
+    audio: Audio,
+    ceiling_dbtp: float = -1.0,
+    lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+    release_ms: float = DEFAULT_RELEASE_MS,
+) -> Audio:
+    """Limit ``audio`` so its true peak stays at or below ``ceiling_dbtp`` (a new Audio; input untouched)."""
+    if not (-60.0 <= ceiling_dbtp <= 0.0):
+        raise UserInputError(f"true-peak ceiling {ceiling_dbtp} dBTP is out of range; use -60 to 0 (e.g. -1)")
+    check_times(lookahead_ms, release_ms)
+    ceiling = 10.0 ** (ceiling_dbtp / 20.0)
+    peaks = interval_peaks(audio.samples, audio.sample_rate, ceiling)
+    gain = limiter_gain(peaks, ceiling, audio.sample_rate, lookahead_ms, release_ms)
+    return Audio(audio.samples * gain[None, :], audio.sample_rate)

@@ -1,0 +1,201 @@
+"""Mastering: one gain and a true-peak limiter, iterated until loudness and true peak are both on target.
+
+Gain and limiting interact (more gain, more limiting, less loudness than the gain alone would give), so
+the gain is found by a secant search. Each step is cheap because the expensive parts are computed once:
+the oversampled interval peaks scale with the gain, and the K-weighted power of the limited signal is
+approximated by ``power * gain_curve**2`` (the limiter's gain moves slowly next to the K-weighting
+filters' memory). The result is then measured exactly and corrected if the approximation was off.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mixing.limiter import DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, check_times, limiter_gain
+from mixing.loudness import (
+    LoudnessReport,
+    gated_loudness,
+    hop_energies,
+    measure,
+    to_db,
+    weighted_power,
+)
+from mixing.truepeak import interval_peaks
+from stems.audio import Audio, check_finite
+from stems.errors import AudioInputError, UserInputError
+
+log = logging.getLogger(__name__)
+
+# Common delivery targets: streaming (-14, e.g. Spotify/YouTube), Apple Music (-16), EBU R128 (-23).
+PRESETS_LUFS: dict[str, float] = {"streaming": -14.0, "apple": -16.0, "ebu-r128": -23.0}
+TOLERANCE_LU = 0.1  # we aim well inside the 0.3 LU the issue allows, so an independent meter agrees
+SEARCH_TOLERANCE_LU = 0.02
+PEAK_MARGIN_DB = 0.1  # our meter vs ffmpeg's (resample to 48 kHz, then 4x): stay this far under the ceiling
+MAX_STEPS = 12
+HEADROOM_DB = (
+    6.0  # interval peaks are computed wherever a gain up to this much above the first guess could clip
+)
+
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class MasterResult:
+    audio: Audio
+    report: LoudnessReport
+    gain_db: float  # the gain applied before the limiter
+    iterations: int
+    limiter_reduction_db: float = 0.0  # deepest gain reduction of the limiter (positive dB)
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    """What the search needs of the input, computed once."""
+
+    power: np.ndarray
+    peaks: np.ndarray
+    peaks_gain_db: float  # interval peaks are valid for gains up to this
+
+
+def _check_targets(lufs: float, true_peak: float) -> None:
+    if not (math.isfinite(lufs) and -40.0 <= lufs <= -5.0):
+        raise UserInputError(f"loudness target {lufs} LUFS is out of range; use -40 to -5 (-14, -16 or -23)")
+    if not (math.isfinite(true_peak) and -12.0 <= true_peak <= 0.0):
+        raise UserInputError(f"true-peak ceiling {true_peak} dBTP is out of range; use -12 to 0 (e.g. -1)")
+    if lufs > true_peak - 1.0:
+        raise UserInputError(
+            f"loudness target {lufs} LUFS is too close to the {true_peak} dBTP ceiling; "
+            "keep the target at least 1 LU below the ceiling (e.g. --lufs -14 --true-peak -1)"
+        )
+
+
+class Master:
+    """Bring a mix to a loudness target under a true-peak ceiling (defaults: -14 LUFS, -1 dBTP)."""
+
+    def __init__(
+        self,
+        lufs: float = -14.0,
+        true_peak: float = -1.0,
+        *,
+        lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+        release_ms: float = DEFAULT_RELEASE_MS,
+        progress: Progress | None = None,
+    ) -> None:
+        _check_targets(lufs, true_peak)
+        check_times(lookahead_ms, release_ms)
+        self._lufs = float(lufs)
+        self._true_peak = float(true_peak)
+        self._lookahead_ms = lookahead_ms
+        self._release_ms = release_ms
+        self._progress = progress
+
+    @property
+    def lufs(self) -> float:
+        return self._lufs
+
+    @property
+    def true_peak(self) -> float:
+        return self._true_peak
+
+    def master(self, audio: Audio) -> MasterResult:
+        """A new, mastered Audio with its loudness report; the input is not modified."""
+        check_finite(audio, "master input")
+        power = weighted_power(audio)
+        analysis = self._analyse(audio, power, self._lufs - _input_loudness(power, audio.sample_rate))
+        ceiling_db = self._true_peak - PEAK_MARGIN_DB
+        bias, steps = 0.0, 0
+        for _ in range(4):  # outer: correct the power approximation and any residual true-peak overshoot
+            gain_db, curve, n = self._search(audio, analysis, self._lufs + bias, ceiling_db)
+            steps += n
+            out = Audio(audio.samples * (curve * 10.0 ** (gain_db / 20.0))[None, :], audio.sample_rate)
+            report = measure(out)
+            self._notify(0.5 + 0.1 * steps)
+            peak_over = (report.true_peak_dbtp or -math.inf) - (self._true_peak - PEAK_MARGIN_DB / 2)
+            loud_off = (report.integrated_lufs or -math.inf) - self._lufs
+            if peak_over <= 0.0 and abs(loud_off) <= TOLERANCE_LU:
+                break
+            ceiling_db -= max(peak_over, 0.0) + (0.02 if peak_over > 0.0 else 0.0)
+            bias -= loud_off
+        else:
+            raise AudioInputError(
+                f"mastering did not converge: reached {report.integrated_lufs:.2f} LUFS and "
+                f"{report.true_peak_dbtp:.2f} dBTP for a {self._lufs} LUFS / {self._true_peak} dBTP target; "
+                "lower the loudness target or raise the true-peak ceiling"
+            )
+        self._notify(1.0)
+        reduction = max(0.0, -(to_db(float(curve.min())) or 0.0))
+        return MasterResult(out, report, gain_db, steps, reduction)
+
+    def _analyse(self, audio: Audio, power: np.ndarray, first_gain_db: float) -> _Analysis:
+        valid_db = first_gain_db + HEADROOM_DB
+        threshold = 10.0 ** ((self._true_peak - PEAK_MARGIN_DB - valid_db) / 20.0)
+        peaks = interval_peaks(audio.samples, audio.sample_rate, threshold)
+        self._notify(0.3)
+        return _Analysis(power, peaks, valid_db)
+
+    def _search(
+        self, audio: Audio, analysis: _Analysis, target: float, ceiling_db: float
+    ) -> tuple[float, np.ndarray, int]:
+        """Secant search for the pre-limiter gain reaching ``target`` (predicted loudness)."""
+        ceiling = 10.0 ** (ceiling_db / 20.0)
+        gain_db = target - _predicted(analysis.power, np.ones(1, np.float32), 0.0, audio.sample_rate)
+        prev: tuple[float, float] | None = None
+        for step in range(1, MAX_STEPS + 1):
+            if gain_db > analysis.peaks_gain_db:  # peaks were screened for less gain: redo them
+                analysis = self._analyse(audio, analysis.power, gain_db)
+            g = 10.0 ** (gain_db / 20.0)
+            curve = limiter_gain(
+                analysis.peaks * g, ceiling, audio.sample_rate, self._lookahead_ms, self._release_ms
+            )
+            level = _predicted(analysis.power, curve, gain_db, audio.sample_rate)
+            error = target - level
+            log.debug("master step %d: gain %.3f dB -> %.3f LUFS (error %.3f)", step, gain_db, level, error)
+            if abs(error) <= SEARCH_TOLERANCE_LU:
+                return gain_db, curve, step
+            if step == MAX_STEPS:
+                break
+            slope = 1.0 if prev is None else (level - prev[1]) / (gain_db - prev[0] or 1e-9)
+            prev = (gain_db, level)
+            gain_db += error / min(max(slope, 0.05), 1.0)
+        return gain_db, curve, MAX_STEPS  # not converged: the caller's exact check reports it
+
+    def _notify(self, fraction: float) -> None:
+        if self._progress is not None:
+            self._progress(min(fraction, 1.0))
+
+
+def _input_loudness(power: np.ndarray, sample_rate: int) -> float:
+    level = gated_loudness(hop_energies(power, sample_rate))
+    if level is None:
+        raise AudioInputError(
+            "the mix is silent (nothing above -70 LUFS), so there is nothing to master; "
+            "check that the stems are not all muted and that generation produced audio"
+        )
+    return level
+
+
+def _predicted(power: np.ndarray, curve: np.ndarray, gain_db: float, sample_rate: int) -> float:
+    """Integrated loudness of the input after ``gain_db`` and the limiter curve (power approximation)."""
+    scaled = power if curve.size == 1 else power * np.square(curve)
+    level = gated_loudness(hop_energies(scaled, sample_rate))
+    assert level is not None  # the input passed the silence check and the curve is > 0
+    return level + gain_db
+
+
+def master_file(in_path: Path, out_path: Path, lufs: float = -14.0, true_peak: float = -1.0) -> MasterResult:
+    """Master any readable audio file into ``out_path`` (format from its suffix: .wav 24-bit, .flac, .mp3)."""
+    from mixing.export import export_audio, format_for_path, load_audio
+
+    in_path, out_path = Path(in_path), Path(out_path)
+    fmt = format_for_path(out_path)
+    if out_path.resolve() == in_path.resolve():
+        raise UserInputError(f"{out_path}: the output would overwrite the input; choose another -o path")
+    result = Master(lufs, true_peak).master(load_audio(in_path))
+    export_audio(result.audio, out_path, fmt=fmt, bit_depth=24 if fmt != "mp3" else 16)
+    return result

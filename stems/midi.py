@@ -1,0 +1,246 @@
+"""Note types, the shared tempo map, grid quantisation and Standard MIDI File writing.
+
+Every MIDI file of a render shares one constant tempo map taken from the arrangement (no tempo
+changes), so seconds convert to ticks with one factor. Files are written with mido as format 1
+(SMF 1.0 spec): track 0 holds the tempo and time signature, one track per stem follows. Drums use
+General MIDI channel 10 (index 9, GM Level 1 spec); pitched stems take the other channels in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+from stems.audio import AtomicWriter
+from stems.errors import UserInputError
+
+# 480 ticks per quarter note resolves 1/64-note triplets exactly and is the common DAW default.
+TICKS_PER_BEAT = 480
+# GM Level 1: channel 10 (0-based 9) is the percussion channel.
+DRUM_CHANNEL = 9
+# MIDI pitch-wheel range is a signed 14-bit value (MIDI 1.0 spec, "Pitch Bend Change").
+PITCH_BEND_MIN, PITCH_BEND_MAX = -8192, 8191
+ALLOWED_DENOMINATORS = (1, 2, 4, 8, 16, 32)
+
+
+@dataclass(frozen=True)
+class TempoMap:
+    """Constant tempo and metre of a track.
+
+    ``bpm`` counts the time signature's beats (a bar lasts ``numerator * 60 / bpm`` seconds); the MIDI
+    tempo is in quarter notes, so it is ``bpm * 4 / denominator`` quarter notes per minute.
+    """
+
+    bpm: float
+    numerator: int = 4
+    denominator: int = 4
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.bpm <= 1000.0:
+            raise UserInputError(f"tempo: bpm {self.bpm!r} is out of range; use a value from 1 to 1000")
+        if not 1 <= self.numerator <= 64:
+            raise UserInputError(
+                f"tempo: time signature numerator {self.numerator!r} is out of range; use 1 to 64"
+            )
+        if self.denominator not in ALLOWED_DENOMINATORS:
+            raise UserInputError(
+                f"tempo: time signature denominator {self.denominator!r} is not a power of two; "
+                f"use one of {ALLOWED_DENOMINATORS}"
+            )
+
+    @property
+    def quarter_notes_per_minute(self) -> float:
+        return self.bpm * 4.0 / self.denominator
+
+    @property
+    def seconds_per_quarter(self) -> float:
+        return 60.0 / self.quarter_notes_per_minute
+
+    @property
+    def microseconds_per_quarter(self) -> int:
+        return round(60_000_000 / self.quarter_notes_per_minute)
+
+    @property
+    def bar_seconds(self) -> float:
+        return self.numerator * 60.0 / self.bpm
+
+    def seconds_to_ticks(self, seconds: float) -> int:
+        return round(seconds / self.seconds_per_quarter * TICKS_PER_BEAT)
+
+
+DEFAULT_TEMPO = TempoMap(120.0, 4, 4)
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note in seconds from the start of the stem; velocity 1-127."""
+
+    start: float
+    end: float
+    pitch: int
+    velocity: int
+
+
+@dataclass(frozen=True)
+class PitchBend:
+    """A pitch-wheel value (-8192..8191, +-2 semitones at the GM default bend range) at a time."""
+
+    time: float
+    value: int
+
+
+@dataclass(frozen=True)
+class NoteTrack:
+    """The notes of one stem, with what is needed to write it as one MIDI track."""
+
+    name: str
+    instrument: str
+    program: int
+    is_drum: bool
+    notes: tuple[Note, ...]
+    warnings: tuple[str, ...] = ()
+    pitch_bends: tuple[PitchBend, ...] = ()
+    seconds: float = 0.0  # transcription time of the stem (wall clock)
+
+
+def parse_grid(grid: str) -> Fraction:
+    """Parse a grid such as ``"1/16"`` (a sixteenth note) or ``"1/8t"`` (eighth-note triplet)."""
+    text = grid.strip().lower()
+    triplet = text.endswith("t")
+    body = text[:-1] if triplet else text
+    try:
+        value = Fraction(body)
+    except (ValueError, ZeroDivisionError):
+        value = Fraction(0)
+    if value <= 0 or value > 4:
+        raise UserInputError(
+            f"quantize: grid {grid!r} is not a note value; use a fraction of a whole note such as "
+            "'1/4', '1/8', '1/16' or a triplet such as '1/8t'"
+        )
+    return value * Fraction(2, 3) if triplet else value
+
+
+def grid_seconds(grid: str, tempo: TempoMap) -> float:
+    """Length of one grid step in seconds (a whole note is four quarter notes)."""
+    return float(parse_grid(grid) * 4) * tempo.seconds_per_quarter
+
+
+def quantize_notes(notes: Sequence[Note], grid: str, tempo: TempoMap, is_drum: bool = False) -> tuple[Note, ...]:
+    """Snap starts (and ends, for pitched notes) to the nearest grid step; a note keeps at least one step.
+
+    Drum hits keep their length, since a drum note's end carries no meaning in GM.
+    """
+    step = grid_seconds(grid, tempo)
+    out: list[Note] = []
+    for note in notes:
+        start = round(note.start / step) * step
+        if is_drum:
+            end = start + (note.end - note.start)
+        else:
+            end = max(round(note.end / step) * step, start + step)
+        out.append(replace(note, start=start, end=end))
+    return _dedupe(out)
+
+
+def _dedupe(notes: Sequence[Note]) -> tuple[Note, ...]:
+    """Quantising can land two notes of one pitch on one start: keep the louder of them."""
+    best: dict[tuple[float, int], Note] = {}
+    for note in notes:
+        key = (round(note.start, 6), note.pitch)
+        if key not in best or note.velocity > best[key].velocity:
+            best[key] = note
+    return tuple(sorted(best.values(), key=lambda n: (n.start, n.pitch)))
+
+
+def _channels(tracks: Sequence[NoteTrack]) -> list[int]:
+    """GM channel per track: drums on 9, pitched tracks on the other 15 in turn."""
+    melodic = [c for c in range(16) if c != DRUM_CHANNEL]
+    out, k = [], 0
+    for track in tracks:
+        if track.is_drum:
+            out.append(DRUM_CHANNEL)
+        else:
+            out.append(melodic[k % len(melodic)])
+            k += 1
+    return out
+
+
+def _tempo_track(tempo: TempoMap, title: str) -> object:
+    import mido
+
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("track_name", name=title, time=0))
+    track.append(mido.MetaMessage("set_tempo", tempo=tempo.microseconds_per_quarter, time=0))
+    track.append(
+        mido.MetaMessage(
+            "time_signature", numerator=tempo.numerator, denominator=tempo.denominator, time=0
+        )
+    )
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return track
+
+
+def _events(track: NoteTrack, channel: int, tempo: TempoMap) -> list[tuple[int, int, object]]:
+    """(tick, order, message) triples; at one tick note-offs go before bends before note-ons."""
+    import mido
+
+    events: list[tuple[int, int, object]] = []
+    for note in track.notes:
+        on, off = tempo.seconds_to_ticks(note.start), tempo.seconds_to_ticks(note.end)
+        off = max(off, on + 1)  # a zero-length note would be dropped by most readers
+        velocity = int(min(max(note.velocity, 1), 127))
+        events.append((on, 2, mido.Message("note_on", channel=channel, note=note.pitch, velocity=velocity)))
+        events.append((off, 0, mido.Message("note_off", channel=channel, note=note.pitch, velocity=0)))
+    for bend in track.pitch_bends:
+        value = int(min(max(bend.value, PITCH_BEND_MIN), PITCH_BEND_MAX))
+        tick = tempo.seconds_to_ticks(bend.time)
+        events.append((tick, 1, mido.Message("pitchwheel", channel=channel, pitch=value)))
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events
+
+
+def _note_track(track: NoteTrack, channel: int, tempo: TempoMap) -> object:
+    import mido
+
+    out = mido.MidiTrack()
+    out.append(mido.MetaMessage("track_name", name=track.name, time=0))
+    if not track.is_drum:
+        out.append(mido.Message("program_change", channel=channel, program=track.program, time=0))
+    last = 0
+    for tick, _, msg in _events(track, channel, tempo):
+        out.append(msg.copy(time=tick - last))  # type: ignore[attr-defined]
+        last = tick
+    if track.pitch_bends:  # leave the wheel centred for whoever plays the channel next
+        out.append(mido.Message("pitchwheel", channel=channel, pitch=0, time=0))
+    out.append(mido.MetaMessage("end_of_track", time=0))
+    return out
+
+
+def _check_tracks(tracks: Sequence[NoteTrack]) -> None:
+    for track in tracks:
+        if not 0 <= track.program <= 127:
+            raise UserInputError(f"{track.name}: GM program {track.program} is out of range; use 0-127")
+        for note in track.notes:
+            if not 0 <= note.pitch <= 127 or note.start < 0 or note.end < note.start:
+                raise UserInputError(
+                    f"{track.name}: invalid note {note}; pitch must be 0-127 and 0 <= start <= end"
+                )
+
+
+def write_midi(path: Path, tracks: Sequence[NoteTrack], tempo: TempoMap) -> None:
+    """Write one format-1 MIDI file (one track per NoteTrack, one tempo map) atomically.
+
+    An empty ``tracks`` or tracks without notes still give a valid file with the tempo map.
+    """
+    import mido
+
+    _check_tracks(tracks)
+    path = Path(path)
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    midi.tracks.append(_tempo_track(tempo, path.stem))
+    for track, channel in zip(tracks, _channels(tracks)):
+        midi.tracks.append(_note_track(track, channel, tempo))
+    with AtomicWriter(path) as tmp:
+        midi.save(str(tmp))

@@ -1,0 +1,149 @@
+"""The MusicGen checkpoints this project knows, their sizes, and whether their weights are cached.
+
+Decoder dimensions are those of the MusicGen paper (Copet et al. 2023, "Simple and Controllable Music
+Generation", table 1 / appendix A: 300M = 24 layers x 1024, 1.5B = 48 x 1536, 3.3B = 48 x 2048, FFN 4x,
+64-dim heads) and of the published transformers configs (T5-base text encoder, EnCodec 32 kHz with
+4 codebooks of 2048 entries at 50 Hz; stereo checkpoints interleave 4 left + 4 right codebooks).
+``random:NAME`` builds that architecture with random weights (no download) for speed measurements.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from stems.errors import UserInputError
+
+DEBUG_MODELS = ("debug", "debug-stereo", "debug-melody")
+RANDOM_PREFIX = "random:"
+SAMPLE_RATE = 32_000
+# Weight files a transformers checkpoint may ship (single file or sharded index).
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the CLI's `musicmaker models` lists and what the planner needs before loading anything."""
+
+    name: str
+    kind: str  # "musicgen" or "musicgen-melody"
+    params_m: float
+    channels: int
+    sample_rate: int
+    vram_gb: float
+    takes_melody: bool
+
+
+@dataclass(frozen=True)
+class DecoderDims:
+    """The decoder architecture of one checkpoint family (text encoder and codec are shared)."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    ffn_dim: int
+
+
+DIMS = {
+    "small": DecoderDims(1024, 24, 16, 4096),
+    "medium": DecoderDims(1536, 48, 24, 6144),
+    "large": DecoderDims(2048, 48, 32, 8192),
+}
+
+# name -> (size, channels, takes_melody, params in millions as published, VRAM estimate in GB).
+# VRAM: fp32 weights (4 bytes/param, incl. T5-base 110M and EnCodec 60M) plus ~1.5 GB of KV cache and
+# activations for a batch of 2 (CFG) on a 30 s window; audiocraft recommends 16 GB GPUs for medium.
+_CHECKPOINTS: dict[str, tuple[str, int, bool, float, float]] = {
+    "facebook/musicgen-small": ("small", 1, False, 300, 3.0),
+    "facebook/musicgen-medium": ("medium", 1, False, 1500, 8.5),
+    "facebook/musicgen-large": ("large", 1, False, 3300, 16.0),
+    "facebook/musicgen-melody": ("medium", 1, True, 1500, 8.5),
+    "facebook/musicgen-melody-large": ("large", 1, True, 3300, 16.0),
+    "facebook/musicgen-stereo-small": ("small", 2, False, 300, 3.2),
+    "facebook/musicgen-stereo-medium": ("medium", 2, False, 1500, 8.8),
+    "facebook/musicgen-stereo-large": ("large", 2, False, 3300, 16.5),
+    "facebook/musicgen-stereo-melody": ("medium", 2, True, 1500, 8.8),
+    "facebook/musicgen-stereo-melody-large": ("large", 2, True, 3300, 16.5),
+}
+
+_DEBUG_INFO = {
+    "debug": ModelInfo("debug", "musicgen", 0.2, 1, SAMPLE_RATE, 0.0, False),
+    "debug-stereo": ModelInfo("debug-stereo", "musicgen", 0.2, 2, SAMPLE_RATE, 0.0, False),
+    "debug-melody": ModelInfo("debug-melody", "musicgen-melody", 0.2, 1, SAMPLE_RATE, 0.0, True),
+}
+
+
+def _checkpoint_info(name: str) -> ModelInfo:
+    _size, channels, melody, params, vram = _CHECKPOINTS[name]
+    kind = "musicgen-melody" if melody else "musicgen"
+    return ModelInfo(name, kind, params, channels, SAMPLE_RATE, vram, melody)
+
+
+def known_models() -> list[ModelInfo]:
+    """Every real checkpoint, then the offline debug models."""
+    return [_checkpoint_info(n) for n in _CHECKPOINTS] + list(_DEBUG_INFO.values())
+
+
+def model_info(name: str) -> ModelInfo:
+    """Facts about a model name; ``random:NAME`` reports NAME's architecture (random weights, nothing cached)."""
+    if name in _DEBUG_INFO:
+        return _DEBUG_INFO[name]
+    if name in _CHECKPOINTS:
+        return _checkpoint_info(name)
+    if name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX):] in _CHECKPOINTS:
+        base = _checkpoint_info(name[len(RANDOM_PREFIX):])
+        return ModelInfo(name, base.kind, base.params_m, base.channels, base.sample_rate, base.vram_gb, base.takes_melody)
+    names = ", ".join([*_CHECKPOINTS, *_DEBUG_INFO])
+    raise UserInputError(
+        f"unknown model {name!r}; known models: {names} (or random:<name> for random weights). "
+        "Fix the `model:` field; `musicmaker models` lists them"
+    )
+
+
+def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
+    """Decoder dims, audio channels and melody flag of a real checkpoint name (for random-init builds)."""
+    size, channels, melody, _params, _vram = _CHECKPOINTS[name]
+    return DIMS[size], channels, melody
+
+
+def is_offline_model(name: str) -> bool:
+    """Debug and random-init models are built in-process and never touch the network."""
+    return name in _DEBUG_INFO or name.startswith(RANDOM_PREFIX)
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache folder (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub).
+
+    Read from the environment at call time (huggingface_hub's constants are frozen at its import).
+    """
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def weights_cached(name: str) -> bool:
+    """True when ``name`` can load without the network (debug/random models always can)."""
+    model_info(name)
+    if is_offline_model(name):
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    def cached(filename: str) -> bool:
+        found = try_to_load_from_cache(name, filename, cache_dir=str(hf_cache_dir()))
+        return isinstance(found, str)
+
+    return cached("config.json") and any(cached(f) for f in _WEIGHT_FILES)
+
+
+def unavailable_message(name: str) -> str:
+    return (
+        f"weights for model {name!r} are not in the Hugging Face cache ({hf_cache_dir()}) and cannot be "
+        f"downloaded here. On a connected machine run `huggingface-cli download {name}` and copy the cache "
+        f"folder over (or point HF_HOME at a folder holding it), or use model `debug` to render offline"
+    )

@@ -1,0 +1,128 @@
+"""Loading a MusicGen model (real, debug or random-init), picking the device, and memory budgeting."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from stems.errors import ModelUnavailableError, UserInputError
+from stems.models import (
+    RANDOM_PREFIX,
+    hf_cache_dir,
+    hub_offline,
+    model_info,
+    unavailable_message,
+    weights_cached,
+)
+
+log = logging.getLogger(__name__)
+GIB = 1024**3
+# Keep this share of free memory for the allocator, codec decoding and the rest of the process.
+MEMORY_HEADROOM = 0.8
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model: Any
+    tokenizer: Any
+    melody: bool
+
+
+def resolve_device(device: str | None) -> str:
+    """``None`` picks CUDA when present, else CPU; an unavailable CUDA request is a user error."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError(f"device {device!r} was asked for but no CUDA GPU is visible; use device 'cpu'")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise UserInputError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
+    return device
+
+
+def free_memory_bytes(device: str) -> int:
+    """Free memory on the device (CUDA: driver's free figure; CPU: /proc/meminfo MemAvailable)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 64 * GIB  # unknown platform: do not block, the OS will tell
+
+
+def _check_fits(name: str, device: str) -> None:
+    need = model_info(name).vram_gb * GIB
+    free = free_memory_bytes(device)
+    if need > free:
+        raise UserInputError(
+            f"model {name!r} needs about {need / GIB:.1f} GiB but only {free / GIB:.1f} GiB is free on "
+            f"{device}; use a smaller model (e.g. facebook/musicgen-small), another device, or free memory"
+        )
+
+
+def _from_pretrained(name: str, melody: bool) -> tuple[Any, Any]:
+    from transformers import AutoTokenizer, MusicgenForConditionalGeneration, MusicgenMelodyForConditionalGeneration
+
+    cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
+    local_only = hub_offline() or weights_cached(name)
+    try:
+        cache = str(hf_cache_dir())
+        model = cls.from_pretrained(name, local_files_only=local_only, cache_dir=cache)
+        # The processor of the melody checkpoints needs torchaudio; only the tokenizer is needed here.
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only, cache_dir=cache)
+    except OSError as exc:
+        raise ModelUnavailableError(unavailable_message(name)) from exc
+    return model, tokenizer
+
+
+def load_model(name: str, device: str) -> Loaded:
+    """Build or load ``name`` on ``device`` in eval mode; fail fast when weights are missing offline."""
+    from stems.debug_models import build_debug, build_random
+
+    info = model_info(name)
+    melody = info.takes_melody
+    if name.startswith("debug"):
+        model, tokenizer = build_debug(name)
+    elif name.startswith(RANDOM_PREFIX):
+        _check_fits(name, device)
+        model, tokenizer = build_random(name)
+    else:
+        if hub_offline() and not weights_cached(name):
+            raise ModelUnavailableError(unavailable_message(name))
+        _check_fits(name, device)
+        model, tokenizer = _from_pretrained(name, melody)
+    log.info("loaded %s on %s", name, device)
+    return Loaded(model.to(device).eval(), tokenizer, melody)
+
+
+def kv_bytes_per_item(model: Any, frames: int, prefix: int, cfg: bool, half: bool) -> int:
+    """KV-cache bytes one request needs for a window: layers x (k, v) x positions x hidden x dtype."""
+    cfg_dec = model.config.decoder
+    positions = frames + cfg_dec.num_codebooks + prefix
+    per = cfg_dec.num_hidden_layers * 2 * positions * cfg_dec.hidden_size * (2 if half else 4)
+    # The self-attention cache dominates; x1.3 covers the prefill activations and logits.
+    return int(per * (2 if cfg else 1) * 1.3)
+
+
+def max_batch(model: Any, device: str, frames: int, prefix: int, cfg: bool, name: str) -> int:
+    """How many requests fit in one batched window; a clear error when not even one does."""
+    half = device.startswith("cuda")
+    per_item = kv_bytes_per_item(model, frames, prefix, cfg, half)
+    free = free_memory_bytes(device) * MEMORY_HEADROOM
+    fits = int(math.floor(free / per_item))
+    if fits < 1:
+        raise UserInputError(
+            f"one {frames}-frame window of model {name!r} needs about {per_item / GIB:.2f} GiB of working "
+            f"memory but only {free / GIB:.2f} GiB is usable on {device}; use a smaller model, a shorter "
+            f"window, another device, or free memory"
+        )
+    return fits

@@ -1,0 +1,173 @@
+"""The autoregressive token loop of one window: delay pattern, classifier-free guidance, sampling.
+
+transformers' ``generate()`` batches CFG only and shares one random stream across the batch, so we run
+the loop ourselves on the model's own decoder (with its KV cache) and its own delay-pattern helpers
+(``build_delay_pattern_mask``), following audiocraft ``LMModel.generate`` / ``_sample_next_token``:
+
+* CFG: ``uncond + (cond - uncond) * cfg_coef`` on the logits (Ho & Salimans 2022), batched as one
+  forward pass, or as two separate passes with ``two_step_cfg``.
+* sampling: softmax(logits / temperature), then top-p if ``top_p > 0`` else top-k, else greedy argmax.
+* every request has its own ``torch.Generator`` so a stem's randomness does not depend on its batch mates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Decoder conditioning for a batch: cross-attention states (MusicGen) or a prefix (MusicGen-melody).
+
+    ``uncond`` is the null condition for CFG (None when CFG is off).
+    """
+
+    cond: torch.Tensor
+    cond_mask: torch.Tensor | None
+    uncond: torch.Tensor | None
+    uncond_mask: torch.Tensor | None
+    prefix: bool  # True for MusicGen-melody: states are prepended to the decoder input once
+
+
+@dataclass(frozen=True)
+class Sampler:
+    use_sampling: bool
+    temperature: float
+    top_k: int
+    top_p: float
+    cfg_coef: float
+    two_step_cfg: bool
+
+
+def codebook_delays(num_codebooks: int, channels: int) -> list[int]:
+    """Delay of each codebook in the pattern: stereo interleaves L/R codebooks that share a delay."""
+    return [c // 2 if channels == 2 else c for c in range(num_codebooks)]
+
+
+def filter_top_k(probs: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k most likely tokens (ties at the k-th value kept, as audiocraft ``sample_top_k``)."""
+    k = min(k, probs.shape[-1])
+    kth = torch.topk(probs, k, dim=-1).values[..., -1:]
+    kept = probs * (probs >= kth)
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
+def filter_top_p(probs: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filtering (Holtzman et al. 2020), audiocraft ``sample_top_p``: smallest set with mass >= p."""
+    sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+    drop = torch.cumsum(sorted_probs, dim=-1) - sorted_probs > p
+    sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+    kept = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
+def sample_next(logits: torch.Tensor, sampler: Sampler, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Next token per (request, codebook) from logits ``(B, K, V)``; row b uses ``generators[b]``."""
+    if not sampler.use_sampling or sampler.temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / sampler.temperature, dim=-1)
+    if sampler.top_p > 0:
+        probs = filter_top_p(probs, sampler.top_p)
+    elif sampler.top_k > 0:
+        probs = filter_top_k(probs, sampler.top_k)
+    rows = [torch.multinomial(probs[b], 1, generator=generators[b])[:, 0] for b in range(len(generators))]
+    return torch.stack(rows)
+
+
+class _Stream:
+    """One KV-cached pass over the delayed sequence for one condition (cond, uncond, or both stacked)."""
+
+    def __init__(self, decoder: Any, states: torch.Tensor, mask: torch.Tensor | None, prefix: bool, repeat: int):
+        self.decoder, self.states, self.mask, self.prefix, self.repeat = decoder, states, mask, prefix, repeat
+        self.cache: Any = None
+
+    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids.repeat((self.repeat, 1)) if self.repeat > 1 else ids
+        first = self.cache is None
+        if self.prefix:  # MusicGen-melody: conditioning is a prefix fed once, then lives in the cache
+            out = self.decoder(input_ids=ids, encoder_hidden_states=self.states if first else None,
+                               past_key_values=self.cache, use_cache=True)
+        else:
+            out = self.decoder(input_ids=ids, encoder_hidden_states=self.states,
+                               encoder_attention_mask=self.mask, past_key_values=self.cache, use_cache=True)
+        self.cache = out.past_key_values
+        return out.logits[:, -1, :]
+
+
+def _streams(decoder: Any, conditions: Conditions, sampler: Sampler) -> list[_Stream]:
+    if conditions.uncond is None or sampler.cfg_coef == 1.0:
+        return [_Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1)]
+    if sampler.two_step_cfg:
+        return [
+            _Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1),
+            _Stream(decoder, conditions.uncond, conditions.uncond_mask, conditions.prefix, 1),
+        ]
+    masks = None
+    if conditions.cond_mask is not None and conditions.uncond_mask is not None:
+        masks = torch.cat([conditions.cond_mask, conditions.uncond_mask])
+    states = torch.cat([conditions.cond, conditions.uncond])
+    return [_Stream(decoder, states, masks, conditions.prefix, 2)]
+
+
+def _guided_logits(streams: list[_Stream], ids: torch.Tensor, cfg_coef: float, batch: int) -> torch.Tensor:
+    outs = [s.logits(ids).float() for s in streams]
+    if len(outs) == 1 and streams[0].repeat == 1:
+        logits = outs[0]
+    else:
+        cond, uncond = (outs[0], outs[1]) if len(outs) == 2 else outs[0].chunk(2)
+        logits = uncond + (cond - uncond) * cfg_coef
+    return logits.reshape(batch, -1, logits.shape[-1])
+
+
+def generate_window(
+    model: Any,
+    prompt: torch.Tensor | None,
+    total: int,
+    conditions: Conditions,
+    sampler: Sampler,
+    generators: Sequence[torch.Generator],
+    on_step: Callable[[], None] | None = None,
+    autocast: Any = None,
+) -> torch.Tensor:
+    """Codes ``(B, K, total)`` whose first ``P`` frames are ``prompt`` ``(B, K, P)`` (None: P = 0)."""
+    decoder = model.decoder
+    num_codebooks, batch = decoder.num_codebooks, len(generators)
+    pad = int(model.generation_config.pad_token_id)
+    device = conditions.cond.device
+    start = torch.full((batch * num_codebooks, 1), pad, dtype=torch.long, device=device)
+    ids = start if prompt is None else torch.cat([start, prompt.reshape(batch * num_codebooks, -1)], dim=1)
+    first_input, pattern = decoder.build_delay_pattern_mask(ids, pad, max_length=total + num_codebooks)
+    seq = pattern.clone()
+    begin = first_input.shape[-1]
+    seq[:, :begin] = first_input
+    streams = _streams(decoder, conditions, sampler)
+    with torch.inference_mode(), (autocast or _nullcontext()):
+        for pos in range(begin, total + num_codebooks):
+            window = seq[:, :pos] if pos == begin else seq[:, pos - 1 : pos]
+            logits = _guided_logits(streams, window, sampler.cfg_coef, batch)
+            nxt = sample_next(logits, sampler, generators).reshape(-1)
+            seq[:, pos] = torch.where(pattern[:, pos] == -1, nxt, pattern[:, pos])
+            if on_step is not None:
+                on_step()
+    return undelay(seq, batch, num_codebooks, total, decoder.config.audio_channels)
+
+
+def undelay(seq: torch.Tensor, batch: int, num_codebooks: int, total: int, channels: int) -> torch.Tensor:
+    """Undo the delay pattern: codebook c's frame t sits at position ``t + 1 + delay(c)``."""
+    seq = seq.reshape(batch, num_codebooks, -1)
+    rows = [seq[:, c, 1 + d : 1 + d + total] for c, d in enumerate(codebook_delays(num_codebooks, channels))]
+    codes = torch.stack(rows, dim=1)
+    assert codes.shape[-1] == total and bool((codes >= 0).all()), "delay pattern left holes"
+    return codes
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,289 @@
+"""Windowed long-form rendering: plans, per-window text and melody, token hand-over, decoding.
+
+Window k+1's prompt is the last ``max_window - extend_stride`` seconds of window k's TOKENS (no
+decode/re-encode between windows), exactly as audiocraft ``BaseGenModel._generate_tokens``; a user
+continuation is encoded once with EnCodec and is window 0's prompt. Tokens of the whole stem are
+decoded once at the end and trimmed to ``round(duration * sample_rate)`` samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stems.audio import Audio, convert_audio
+from stems.chroma import CHROMA_SAMPLE_RATE, CHUNK_SECONDS, chroma_raw, one_hot_chroma
+from stems.musicgen_load import max_batch
+from stems.musicgen_sampling import Conditions, Sampler, generate_window
+from stems.plan import FrameWindow, plan_frames, section_for, window_text
+
+if TYPE_CHECKING:
+    import torch
+
+    from stems.generate import GeneratedStem, Generator, Progress, SamplingParams, StemRequest, WindowTokens
+    from stems.musicgen_load import Loaded
+
+log = logging.getLogger(__name__)
+TEXT_MAX_TOKENS = 256  # generous for a prompt + context + section text; T5 itself allows 512
+
+
+class _Job:
+    """One request with everything derived from it before the first window."""
+
+    def __init__(self, req: StemRequest, gen: Generator, loaded: Loaded, overlap: int) -> None:
+        self.req = req
+        self.samples = int(round(req.duration * gen.sample_rate))
+        hop = gen.sample_rate // gen.frame_rate
+        self.total = math.ceil(self.samples / hop)
+        self.prompt = None if req.continuation is None else encode_continuation(loaded.model, req.continuation, gen, overlap)
+        self.prompt_frames = 0 if self.prompt is None else int(self.prompt.shape[-1])
+        self.melody = None
+        if req.melody is not None:
+            self.melody = convert_audio(req.melody, CHROMA_SAMPLE_RATE, 1).samples[0]
+
+
+def encode_continuation(model: Any, audio: Audio, gen: Generator, max_frames: int) -> torch.Tensor:
+    """EnCodec codes ``(K, P)`` of the last whole frames of ``audio`` (at most ``max_frames``)."""
+    import torch
+
+    hop = gen.sample_rate // gen.frame_rate
+    x = convert_audio(audio, gen.sample_rate, gen.channels).samples
+    frames = min(x.shape[1] // hop, max_frames)
+    assert frames >= 1, "continuation shorter than one codec frame passed validation"
+    tail = torch.from_numpy(np.ascontiguousarray(x[:, x.shape[1] - frames * hop :])).to(gen.device)
+    codec = model.audio_encoder
+    bandwidth = codec.config.target_bandwidths[0]
+    with torch.inference_mode():
+        per_channel = [codec.encode(tail[c : c + 1][None], bandwidth=bandwidth).audio_codes[0, 0] for c in range(gen.channels)]
+    if gen.channels == 1:
+        return per_channel[0]
+    return torch.stack(per_channel, dim=1).reshape(-1, frames)  # interleave L/R codebooks: L0 R0 L1 R1 ...
+
+
+def decode_codes(model: Any, codes: torch.Tensor, channels: int, samples: int) -> np.ndarray:
+    """Audio ``(channels, samples)`` from codes ``(K, frames)``; stereo codebooks are L/R interleaved."""
+    import torch
+
+    codec = model.audio_encoder
+    with torch.inference_mode():
+        parts = [codes[c::channels] for c in range(channels)]
+        audio = [codec.decode(p[None, None], [None]).audio_values[0, 0] for p in parts]
+    out = torch.stack(audio).float().cpu().numpy()
+    assert out.shape[1] >= samples, (out.shape, samples)
+    return np.ascontiguousarray(out[:, :samples])
+
+
+def melody_slice(mono: np.ndarray, start: float, loop: bool) -> np.ndarray:
+    """``CHUNK_SECONDS`` of melody from ``start`` s; looped (audiocraft) or zero past its end / before 0."""
+    n = int(CHUNK_SECONDS * CHROMA_SAMPLE_RATE)
+    idx = np.arange(n) + int(round(start * CHROMA_SAMPLE_RATE))
+    valid = idx >= 0 if loop else (idx >= 0) & (idx < len(mono))
+    out = np.zeros(n, dtype=np.float32)
+    out[valid] = mono[idx[valid] % len(mono)]
+    return out
+
+
+def _text_states(loaded: Loaded, texts: Sequence[str], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """T5 states projected to the decoder width and zeroed on padding, as transformers' forward does."""
+    import torch
+
+    model = loaded.model
+    enc = loaded.tokenizer(list(texts), padding=True, truncation=True, max_length=TEXT_MAX_TOKENS, return_tensors="pt")
+    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+    with torch.inference_mode():
+        states = model.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        if hasattr(model, "enc_to_dec_proj"):
+            states = model.enc_to_dec_proj(states)
+    return states * mask[..., None], mask
+
+
+def _chroma_states(model: Any, chroma: torch.Tensor) -> torch.Tensor:
+    """Chroma ``(B, frames, 12)`` projected and repeated/truncated to ``chroma_length`` (transformers)."""
+    import torch
+
+    with torch.inference_mode():
+        states = model.audio_enc_to_dec_proj(chroma) if hasattr(model, "audio_enc_to_dec_proj") else chroma
+    length = model.config.chroma_length
+    if states.shape[1] < length:
+        states = states.repeat(1, math.ceil(length / states.shape[1]), 1)
+    return states[:, :length]
+
+
+def null_chroma(batch: int, frames: int, device: str) -> torch.Tensor:
+    """transformers' unconditional melody: every frame one-hot on pitch class 0."""
+    import torch
+
+    null = torch.zeros((batch, frames, 12), device=device)
+    null[:, :, 0] = 1.0
+    return null
+
+
+def _conditions(loaded: Loaded, texts: list[str], chroma: torch.Tensor | None, cfg: bool, device: str) -> Conditions:
+    import torch
+
+    text, mask = _text_states(loaded, texts, device)
+    if not loaded.melody:
+        return Conditions(text, mask, torch.zeros_like(text) if cfg else None, torch.zeros_like(mask) if cfg else None, False)
+    assert chroma is not None
+    model = loaded.model
+    cond = torch.cat([_chroma_states(model, chroma), text], dim=1)
+    uncond = None
+    if cfg:
+        uncond = torch.cat([_chroma_states(model, null_chroma(len(texts), chroma.shape[1], device)), torch.zeros_like(text)], dim=1)
+    return Conditions(cond, None, uncond, None, True)
+
+
+def _window_chroma(jobs: Sequence[_Job], start: float, device: str) -> torch.Tensor:
+    import torch
+
+    frames = []
+    for job in jobs:
+        if job.melody is None:
+            frames.append(None)
+        else:
+            frames.append(one_hot_chroma(chroma_raw(melody_slice(job.melody, start, job.req.melody_loop))))
+    length = max((len(f) for f in frames if f is not None), default=1)
+    null = null_chroma(1, length, "cpu")[0].numpy()
+    stacked = np.stack([null if f is None else f for f in frames])
+    return torch.from_numpy(stacked).to(device)
+
+
+class _Batch:
+    """Requests of equal length and prompt generated together, one batched call per window."""
+
+    def __init__(self, gen: Generator, loaded: Loaded, jobs: list[_Job], params: SamplingParams) -> None:
+        import torch
+
+        self.gen, self.loaded, self.jobs, self.params = gen, loaded, jobs, params
+        self.sampler = Sampler(params.use_sampling, params.temperature, params.top_k, params.top_p, params.cfg_coef, params.two_step_cfg)
+        self.cfg = params.cfg_coef != 1.0
+        fr = gen.frame_rate
+        self.plans = plan_frames(jobs[0].total, int(params.extend_stride * fr), int(gen.max_window * fr), jobs[0].prompt_frames)
+        k = loaded.model.decoder.num_codebooks
+        self.offset = jobs[0].prompt_frames
+        self.tokens = torch.zeros((len(jobs), k, self.offset + jobs[0].total), dtype=torch.long, device=gen.device)
+        for b, job in enumerate(jobs):
+            if job.prompt is not None:
+                self.tokens[b, :, : self.offset] = job.prompt
+        self.generators = [torch.Generator(device=gen.device).manual_seed(int(j.req.seed)) for j in jobs]
+        self.steps_total = sum(p.new + k - 1 for p in self.plans)
+        self.steps_done = 0
+        self.records: list[list[Any]] = [[] for _ in jobs]
+
+    def texts(self, plan: FrameWindow) -> list[str]:
+        fr = self.gen.frame_rate
+        new_start, end = plan.new_start / fr, plan.end / fr
+        return [window_text(j.req.prompt, j.req.context, section_for(j.req.sections, new_start, end)) for j in self.jobs]
+
+    def run_window(self, plan: FrameWindow, progress: Progress | None) -> tuple[Any, Any]:
+        import torch
+
+        fr = self.gen.frame_rate
+        texts = self.texts(plan)
+        chroma = _window_chroma(self.jobs, plan.start / fr, self.gen.device) if self.loaded.melody else None
+        conditions = _conditions(self.loaded, texts, chroma, self.cfg, self.gen.device)
+        a, b = self.offset + plan.start, self.offset + plan.new_start
+        prompt = self.tokens[:, :, a:b].clone() if plan.prompt > 0 else None
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.gen.device.startswith("cuda") else None
+        out = generate_window(self.loaded.model, prompt, plan.end - plan.start, conditions, self.sampler,
+                              self.generators, lambda: self._step(progress), autocast)
+        self.tokens[:, :, b : self.offset + plan.end] = out[:, :, plan.prompt :]
+        self._record(plan, texts)
+        return prompt, out
+
+    def _step(self, progress: Progress | None) -> None:
+        self.steps_done += 1
+        if progress is not None:
+            for job in self.jobs:
+                progress(job.req.name, self.steps_done, self.steps_total)
+
+    def _record(self, plan: FrameWindow, texts: list[str]) -> None:
+        from stems.generate import WindowRecord
+
+        fr = self.gen.frame_rate
+        for b, job in enumerate(self.jobs):
+            end = min(plan.end / fr, job.req.duration)
+            self.records[b].append(WindowRecord(plan.index, plan.start / fr, end, texts[b]))
+
+    def run(self, progress: Progress | None, on_window: Callable[[WindowTokens], None] | None) -> list[GeneratedStem]:
+        from stems.generate import GeneratedStem
+
+        names = tuple(j.req.name for j in self.jobs)
+        stems = []
+        with tiny_model_threads(self.loaded.model, self.gen.device):
+            self._run_windows(names, progress, on_window)
+            for b, job in enumerate(self.jobs):
+                codes = self.tokens[b, :, self.offset :]
+                audio = decode_codes(self.loaded.model, codes, self.gen.channels, job.samples)
+                stems.append(GeneratedStem(job.req.name, Audio(audio, self.gen.sample_rate), tuple(self.records[b])))
+        return stems
+
+    def _run_windows(
+        self, names: tuple[str, ...], progress: Progress | None, on_window: Callable[[WindowTokens], None] | None
+    ) -> None:
+        from stems.generate import WindowTokens
+
+        for plan in self.plans:
+            log.info("window %d/%d of %s: frames %d..%d", plan.index + 1, len(self.plans), names, plan.start, plan.end)
+            prompt, out = self.run_window(plan, progress)
+            if on_window is not None:
+                empty = np.zeros((len(self.jobs), out.shape[1], 0), dtype=np.int64)
+                held = empty if prompt is None else prompt.cpu().numpy()
+                on_window(WindowTokens(plan.index, names, held, out.cpu().numpy()))
+
+
+TINY_HIDDEN = 256
+
+
+@contextmanager
+def tiny_model_threads(model: Any, device: str) -> Iterator[None]:
+    """One intra-op thread for tiny (debug) decoders on CPU, restored afterwards.
+
+    Their matmuls are far too small to split: on the shared 2-core CI machine a 20 s debug stem took
+    58 s with 2 threads and 3.6 s with 1 (thread hand-offs under load dominate each ~4 ms step).
+    """
+    import torch
+
+    if device != "cpu" or model.config.decoder.hidden_size > TINY_HIDDEN:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _batch_limit(gen: Generator, loaded: Loaded, params: SamplingParams) -> int:
+    prefix = (loaded.model.config.chroma_length + TEXT_MAX_TOKENS) if loaded.melody else 0
+    frames = int(gen.max_window * gen.frame_rate)
+    return max_batch(loaded.model, gen.device, frames, prefix, params.cfg_coef != 1.0, gen.model_name)
+
+
+def render(
+    gen: Generator,
+    loaded: Loaded,
+    requests: list[StemRequest],
+    params: SamplingParams,
+    progress: Progress | None,
+    on_window: Callable[[WindowTokens], None] | None,
+) -> list[GeneratedStem]:
+    """Group requests by (length, prompt length), split groups to fit memory, render each batch."""
+    overlap = int(gen.max_window * gen.frame_rate) - int(params.extend_stride * gen.frame_rate)
+    limit = _batch_limit(gen, loaded, params)
+    groups: dict[tuple[int, int], list[_Job]] = {}
+    for req in requests:
+        job = _Job(req, gen, loaded, overlap)
+        groups.setdefault((job.total, job.prompt_frames), []).append(job)
+    done: dict[str, GeneratedStem] = {}
+    for jobs in groups.values():
+        for i in range(0, len(jobs), limit):
+            for stem in _Batch(gen, loaded, jobs[i : i + limit], params).run(progress, on_window):
+                done[stem.name] = stem
+    return [done[r.name] for r in requests]

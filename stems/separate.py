@@ -1,0 +1,316 @@
+"""Keep one source of a stem with Demucs; return what was kept and what was removed.
+
+A :class:`Separator` wraps one Demucs model (``demucs.apply.apply_model``, the same call as
+``demucs.api.Separator.separate_tensor``) with Demucs' defaults for segment, overlap and shifts.
+Audio is converted to the model's rate and channels only at the edges (``stems.audio.convert_audio``)
+and the result comes back at the input's rate, channel count and exact length. No clipping or
+rescaling happens here: the mixer owns headroom.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stems.audio import Audio, check_finite, convert_audio
+from stems.demucs_models import MODEL_SOURCES, check_separation_model, load_separation_model
+from stems.errors import AudioInputError, UserInputError
+
+logger = logging.getLogger(__name__)
+
+SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals", "guitar", "piano")
+SIX_SOURCE_ONLY = ("guitar", "piano")
+DEFAULT_MODEL = "htdemucs"
+# Requested models that silently become their 6-source sibling when guitar or piano is asked for.
+_AUTO_SIX: dict[str | None, str] = {None: "htdemucs_6s", "htdemucs": "htdemucs_6s", "debug": "debug_6s"}
+# Sum of stem durations separated in one apply_model batch: about 1.7 GB of float32 output for a
+# 4-source stereo model at 44.1 kHz, which fits CPU RAM and a 24 GB GPU.
+BATCH_SECONDS = 600.0
+
+Progress = Callable[[str, int, int], None]
+
+__all__ = [
+    "SOURCES",
+    "Separated",
+    "Separator",
+    "check_separation_model",
+    "get_separator",
+    "model_for",
+]
+
+
+def model_for(source: str, requested: str | None) -> str:
+    """The model that keeps ``source``: ``requested`` (default htdemucs), or its 6-source sibling."""
+    if source not in SOURCES:
+        raise UserInputError(
+            f"separate: {source!r} is not a Demucs source; allowed: {', '.join(SOURCES)}. "
+            "Fix the stem's `separate:` field or remove it to skip separation."
+        )
+    if requested is not None:
+        check_separation_model(requested)
+    if source in SIX_SOURCE_ONLY and requested in _AUTO_SIX:
+        return _AUTO_SIX[requested]
+    name = requested or DEFAULT_MODEL
+    if source not in MODEL_SOURCES[name]:
+        raise UserInputError(
+            f"separate: model {name!r} has no {source!r} source (it has {', '.join(MODEL_SOURCES[name])}); "
+            f"use htdemucs_6s (or debug_6s offline) for guitar and piano, or leave the model unset."
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Separated:
+    """The kept source and the removed rest, at the input's rate and shape; ``seconds`` of wall time."""
+
+    kept: Audio
+    residual: Audio
+    seconds: float
+
+
+class Separator:
+    """One Demucs model, loaded once, with apply_model's options fixed (Demucs' defaults)."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str | None = None,
+        segment: float | None = None,
+        overlap: float = 0.25,
+        shifts: int = 1,
+        *,
+        seed: int | None = 0,
+        model_dir: str | Path | None = None,
+    ) -> None:
+        check_separation_model(model)
+        _check_options(overlap, shifts)
+        self._name = model
+        self._model = load_separation_model(model, model_dir)
+        self._device = device or _default_device()
+        self._segment = _check_segment(self._model, segment, model)
+        self._overlap = overlap
+        self._shifts = shifts
+        # apply_model draws its shift offsets from Python's `random`; a seed makes renders repeatable.
+        self._seed = seed
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self._model.samplerate)
+
+    @property
+    def channels(self) -> int:
+        return int(self._model.audio_channels)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self._model.sources)
+
+    def separate(
+        self, audio: Audio, keep: str, progress: Progress | None = None, *, name: str | None = None
+    ) -> Separated:
+        """Keep ``keep``; ``name`` (the stem) is what errors about the audio mention."""
+        return self.separate_many([(audio, keep)], progress, names=None if name is None else [name])[0]
+
+    def separate_many(
+        self,
+        items: Sequence[tuple[Audio, str]],
+        progress: Progress | None = None,
+        *,
+        names: Sequence[str] | None = None,
+    ) -> list[Separated]:
+        """Separate several stems, batching those of equal length into one apply_model call."""
+        labels = list(names) if names is not None else [f"separate {keep}" for _, keep in items]
+        if len(labels) != len(items):
+            raise UserInputError(
+                f"separate_many: {len(items)} items but {len(labels)} names; give one name per item"
+            )
+        for (audio, keep), label in zip(items, labels):
+            self._check_item(audio, keep, label)
+        results: dict[int, Separated] = {}
+        for batch in _batches([self._to_model(audio) for audio, _ in items], self.sample_rate):
+            results.update(self._run_batch(batch, items, labels, progress))
+        return [results[i] for i in range(len(items))]
+
+    def _check_item(self, audio: Audio, keep: str, label: str) -> None:
+        check_finite(audio, label)
+        if audio.channels not in (1, 2):
+            raise AudioInputError(
+                f"{label}: got {audio.channels} channels; separation takes mono or stereo; downmix it first"
+            )
+        if keep not in self.sources:
+            raise UserInputError(
+                f"{label}: model {self._name!r} has no {keep!r} source (it has {', '.join(self.sources)}); "
+                f"use stems.separate.model_for({keep!r}, ...) to pick a model that has it"
+            )
+
+    def _to_model(self, audio: Audio) -> np.ndarray:
+        return convert_audio(audio, self.sample_rate, self.channels).samples
+
+    def _run_batch(
+        self,
+        batch: list[tuple[int, np.ndarray]],
+        items: Sequence[tuple[Audio, str]],
+        labels: Sequence[str],
+        progress: Progress | None,
+    ) -> dict[int, Separated]:
+        start = time.perf_counter()
+        mixes = np.stack([mix for _, mix in batch])
+        label = ", ".join(labels[i] for i, _ in batch)
+        sources = self._apply(mixes, label, progress)
+        elapsed = time.perf_counter() - start
+        total = sum(items[i][0].duration for i, _ in batch) or 1.0
+        out: dict[int, Separated] = {}
+        for row, (i, _) in enumerate(batch):
+            audio, keep = items[i]
+            kept_model = sources[row, self.sources.index(keep)]
+            share = elapsed * (audio.duration / total if len(batch) > 1 else 1.0)
+            out[i] = _back_to_input(kept_model, audio, self.sample_rate, share)
+        return out
+
+    def _apply(self, mixes: np.ndarray, label: str, progress: Progress | None) -> np.ndarray:
+        """apply_model on a (batch, channels, samples) array, normalised as demucs.api does."""
+        if not np.any(mixes):
+            # Digital silence: nothing to separate, and demucs' std normalisation would divide by ~0.
+            return np.zeros((mixes.shape[0], len(self.sources), *mixes.shape[1:]), dtype=np.float32)
+        import torch
+        from demucs.apply import apply_model
+
+        x = torch.from_numpy(mixes)
+        ref = x.mean(dim=1)  # mono reference per item, as demucs.api.Separator.separate_tensor
+        mean = ref.mean(dim=-1)[:, None, None]
+        std = ref.std(dim=-1)[:, None, None] + 1e-8
+        callback = _progress_callback(progress, label, self._expected_steps(mixes.shape[-1]))
+        with _seeded(self._seed), torch.inference_mode():
+            out = apply_model(
+                self._model,
+                (x - mean) / std,
+                shifts=self._shifts,
+                split=True,
+                overlap=self._overlap,
+                device=self._device,
+                segment=self._segment,
+                callback=callback,
+            )
+        out = out.cpu() * std[:, None] + mean[:, None]
+        if progress is not None:
+            steps = self._expected_steps(mixes.shape[-1])
+            progress(label, steps, steps)
+        return out.numpy().astype(np.float32, copy=False)
+
+    def _expected_steps(self, length: int) -> int:
+        """Model calls apply_model will make: one per segment, per shift, per model of a bag."""
+        segment = float(self._segment or _model_segment(self._model))
+        stride = max(1, int((1 - self._overlap) * int(self.sample_rate * segment)))
+        shifted = length + (int(0.5 * self.sample_rate) if self._shifts else 0)
+        models = len(getattr(self._model, "models", [self._model]))
+        return models * max(1, self._shifts) * -(-shifted // stride)
+
+
+def get_separator(model: str, **options: Any) -> Separator:
+    """A process-wide cached :class:`Separator` per (model, options); the model is loaded once."""
+    key = (model, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    separator = _SEPARATORS.get(key)
+    if separator is None:
+        separator = _SEPARATORS[key] = Separator(model, **options)
+    return separator
+
+
+_SEPARATORS: dict[tuple[str, tuple[tuple[str, str], ...]], Separator] = {}
+
+
+def _back_to_input(kept_model: np.ndarray, audio: Audio, model_rate: int, seconds: float) -> Separated:
+    """Kept source at the input's rate, channels and exact length; residual = input - kept."""
+    kept = convert_audio(Audio(kept_model, model_rate), audio.sample_rate, audio.channels).samples
+    kept = _fit_length(kept, audio.num_samples)
+    residual = audio.samples - kept
+    return Separated(Audio(kept, audio.sample_rate), Audio(residual, audio.sample_rate), seconds)
+
+
+def _fit_length(x: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the last axis: a rate round trip can be one sample off (ceil in resample_poly)."""
+    if x.shape[-1] >= length:
+        return np.ascontiguousarray(x[..., :length])
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])
+
+
+def _batches(mixes: list[np.ndarray], rate: int) -> Iterator[list[tuple[int, np.ndarray]]]:
+    """Group equal-shape items (stems of one track share a length) up to BATCH_SECONDS of audio."""
+    by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
+    for i, mix in enumerate(mixes):
+        by_shape.setdefault(mix.shape, []).append((i, mix))
+    for group in by_shape.values():
+        size = max(1, int(BATCH_SECONDS * rate // max(1, group[0][1].shape[-1])))
+        for first in range(0, len(group), size):
+            yield group[first : first + size]
+
+
+def _progress_callback(progress: Progress | None, label: str, total: int) -> Callable[[dict], None] | None:
+    if progress is None:
+        return None
+    done = [0]
+
+    def callback(info: dict) -> None:
+        if info.get("state") == "end":
+            done[0] += 1
+            # The step count is an upper bound (random shift offsets change it); never report 100% early.
+            progress(label, min(done[0], total - 1), total)
+
+    return callback
+
+
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seed Python's `random` for apply_model's shifts, restoring the caller's state afterwards."""
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _model_segment(model: Any) -> float:
+    if hasattr(model, "models"):
+        return float(min(float(m.segment) for m in model.models))
+    return float(model.segment)
+
+
+def _check_options(overlap: float, shifts: int) -> None:
+    if not 0.0 <= overlap < 1.0:
+        raise UserInputError(f"separation overlap {overlap!r} must be in [0, 1); Demucs' default is 0.25")
+    if not isinstance(shifts, int) or shifts < 0:
+        raise UserInputError(f"separation shifts {shifts!r} must be an integer >= 0; Demucs' default is 1")
+
+
+def _check_segment(model: Any, segment: float | None, name: str) -> float | None:
+    """HTDemucs cannot run on segments longer than it was trained on (demucs.api checks the same)."""
+    if segment is None:
+        return None
+    limit = float(getattr(model, "max_allowed_segment", getattr(model, "segment", float("inf"))))
+    if not 0.0 < segment <= limit:
+        raise UserInputError(
+            f"separation segment {segment!r} s is not allowed for {name!r}: it must be > 0 and <= {limit:g} s; "
+            "leave it unset to use the model's own segment"
+        )
+    return float(segment)

@@ -1,0 +1,147 @@
+"""Instrument-aware transcription settings: one row per instrument family, overridable per stem.
+
+Frequency ranges are the instruments' playing ranges (standard orchestration tables; piano A0-C8
+needs no bound, bass guitar B0-G4, guitar E2-E6, voice E2-C6) with a small margin. Thresholds were
+chosen by coordinate descent on onset-F1 over a fluidsynth-rendered tuning set (seeds 0-2 of
+bench/eval_transcription.py; its report uses seeds 100-102), with two musical limits: minimum note
+length at most ~a sixteenth at 120 bpm (128 ms) except for strings and pads, and monophonic only
+for lines that are (bass, lead, woodwind). Notable findings: the melodia trick (notes without an
+onset) mostly adds false notes on plucked/struck sounds; slow attacks want high onset thresholds.
+basic-pitch's own defaults are :data:`BASIC_PITCH_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from stems.audio import Audio
+from stems.errors import UserInputError
+
+INSTRUMENT_FAMILIES: tuple[str, ...] = (
+    "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind",
+)
+
+# -80 dBFS: below the 16-bit noise floor (~-96 dBFS) plus headroom; nothing audible is lost.
+SILENCE_PEAK = 10 ** (-80 / 20)
+
+
+@dataclass(frozen=True)
+class TranscriptionSettings:
+    """How one stem is transcribed.
+
+    ``onset_threshold``/``frame_threshold``/``min_note_ms``/``melodia_trick`` are basic-pitch's own
+    parameters; ``min_frequency``/``max_frequency`` (Hz) bound the pitches; ``monophonic`` keeps one
+    note at a time (the strongest); ``pitch_bends`` writes basic-pitch's contour as pitch-wheel
+    events (monophonic tracks only: MIDI bends a whole channel); ``min_velocity`` drops faint notes
+    (mostly harmonics); ``octave_ghosts`` drops notes an octave or twelfth above a louder note that
+    covers them (partials the model mistakes for notes); ``onset_backtrack_ms`` moves onsets back (at most
+    that far) to where the note's activation started rising, for slow attacks.
+    """
+
+    family: str
+    program: int
+    is_drum: bool = False
+    min_frequency: float | None = None
+    max_frequency: float | None = None
+    onset_threshold: float = 0.5
+    frame_threshold: float = 0.3
+    min_note_ms: float = 127.70
+    melodia_trick: bool = True
+    monophonic: bool = False
+    pitch_bends: bool = False
+    min_velocity: int = 0
+    octave_ghosts: bool = False
+    onset_backtrack_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        for field in ("onset_threshold", "frame_threshold"):
+            value = getattr(self, field)
+            if not 0.0 < value < 1.0:
+                raise UserInputError(f"{field} = {value!r} is out of range; use a value between 0 and 1")
+        if not 0.0 <= self.min_note_ms <= 2000.0:
+            raise UserInputError(f"min_note_ms = {self.min_note_ms!r} is out of range; use 0 to 2000 ms")
+        if not 0 <= self.program <= 127:
+            raise UserInputError(f"program = {self.program!r} is out of range; use a GM program 0-127")
+        lo, hi = self.min_frequency, self.max_frequency
+        if lo is not None and hi is not None and not 0 < lo < hi:
+            raise UserInputError(
+                f"frequency range {lo!r}-{hi!r} Hz is empty; min_frequency must be below max_frequency"
+            )
+
+
+# basic_pitch.inference.predict's defaults, used as the baseline of the evaluation.
+BASIC_PITCH_DEFAULTS = TranscriptionSettings(family="default", program=4)
+
+# General MIDI Level 1 programs (0-based): 0 Acoustic Grand, 4 Electric Piano 1, 27 Clean Guitar,
+# 33 Finger Bass, 48 String Ensemble 1, 53 Voice Oohs, 61 Brass Section, 73 Flute, 81 Saw Lead,
+# 89 Warm Pad.
+_TABLE: dict[str, TranscriptionSettings] = {
+    "drums": TranscriptionSettings("drums", 0, is_drum=True),
+    "bass": TranscriptionSettings(
+        "bass", 33, min_frequency=29.0, max_frequency=420.0, onset_threshold=0.5, frame_threshold=0.5,
+        min_note_ms=80.0, melodia_trick=False, monophonic=True, pitch_bends=True, octave_ghosts=True),
+    "piano": TranscriptionSettings(
+        "piano", 0, onset_threshold=0.6, frame_threshold=0.15, min_note_ms=40.0, melodia_trick=False,
+        octave_ghosts=True),
+    "keys": TranscriptionSettings(
+        "keys", 4, min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.6, frame_threshold=0.5,
+        min_note_ms=100.0, melodia_trick=False),
+    "guitar": TranscriptionSettings(
+        "guitar", 27, min_frequency=78.0, max_frequency=1400.0, onset_threshold=0.5, frame_threshold=0.4,
+        min_note_ms=100.0, melodia_trick=False, octave_ghosts=True, onset_backtrack_ms=50.0),
+    "lead": TranscriptionSettings(
+        "lead", 81, min_frequency=98.0, max_frequency=2200.0, onset_threshold=0.6, frame_threshold=0.15,
+        min_note_ms=80.0, monophonic=True, pitch_bends=True, min_velocity=30),
+    "strings": TranscriptionSettings(
+        "strings", 48, min_frequency=40.0, max_frequency=3600.0, onset_threshold=0.8,
+        frame_threshold=0.15, min_note_ms=200.0, min_velocity=30, octave_ghosts=True),
+    "pad": TranscriptionSettings(
+        "pad", 89, min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.7, frame_threshold=0.15,
+        min_note_ms=127.7, min_velocity=30, octave_ghosts=True, onset_backtrack_ms=50.0),
+    "vocals": TranscriptionSettings(
+        "vocals", 53, min_frequency=78.0, max_frequency=1100.0, onset_threshold=0.8, frame_threshold=0.2,
+        min_note_ms=100.0, octave_ghosts=True),
+    "brass": TranscriptionSettings(
+        "brass", 61, min_frequency=40.0, max_frequency=1400.0, onset_threshold=0.5, frame_threshold=0.5,
+        min_note_ms=80.0, melodia_trick=False, onset_backtrack_ms=50.0),
+    "woodwind": TranscriptionSettings(
+        "woodwind", 73, min_frequency=58.0, max_frequency=2400.0, onset_threshold=0.8, frame_threshold=0.5,
+        min_note_ms=80.0, monophonic=True, pitch_bends=True),
+}
+assert tuple(_TABLE) == INSTRUMENT_FAMILIES
+
+
+def settings_for(instrument: str, **overrides: object) -> TranscriptionSettings:
+    """The family's row of the table with ``overrides`` applied (e.g. ``onset_threshold=0.3``)."""
+    key = instrument.strip().lower() if isinstance(instrument, str) else instrument
+    if key not in _TABLE:
+        raise UserInputError(
+            f"instrument {instrument!r} is not a known family; use one of {', '.join(INSTRUMENT_FAMILIES)}"
+        )
+    names = {f.name for f in dataclasses.fields(TranscriptionSettings)} - {"family", "is_drum"}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise UserInputError(
+            f"unknown transcription setting(s) {unknown} for {key}; allowed: {', '.join(sorted(names))}"
+        )
+    return _checked_replace(_TABLE[key], overrides)
+
+
+def _checked_replace(base: TranscriptionSettings, overrides: dict[str, object]) -> TranscriptionSettings:
+    for name, value in overrides.items():
+        current = getattr(base, name)
+        ok = value is None or isinstance(value, (bool, int, float))
+        if isinstance(current, bool):
+            ok = isinstance(value, bool)
+        if not ok:
+            raise UserInputError(
+                f"transcription setting {name} = {value!r} has the wrong type; expected like {current!r}"
+            )
+    return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def is_silent(audio: Audio) -> bool:
+    return audio.num_samples == 0 or float(np.max(np.abs(audio.samples))) < SILENCE_PEAK

@@ -1,0 +1,39 @@
+"""Shared fixtures: one Prefect test harness per session, offline model hubs, the demo render done once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.settings import apply_prefect_defaults
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "arrangements" / "demo.yaml"
+
+# No test may reach a model hub: real names must fail fast, debug models build offline.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+apply_prefect_defaults()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One ephemeral Prefect API (a temporary database) for every flow test of the session (~15 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def demo_render(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo arrangement rendered once through the CLI; returns the track folder."""
+    from flows.cli import main
+
+    out = tmp_path_factory.mktemp("renders")
+    assert main(["render", str(DEMO), "-o", str(out), "--quiet"]) == 0
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    return folder
