@@ -37,22 +37,28 @@ RENDER_RATE = 22050
 ONSET_TOLERANCE = 0.05  # mir_eval / MIREX note-tracking tolerance, seconds
 # GM programs (0-based) used to RENDER each family; several per family so one timbre is not tuned to.
 RENDER_PROGRAMS: dict[str, tuple[int, ...]] = {
-    "bass": (33, 34, 38),          # finger, pick, synth bass 1
-    "piano": (0, 1),               # acoustic grand, bright
-    "keys": (4, 5, 7),             # electric pianos, clavinet (a drawbar organ sounds 16' an octave low)
-    "guitar": (24, 25, 27),        # nylon, steel, clean electric
-    "lead": (80, 81),              # square, saw lead
-    "strings": (48, 49),           # string ensembles
-    "pad": (89, 88),               # warm pad, new age pad
-    "vocals": (52, 53, 54),        # choir aahs, voice oohs, synth voice
-    "brass": (61, 56, 57),         # brass section, trumpet, trombone
-    "woodwind": (73, 71, 68),      # flute, clarinet, oboe
+    "bass": (33, 34, 38),  # finger, pick, synth bass 1
+    "piano": (0, 1),  # acoustic grand, bright
+    "keys": (4, 5, 7),  # electric pianos, clavinet (a drawbar organ sounds 16' an octave low)
+    "guitar": (24, 25, 27),  # nylon, steel, clean electric
+    "lead": (80, 81),  # square, saw lead
+    "strings": (48, 49),  # string ensembles
+    "pad": (89, 88),  # warm pad, new age pad
+    "vocals": (52, 53, 54),  # choir aahs, voice oohs, synth voice
+    "brass": (61, 56, 57),  # brass section, trumpet, trombone
+    "woodwind": (73, 71, 68),  # flute, clarinet, oboe
 }
 # Pitch ranges (MIDI) and texture per family: "mono" line, "chords", or "piano" (melody + chords).
 FAMILY_SHAPE: dict[str, tuple[int, int, str]] = {
-    "bass": (28, 52, "mono"), "piano": (36, 84, "piano"), "keys": (48, 79, "chords"),
-    "guitar": (40, 76, "chords"), "lead": (60, 86, "mono"), "strings": (43, 84, "chords"),
-    "pad": (48, 76, "chords"), "vocals": (48, 76, "mono"), "brass": (46, 74, "mono"),
+    "bass": (28, 52, "mono"),
+    "piano": (36, 84, "piano"),
+    "keys": (48, 79, "chords"),
+    "guitar": (40, 76, "chords"),
+    "lead": (60, 86, "mono"),
+    "strings": (43, 84, "chords"),
+    "pad": (48, 76, "chords"),
+    "vocals": (48, 76, "mono"),
+    "brass": (46, 74, "mono"),
     "woodwind": (60, 88, "mono"),
 }
 DRUM_CLASSES: dict[str, tuple[int, ...]] = {"kick": (36,), "snare": (38,), "hihat": (42,), "cymbal": (49, 51)}
@@ -126,7 +132,9 @@ def render(notes: list[Note], program: int, is_drum: bool, work: Path) -> Audio:
     import pretty_midi
 
     if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
-        raise RuntimeError("fluidsynth and /usr/share/sounds/sf2/FluidR3_GM.sf2 are needed for the evaluation")
+        raise RuntimeError(
+            "fluidsynth and /usr/share/sounds/sf2/FluidR3_GM.sf2 are needed for the evaluation"
+        )
     midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     inst = pretty_midi.Instrument(program=program, is_drum=is_drum)
     inst.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in notes]
@@ -134,8 +142,22 @@ def render(notes: list[Note], program: int, is_drum: bool, work: Path) -> Audio:
     mid, wav = work / "in.mid", work / "out.wav"
     midi.write(str(mid))
     subprocess.run(
-        ["fluidsynth", "-ni", "-q", "-g", "0.5", "-F", str(wav), "-r", str(RENDER_RATE), str(SOUNDFONT), str(mid)],
-        check=True, capture_output=True, timeout=120,
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-g",
+            "0.5",
+            "-F",
+            str(wav),
+            "-r",
+            str(RENDER_RATE),
+            str(SOUNDFONT),
+            str(mid),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     return read_audio(wav)
 
@@ -175,9 +197,11 @@ def score(reference: tuple[Note, ...], estimate: tuple[Note, ...]) -> dict[str, 
     if len(ref_p) == 0 or len(est_p) == 0:
         return {"onset_f1": 0.0, "offset_f1": 0.0}
     onset = mir_eval.transcription.precision_recall_f1_overlap(
-        ref_i, ref_p, est_i, est_p, onset_tolerance=ONSET_TOLERANCE, offset_ratio=None)
+        ref_i, ref_p, est_i, est_p, onset_tolerance=ONSET_TOLERANCE, offset_ratio=None
+    )
     full = mir_eval.transcription.precision_recall_f1_overlap(
-        ref_i, ref_p, est_i, est_p, onset_tolerance=ONSET_TOLERANCE, offset_ratio=0.2)
+        ref_i, ref_p, est_i, est_p, onset_tolerance=ONSET_TOLERANCE, offset_ratio=0.2
+    )
     return {"onset_f1": float(onset[2]), "offset_f1": float(full[2])}
 
 
@@ -206,7 +230,9 @@ def evaluate(seeds: list[int], seconds: float, families: tuple[str, ...] | None 
     for family in families:
         clips = [make_clip(family, s, seconds) for s in seeds]
         if family == "drums":
-            per = [drum_scores(c.notes, get_transcriber().transcribe(c.audio, "drums", "d").notes) for c in clips]
+            per = [
+                drum_scores(c.notes, get_transcriber().transcribe(c.audio, "drums", "d").notes) for c in clips
+            ]
             rows[family] = {k: float(np.mean([p[k] for p in per if k in p])) for k in DRUM_CLASSES}
             continue
         default = [evaluate_pitched(c, BASIC_PITCH_DEFAULTS) for c in clips]

@@ -64,12 +64,50 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from flows.render import render_arrangement
 
     with render_progress(quiet=args.quiet or args.json):
-        root = render_arrangement(
-            arrangement, out_dir=str(args.output), force=args.force, only=args.only, source=str(Path(args.file))
-        )
+        root = render_arrangement(arrangement, out_dir=str(args.output), force=args.force, only=args.only)
     manifest = json.loads((Path(root) / "manifest.json").read_text())
     files = "\n".join(f"  {f['path']}" for f in manifest["files"])
     _emit(args, {"folder": root, "files": manifest["files"]}, f"Rendered '{arrangement.title}' into {root}/\n{files}")
+    return EXIT_OK
+
+
+def _cmd_album_render(args: argparse.Namespace) -> int:
+    from flows.album import load_album
+    from flows.settings import apply_prefect_defaults
+
+    album, tracks = load_album(Path(args.album))
+    if args.dry_run:
+        from flows import preflight
+
+        plans = [preflight.check(track) for track in tracks]
+        _emit(args, {"album": album.title, "tracks": plans}, "\n\n".join(preflight.describe(p) for p in plans))
+        return EXIT_OK
+    apply_prefect_defaults()
+    from flows.album_flow import render_album
+    from flows.console import render_progress
+
+    with render_progress(quiet=args.quiet or args.json):
+        root = render_album(str(Path(args.album)), out_dir=str(args.output), force=args.force)
+    manifest = json.loads((Path(root) / "album-manifest.json").read_text())
+    listing = "\n".join(f"  {t['number']:2d}. {t['title']} ({t['folder']}/)" for t in manifest["tracks"])
+    _emit(args, {"folder": root, **manifest}, f"Rendered album '{album.title}' into {root}/\n{listing}")
+    return EXIT_OK
+
+
+def _cmd_album_schedule(args: argparse.Namespace) -> int:
+    from flows.settings import apply_prefect_defaults
+
+    apply_prefect_defaults()
+    from flows import schedule
+
+    plan = schedule.make_schedule(Path(args.album), args.cron, args.timezone, args.output, args.name)
+    if args.pool:
+        names = schedule.deploy_to_pool(plan, args.pool)
+        _emit(args, {"deployments": names, "pool": args.pool, "cron": plan.cron, "timezone": plan.timezone},
+              f"Deployed {', '.join(names)} to work pool '{args.pool}' ({plan.cron}, {plan.timezone}).\n"
+              f"Start a worker per GPU: CUDA_VISIBLE_DEVICES=0 prefect worker start --pool {args.pool}")  # fmt: skip
+        return EXIT_OK
+    schedule.serve_here(plan)  # blocks until interrupted
     return EXIT_OK
 
 
@@ -148,6 +186,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite a finished render in the output folder")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_render)
+
+    album = sub.add_parser("album", help="render or schedule albums").add_subparsers(
+        dest="album_command", required=True, metavar="COMMAND")
+    p = album.add_parser("render", help="render every track of an album and the album files", formatter_class=fmt,
+                         epilog="examples:\n  musicmaker album render arrangements/album.yaml -o renders\n"
+                                "  musicmaker album render album.yaml --force   # after an edit: redoes only what changed")  # fmt: skip
+    p.add_argument("album", metavar="ALBUM.yaml")
+    p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
+    p.add_argument("--force", action="store_true", help="render again over a finished album (reuses unchanged stages)")
+    p.add_argument("--dry-run", action="store_true", help="print each track's plan without loading any model")
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_album_render)
+    p = album.add_parser("schedule", help="render an album on a cron schedule (Prefect deployment)",
+                         formatter_class=fmt, epilog="examples:\n"
+                         "  musicmaker album schedule album.yaml --cron \"0 3 * * *\"            # serve here\n"
+                         "  musicmaker album schedule album.yaml --cron \"0 3 * * *\" --pool gpus  # on a work pool")  # fmt: skip
+    p.add_argument("album", metavar="ALBUM.yaml")
+    p.add_argument("--cron", required=True, help='cron expression, e.g. "0 3 * * *"')
+    p.add_argument("--timezone", default="UTC", help="IANA time zone of the cron (default UTC)")
+    p.add_argument("--pool", help="deploy to this Prefect work pool instead of serving from this process")
+    p.add_argument("--name", help="deployment name (default: the album's slug)")
+    p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (shared storage on a pool)")
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_album_schedule)
 
     p = sub.add_parser("transcribe", help="transcribe any audio file to MIDI", formatter_class=fmt,
                        epilog="example:\n  musicmaker transcribe bass.wav --instrument bass -o bass.mid")  # fmt: skip

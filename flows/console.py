@@ -21,8 +21,9 @@ class _DropUserErrors(logging.Filter):
         if isinstance(exc, MusicmakerError):
             return False
         text = record.getMessage()
+        # "did not reach a 'COMPLETED' state": a stage downstream of the failure, which the CLI reports itself.
         return not any(name in text for name in ("UserInputError", "SchemaError", "ModelUnavailableError",
-                                                 "AudioInputError"))  # fmt: skip
+                                                 "AudioInputError", "did not reach a 'COMPLETED' state"))  # fmt: skip
 
 
 class RichSink:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +52,23 @@ def selected_stems(arrangement: Arrangement, only: list[str] | None) -> list[Ste
     return [s for s in arrangement.stems if s.name in wanted]
 
 
-def generation_batches(arrangement: Arrangement, stems: list[Stem]) -> list[tuple[str, list[str]]]:
-    """(model, stem names) batches in follow order: each level of the follow graph, split by model."""
+def generation_levels(arrangement: Arrangement, stems: list[Stem]) -> list[dict[str, list[str]]]:
+    """Stems by follow level (a stem comes after the one it follows), each level split by model."""
     from stems.plan import generation_order
 
     by_name = {s.name: s for s in stems}
-    batches: list[tuple[str, list[str]]] = []
+    levels: list[dict[str, list[str]]] = []
     for level in generation_order({s.name: s.follow for s in stems}):
         models: dict[str, list[str]] = {}
         for name in level:
             models.setdefault(stem_model(arrangement, by_name[name]), []).append(name)
-        batches.extend(models.items())
-    return batches
+        levels.append(models)
+    return levels
+
+
+def generation_batches(arrangement: Arrangement, stems: list[Stem]) -> list[tuple[str, list[str]]]:
+    """(model, stem names) batches in generation order."""
+    return [batch for level in generation_levels(arrangement, stems) for batch in level.items()]
 
 
 def melody_path(arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_melody: bool) -> Path | None:
@@ -135,37 +141,69 @@ def generation_key(arrangement: Arrangement, stem: Stem, model: str, paths: Rend
     return stage_key("generate", inputs)
 
 
-def generate_batch(
-    arrangement: Arrangement, model: str, names: list[str], paths: RenderPaths, progress: Progress | None = None
-) -> dict[str, dict[str, Any]]:
-    """Generate the stems of one batch whose cached output is missing or stale; write raw/<stem>.wav."""
-    from stems.generate import get_generator
+@dataclass(frozen=True)
+class GenerationJob:
+    """Stems of one track that share a model and a follow level: one part of a (possibly cross-track) batch."""
+
+    arrangement: Arrangement
+    paths: RenderPaths
+    names: tuple[str, ...]
+
+
+def _record(job: GenerationJob, request: Any, result: Any, model: str, batch: list[str], seconds: float) -> dict:
+    stem = job.arrangement.stem(result.name)
+    source = melody_path(job.arrangement, stem, job.paths, True)
+    return {
+        "model": model, "seed": request.seed, "batch": batch, "sample_rate": result.audio.sample_rate,
+        "channels": result.audio.channels, "windows": [asdict(w) for w in result.windows], "seconds": seconds,
+        "melody": f"follow:{stem.follow}" if stem.follow else (str(source) if source else None),
+    }  # fmt: skip
+
+
+def generate_jobs(model: str, jobs: list[GenerationJob], progress: Progress | None = None) -> list[dict[str, dict]]:
+    """Generate, in one batched call, every stem of ``jobs`` whose cached output is missing or stale.
+
+    Returns one {stem: record} per job; records of reused stems say ``"reused": True``.
+    """
     from stems.models import model_info
 
-    cache = StageCache(paths.root)
-    by_name = {s.name: s for s in arrangement.stems}
+    assert len({json.dumps(j.arrangement.generation.model_dump(), sort_keys=True) for j in jobs}) <= 1
     takes_melody = model_info(model).takes_melody
-    keys = {n: generation_key(arrangement, by_name[n], model, paths, takes_melody) for n in names}
-    records = {n: r for n in names if (r := cache.lookup("generate", n, keys[n])) is not None}
-    for record in records.values():
-        record["reused"] = True
-    todo = [n for n in names if n not in records]
-    if not todo:
-        return records
+    out: list[dict[str, dict]] = []
+    todo: list[tuple[int, str, str]] = []
+    for index, job in enumerate(jobs):
+        cache = StageCache(job.paths.root)
+        records: dict[str, dict] = {}
+        for name in job.names:
+            key = generation_key(job.arrangement, job.arrangement.stem(name), model, job.paths, takes_melody)
+            hit = cache.lookup("generate", name, key)
+            if hit is None:
+                todo.append((index, name, key))
+            else:
+                records[name] = {**hit, "reused": True}
+        out.append(records)
+    if todo:
+        _generate(model, jobs, todo, out, progress)
+    return out
+
+
+def _generate(model: str, jobs: list[GenerationJob], todo: list[tuple[int, str, str]],
+              out: list[dict[str, dict]], progress: Progress | None) -> None:
+    from stems.generate import get_generator
+
     started = time.perf_counter()
     generator = get_generator(model)
-    requests = build_requests(arrangement, todo, paths, generator.takes_melody)
-    results = generator.generate(requests, sampling_params(arrangement), progress)
+    requests = [
+        build_requests(jobs[i].arrangement, [name], jobs[i].paths, generator.takes_melody)[0] for i, name, _ in todo
+    ]
+    if len(jobs) > 1:  # stems of several tracks in one batch: label them track/stem
+        requests = [replace(r, name=f"{jobs[i].paths.slug}/{r.name}") for r, (i, _, _) in zip(requests, todo)]
+    results = generator.generate(requests, sampling_params(jobs[0].arrangement), progress)
     seconds = round(time.perf_counter() - started, 3)
-    for request, result in zip(requests, results):
-        write_wav(paths.raw(result.name), result.audio)
-        source = melody_path(arrangement, by_name[result.name], paths, generator.takes_melody)
-        record = {
-            "model": model, "seed": request.seed, "batch": todo, "sample_rate": result.audio.sample_rate,
-            "channels": result.audio.channels, "windows": [asdict(w) for w in result.windows], "seconds": seconds,
-            "melody": f"follow:{by_name[result.name].follow}" if by_name[result.name].follow else
-                      (str(source) if source else None),
-        }  # fmt: skip
-        cache.store("generate", result.name, keys[result.name], [paths.raw(result.name)], record)
-        records[result.name] = {**record, "reused": False}
-    return records
+    batch = [r.name for r in requests]
+    for (index, name, key), request, result in zip(todo, requests, results):
+        job, result = jobs[index], replace(result, name=name)
+        write_wav(job.paths.raw(name), result.audio)
+        record = _record(job, request, result, model, batch, seconds)
+        StageCache(job.paths.root).store("generate", name, key, [job.paths.raw(name)], record)
+        out[index][name] = {**record, "reused": False}

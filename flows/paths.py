@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,12 +48,12 @@ class RenderPaths:
         return self.root / "manifest.json"
 
 
-def prepare_render_folder(title: str, out_dir: Path, force: bool) -> RenderPaths:
+def prepare_render_folder(title: str, out_dir: Path, force: bool, slug: str | None = None) -> RenderPaths:
     """Refuse to touch a finished render unless forced; a forced render first un-finishes it (manifest gone).
 
     Stage outputs already in the folder stay: the stage cache reuses those whose inputs did not change.
     """
-    slug = slugify(title)
+    slug = slug or slugify(title)
     paths = RenderPaths(Path(out_dir) / slug, slug)
     if paths.manifest.exists():
         if not force:
@@ -61,3 +65,30 @@ def prepare_render_folder(title: str, out_dir: Path, force: bool) -> RenderPaths
     for sub in ("raw", "stems", "midi"):
         (paths.root / sub).mkdir(parents=True, exist_ok=True)
     return paths
+
+
+@contextmanager
+def render_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` for a render; a second render of it is refused, not interleaved.
+
+    ``flock`` locks die with their process, so a render killed with SIGKILL never leaves a stale lock behind.
+    """
+    import fcntl
+
+    lock_path = Path(folder) / ".musicmaker" / "lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserInputError(
+                f"{folder} is being rendered right now by {holder}; wait for that render to finish "
+                "(or stop it) before starting another into the same folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield

@@ -1,21 +1,45 @@
-"""Prefect flow ``render_arrangement``: thin tasks around :mod:`flows.stages`."""
+"""Prefect flow ``render_arrangement`` and the task graph it shares with album renders.
+
+Tasks are thin: each calls one function of :mod:`flows.generation` or :mod:`flows.stages`. The graph is submitted
+at once so that the CPU stages of one track (separation, transcription, mixing) run while the next track's stems
+are generating; GPU stages hold a slot of the `gpu` global concurrency limit.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 
 from flows import generation, progress, stages
+from flows.generation import GenerationJob
+from flows.gpu import ensure_gpu_limit, gpu_slot
 from flows.manifest import build_manifest, list_outputs, write_manifest
+from flows.paths import RenderPaths, prepare_render_folder, render_lock, slugify
 from flows.schema import Arrangement, Stem
-from flows.paths import RenderPaths, prepare_render_folder
+from stems.errors import MusicmakerError
+
+
+def _retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a failed stage (a transient fault may pass), never a user mistake (it would fail the same way)."""
+    try:
+        state.result()
+    except MusicmakerError:
+        return False
+    except BaseException:
+        return True
+    return False
+
+
+_STAGE = {"cache_policy": NO_CACHE, "retries": 2, "retry_delay_seconds": 2,
+          "retry_condition_fn": _retry_unless_user_error}  # fmt: skip
 
 
 class _ArtifactProgress:
@@ -32,50 +56,155 @@ class _ArtifactProgress:
             update_progress_artifact(artifact_id=self.artifact_id, progress=percent)
 
 
-@task(name="generate", cache_policy=NO_CACHE)
-def generate_task(arrangement: Arrangement, model: str, names: list[str], paths: RenderPaths) -> dict[str, Any]:
-    publish = _ArtifactProgress(f"Generating {', '.join(names)} with {model}")
-    return generation.generate_batch(arrangement, model, names, paths, progress.callback(publish))
+@task(name="generate", **_STAGE)
+def generate_task(model: str, jobs: list[GenerationJob]) -> dict[str, dict[str, Any]]:
+    """One batched generation call (stems of one or more tracks sharing a model); returns {slug: {stem: record}}."""
+    names = ", ".join(f"{j.paths.slug}/{n}" for j in jobs for n in j.names)
+    with gpu_slot():
+        publish = _ArtifactProgress(f"Generating {names} with {model}")
+        results = generation.generate_jobs(model, jobs, progress.callback(publish))
+    return {job.paths.slug: records for job, records in zip(jobs, results)}
 
 
-@task(name="separate-and-clean", cache_policy=NO_CACHE)
+@task(name="separate-and-clean", **_STAGE)
 def refine_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
+    if stem.separate:
+        with gpu_slot():  # Demucs runs where MusicGen runs
+            return stages.refine_stem(arrangement, stem, paths)
     return stages.refine_stem(arrangement, stem, paths)
 
 
-@task(name="transcribe", cache_policy=NO_CACHE)
-def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Any:
+@task(name="transcribe", **_STAGE)
+def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
     return stages.transcribe_stem(arrangement, stem, paths)
 
 
-@task(name="mix-and-master", cache_policy=NO_CACHE)
+@task(name="mix-and-master", **_STAGE)
 def mix_task(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> dict[str, Any]:
     return stages.mix_and_master(arrangement, stems, paths)
 
 
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    started = time.perf_counter()
-    progress.message(f"{stage}...")
-    yield
-    timings[stage] = round(time.perf_counter() - started, 3)
+@dataclass(frozen=True)
+class TrackJob:
+    """One track of a render: its arrangement, folder and the stems to render."""
+
+    arrangement: Arrangement
+    paths: RenderPaths
+    stems: tuple[Stem, ...]
+    render: dict[str, Any]
 
 
-def _midi_record(track: Any, seconds: float) -> dict[str, Any] | None:
+def _midi_record(track: Any) -> dict[str, Any] | None:
     if track is None:
         return None
     return {"instrument": track.instrument, "program": track.program, "is_drum": track.is_drum,
-            "notes": len(track.notes), "warnings": list(track.warnings), "seconds": round(seconds, 3)}  # fmt: skip
+            "notes": len(track.notes), "warnings": list(track.warnings), "seconds": round(track.seconds, 3)}  # fmt: skip
 
 
-def _transcribe_all(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> tuple[list[Any], dict]:
-    tracks, records = [], {}
-    for stem in stems:
-        started = time.perf_counter()
-        track = transcribe_task(arrangement, stem, paths)
-        tracks.append(track)
-        records[stem.name] = _midi_record(track, time.perf_counter() - started)
-    return tracks, records
+def _timings(generated: dict, refined: dict, midi: list[tuple[Any, bool]], mixed: dict, started: float) -> dict:
+    """Seconds spent on work done in this run (reused stages count zero); generation counted once per batch."""
+    batches = {tuple(r["batch"]): r["seconds"] for r in generated.values() if not r["reused"]}
+    return {
+        "generate": round(sum(batches.values()), 3),
+        "separate_and_clean": round(sum(r["seconds"] for r in refined.values() if not r["reused"]), 3),
+        "transcribe": round(sum(t.seconds for t, reused in midi if t is not None and not reused), 3),
+        "mix_and_master": 0.0 if mixed.get("reused") else mixed["seconds"],
+        "total": round(time.time() - started, 3),
+    }
+
+
+@task(name="finish-track", cache_policy=NO_CACHE)
+def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[dict],
+                midi: list[tuple[Any, bool]], mixed: dict[str, Any], started: float) -> str:  # fmt: skip
+    """Write the track's multi-track MIDI and, last, its manifest (which marks the render finished)."""
+    arrangement, paths = job.arrangement, job.paths
+    tracks = [track for track, _ in midi]
+    stages.write_track_midi(arrangement, tracks, paths)
+    gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
+    ref = {s.name: r for s, r in zip(job.stems, refined)}
+    stem_records = {
+        s.name: {"generation": gen[s.name], "refine": ref[s.name], "midi": _midi_record(t),
+                 "loudness": mixed["stems"][s.name], "gain_db_applied": mixed["stem_gain_db"].get(s.name)}
+        for s, t in zip(job.stems, tracks)
+    }  # fmt: skip
+    reused = {"generate": sorted(n for n, r in gen.items() if r["reused"]),
+              "separate_and_clean": sorted(n for n, r in ref.items() if r["reused"]),
+              "transcribe": sorted(s.name for s, (t, reused) in zip(job.stems, midi) if reused),
+              "mix_and_master": bool(mixed.get("reused"))}  # fmt: skip
+    manifest = build_manifest(
+        title=arrangement.title, source=str(arrangement.source) if arrangement.source else None,
+        render=job.render, seed=arrangement.seed, arrangement=arrangement.model_dump(mode="json"),
+        stems=stem_records, mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files")},
+        timings=_timings(gen, ref, midi, mixed, started), reused=reused, files=list_outputs(paths.root),
+    )  # fmt: skip
+    write_manifest(paths.manifest, manifest)
+    return str(paths.root)
+
+
+def _group_key(arrangement: Arrangement, model: str) -> tuple[str, str]:
+    return model, json.dumps(arrangement.generation.model_dump(), sort_keys=True)
+
+
+def submit_generation(tracks: list[TrackJob]) -> list[list[PrefectFuture]]:
+    """Generation tasks for ``tracks``, batched across tracks by (follow level, model, sampling settings).
+
+    Returns, per track, the futures of the batches holding its stems. A level waits for the level before it.
+    """
+    per_track: list[list[PrefectFuture]] = [[] for _ in tracks]
+    previous: list[PrefectFuture] = []
+    levels = [generation.generation_levels(t.arrangement, list(t.stems)) for t in tracks]
+    for depth in range(max(len(lv) for lv in levels)):
+        groups: dict[tuple[str, str], list[tuple[int, GenerationJob]]] = {}
+        for i, track in enumerate(tracks):
+            for model, names in (levels[i][depth] if depth < len(levels[i]) else {}).items():
+                job = GenerationJob(track.arrangement, track.paths, tuple(names))
+                groups.setdefault(_group_key(track.arrangement, model), []).append((i, job))
+        current = []
+        for (model, _), members in groups.items():
+            future = generate_task.submit(model, [job for _, job in members], wait_for=previous)
+            current.append(future)
+            for i, _ in members:
+                per_track[i].append(future)
+        previous = current
+    return per_track
+
+
+def submit_track_stages(track: TrackJob, generation_futures: list[PrefectFuture], started: float) -> list[PrefectFuture]:
+    """Separation, transcription, mix and manifest of one track, each starting as soon as its inputs exist.
+
+    Returns every future of the track in dependency order, the manifest's last.
+    """
+    arrangement, paths, stems = track.arrangement, track.paths, list(track.stems)
+    refined = [refine_task.submit(arrangement, s, paths, wait_for=generation_futures) for s in stems]
+    midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
+    mixed = mix_task.submit(arrangement, stems, paths, wait_for=refined)
+    finished = finish_task.submit(track, generation_futures, refined, midi, mixed, started)
+    return [*generation_futures, *refined, *midi, mixed, finished]
+
+
+def run_tracks(tracks: list[TrackJob]) -> list[str]:
+    """Run the whole task graph of ``tracks``; returns their folders.
+
+    Results are collected in dependency order so that a failure surfaces as the stage's own exception (a user
+    error stays a user error), not as a downstream task that never ran.
+    """
+    ensure_gpu_limit()
+    started = time.time()
+    generation_futures = submit_generation(tracks)
+    graphs = [submit_track_stages(t, f, started) for t, f in zip(tracks, generation_futures)]
+    for graph in graphs:
+        for future in graph:
+            future.result()
+    return [str(graph[-1].result()) for graph in graphs]
+
+
+def track_job(
+    arrangement: Arrangement, out_dir: Path, force: bool, only: list[str] | None, slug: str | None = None
+) -> TrackJob:
+    paths = prepare_render_folder(arrangement.title, out_dir, force, slug)
+    stems = tuple(generation.selected_stems(arrangement, only))
+    render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only}
+    return TrackJob(arrangement, paths, stems, render)
 
 
 @flow(name="render_arrangement")
@@ -84,39 +213,10 @@ def render_arrangement(
     out_dir: str = "renders",
     force: bool = False,
     only: list[str] | None = None,
-    source: str | None = None,
+    slug: str | None = None,
 ) -> str:
     """Render one arrangement into ``out_dir/<slug>/`` and return that folder."""
-    timings: dict[str, float] = {}
-    paths = prepare_render_folder(arrangement.title, Path(out_dir), force)
-    stems = generation.selected_stems(arrangement, only)
-    generated: dict[str, Any] = {}
-    with _timed(timings, "generate"):
-        for model, names in generation.generation_batches(arrangement, stems):
-            generated.update(generate_task(arrangement, model, names, paths))
-    with _timed(timings, "separate_and_clean"):
-        futures = [refine_task.submit(arrangement, stem, paths) for stem in stems]
-        refined = {stem.name: f.result() for stem, f in zip(stems, futures)}
-    with _timed(timings, "transcribe"):
-        tracks, midi = _transcribe_all(arrangement, stems, paths)
-        stages.write_track_midi(arrangement, tracks, paths)
-    with _timed(timings, "mix_and_master"):
-        loudness = mix_task(arrangement, stems, paths)
-    stem_records = {
-        s.name: {"generation": generated[s.name], "refine": refined[s.name], "midi": midi[s.name],
-                 "loudness": loudness["stems"][s.name], "gain_db_applied": loudness["stem_gain_db"].get(s.name)}
-        for s in stems
-    }  # fmt: skip
-    manifest = build_manifest(
-        title=arrangement.title,
-        source=source,
-        render={"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only},
-        seed=arrangement.seed,
-        arrangement=arrangement.model_dump(mode="json"),
-        stems=stem_records,
-        mix={k: loudness[k] for k in ("master", "master_gain_db", "master_iterations", "files")},
-        timings=timings,
-        files=list_outputs(paths.root),
-    )
-    write_manifest(paths.manifest, manifest)
-    return str(paths.root)
+    folder = Path(out_dir) / (slug or slugify(arrangement.title))
+    with render_lock(folder):
+        (result,) = run_tracks([track_job(arrangement, Path(out_dir), force, only, slug)])
+        return result

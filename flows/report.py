@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flows.report_html import clock, esc, href, image, link, page, player, section, table
+from flows.report_album import (
+    ALBUM_AUDIO,
+    MIX_FILES,
+    REPORT_NAME,
+    TRACK_MANIFEST,
+    album_loudness,
+    album_player,
+    track_dir,
+    track_table,
+)
+from flows.report_html import esc, link, page, section
 from flows.report_media import (
     AudioView,
     RollView,
     Timeline,
-    image_path,
     remove_stale_images,
     render_audio,
     render_roll,
@@ -32,7 +42,9 @@ from flows.report_track import (
     environment_section,
     files_section,
     loudness_section,
+    mapping,
     mix_section,
+    records,
     sections_section,
     settings_section,
     stems_section,
@@ -44,11 +56,10 @@ from stems.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
-TRACK_MANIFEST = "manifest.json"
 ALBUM_MANIFEST = "album-manifest.json"
-REPORT_NAME = "report.html"
-MIX_FILES = ("mix.wav", "mix.flac", "mix.mp3")  # the first present one gets images (WAV is lossless)
-ALBUM_AUDIO = ("album.wav", "album.flac", "album.mp3")
+SAFE_NAME = re.compile(r"[^/\\\x00]+")  # no separators: a name always gets a suffix, so ".." cannot climb
+
+Progress = Callable[[str, int, int], None]
 
 
 def _load_manifest(folder: Path, name: str) -> dict[str, Any]:
@@ -73,15 +84,12 @@ def _load_manifest(folder: Path, name: str) -> dict[str, Any]:
 
 def stem_names(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
     """Stems in arrangement order, then any others the manifest or the stems/ folder has (older renders)."""
-    declared = [
-        s.get("name")
-        for s in (manifest.get("arrangement") or {}).get("stems") or []
-        if isinstance(s, Mapping)
-    ]
-    recorded = list((manifest.get("stems") or {}).keys())
+    declared = [s.get("name") for s in records(mapping(manifest.get("arrangement")).get("stems"))]
+    recorded = list(mapping(manifest.get("stems")).keys())
     on_disk = sorted(p.stem for p in (folder / "stems").glob("*.wav")) if (folder / "stems").is_dir() else []
     names = dict.fromkeys(str(n) for n in [*declared, *recorded, *on_disk] if n)
-    return [n for n in names if _stem_files(folder, n)]
+    # A name is used in paths: never one that could leave the folder (a hand-edited manifest).
+    return [n for n in names if SAFE_NAME.fullmatch(n) and _stem_files(folder, n)]
 
 
 def _stem_files(folder: Path, name: str) -> bool:
@@ -89,32 +97,49 @@ def _stem_files(folder: Path, name: str) -> bool:
     return any((folder / c).is_file() for c in candidates)
 
 
-def _stem_views(folder: Path, name: str, timeline: Timeline) -> StemViews:
+def _stem_views(folder: Path, name: str, timeline: Timeline, marks: list[float]) -> StemViews:
     takes = (
         ("raw (generated)", f"raw/{name}.wav"),
         ("residual (separated out)", f"raw/{name}.residual.wav"),
         ("cleaned stem", f"stems/{name}.wav"),
     )
-    views = tuple((label, view) for label, rel in takes if (view := render_audio(folder, rel)) is not None)
+    views = tuple(
+        (label, view) for label, rel in takes if (view := render_audio(folder, rel, marks)) is not None
+    )
     return StemViews(name, views, render_roll(folder, f"midi/{name}.mid", timeline))
 
 
-def _images_of(mix: AudioView | None, stems: list[StemViews]) -> set[str]:
+def _images_of(mix: AudioView | None, roll: RollView | None, stems: list[StemViews]) -> set[str]:
+    """Every image the page shows (the others in report/ are stale)."""
     views = ([mix] if mix else []) + [v for s in stems for _, v in s.takes]
-    rolls: list[RollView] = [s.roll for s in stems if s.roll]
+    rolls = [r for r in (roll, *(s.roll for s in stems)) if r is not None]
     return {p for v in views for p in (v.wave, v.spec) if p} | {r.image for r in rolls if r.image}
 
 
-def write_track_report(folder: Path) -> Path:
-    """Write ``folder/report.html`` (and its images under ``folder/report/``) for a finished track render."""
+def write_track_report(folder: Path, progress: Progress | None = None) -> Path:
+    """Write ``folder/report.html`` (and its images under ``folder/report/``) for a finished track render.
+
+    ``progress(label, done, total)`` is called after the mix and after each stem's images.
+    """
     folder = Path(folder)
     manifest = _load_manifest(folder, TRACK_MANIFEST)
-    mix = next((v for f in MIX_FILES if (v := render_audio(folder, f)) is not None), None)
-    timeline = timeline_from(manifest.get("arrangement") or {}, mix.duration if mix else None)
-    stems = [_stem_views(folder, name, timeline) for name in stem_names(folder, manifest)]
+    names = stem_names(folder, manifest)
+    report = progress or (lambda label, done, total: None)
+    arrangement = mapping(manifest.get("arrangement"))
+    timeline = timeline_from(arrangement)
+    marks = [s.start for s in timeline.sections[1:]]
+    mix = next((v for f in MIX_FILES if (v := render_audio(folder, f, marks)) is not None), None)
+    report("report: mix", 1, len(names) + 1)
+    if timeline.duration is None and mix:  # an old manifest without the arrangement: the mix gives the length
+        timeline = timeline_from(arrangement, mix.duration)
+    arrangement_roll = render_roll(folder, f"midi/{folder.name}.mid", timeline, by_track=True)
+    stems = []
+    for index, name in enumerate(names, start=2):
+        stems.append(_stem_views(folder, name, timeline, marks))
+        report(f"report: {name}", index, len(names) + 1)
     body = "".join(
         (
-            mix_section(folder, manifest, timeline, mix),
+            mix_section(folder, manifest, timeline, mix, arrangement_roll),
             sections_section(manifest, timeline),
             stems_section(stems, manifest),
             loudness_section(manifest),
@@ -124,8 +149,8 @@ def write_track_report(folder: Path) -> Path:
             environment_section(manifest),
         )
     )
-    remove_stale_images(folder, _images_of(mix, stems))
-    title = str(manifest.get("title") or (manifest.get("arrangement") or {}).get("title") or folder.name)
+    remove_stale_images(folder, _images_of(mix, arrangement_roll, stems))
+    title = str(manifest.get("title") or mapping(manifest.get("arrangement")).get("title") or folder.name)
     return _write_page(folder, page(title, subtitle(manifest), NAV, body))
 
 
@@ -136,54 +161,12 @@ def _write_page(folder: Path, document: str) -> Path:
     return target
 
 
-def _track_dir(folder: Path, track: Mapping[str, Any]) -> str:
-    """The track's folder relative to the album folder ('' when unknown); absolute paths are made relative."""
-    value = str(track.get("folder") or track.get("slug") or "")
-    path = Path(value)
-    if path.is_absolute():
-        try:
-            return path.resolve().relative_to(folder.resolve()).as_posix()
-        except ValueError:
-            return path.name if (folder / path.name).is_dir() else ""
-    return path.as_posix() if value else ""
-
-
-def _track_row(folder: Path, index: int, track: Mapping[str, Any]) -> tuple[str, ...]:
-    sub = _track_dir(folder, track)
-    title = esc(track.get("title") or sub or f"track {index}")
-    page_rel = f"{sub}/{REPORT_NAME}"
-    name = f'<a href="{href(page_rel)}">{title}</a>' if sub and (folder / page_rel).is_file() else title
-    mix = next((m for m in MIX_FILES if sub and (folder / sub / m).is_file()), None)
-    wave = f"{sub}/{image_path(mix, 'wave')}" if mix else ""
-    preview = image(wave, f"waveform of {title}", "wave") if wave and (folder / wave).is_file() else ""
-    listen = (player(f"{sub}/{mix}") + preview) if mix else '<span class="muted">no mix</span>'
-    start, duration = track.get("start"), track.get("duration")
-    return (str(index), name, clock(start if isinstance(start, (int, float)) else None),
-            clock(duration if isinstance(duration, (int, float)) else None), listen)  # fmt: skip
-
-
 def _ensure_track_reports(folder: Path, tracks: list[Mapping[str, Any]]) -> None:
     """Write each track's report when it has a manifest but no report yet (e.g. an older album render)."""
     for track in tracks:
-        sub = _track_dir(folder, track)
+        sub = track_dir(folder, track)
         if sub and (folder / sub / TRACK_MANIFEST).is_file() and not (folder / sub / REPORT_NAME).is_file():
             write_track_report(folder / sub)
-
-
-def _album_player(folder: Path) -> str:
-    """The album player; no images here (an album can be an hour of audio: each track's report has them)."""
-    import soundfile as sf
-
-    for name in ALBUM_AUDIO:
-        if (folder / name).is_file():
-            try:
-                info = sf.info(str(folder / name))
-                caption = f"{clock(info.duration)} · {info.samplerate / 1000:g} kHz · {info.channels} ch"
-            except RuntimeError as exc:  # libsndfile cannot read it (e.g. an old libsndfile and MP3)
-                caption = f"({esc(exc)})"
-            caption_html = f"<figcaption><b>album</b> · {link(name)} · {caption}</figcaption>"
-            return f"<figure>{caption_html}{player(name)}</figure>"
-    return '<p class="muted">no album audio file in this folder</p>'
 
 
 def write_album_report(folder: Path) -> Path:
@@ -193,14 +176,22 @@ def write_album_report(folder: Path) -> Path:
     """
     folder = Path(folder)
     manifest = _load_manifest(folder, ALBUM_MANIFEST)
-    tracks = [t for t in manifest.get("tracks") or [] if isinstance(t, Mapping)]
+    tracks = records(manifest.get("tracks"))
     _ensure_track_reports(folder, tracks)
     downloads = [f for f in (*ALBUM_AUDIO, "album.cue", ALBUM_MANIFEST) if (folder / f).is_file()]
     links = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in downloads) + "</ul>"
-    rows = [_track_row(folder, i, t) for i, t in enumerate(tracks, start=1)]
-    track_table = table(("#", "track", "start", "length", "listen"), rows, (0, 2, 3), cls="tracks")
-    body = section("album", "Album", _album_player(folder) + links) + section("tracks", "Tracks", track_table)
+    body = section("album", "Album", album_player(folder) + links + album_loudness(manifest))
+    body += section("tracks", "Tracks", track_table(folder, tracks))
     title = str(manifest.get("title") or folder.name)
-    created = f" · {esc(manifest['created'])}" if manifest.get("created") else ""
-    subtitle_html = f"album · {len(tracks)} track(s){created}"
+    artist = f" by {esc(manifest['artist'])}" if manifest.get("artist") else ""
+    created = f" · rendered {esc(manifest['created'])}" if manifest.get("created") else ""
+    subtitle_html = f"album{artist} · {len(tracks)} track{'' if len(tracks) == 1 else 's'}{created}"
     return _write_page(folder, page(title, subtitle_html, (("album", "Album"), ("tracks", "Tracks")), body))
+
+
+def write_report(folder: Path) -> Path:
+    """The track or album report of ``folder``, chosen by which manifest it holds (album wins if both)."""
+    folder = Path(folder)
+    if (folder / ALBUM_MANIFEST).is_file():
+        return write_album_report(folder)
+    return write_track_report(folder)

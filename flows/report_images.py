@@ -20,6 +20,11 @@ SECTION_LINE = hex_rgb("#6b7280")
 CLIP = hex_rgb("#ef4444")
 PEAK_COLOR = hex_rgb("#3b6ea8")
 RMS_COLOR = hex_rgb("#7cb7ff")
+# Tableau 10 (M. Stone, Tableau Software, 2016): distinct hues for one colour per instrument.
+TRACK_COLORS = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+)  # fmt: skip
 CLIP_LEVEL = 0.999  # |sample| at or above this counts as a clipped column (float full scale is 1.0)
 
 N_FFT = 2048  # ~46 ms at 44.1 kHz: resolves bass notes a few Hz apart while keeping drum hits sharp
@@ -37,6 +42,7 @@ class Note:
     end: float
     pitch: int
     velocity: int
+    track: int = 0  # index of the MIDI instrument the note belongs to
 
 
 def _canvas(height: int, width: int) -> np.ndarray:
@@ -62,10 +68,17 @@ def _rows(value: np.ndarray, lane_height: int) -> np.ndarray:
     return np.round(half - np.clip(value, -1.0, 1.0) * half).astype(np.int64)
 
 
-def waveform_image(audio: Audio, width: int = 1200, height: int = 120) -> np.ndarray:
-    """Peak envelope (dark) and RMS envelope (light) per channel lane; clipped columns marked red on top."""
+def waveform_image(
+    audio: Audio, width: int = 1200, height: int = 120, marks: Sequence[float] = ()
+) -> np.ndarray:
+    """Peak envelope (dark) and RMS envelope (light) per channel lane; clipped columns marked red on top.
+
+    ``marks`` (seconds, e.g. section starts) are drawn as faint vertical lines behind the envelopes.
+    """
     channels = audio.samples[:2]
     image = _canvas(height, width)
+    if audio.duration > 0:
+        _vertical_lines(image, marks, audio.duration, GRID)
     lane_height = height // len(channels)
     bounds = _column_bounds(max(audio.num_samples, 1), width)
     for index, x in enumerate(channels):
@@ -134,13 +147,23 @@ def spectrogram_image(audio: Audio, width: int = 1200, height: int = 160) -> np.
     return apply_colormap((db - SPEC_FLOOR_DB) / -SPEC_FLOOR_DB, colormap())
 
 
-def read_midi_notes(path: str) -> list[Note]:
-    """All notes of every instrument of a MIDI file, in seconds (pretty_midi applies the tempo map)."""
+def read_midi_tracks(path: str) -> tuple[list[str], list[Note]]:
+    """Instrument names and all their notes, in seconds (pretty_midi applies the tempo map)."""
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(str(path))
-    notes = [Note(n.start, n.end, n.pitch, n.velocity) for inst in midi.instruments for n in inst.notes]
-    return sorted(notes, key=lambda n: (n.start, n.pitch))
+    names = [inst.name or f"track {i + 1}" for i, inst in enumerate(midi.instruments)]
+    notes = [
+        Note(n.start, n.end, n.pitch, n.velocity, index)
+        for index, inst in enumerate(midi.instruments)
+        for n in inst.notes
+    ]
+    return names, sorted(notes, key=lambda n: (n.start, n.pitch))
+
+
+def read_midi_notes(path: str) -> list[Note]:
+    """All notes of every instrument of a MIDI file, in seconds."""
+    return read_midi_tracks(path)[1]
 
 
 def _shade_black_keys(image: np.ndarray, low: int, row_px: int) -> None:
@@ -167,8 +190,11 @@ def piano_roll_image(
     bar_seconds: float | None = None,
     section_starts: Sequence[float] = (),
     width: int = 1200,
+    palette: Sequence[tuple[int, int, int]] = (),
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """Notes as velocity-coloured bars over bar lines (dim) and section starts (bright).
+    """Notes as bars over bar lines (dim) and section starts (bright).
+
+    Coloured by velocity, or with ``palette`` by instrument (``palette[note.track % len(palette)]``).
 
     Returns the image and the (lowest, highest) MIDI pitch it shows, for the caption.
     """
@@ -190,5 +216,6 @@ def piano_roll_image(
         x0 = int(np.floor(note.start / duration * width))
         x1 = max(x0 + 1, int(np.ceil(note.end / duration * width)))
         y0 = (high - note.pitch) * row_px
-        image[y0 + 1 : y0 + row_px, x0:x1] = lut[int(64 + note.velocity * 191 / 127)]
+        colour = palette[note.track % len(palette)] if palette else lut[int(64 + note.velocity * 191 / 127)]
+        image[y0 + 1 : y0 + row_px, x0:x1] = colour
     return image, (low, high)

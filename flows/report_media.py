@@ -7,14 +7,23 @@ small record of what the page shows (relative paths only, so the folder stays se
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.report_images import piano_roll_image, read_midi_notes, spectrogram_image, waveform_image
-from flows.report_png import write_png
+import numpy as np
+
+from flows.report_images import (
+    TRACK_COLORS,
+    piano_roll_image,
+    read_midi_tracks,
+    spectrogram_image,
+    waveform_image,
+)
+from flows.report_png import hex_rgb, write_png
 from stems.audio import read_audio
 from stems.errors import UserInputError
 from stems.plan import SectionSpan, bar_seconds, section_spans
@@ -45,6 +54,7 @@ class AudioView:
     sample_rate: int | None
     channels: int | None
     error: str | None = None
+    peak_dbfs: float | None = None  # None: digital silence (or unreadable)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class RollView:
     low: int
     high: int
     error: str | None = None
+    tracks: tuple[str, ...] = ()  # instrument names, in TRACK_COLORS order, when coloured by instrument
 
 
 def note_name(pitch: int) -> str:
@@ -72,31 +83,39 @@ def image_path(rel: str, kind: str) -> str:
 
 def _beats_per_bar(time_signature: Any) -> int:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(time_signature or "4/4"))
-    return int(match.group(1)) if match else 4
+    return max(1, int(match.group(1))) if match else 4
+
+
+def _positive(value: Any) -> float | None:
+    """A finite positive number from a manifest value, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
 def timeline_from(arrangement: Mapping[str, Any], duration_hint: float | None = None) -> Timeline:
     """The timeline of a manifest's arrangement; tolerant of older or partial manifests (unknown -> None)."""
-    duration = arrangement.get("duration") or duration_hint
-    sections = [
-        (str(s.get("name", "?")), int(s.get("bars", 0)), str(s.get("prompt", "")))
-        for s in arrangement.get("sections") or []
-    ]
+    duration = _positive(arrangement.get("duration")) or _positive(duration_hint)
+    bpm = _positive(arrangement.get("bpm"))
     beats = _beats_per_bar(arrangement.get("time_signature"))
-    bar: float | None = None
+    raw = arrangement.get("sections")
+    sections = [
+        (str(s.get("name", "?")), int(_positive(s.get("bars")) or 0), str(s.get("prompt", "")))
+        for s in (raw if isinstance(raw, list) else [])
+        if isinstance(s, Mapping)
+    ]
+    bar = bar_seconds(bpm, beats) if bpm else None
     spans: list[SectionSpan] = []
-    try:
-        if arrangement.get("bpm"):
-            bar = bar_seconds(float(arrangement["bpm"]), beats)
-            if duration:
-                spans = section_spans(sections, float(arrangement["bpm"]), beats, float(duration))
-    except (UserInputError, TypeError, ValueError) as exc:
-        log.warning("report: cannot place sections on the timeline (%s)", exc)
-    return Timeline(float(duration) if duration else None, bar, tuple(spans))
+    if bpm and duration and sections:
+        try:
+            spans = section_spans(sections, bpm, beats, duration)
+        except UserInputError as exc:  # e.g. a zero-bar section in a hand-edited manifest
+            log.warning("report: cannot place sections on the timeline (%s)", exc)
+    return Timeline(duration, bar, tuple(spans))
 
 
-def render_audio(folder: Path, rel: str) -> AudioView | None:
-    """Waveform and spectrogram PNGs of ``folder/rel``; None when the file is absent."""
+def render_audio(folder: Path, rel: str, marks: Sequence[float] = ()) -> AudioView | None:
+    """Waveform (with ``marks``, seconds, as lines) and spectrogram PNGs of ``folder/rel``; None if absent."""
     if not (folder / rel).is_file():
         return None
     try:
@@ -105,25 +124,33 @@ def render_audio(folder: Path, rel: str) -> AudioView | None:
         log.warning("report: %s", exc)
         return AudioView(rel, None, None, None, None, None, error=str(exc))
     wave, spec = image_path(rel, "wave"), image_path(rel, "spec")
-    write_png(folder / wave, waveform_image(audio))
+    write_png(folder / wave, waveform_image(audio, marks=marks))
     write_png(folder / spec, spectrogram_image(audio))
-    return AudioView(rel, wave, spec, audio.duration, audio.sample_rate, audio.channels)
+    peak = float(np.abs(audio.samples).max()) if audio.num_samples else 0.0
+    peak_dbfs = 20.0 * math.log10(peak) if peak > 0 else None
+    return AudioView(rel, wave, spec, audio.duration, audio.sample_rate, audio.channels, peak_dbfs=peak_dbfs)
 
 
-def render_roll(folder: Path, rel: str, timeline: Timeline) -> RollView | None:
-    """Piano-roll PNG of ``folder/rel`` on the track's bar grid; None when the file is absent."""
+def render_roll(folder: Path, rel: str, timeline: Timeline, by_track: bool = False) -> RollView | None:
+    """Piano-roll PNG of ``folder/rel`` on the track's bar grid; None when the file is absent.
+
+    ``by_track`` colours notes by instrument (the all-stems MIDI file) instead of by velocity.
+    """
     if not (folder / rel).is_file():
         return None
     try:
-        notes = read_midi_notes(str(folder / rel))
+        names, notes = read_midi_tracks(str(folder / rel))
     except Exception as exc:  # noqa: BLE001  mido/pretty_midi raise many types (OSError, EOFError...)
         log.warning("report: cannot read MIDI %s (%s)", rel, exc)
         return RollView(rel, None, 0, 0, 0, error=f"cannot read MIDI: {exc}")
     starts = [s.start for s in timeline.sections]
-    image, (low, high) = piano_roll_image(notes, timeline.duration or 0.0, timeline.bar_seconds, starts)
+    palette = [hex_rgb(c) for c in TRACK_COLORS] if by_track else []
+    image, (low, high) = piano_roll_image(
+        notes, timeline.duration or 0.0, timeline.bar_seconds, starts, palette=palette
+    )
     target = image_path(rel, "roll")
     write_png(folder / target, image)
-    return RollView(rel, target, len(notes), low, high)
+    return RollView(rel, target, len(notes), low, high, tracks=tuple(names) if by_track else ())
 
 
 def remove_stale_images(folder: Path, keep: set[str]) -> None:

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from flows.report_html import clock, esc, image, kv_table, link, number, player, section, size, table
+from flows.report_images import TRACK_COLORS
 from flows.report_media import AudioView, RollView, Timeline, note_name
 
+SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/transcribe)
 LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
 NAV = (
     ("mix", "Mix"), ("sections", "Sections"), ("stems", "Stems"), ("loudness", "Loudness"),
@@ -32,6 +34,16 @@ class StemViews:
     roll: RollView | None
 
 
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one (a manifest key of the wrong type counts as missing)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def records(value: Any) -> list[Mapping[str, Any]]:
+    """The mapping elements of a list (anything else counts as missing)."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
 def _get(mapping: Any, *keys: str) -> Any:
     """``mapping[k1][k2]...`` or None when any level is missing or not a mapping."""
     for key in keys:
@@ -42,7 +54,7 @@ def _get(mapping: Any, *keys: str) -> Any:
 
 
 def subtitle(manifest: Mapping[str, Any]) -> str:
-    arrangement = manifest.get("arrangement") or {}
+    arrangement = mapping(manifest.get("arrangement"))
     artist = arrangement.get("artist")
     parts = [f"by {esc(artist)}" if artist else "", f"rendered {esc(manifest.get('created', '?'))}"]
     if manifest.get("source"):
@@ -51,7 +63,7 @@ def subtitle(manifest: Mapping[str, Any]) -> str:
 
 
 def overview(manifest: Mapping[str, Any], timeline: Timeline) -> str:
-    arrangement = manifest.get("arrangement") or {}
+    arrangement = mapping(manifest.get("arrangement"))
     bpm = arrangement.get("bpm")
     facts = {
         "Duration": clock(timeline.duration),
@@ -59,7 +71,7 @@ def overview(manifest: Mapping[str, Any], timeline: Timeline) -> str:
         "Key": esc(arrangement.get("key", "–")),
         "Time signature": esc(arrangement.get("time_signature", "–")),
         "Seed": esc(manifest.get("seed", arrangement.get("seed", "–"))),
-        "Model": esc(arrangement.get("model", "–")), "Stems": esc(len(arrangement.get("stems") or [])),
+        "Model": esc(arrangement.get("model", "–")), "Stems": esc(len(records(arrangement.get("stems")))),
         "Master LUFS": number(_get(manifest, "mix", "master", "integrated_lufs")),
     }  # fmt: skip
     return '<div class="meta">' + "".join(f"<div><b>{k}</b>{v}</div>" for k, v in facts.items()) + "</div>"
@@ -83,11 +95,14 @@ def timeline_bar(timeline: Timeline) -> str:
 
 def audio_figure(label: str, view: AudioView) -> str:
     """Caption, player, waveform and spectrogram of one audio file."""
-    info = (
-        f"{number(view.duration, 2)} s · {view.sample_rate / 1000:g} kHz · {view.channels} ch"
-        if view.sample_rate and view.channels
-        else f'<span class="bad">{esc(view.error)}</span>'
-    )
+    if view.sample_rate and view.channels:
+        info = f"{number(view.duration, 2)} s · {view.sample_rate / 1000:g} kHz · {view.channels} ch · " + (
+            f"peak {number(view.peak_dbfs)} dBFS"
+            if view.peak_dbfs is not None and view.peak_dbfs > SILENT_DBFS
+            else '<span class="warn">silent</span>'
+        )
+    else:
+        info = f'<span class="bad">{esc(view.error)}</span>'
     parts = [f"<figcaption><b>{esc(label)}</b> · {link(view.path)} · {info}</figcaption>", player(view.path)]
     if view.wave:
         parts.append(image(view.wave, f"waveform of {view.path}", "wave"))
@@ -100,32 +115,55 @@ def roll_figure(roll: RollView, midi: Mapping[str, Any] | None) -> str:
     if roll.image is None:
         problem = f'<span class="bad">{esc(roll.error)}</span>'
         return f"<figure><figcaption>{link(roll.path)} · {problem}</figcaption></figure>"
-    warnings = (midi or {}).get("warnings") or []
-    drums = (midi or {}).get("is_drum") or (midi or {}).get("instrument") == "drums"
+    midi = mapping(midi)
+    warnings = midi.get("warnings")
+    warnings = warnings if isinstance(warnings, list) else []
+    drums = midi.get("is_drum") or midi.get("instrument") == "drums"
     shown = (
         f"GM drum keys {roll.low}–{roll.high}" if drums else f"{note_name(roll.low)}–{note_name(roll.high)}"
     )
-    notes = f"{roll.notes} notes, {shown}"
-    caption = f"<b>piano roll</b> · {link(roll.path)} · {esc((midi or {}).get('instrument', ''))} · {notes}"
+    notes = f"{roll.notes} note{'' if roll.notes == 1 else 's'}, {shown}"
+    caption = f"<b>piano roll</b> · {link(roll.path)} · {esc(midi.get('instrument', ''))} · {notes}"
     warn = "".join(f'<div class="warn">⚠ {esc(w)}</div>' for w in warnings)
     alt = f"piano roll of {roll.path}; bar lines and section starts"
     return f"<figure><figcaption>{caption}</figcaption>{image(roll.image, alt, 'roll')}{warn}</figure>"
 
 
-def mix_section(folder: Path, manifest: Mapping[str, Any], timeline: Timeline, mix: AudioView | None) -> str:
-    slug = folder.name
-    extras = [f for f in ("mix.flac", "mix.mp3", "mix.wav", f"midi/{slug}.mid") if (folder / f).is_file()]
+def arrangement_figure(roll: RollView | None) -> str:
+    """The all-stems MIDI file as one piano roll, a colour per instrument, with its legend."""
+    if roll is None or roll.image is None:
+        return ""
+    legend = "".join(
+        f'<span class="chip" style="background: {TRACK_COLORS[i % len(TRACK_COLORS)]}"></span>{esc(name)}'
+        for i, name in enumerate(roll.tracks)
+    )
+    caption = (
+        f"<b>all stems</b> · {link(roll.path)} · {roll.notes} note{'' if roll.notes == 1 else 's'} · {legend}"
+    )
+    picture = image(roll.image, "piano roll of every stem", "roll")
+    return f"<figure><figcaption>{caption}</figcaption>{picture}</figure>"
+
+
+def mix_section(
+    folder: Path,
+    manifest: Mapping[str, Any],
+    timeline: Timeline,
+    mix: AudioView | None,
+    roll: RollView | None,
+) -> str:
+    extras = [
+        f for f in ("mix.flac", "mix.mp3", "mix.wav", f"midi/{folder.name}.mid") if (folder / f).is_file()
+    ]
     downloads = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in extras) + "</ul>"
     figure = audio_figure("master", mix) if mix else '<p class="muted">no mix file in this render</p>'
-    return section("mix", "Mix", overview(manifest, timeline) + timeline_bar(timeline) + figure + downloads)
+    content = overview(manifest, timeline) + timeline_bar(timeline) + figure + arrangement_figure(roll)
+    return section("mix", "Mix", content + downloads)
 
 
 def sections_section(manifest: Mapping[str, Any], timeline: Timeline) -> str:
     if not timeline.sections:
         return section("sections", "Sections", '<p class="muted">no sections in the manifest</p>')
-    declared = [
-        s.get("bars") for s in _get(manifest, "arrangement", "sections") or [] if isinstance(s, Mapping)
-    ]
+    declared = [s.get("bars") for s in records(_get(manifest, "arrangement", "sections"))]
     rows = []
     for index, span in enumerate(timeline.sections):
         bars = esc(declared[index] if index < len(declared) else "–")
@@ -149,7 +187,7 @@ def stem_card(stem: StemViews, arrangement_stem: Mapping[str, Any], record: Mapp
 
 
 def windows_details(record: Mapping[str, Any]) -> str:
-    windows = _get(record, "generation", "windows") or []
+    windows = records(_get(record, "generation", "windows"))
     if not windows:
         return ""
     rows = [
@@ -161,17 +199,16 @@ def windows_details(record: Mapping[str, Any]) -> str:
 
 
 def stems_section(stems: Sequence[StemViews], manifest: Mapping[str, Any]) -> str:
-    by_name = {
-        s.get("name"): s for s in _get(manifest, "arrangement", "stems") or [] if isinstance(s, Mapping)
-    }
-    records = manifest.get("stems") or {}
-    cards = [stem_card(s, by_name.get(s.name, {}), records.get(s.name) or {}) for s in stems]
+    by_name = {s.get("name"): s for s in records(_get(manifest, "arrangement", "stems"))}
+    recorded = mapping(manifest.get("stems"))
+    cards = [stem_card(s, by_name.get(s.name, {}), mapping(recorded.get(s.name))) for s in stems]
     return section("stems", "Stems", "".join(cards) or '<p class="muted">no stems</p>')
 
 
 def _loudness_cells(values: Any, target_tp: Any) -> list[str]:
     values = values if isinstance(values, Mapping) else {}
-    cells = [number(values.get(k)) for k in LOUDNESS_KEYS]
+    # LoudnessReport writes None for digital silence; a key absent from an old manifest shows '–'.
+    cells = ["silent" if k in values and values[k] is None else number(values.get(k)) for k in LOUDNESS_KEYS]
     peak = values.get("true_peak_dbtp")
     if isinstance(peak, (int, float)) and isinstance(target_tp, (int, float)) and peak > target_tp + 0.05:
         cells[2] = f'<span class="bad" title="above the {target_tp} dBTP ceiling">{cells[2]}</span>'
@@ -179,13 +216,13 @@ def _loudness_cells(values: Any, target_tp: Any) -> list[str]:
 
 
 def loudness_section(manifest: Mapping[str, Any]) -> str:
-    master = _get(manifest, "arrangement", "master") or {}
+    master = mapping(_get(manifest, "arrangement", "master"))
     rows = [
         (esc(name), *_loudness_cells(rec.get("loudness"), None), number(rec.get("gain_db_applied")))
-        for name, rec in (manifest.get("stems") or {}).items()
+        for name, rec in mapping(manifest.get("stems")).items()
         if isinstance(rec, Mapping)
     ]
-    mix = manifest.get("mix") or {}
+    mix = mapping(manifest.get("mix"))
     rows.append(
         (
             "master",
@@ -203,19 +240,19 @@ def loudness_section(manifest: Mapping[str, Any]) -> str:
 
 
 def settings_section(manifest: Mapping[str, Any]) -> str:
-    arrangement = manifest.get("arrangement") or {}
+    arrangement = mapping(manifest.get("arrangement"))
     rows = []
-    for name, rec in (manifest.get("stems") or {}).items():
-        gen, refine, midi = (_get(rec, k) or {} for k in ("generation", "refine", "midi"))
-        sep = refine.get("separation") or {}
+    for name, rec in mapping(manifest.get("stems")).items():
+        gen, refine, midi = (mapping(_get(rec, k)) for k in ("generation", "refine", "midi"))
+        sep = mapping(refine.get("separation"))
         rows.append((
             esc(name), esc(gen.get("model", "–")), esc(gen.get("seed", "–")), esc(gen.get("melody") or "–"),
             esc(f"{sep.get('model')} → {sep.get('source')}" if sep else "–"), esc(refine.get("cleaned", "–")),
             esc(midi.get("instrument", "–")), esc(midi.get("notes", "–")),
         ))  # fmt: skip
     headers = ("stem", "model", "seed", "melody", "separation", "cleaned", "MIDI instrument", "notes")
-    top = kv_table({"model": arrangement.get("model"), **(arrangement.get("generation") or {})})
-    master = kv_table(arrangement.get("master") or {})
+    top = kv_table({"model": arrangement.get("model"), **mapping(arrangement.get("generation"))})
+    master = kv_table(mapping(arrangement.get("master")))
     cols = f'<div class="cols"><div><h3>Sampling</h3>{top}</div><div><h3>Master</h3>{master}</div></div>'
     return section(
         "settings", "Generation settings", cols + "<h3>Per stem</h3>" + table(headers, rows, (2, 7))
@@ -223,7 +260,7 @@ def settings_section(manifest: Mapping[str, Any]) -> str:
 
 
 def timings_section(manifest: Mapping[str, Any]) -> str:
-    timings = {k: v for k, v in (manifest.get("timings") or {}).items() if isinstance(v, (int, float))}
+    timings = {k: v for k, v in mapping(manifest.get("timings")).items() if isinstance(v, (int, float))}
     longest = max(timings.values(), default=0.0) or 1.0
     rows = [
         (esc(stage), number(sec, 2), f'<span class="bar" style="width: {200 * sec / longest:.0f}px"></span>')
@@ -233,7 +270,7 @@ def timings_section(manifest: Mapping[str, Any]) -> str:
     per_stem = [
         (esc(name), number(_get(rec, "generation", "seconds"), 2), number(_get(rec, "refine", "seconds"), 2),
          number(_get(rec, "refine", "separation", "seconds"), 2), number(_get(rec, "midi", "seconds"), 2))
-        for name, rec in (manifest.get("stems") or {}).items()
+        for name, rec in mapping(manifest.get("stems")).items()
     ]  # fmt: skip
     stage_table = table(("stage", "seconds", ""), rows, (1,))
     stem_table = table(
@@ -248,19 +285,24 @@ def timings_section(manifest: Mapping[str, Any]) -> str:
 
 def files_section(folder: Path, manifest: Mapping[str, Any]) -> str:
     rows = []
-    for entry in manifest.get("files") or []:
+    for entry in records(manifest.get("files")):
         path = str(entry.get("path", ""))
         shown = link(path) if path and (folder / path).is_file() else esc(path)
         rows.append(
             (shown, size(entry.get("bytes")), f"<code>{esc(str(entry.get('sha256', ''))[:16])}</code>")
         )
-    return section("files", "Files", table(("file", "size", "sha256 (first 16)"), rows, (1,)))
+    manifest_link = (
+        f"<p>Every figure on this page comes from {link('manifest.json')}.</p>"
+        if (folder / "manifest.json").is_file()
+        else ""
+    )
+    return section("files", "Files", manifest_link + table(("file", "size", "sha256 (first 16)"), rows, (1,)))
 
 
 def environment_section(manifest: Mapping[str, Any]) -> str:
-    packages = kv_table({k: v or "not installed" for k, v in (manifest.get("packages") or {}).items()})
-    platform = kv_table(manifest.get("platform") or {})
-    arrangement = esc(json.dumps(manifest.get("arrangement") or {}, indent=2))
+    packages = kv_table({k: v or "not installed" for k, v in mapping(manifest.get("packages")).items()})
+    platform = kv_table(mapping(manifest.get("platform")))
+    arrangement = esc(json.dumps(mapping(manifest.get("arrangement")), indent=2))
     cols = (
         f"<div class=cols><div><h3>Packages</h3>{packages}</div><div><h3>Platform</h3>{platform}</div></div>"
     )

@@ -30,9 +30,22 @@ from flows.schema_models import (
 from flows.yamlload import YamlDocument, parse_yaml, read_yaml_file
 
 __all__ = [
-    "DEFAULT_MODEL", "DEFAULT_SEPARATION_MODEL", "Arrangement", "Clean", "Generation", "Master", "Midi",
-    "Problem", "SchemaError", "Section", "Stem", "arrangement_json_schema", "format_field",
-    "load_arrangement", "parse_arrangement", "validate_document",
+    "DEFAULT_MODEL",
+    "DEFAULT_SEPARATION_MODEL",
+    "Arrangement",
+    "Clean",
+    "Generation",
+    "Master",
+    "Midi",
+    "Problem",
+    "SchemaError",
+    "Section",
+    "Stem",
+    "arrangement_json_schema",
+    "format_field",
+    "load_arrangement",
+    "parse_arrangement",
+    "validate_document",
 ]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -59,12 +72,13 @@ def validate_document(document: YamlDocument, model: type[ModelT], base_dir: Pat
     """Validate a parsed YAML document as ``model``; every problem carries the line of its YAML node."""
     if not isinstance(document.data, dict):
         raise SchemaError([_root_problem(document, model)])
-    issues: list[Issue] = []
-    context: dict[str, Any] = {"base_dir": base_dir.resolve(), "from_yaml": True, "cross_field_issues": issues}
+    issues: list[Issue] = []  # filled by validators that pydantic cannot place on a line (cross-field rules)
+    context: dict[str, Any] = {"base_dir": base_dir.resolve(), "from_yaml": True, "issues": issues}
     try:
         validated = model.model_validate(document.data, context=context)
     except ValidationError as err:
-        raise SchemaError([_problem(document, model, error) for error in err.errors()]) from None
+        problems = [_problem(document, model, error) for error in err.errors()]
+        raise SchemaError(problems + [document.problem(loc, message) for loc, message in issues]) from None
     if issues:
         raise SchemaError([document.problem(loc, message) for loc, message in issues])
     return validated

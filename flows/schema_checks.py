@@ -25,8 +25,10 @@ def _duplicate_names(arrangement: Arrangement) -> list[Issue]:
     issues: list[Issue] = []
     for index, stem in enumerate(arrangement.stems):
         if stem.name in first:
-            message = (f"duplicate stem name {stem.name!r} (also used by stems[{first[stem.name]}]); "
-                       "names become file names, so give each stem its own name")
+            message = (
+                f"duplicate stem name {stem.name!r} (also used by stems[{first[stem.name]}]); "
+                "names become file names, so give each stem its own name"
+            )
             issues.append((("stems", index, "name"), message))
         first.setdefault(stem.name, index)
     return issues
@@ -40,16 +42,20 @@ def _follow_issues(arrangement: Arrangement) -> list[Issue]:
         if stem.follow is None:
             continue
         if stem.melody is not None:
-            issues.append((loc, "'follow' and 'melody' are exclusive (both give the stem a melody); keep one"))
+            issues.append(
+                (loc, "'follow' and 'melody' are exclusive (both give the stem a melody); keep one")
+            )
         elif stem.follow == stem.name:
             issues.append((loc, f"stem {stem.name!r} follows itself; name another stem, or remove 'follow'"))
         elif stem.follow not in names:
-            issues.append((loc, f"received {stem.follow!r}, which is not a stem name; allowed: {', '.join(names)}"))
+            issues.append(
+                (loc, f"received {stem.follow!r}, which is not a stem name; allowed: {', '.join(names)}")
+            )
     return issues + _follow_cycles(arrangement)
 
 
 def _follow_cycles(arrangement: Arrangement) -> list[Issue]:
-    """A followed stem is generated first, so ``follow`` links must not loop (self-follow is reported apart)."""
+    """A followed stem is generated first, so ``follow`` links must not loop."""
     follows = {stem.name: stem.follow for stem in reversed(arrangement.stems)}  # first stem of a name wins
     index_of = {stem.name: index for index, stem in reversed(list(enumerate(arrangement.stems)))}
     seen: set[frozenset[str]] = set()
@@ -62,12 +68,12 @@ def _follow_cycles(arrangement: Arrangement) -> list[Issue]:
             current = follows[current]
         if current is None or current not in path:
             continue
-        cycle = path[path.index(current):]
+        cycle = path[path.index(current) :]
         if len(cycle) < 2 or frozenset(cycle) in seen:
             continue
         seen.add(frozenset(cycle))
         first = min(cycle, key=index_of.__getitem__)
-        cycle = cycle[cycle.index(first):] + cycle[: cycle.index(first)]
+        cycle = cycle[cycle.index(first) :] + cycle[: cycle.index(first)]
         loop = " -> ".join([*cycle, first])
         message = f"'follow' forms a cycle ({loop}); one stem of the cycle must not follow another"
         issues.append((("stems", index_of[first], "follow"), message))
@@ -84,8 +90,9 @@ def _section_issues(arrangement: Arrangement) -> list[Issue]:
         if total > limit + 1e-9:
             all_bars = sum(s.bars for s in arrangement.sections)
             message = (
-                f"sections last {all_bars * bar:.2f} s ({all_bars} bars of {bar:.3g} s at {arrangement.bpm:g} bpm)"
-                f" but duration is {arrangement.duration:g} s (at most one bar more is allowed); this section "
+                f"sections last {all_bars * bar:.2f} s ({all_bars} bars of {bar:.3g} s at "
+                f"{arrangement.bpm:g} bpm) but duration is {arrangement.duration:g} s (at most one bar more "
+                "is allowed); this section "
                 f"ends at {total:.2f} s: shorten the sections or raise duration to {all_bars * bar:.0f}"
             )
             return [(("sections", index), message)]

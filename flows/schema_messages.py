@@ -12,6 +12,7 @@ import typing
 from typing import Any, Literal
 
 import annotated_types
+import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
@@ -20,21 +21,48 @@ Loc = tuple[str | int, ...]
 HIDDEN_FIELDS = {"source"}  # model fields that are not YAML keys
 
 _EXPECTED = {
-    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
-    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
-    "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "text",
-    "list_type": "a list (one '- item' per line, or [a, b])", "model_type": "a mapping of 'key: value' lines",
-    "model_attributes_type": "a mapping of 'key: value' lines", "dict_type": "a mapping of 'key: value' lines",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "text",
+    "list_type": "a list (one '- item' per line, or [a, b])",
+    "model_type": "a mapping of 'key: value' lines",
+    "model_attributes_type": "a mapping of 'key: value' lines",
+    "dict_type": "a mapping of 'key: value' lines",
     "path_type": "a file path",
 }
 # Words musicians often write for a key of ours; used only when the target key is allowed at that place.
 _SYNONYMS = {
-    "tempo": "bpm", "bpms": "bpm", "length": "duration", "seconds": "duration", "scale": "key",
-    "meter": "time_signature", "time": "time_signature", "tracks": "stems", "instruments": "stems",
-    "parts": "sections", "volume": "gain_db", "gain": "gain_db", "loudness": "lufs", "format": "formats",
-    "author": "artist", "name": "title", "balance": "pan", "text": "prompt", "description": "prompt",
-    "instrument": "midi", "source": "separate", "peak": "true_peak", "quantise": "quantize",
+    "tempo": "bpm",
+    "bpms": "bpm",
+    "length": "duration",
+    "seconds": "duration",
+    "scale": "key",
+    "meter": "time_signature",
+    "time": "time_signature",
+    "tracks": "stems",
+    "instruments": "stems",
+    "parts": "sections",
+    "volume": "gain_db",
+    "gain": "gain_db",
+    "loudness": "lufs",
+    "format": "formats",
+    "author": "artist",
+    "name": "title",
+    "balance": "pan",
+    "text": "prompt",
+    "description": "prompt",
+    "instrument": "midi",
+    "source": "separate",
+    "peak": "true_peak",
+    "quantise": "quantize",
 }
+_ANY_RANGE = "a value in range"
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
@@ -43,7 +71,7 @@ def friendly_message(error: ErrorDetails, model: type[BaseModel]) -> str:
     kind, loc, received = error["type"], tuple(error["loc"]), error.get("input")
     owner, info = locate_field(model, loc)
     if kind == "missing":
-        return f"required field {loc[-1]!r} is missing from this mapping; add it"
+        return _missing(str(loc[-1]), info)
     if kind == "extra_forbidden":
         return _unknown_key(str(loc[-1]), owner, received)
     if kind in _EXPECTED:
@@ -83,7 +111,7 @@ def describe(value: Any) -> str:
 
 
 def locate_field(model: type[BaseModel], loc: Loc) -> tuple[type[BaseModel] | None, FieldInfo | None]:
-    """The model that owns the last key of ``loc`` and that key's field (None where ``loc`` leaves the schema)."""
+    """The model owning the last key of ``loc`` and its field (None where ``loc`` leaves the schema)."""
     owner: type[BaseModel] | None = model
     info: FieldInfo | None = None
     keys = [part for part in loc if isinstance(part, str)]  # list indexes do not change the owning model
@@ -133,8 +161,12 @@ def _yaml_text(value: Any) -> str:
 def _closest(word: str, options: list[str], cutoff: float = 0.7) -> str:
     word = word.lower()
     synonym = _SYNONYMS.get(word)
-    prefixed = [o for o in options if min(len(o), len(word)) >= 3 and (word.startswith(o) or o.startswith(word))]
-    matches = [synonym] if synonym in options else prefixed or difflib.get_close_matches(word, options, 1, cutoff)
+    prefixed = [
+        o for o in options if min(len(o), len(word)) >= 3 and (word.startswith(o) or o.startswith(word))
+    ]
+    matches = (
+        [synonym] if synonym in options else prefixed or difflib.get_close_matches(word, options, 1, cutoff)
+    )
     return f"; did you mean {matches[0]!r}?" if matches else ""
 
 
@@ -145,6 +177,17 @@ def _unknown_key(key: str, owner: type[BaseModel] | None, received: Any) -> str:
     message = f"unknown key {key!r}; allowed keys here: {', '.join(allowed)}{_closest(key, allowed)}"
     if received is None:  # `{prompt: sparse, soft}` makes `soft` a key with no value
         message += " (if this word belongs to a text, quote that text: a ',' inside { } starts a new key)"
+    return message
+
+
+def _missing(key: str, info: FieldInfo | None) -> str:
+    message = f"required field {key!r} is missing from this mapping; add it"
+    if info is not None and info.examples:
+        example = yaml.safe_dump({key: info.examples[0]}, default_flow_style=True, width=1000)
+        message += f", e.g. {example.strip()[1:-1]}"  # `{bpm: 96}` -> `bpm: 96`
+    if info is not None and any(isinstance(m, annotated_types.BaseMetadata) for m in info.metadata):
+        range_text = _range_text(info)
+        message += f" ({range_text})" if range_text != _ANY_RANGE else ""
     return message
 
 
@@ -169,11 +212,21 @@ def _range_text(info: FieldInfo | None) -> str:
         for name in ("ge", "gt", "le", "lt"):
             if isinstance(item, getattr(annotated_types, name.capitalize())):
                 bounds[name] = getattr(item, name)
-    low = (f"from {_number(bounds['ge'])}" if "ge" in bounds
-           else f"greater than {_number(bounds['gt'])}" if "gt" in bounds else "")
-    high = (f"up to {_number(bounds['le'])}" if "le" in bounds
-            else f"less than {_number(bounds['lt'])}" if "lt" in bounds else "")
-    return " ".join(part for part in (low, high) if part) or "a value in range"
+    low = (
+        f"from {_number(bounds['ge'])}"
+        if "ge" in bounds
+        else f"greater than {_number(bounds['gt'])}"
+        if "gt" in bounds
+        else ""
+    )
+    high = (
+        f"up to {_number(bounds['le'])}"
+        if "le" in bounds
+        else f"less than {_number(bounds['lt'])}"
+        if "lt" in bounds
+        else ""
+    )
+    return " ".join(part for part in (low, high) if part) or _ANY_RANGE
 
 
 def _not_a_choice(received: Any, info: FieldInfo | None) -> str:

@@ -11,8 +11,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationInfo
-from pydantic import field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from flows.schema_checks import cross_field_issues
@@ -23,7 +31,10 @@ DEFAULT_SEPARATION_MODEL = "htdemucs"
 MUSICGEN_WINDOW_S = 30.0  # MusicGen generates at most 30 s per call (Copet et al. 2023, "Simple and
 # Controllable Music Generation"); each further window continues from the last (30 - extend_stride) s.
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+_SLUG = r"[a-z0-9][a-z0-9_-]{0,39}"
+SLUG_PATTERN = (
+    f"^{_SLUG}$"  # for the JSON Schema; Python checks with fullmatch ("$" also matches before "\n")
+)
 KEY_MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "aeolian", "locrian")
 _KEY_RE = re.compile(r"^\s*([A-G])([#b\u266f\u266d]?)\s+(" + "|".join(KEY_MODES) + r")\s*$", re.IGNORECASE)
 _TIME_SIGNATURE_RE = re.compile(r"^\s*(\d{1,3})\s*/\s*(\d{1,3})\s*$")
@@ -47,7 +58,7 @@ Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
 
 
 def _existing_file(value: Path, info: ValidationInfo) -> Path:
-    """Resolve ``value`` against the YAML folder (context ``base_dir``, else the current folder); must exist."""
+    """Resolve ``value`` against the YAML folder (context ``base_dir``, else the cwd); it must exist."""
     context = info.context if isinstance(info.context, dict) else {}
     base = Path(context.get("base_dir") or Path.cwd())
     path = value.expanduser()
@@ -72,6 +83,13 @@ def slugify(text: str) -> str:
     return slug[:40] or "stem"
 
 
+def _issue_sink(info: ValidationInfo) -> list[Any] | None:
+    """The list where the YAML loader collects ``(loc, message)`` issues; None outside the loader."""
+    context = info.context if isinstance(info.context, dict) else {}
+    sink = context.get("issues")
+    return sink if isinstance(sink, list) else None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
 
@@ -80,21 +98,24 @@ class Generation(_Model):
     """MusicGen sampling settings (audiocraft ``set_generation_params``)."""
 
     use_sampling: SBool = True
-    temperature: SFloat = Field(1.0, gt=0, le=10)
-    top_k: SInt = Field(250, ge=0)
-    top_p: SFloat = Field(0.0, ge=0, le=1, description="0 disables nucleus sampling (top_k is used)")
-    cfg_coef: SFloat = Field(3.0, ge=0, le=20, description="classifier-free guidance strength")
+    temperature: SFloat = Field(default=1.0, gt=0, le=10)
+    top_k: SInt = Field(default=250, ge=0)
+    top_p: SFloat = Field(default=0.0, ge=0, le=1, description="0 disables nucleus sampling (top_k is used)")
+    cfg_coef: SFloat = Field(default=3.0, ge=0, le=20, description="classifier-free guidance strength")
     two_step_cfg: SBool = False
     extend_stride: SFloat = Field(
-        18.0, gt=0, lt=MUSICGEN_WINDOW_S, description="seconds of new audio per 30 s window after the first"
+        default=18.0,
+        gt=0,
+        lt=MUSICGEN_WINDOW_S,
+        description="seconds of new audio per 30 s window after the first",
     )
 
 
 class Section(_Model):
     """A named part of the song; its text is added to every stem prompt while it plays."""
 
-    name: str = Field(min_length=1, max_length=64)
-    bars: SInt = Field(ge=1, le=1000)
+    name: str = Field(min_length=1, max_length=64, examples=["chorus"])
+    bars: SInt = Field(ge=1, le=1000, examples=[8])
     prompt: str = ""
 
 
@@ -107,27 +128,32 @@ class Clean(_Model):
 class Stem(_Model):
     """One generated track."""
 
-    name: str = Field(description="file-name slug", json_schema_extra={"pattern": SLUG_PATTERN})
-    prompt: str = Field(description="text prompt for MusicGen")
-    model: str | None = Field(None, min_length=1, description="defaults to the arrangement's model")
-    melody: ExistingFile | None = Field(None, description="audio whose chroma guides this stem")
-    follow: str | None = Field(None, description="name of another stem used as this stem's melody")
-    continuation: ExistingFile | None = Field(None, description="audio this stem continues from")
-    separate: SeparateSource | None = Field(None, description="Demucs source to keep")
-    separation_model: str | None = Field(None, min_length=1)
-    midi: MidiChoice | None = Field(None, description="instrument to transcribe; false: no MIDI; null: guess")
-    clean: Clean = Field(default_factory=Clean)
-    gain_db: SFloat = Field(0.0, ge=-60, le=24)
-    pan: SFloat = Field(0.0, ge=-1, le=1, description="-1 left, 0 centre, 1 right")
+    name: str = Field(
+        description="file-name slug", examples=["drums"], json_schema_extra={"pattern": SLUG_PATTERN}
+    )
+    prompt: str = Field(description="text prompt for MusicGen", examples=["tight funk drums"])
+    model: str | None = Field(default=None, min_length=1, description="defaults to the arrangement's model")
+    melody: ExistingFile | None = Field(default=None, description="audio whose chroma guides this stem")
+    follow: str | None = Field(default=None, description="name of another stem used as this stem's melody")
+    continuation: ExistingFile | None = Field(default=None, description="audio this stem continues from")
+    separate: SeparateSource | None = Field(default=None, description="Demucs source to keep")
+    separation_model: str | None = Field(default=None, min_length=1)
+    midi: MidiChoice | None = Field(
+        default=None, description="instrument to transcribe; false: no MIDI; null: guess"
+    )
+    clean: Clean = Clean()
+    gain_db: SFloat = Field(default=0.0, ge=-60, le=24)
+    pan: SFloat = Field(default=0.0, ge=-1, le=1, description="-1 left, 0 centre, 1 right")
     mute: SBool = False
     solo: SBool = False
 
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not re.match(SLUG_PATTERN, value):
+        if not re.fullmatch(_SLUG, value):
             raise ValueError(
-                f"stem name {value!r} is not a valid file-name slug: use 1 to 40 lowercase letters, digits, '-' "
+                f"stem name {value!r} is not a valid file-name slug: use 1 to 40 lowercase letters, "
+                f"digits, '-' "
                 f"or '_', starting with a letter or digit ({SLUG_PATTERN}); e.g. {slugify(value)!r}"
             )
         return value
@@ -143,16 +169,20 @@ class Stem(_Model):
     @classmethod
     def _midi_not_number(cls, value: Any) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise ValueError(f"received the number {value}; write an instrument name, or false for no MIDI")
+            # pydantic turns ValueError (not TypeError) into a validation error
+            message = f"received the number {value}; write an instrument name, or false for no MIDI"
+            raise ValueError(message)  # noqa: TRY004
         return value
 
 
 class Master(_Model):
     """Final loudness and export."""
 
-    lufs: SFloat = Field(-14.0, ge=-40, le=-5, description="integrated loudness target (ITU-R BS.1770-4)")
-    true_peak: SFloat = Field(-1.0, ge=-9, le=0, description="true-peak ceiling in dBTP (EBU R128)")
-    formats: list[AudioFormat] = Field(default_factory=lambda: ["wav"], min_length=1)
+    lufs: SFloat = Field(
+        default=-14.0, ge=-40, le=-5, description="integrated loudness target (ITU-R BS.1770-4)"
+    )
+    true_peak: SFloat = Field(default=-1.0, ge=-9, le=0, description="true-peak ceiling in dBTP (EBU R128)")
+    formats: list[AudioFormat] = Field(default=["wav"], min_length=1)  # pydantic copies mutable defaults
     bit_depth: Literal[16, 24, "float"] = 24
     sample_rate: ExportRate | None = None
 
@@ -168,30 +198,40 @@ class Master(_Model):
 class Midi(_Model):
     """MIDI export settings."""
 
-    quantize: Quantize | None = Field(None, description="grid for note starts; t = triplet; null: none")
+    quantize: Quantize | None = Field(
+        default=None, description="grid for note starts; t = triplet; null: none"
+    )
 
 
 class Arrangement(_Model):
     """One song: tempo, key, sections and the stems to generate, clean, transcribe and mix."""
 
-    json_schema: str | None = Field(None, alias="$schema", description="for editors (yaml-language-server)")
-    title: Name
+    json_schema: str | None = Field(
+        default=None, alias="$schema", description="for editors (yaml-language-server)"
+    )
+    title: Name = Field(examples=["Night Drive"])
     artist: str | None = None
-    bpm: SFloat = Field(ge=20, le=300)
-    key: str = Field(description='tonic and mode, e.g. "A minor", "C# major", "Bb dorian"')
-    time_signature: str = Field("4/4", description='beats per bar / beat unit, e.g. "4/4", "6/8"')
-    duration: SFloat = Field(ge=5, le=600, description="seconds")
-    sample_rate: ExportRate | None = Field(None, description="export rate of stems; null: the model's rate")
-    seed: SInt = Field(0, ge=0, le=2**32 - 1)
-    model: str = Field(DEFAULT_MODEL, min_length=1, description='MusicGen model; "debug" runs offline')
-    separation_model: str = Field(DEFAULT_SEPARATION_MODEL, min_length=1)
-    generation: Generation = Field(default_factory=Generation)
+    bpm: SFloat = Field(ge=20, le=300, examples=[96])
+    key: str = Field(description="tonic and mode", examples=["A minor", "C# major", "Bb dorian"])
+    time_signature: str = Field(default="4/4", description='beats per bar / beat unit, e.g. "4/4", "6/8"')
+    duration: SFloat = Field(ge=5, le=600, description="seconds", examples=[180])
+    sample_rate: ExportRate | None = Field(
+        default=None, description="export rate of stems; null: the model's rate"
+    )
+    seed: SInt = Field(default=0, ge=0, le=2**32 - 1)
+    model: str = Field(
+        default=DEFAULT_MODEL, min_length=1, description='MusicGen model; "debug" runs offline'
+    )
+    separation_model: str = Field(default=DEFAULT_SEPARATION_MODEL, min_length=1)
+    generation: Generation = Generation()  # frozen, so one shared default is safe
     melody: ExistingFile | None = None
     melody_loop: SBool = True
     sections: list[Section] = Field(default_factory=list)
-    stems: list[Stem] = Field(min_length=1, max_length=32)
-    master: Master = Field(default_factory=Master)
-    midi: Midi = Field(default_factory=Midi)
+    stems: list[Stem] = Field(
+        min_length=1, max_length=32, examples=[[{"name": "drums", "prompt": "tight funk drums"}]]
+    )
+    master: Master = Master()
+    midi: Midi = Midi()
     source: SkipJsonSchema[Path | None] = None  # set by load_arrangement to the YAML file; not a YAML key
 
     @field_validator("key")
@@ -200,7 +240,8 @@ class Arrangement(_Model):
         match = _KEY_RE.match(value)
         if not match:
             raise ValueError(
-                f"received {value!r}; write a tonic A-G with optional # or b, then a mode ({', '.join(KEY_MODES)})"
+                f"received {value!r}; write a tonic A-G with optional # or b, then a mode "
+                f"({', '.join(KEY_MODES)})"
                 ', e.g. "A minor", "C# major", "Bb dorian"'
             )
         tonic, accidental, mode = match.groups()
@@ -219,6 +260,19 @@ class Arrangement(_Model):
             )
         return f"{beats}/{unit}"
 
+    # `json_schema` is the Python name of `$schema`: accepted from model_dump(by_alias=False) (Prefect does
+    # that in places) but not in YAML, where only `$schema` is a key.
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _python_name_not_in_yaml(cls, data: Any, info: ValidationInfo) -> Any:
+        sink = _issue_sink(info)
+        if sink is None or not isinstance(data, dict) or "json_schema" not in data:
+            return data
+        sink.append((("json_schema",), "unknown key 'json_schema'; did you mean '$schema'?"))
+        return {key: value for key, value in data.items() if key != "json_schema"}
+
     @field_validator("source")
     @classmethod
     def _source_not_in_yaml(cls, value: Path | None, info: ValidationInfo) -> Path | None:
@@ -229,7 +283,7 @@ class Arrangement(_Model):
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Arrangement:
         issues = cross_field_issues(self)
-        sink = info.context.get("cross_field_issues") if isinstance(info.context, dict) else None
+        sink = _issue_sink(info)
         if issues and sink is not None:
             sink.extend(issues)  # the YAML loader turns these into problems with line numbers
         elif issues:

@@ -110,25 +110,25 @@ def _track_from_dict(data: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
-def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Any:
-    """Transcribe stems/<stem>.wav to midi/<stem>.mid; returns the NoteTrack (None for `midi: false`)."""
+def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
+    """Transcribe stems/<stem>.wav to midi/<stem>.mid; returns (NoteTrack or None for `midi: false`, reused)."""
     from stems.midi import write_midi
     from stems.transcribe import get_transcriber
 
     family = midi_instrument(stem)
     if family is None:
-        return None
+        return None, False
     tempo = tempo_map(arrangement)
     inputs = {"stem": file_digest(paths.stem(stem.name)), "family": family, "tempo": asdict(tempo),
               "quantize": arrangement.midi.quantize}  # fmt: skip
     cache, key, record = _cached(paths, "transcribe", stem.name, inputs)
     if record is not None:
-        return _track_from_dict(record["track"])
+        return _track_from_dict(record["track"]), True
     audio = read_audio(paths.stem(stem.name))
     track = get_transcriber().transcribe(audio, family, stem.name, tempo=tempo, quantize=arrangement.midi.quantize)
     write_midi(paths.midi(stem.name), [track], tempo)
     cache.store("transcribe", stem.name, key, [paths.midi(stem.name)], {"track": asdict(track)})
-    return track
+    return track, False
 
 
 def write_track_midi(arrangement: Arrangement, tracks: list[Any], paths: RenderPaths) -> Path:
@@ -157,11 +157,12 @@ def mix_and_master(arrangement: Arrangement, stems: list[Stem], paths: RenderPat
     cache, key, record = _cached(paths, "mix", "mix", _mix_inputs(arrangement, stems, paths))
     if record is not None:
         return record
+    started = time.perf_counter()
     tracks = [Track(s.name, read_audio(paths.stem(s.name)), s.gain_db, s.pan, s.mute, s.solo) for s in stems]
     mixed = mix(tracks)
     master = arrangement.master
     result = Master(master.lufs, master.true_peak).master(mixed.audio)
-    tags = {"title": arrangement.title, "artist": arrangement.artist or ""}
+    tags = {k: v for k, v in {"title": arrangement.title, "artist": arrangement.artist}.items() if v}
     files = [
         export_audio(result.audio, paths.mix(fmt), fmt, master.bit_depth, master.sample_rate, tags)
         for fmt in dict.fromkeys(["wav", *master.formats])
@@ -173,6 +174,7 @@ def mix_and_master(arrangement: Arrangement, stems: list[Stem], paths: RenderPat
         "master_gain_db": result.gain_db,
         "master_iterations": result.iterations,
         "files": [Path(f).name for f in files],
+        "seconds": round(time.perf_counter() - started, 3),
     }
     cache.store("mix", "mix", key, [Path(f) for f in files], record)
     return {**record, "reused": False}

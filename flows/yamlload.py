@@ -9,9 +9,10 @@ the start mark of every key and value is kept for error messages.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -52,7 +53,7 @@ class YamlDocument:
     key_marks: Mapping[Loc, Position] = field(default_factory=dict)
 
     def position(self, loc: Loc, *, key: bool = False) -> Position:
-        """Where ``loc`` was written: its key when ``key``, else its value, else the nearest enclosing value."""
+        """Where ``loc`` was written: its key when ``key``, else its value, else the nearest enclosing one."""
         if loc in self.key_marks and (key or self.value_marks.get(loc, (0, 0))[0] > self.key_marks[loc][0]):
             return self.key_marks[loc]  # a block list/mapping starts below its key: the key line reads better
         for end in range(len(loc), -1, -1):
@@ -103,9 +104,13 @@ def _read_bytes(path: Path, file: str) -> bytes:
         with path.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as err:
-        raise _file_problem(file, f"cannot read the file: {err.strerror or err}; check its permissions") from None
+        raise _file_problem(
+            file, f"cannot read the file: {err.strerror or err}; check its permissions"
+        ) from None
     if len(raw) > MAX_BYTES:
-        raise _file_problem(file, f"file is larger than {MAX_BYTES} bytes; an arrangement is a small text file")
+        raise _file_problem(
+            file, f"file is larger than {MAX_BYTES} bytes; an arrangement is a small text file"
+        )
     return raw
 
 
@@ -129,9 +134,9 @@ def _decode(raw: bytes, file: str) -> str:
 
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
-    """Parse one YAML document from ``text``; ``file`` only labels problems. Empty text gives ``data=None``."""
+    """Parse one YAML document from ``text`` (``file`` only labels problems); empty text: ``data=None``."""
     try:
-        _check_depth(text)
+        _check_limits(text)
         loader = StrictSafeLoader(text)
         try:
             node = loader.get_single_node()
@@ -139,6 +144,10 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
             loader.dispose()
     except yaml.MarkedYAMLError as err:
         raise SchemaError([_syntax_problem(err, text, file)]) from None
+    except UnicodeEncodeError as err:  # lone surrogates: only possible from text not read from a file
+        line, col = _char_position(text, err.start)
+        msg = "text holds an unpaired UTF-16 surrogate, which is not valid Unicode; remove it"
+        raise SchemaError([Problem(file, line, col, YAML_FIELD, msg)]) from None
     except yaml.reader.ReaderError as err:
         line, col = _char_position(text, err.position)
         char = f"U+{err.character:04X}" if isinstance(err.character, int) else repr(err.character)
@@ -155,7 +164,7 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
     return YamlDocument(file, data, builder.values, builder.keys)
 
 
-def _check_depth(text: str) -> None:
+def _check_limits(text: str) -> None:
     """Bound nesting and alias expansion from the event stream (iterative), before the recursive composer."""
     loader = StrictSafeLoader(text)
     try:
@@ -180,7 +189,7 @@ def _scan_events(loader: Any) -> None:
             anchor, size = open_counts.pop()
         elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
             anchor, size = getattr(event, "anchor", None), 1
-            size = sizes.get(anchor, 1) if isinstance(event, yaml.AliasEvent) else size
+            size = sizes.get(anchor or "", 1) if isinstance(event, yaml.AliasEvent) else size
         else:
             continue
         if anchor is not None and not isinstance(event, yaml.AliasEvent):
@@ -190,7 +199,9 @@ def _scan_events(loader: Any) -> None:
         else:
             done += size
         if done + sum(count for _, count in open_counts) > MAX_VALUES:
-            msg = f"aliases (*name) expand the document to more than {MAX_VALUES} values; write the values out"
+            msg = (
+                f"aliases (*name) expand the document to more than {MAX_VALUES} values; write the values out"
+            )
             raise _LimitError(problem=msg, problem_mark=event.start_mark)
 
 
@@ -239,7 +250,9 @@ class _Builder:
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self._count += 1
         if self._count > MAX_VALUES:
-            msg = f"the document expands to more than {MAX_VALUES} values through aliases (*name); remove them"
+            msg = (
+                f"the document expands to more than {MAX_VALUES} values through aliases (*name); remove them"
+            )
             raise _BuildError(node.start_mark, loc, msg)
         if id(node) in self._active:
             raise _BuildError(node.start_mark, loc, "an alias (*name) refers to itself; remove the recursion")

@@ -1,4 +1,4 @@
-"""Compiled inner loops (numba): true-peak interpolation, the limiter's release, K-weighted power.
+"""Compiled inner loops (numba): true-peak interpolation, the limiter's gain curve, K-weighted power.
 
 Importing this module imports numba, so the rest of ``mixing`` imports it inside the functions that
 need it (``--help`` and schema validation stay fast). Kernels are module-level functions compiled with
@@ -65,40 +65,128 @@ def _interval_peaks(x: np.ndarray, taps: np.ndarray, blocks: np.ndarray, block: 
 
 
 @numba.njit(cache=True, nogil=True)
-def _release(gain: np.ndarray, coef: float) -> np.ndarray:
-    """Instant attack, one-pole release towards unity: r[n] = min(g[n], 1 - (1 - r[n-1]) * coef)."""
-    out = np.empty_like(gain)
-    prev = np.float32(1.0)
+def _block_abs_max(x: np.ndarray, block: int) -> np.ndarray:
+    """Largest |sample| over all channels in each block of ``block`` samples (no temporary |x| array)."""
+    channels, n = x.shape
+    nblocks = (n + block - 1) // block
+    out = np.zeros(nblocks, dtype=np.float32)
+    for c in range(channels):
+        for b in range(nblocks):
+            peak = out[b]
+            for i in range(b * block, min(n, (b + 1) * block)):
+                v = abs(x[c, i])
+                peak = max(peak, v)
+            out[b] = peak
+    return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _required(peaks: np.ndarray, i: int, scale: float, ceiling: float) -> np.float32:
+    """Gain sample i needs: both ends of an interval carry its peak (gain is applied at the samples)."""
+    if i >= peaks.shape[0]:
+        return np.float32(1.0)  # past the end nothing needs limiting
+    p = peaks[i]
+    if i > 0 and peaks[i - 1] > p:
+        p = peaks[i - 1]
+    wide = p * scale
+    return np.float32(ceiling / wide) if wide > ceiling else np.float32(1.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _limiter_curve(peaks: np.ndarray, scale: float, ceiling: float, length: int, coef: float) -> np.ndarray:
+    """The limiter's gain curve (see mixing.limiter): required gain, look-ahead hold, release, average.
+
+    The hold is a forward running minimum by van Herk / Gil-Werman (block prefix and suffix minima:
+    O(n) for any window); release and moving average share the last pass. Comparisons are written out
+    because numba's min() also handles NaN and is ~3x slower.
+    """
+    n = peaks.shape[0]
+    total = n + length
+    prefix = np.empty(total, dtype=np.float32)
+    suffix = np.empty(total, dtype=np.float32)
+    for start in range(0, total, length):
+        stop = min(start + length, total)
+        low = np.float32(1.0)
+        for i in range(start, stop):
+            v = _required(peaks, i, scale, ceiling)
+            low = v if v < low else low
+            prefix[i] = low
+            suffix[i] = v
+        low = np.float32(1.0)
+        for i in range(stop - 1, start - 1, -1):
+            v = suffix[i]
+            low = v if v < low else low
+            suffix[i] = low
+    out = np.empty(n, dtype=np.float32)
+    ring = np.empty(length, dtype=np.float64)  # the last `length` released values
+    level = np.float32(1.0)
     c = np.float32(coef)
-    for i in range(gain.shape[0]):
-        rel = np.float32(1.0) - (np.float32(1.0) - prev) * c
-        prev = min(rel, gain[i])
-        out[i] = prev
+    running = 0.0
+    slot = 0
+    for i in range(n):
+        a = suffix[i]
+        b = prefix[i + length - 1]
+        hold = a if a < b else b
+        rising = np.float32(1.0) - (np.float32(1.0) - level) * c
+        level = hold if hold < rising else rising
+        if i == 0:  # before the start the curve sits at the first held value, so early peaks hold too
+            ring[:] = level
+            running = np.float64(level) * length
+        running += level - ring[slot]
+        ring[slot] = level
+        slot = slot + 1 if slot + 1 < length else 0
+        v = running / length
+        out[i] = v if v < 1.0 else 1.0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _curve_hops(power: np.ndarray, curve: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Energy of power * curve^2 between consecutive ``edges`` (the master's loudness prediction)."""
+    out = np.zeros(edges.shape[0] - 1)
+    for k in range(edges.shape[0] - 1):
+        acc = 0.0
+        for i in range(edges[k], edges[k + 1]):
+            acc += power[i] * curve[i] * curve[i]
+        out[k] = acc
     return out
 
 
 @numba.njit(cache=True, nogil=True)
 def _weighted_power(x: np.ndarray, sos: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """sum_c w_c * (cascade of biquads applied to x[c])^2 per sample (direct form II transposed).
+    """sum_c w_c * (two biquads applied to x[c])^2 per sample (direct form II transposed).
 
-    All channels advance in one loop: their recursions are independent, so the CPU overlaps them.
-    The state is float64 (the 38 Hz high-pass has poles within 0.01 of the unit circle).
+    The state lives in scalars (registers) and both channels advance in one loop, so their independent
+    recursions overlap; float64 state (the 38 Hz high-pass has poles within 0.01 of the unit circle).
     """
     channels, n = x.shape
-    sections = sos.shape[0]
-    state = np.zeros((channels, sections, 2))
-    out = np.empty(n, dtype=np.float32)
-    for i in range(n):
-        total = 0.0
-        for c in range(channels):
-            v = np.float64(x[c, i])
-            for s in range(sections):
-                y = sos[s, 0] * v + state[c, s, 0]
-                state[c, s, 0] = sos[s, 1] * v - sos[s, 4] * y + state[c, s, 1]
-                state[c, s, 1] = sos[s, 2] * v - sos[s, 5] * y
-                v = y
-            total += weights[c] * v * v
-        out[i] = total
+    out = np.zeros(n, dtype=np.float32)
+    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    for first in range(0, channels, 2):
+        pair = min(2, channels - first)
+        u1 = u2 = v1 = v2 = 0.0  # channel A: shelf, high-pass states
+        p1 = p2 = q1 = q2 = 0.0  # channel B
+        wa = weights[first]
+        wb = weights[first + 1] if pair == 2 else 0.0
+        xa = x[first]
+        xb = x[first + 1] if pair == 2 else x[first]
+        for i in range(n):
+            s = np.float64(xa[i])
+            y = b0 * s + u1
+            u1 = b1 * s - a1 * y + u2
+            u2 = b2 * s - a2 * y
+            z = c0 * y + v1
+            v1 = c1 * y - d1 * z + v2
+            v2 = c2 * y - d2 * z
+            t = np.float64(xb[i])
+            y = b0 * t + p1
+            p1 = b1 * t - a1 * y + p2
+            p2 = b2 * t - a2 * y
+            w = c0 * y + q1
+            q1 = c1 * y - d1 * w + q2
+            q2 = c2 * y - d2 * w
+            out[i] += wa * z * z + wb * w * w
     return out
 
 
@@ -108,11 +196,21 @@ def interval_peaks(x: np.ndarray, taps: np.ndarray, blocks: np.ndarray, block: i
     )
 
 
-def release(gain: np.ndarray, coef: float) -> np.ndarray:
-    return _release(np.ascontiguousarray(gain, dtype=np.float32), float(coef))
+def block_abs_max(x: np.ndarray, block: int) -> np.ndarray:
+    return _block_abs_max(np.ascontiguousarray(x, dtype=np.float32), int(block))
+
+
+def limiter_curve(peaks: np.ndarray, scale: float, ceiling: float, length: int, coef: float) -> np.ndarray:
+    assert length >= 1 and ceiling > 0.0
+    return _limiter_curve(np.ascontiguousarray(peaks, dtype=np.float32), scale, ceiling, int(length), coef)
+
+
+def curve_hops(power: np.ndarray, curve: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return _curve_hops(power, np.ascontiguousarray(curve, dtype=np.float32), edges.astype(np.int64))
 
 
 def weighted_power(x: np.ndarray, sos: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    assert sos.shape == (2, 6) and weights.shape == (x.shape[0],)
     return _weighted_power(
         np.ascontiguousarray(x, dtype=np.float32),
         np.ascontiguousarray(sos, dtype=np.float64),

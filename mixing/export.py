@@ -4,6 +4,10 @@ Every file is written to a temporary name in its folder and moved into place whe
 (``stems.audio.AtomicWriter``), so a killed export never leaves a half-written file under the real name.
 Resampling goes through ``stems.audio.resample`` and the length is made exact:
 ``round(samples * new_rate / old_rate)``.
+
+MP3 lengths: ffmpeg writes LAME's gapless header (encoder delay and padding), so decoders that honour it
+(ffmpeg, libsndfile/mpg123) return the exact length, except when ``samples % 1152`` is 1..46: then LAME's
+last frame cannot carry the padding and decoders return up to 46 extra samples of silence (<= 1.5 ms).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from stems.errors import AudioInputError, UserInputError
 
 __all__ = [
     "export_audio",
+    "export_stems",
     "ffmpeg_loudness",
     "format_for_path",
     "load_audio",
@@ -186,6 +191,26 @@ def export_audio(
             _write_soundfile(audio, tmp, fmt, bit_depth, tags or {})
     log.info("exported %s (%s, %d Hz, %.1f s)", path, fmt, audio.sample_rate, audio.duration)
     return path
+
+
+def export_stems(
+    stems: Mapping[str, Audio],
+    folder: Path,
+    fmt: str = "wav",
+    bit_depth: int | str = 24,
+    sample_rate: int | None = None,
+    zip_path: Path | None = None,
+) -> list[Path]:
+    """Export each stem as ``folder/<name>.<fmt>``; with ``zip_path`` also zip them (returned last)."""
+    bad = [name for name in stems if not name or Path(name).name != name or name.startswith(".")]
+    if bad:
+        raise UserInputError(f"stem names {bad} cannot be file names; use letters, digits, '-' or '_'")
+    _check_options(fmt, bit_depth, "320k", None)
+    paths = [
+        export_audio(audio, Path(folder) / f"{name}.{fmt}", fmt, bit_depth, sample_rate)
+        for name, audio in stems.items()
+    ]
+    return paths + [zip_files(paths, zip_path)] if zip_path is not None else paths
 
 
 def zip_files(paths: Sequence[Path], zip_path: Path) -> Path:

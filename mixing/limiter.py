@@ -42,47 +42,26 @@ def check_times(lookahead_ms: float, release_ms: float) -> None:
         raise UserInputError(f"limiter release {release_ms} ms is out of range; use 1 to 5000 ms (e.g. 100)")
 
 
-def _required_gain(peaks: np.ndarray, ceiling: float) -> np.ndarray:
-    """Gain each sample needs; both ends of an interval carry its peak (gain is applied at the samples)."""
-    wide = peaks.copy()
-    wide[1:] = np.maximum(wide[1:], peaks[:-1])
-    with np.errstate(divide="ignore"):
-        return np.minimum(1.0, ceiling / wide).astype(np.float32)
-
-
-def _hold(required: np.ndarray, length: int) -> np.ndarray:
-    from scipy.ndimage import minimum_filter1d
-
-    padded = np.concatenate([required, np.ones(length, dtype=np.float32)])
-    centred = minimum_filter1d(padded, size=length, mode="nearest")
-    return centred[length // 2 : length // 2 + required.size]
-
-
-def _moving_average(x: np.ndarray, length: int) -> np.ndarray:
-    # Padded with x[0] (not 1): x[0] = min of the first hold window, so peaks near the start stay held.
-    lead = np.full(length, x[0], dtype=np.float32)
-    cs = np.concatenate([np.zeros(1), np.cumsum(np.concatenate([lead, x]), dtype=np.float64)])
-    return ((cs[length + 1 :] - cs[1:-length]) / length).astype(np.float32)
-
-
 def limiter_gain(
     peaks: np.ndarray,
     ceiling: float,
     sample_rate: int,
     lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
     release_ms: float = DEFAULT_RELEASE_MS,
+    scale: float = 1.0,
 ) -> np.ndarray:
-    """Gain curve (float32, <= 1) keeping ``peaks`` (linear interval peaks, one per sample) under ``ceiling``."""
+    """Gain curve (float32, <= 1) keeping ``peaks * scale`` (linear interval peaks) under ``ceiling``.
+
+    ``scale`` is the gain applied before the limiter, so the master's search reuses one set of peaks.
+    """
     from mixing import _kernels
 
     assert peaks.ndim == 1 and ceiling > 0.0
-    required = _required_gain(peaks, ceiling)
-    if required.size == 0 or float(required.min()) >= 1.0:
-        return np.ones_like(required)
+    if peaks.size == 0 or float(peaks.max()) * scale <= ceiling:
+        return np.ones(peaks.size, dtype=np.float32)
     length = _window(sample_rate, lookahead_ms)
     coef = math.exp(-1.0 / (release_ms * 1e-3 * sample_rate))
-    released = _kernels.release(_hold(required, length), coef)
-    return np.minimum(_moving_average(released, length), 1.0)
+    return _kernels.limiter_curve(peaks, scale, ceiling, length, coef)
 
 
 def limit(

@@ -144,14 +144,14 @@ class Master:
     ) -> tuple[float, np.ndarray, int]:
         """Secant search for the pre-limiter gain reaching ``target`` (predicted loudness)."""
         ceiling = 10.0 ** (ceiling_db / 20.0)
-        gain_db = target - _predicted(analysis.power, np.ones(1, np.float32), 0.0, audio.sample_rate)
+        gain_db = target - _predicted(analysis.power, None, 0.0, audio.sample_rate)
         prev: tuple[float, float] | None = None
         for step in range(1, MAX_STEPS + 1):
             if gain_db > analysis.peaks_gain_db:  # peaks were screened for less gain: redo them
                 analysis = self._analyse(audio, analysis.power, gain_db)
-            g = 10.0 ** (gain_db / 20.0)
+            scale = 10.0 ** (gain_db / 20.0)
             curve = limiter_gain(
-                analysis.peaks * g, ceiling, audio.sample_rate, self._lookahead_ms, self._release_ms
+                analysis.peaks, ceiling, audio.sample_rate, self._lookahead_ms, self._release_ms, scale
             )
             level = _predicted(analysis.power, curve, gain_db, audio.sample_rate)
             error = target - level
@@ -180,10 +180,9 @@ def _input_loudness(power: np.ndarray, sample_rate: int) -> float:
     return level
 
 
-def _predicted(power: np.ndarray, curve: np.ndarray, gain_db: float, sample_rate: int) -> float:
+def _predicted(power: np.ndarray, curve: np.ndarray | None, gain_db: float, sample_rate: int) -> float:
     """Integrated loudness of the input after ``gain_db`` and the limiter curve (power approximation)."""
-    scaled = power if curve.size == 1 else power * np.square(curve)
-    level = gated_loudness(hop_energies(scaled, sample_rate))
+    level = gated_loudness(hop_energies(power, sample_rate, curve))
     assert level is not None  # the input passed the silence check and the curve is > 0
     return level + gain_db
 

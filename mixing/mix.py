@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mixing._parallel import parallel_map
 from mixing.loudness import LoudnessReport, integrated_loudness, measure
 from stems.audio import Audio, check_finite
 from stems.errors import UserInputError
@@ -121,10 +122,14 @@ def mix(
     audible = [t for t in tracks if not t.mute and (t.solo or not soloed)]
     bus = np.zeros((channels, tracks[0].audio.num_samples), dtype=np.float32)
     gains: dict[str, float] = {}
-    reports = {t.name: measure(t.audio) for t in tracks} if measure_stems else {}
+    reports = dict(zip([t.name for t in tracks], parallel_map(measure, [t.audio for t in tracks]))) if measure_stems else {}
+    levels = (
+        [reports[t.name].integrated_lufs for t in audible]
+        if measure_stems
+        else parallel_map(integrated_loudness, [t.audio for t in audible])
+    )
     silent: list[str] = []
-    for track in audible:
-        level = reports[track.name].integrated_lufs if measure_stems else integrated_loudness(track.audio)
+    for track, level in zip(audible, levels):
         if level is None:
             silent.append(track.name)
             log.info("stem %r is silent; it adds nothing to the mix", track.name)

@@ -57,15 +57,17 @@ def interpolator(sample_rate: int) -> Interpolator:
 
 
 def _block_max(samples: np.ndarray) -> np.ndarray:
-    """Largest |sample| over channels per block, widened by one block each side (the filter's reach)."""
-    env = np.abs(samples).max(axis=0)
-    nblocks = -(-env.size // BLOCK)
-    padded = np.zeros(nblocks * BLOCK, dtype=env.dtype)
-    padded[: env.size] = env
-    bm = padded.reshape(nblocks, BLOCK).max(axis=1)
-    wide = bm.copy()
-    wide[1:] = np.maximum(wide[1:], bm[:-1])
-    wide[:-1] = np.maximum(wide[:-1], bm[1:])
+    """Largest |sample| over channels per block (compiled: no temporary |x| array)."""
+    from mixing import _kernels
+
+    return _kernels.block_abs_max(samples, BLOCK)
+
+
+def _widened(block_max: np.ndarray) -> np.ndarray:
+    """Each block's maximum widened by its neighbours (the interpolation filter reaches into them)."""
+    wide = block_max.copy()
+    wide[1:] = np.maximum(wide[1:], block_max[:-1])
+    wide[:-1] = np.maximum(wide[:-1], block_max[1:])
     return wide
 
 
@@ -74,20 +76,33 @@ def interval_peaks(samples: np.ndarray, sample_rate: int, threshold: float = 0.0
 
     Samples whose neighbourhood cannot reach ``threshold`` (linear) may be reported as 0.
     """
+    assert samples.ndim == 2
+    return _screened_peaks(samples, sample_rate, threshold, _block_max(samples))
+
+
+def _screened_peaks(
+    samples: np.ndarray, sample_rate: int, threshold: float, block_max: np.ndarray
+) -> np.ndarray:
     from mixing import _kernels
 
-    assert samples.ndim == 2
     interp = interpolator(int(sample_rate))
-    wide = _block_max(samples)
-    blocks = np.flatnonzero(wide * interp.bound >= threshold)
+    blocks = np.flatnonzero(_widened(block_max) * interp.bound >= threshold)
     return _kernels.interval_peaks(samples, interp.taps, blocks, BLOCK)
+
+
+def peaks(samples: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """(true peak, sample peak) over all channels, linear scale; (0.0, 0.0) for digital silence."""
+    if samples.size == 0:
+        return 0.0, 0.0
+    block_max = _block_max(samples)
+    sample_peak = float(block_max.max())
+    if sample_peak == 0.0:
+        return 0.0, 0.0
+    # Only blocks that could beat the sample peak need interpolating.
+    interpolated = float(_screened_peaks(samples, sample_rate, sample_peak, block_max).max())
+    return max(sample_peak, interpolated), sample_peak
 
 
 def true_peak(samples: np.ndarray, sample_rate: int) -> float:
     """Largest interpolated |value| over all channels, linear scale (0.0 for digital silence)."""
-    if samples.size == 0:
-        return 0.0
-    sample_peak = float(np.abs(samples).max())
-    if sample_peak == 0.0:
-        return 0.0
-    return max(sample_peak, float(interval_peaks(samples, sample_rate, sample_peak).max()))
+    return peaks(samples, sample_rate)[0]

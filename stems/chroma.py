@@ -101,7 +101,7 @@ def melody_chroma(audio: Audio, max_seconds: float = CHUNK_SECONDS) -> np.ndarra
 
 def chroma_frames(seconds: float) -> int:
     """Frames the extractor yields for ``seconds`` of 32 kHz audio (235 for 30 s)."""
-    return 1 + int(round(seconds * CHROMA_SAMPLE_RATE)) // HOP
+    return 1 + round(seconds * CHROMA_SAMPLE_RATE) // HOP
 
 
 def pitch_classes(raw: np.ndarray, threshold: float = 0.5) -> set[int]:

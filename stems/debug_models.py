@@ -9,6 +9,8 @@ frame -> 50 Hz) so durations, frame counts and window arithmetic match the real 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from stems.models import DIMS, RANDOM_PREFIX, SAMPLE_RATE, checkpoint_dims
@@ -25,7 +27,7 @@ REAL_BANDWIDTH = 2.2
 # but ignores its conditioning (greedy tokens with and without CFG differed in 0.25 % of positions);
 # at 0.2 text, melody and CFG visibly steer it (68 % / 93 % of positions change), so tests can see them.
 DEBUG_INIT_STD = 0.2
-T5_BASE = {"d_model": 768, "d_kv": 64, "d_ff": 3072, "num_layers": 12, "num_heads": 12, "vocab_size": 32128}
+T5_BASE: dict[str, Any] = {"d_model": 768, "d_kv": 64, "d_ff": 3072, "num_layers": 12, "num_heads": 12, "vocab_size": 32128}
 
 
 def _t5_config(debug: bool) -> Any:
@@ -34,59 +36,102 @@ def _t5_config(debug: bool) -> Any:
     if debug:
         # ByT5's byte vocabulary (256 bytes + 3 specials + 125 sentinels) so the tokenizer needs no files;
         # narrower than the decoder so the enc_to_dec_proj path runs, as with T5-base (768) in the real models.
-        return T5Config(vocab_size=384, d_model=24, d_kv=6, d_ff=48, num_layers=2, num_heads=4, dropout_rate=0.0)
+        return T5Config(
+            vocab_size=384, d_model=24, d_kv=6, d_ff=48, num_layers=2, num_heads=4, dropout_rate=0.0
+        )
     return T5Config(**T5_BASE, dropout_rate=0.0, feed_forward_proj="relu")
 
 
 def _encodec_config(debug: bool) -> Any:
     from transformers import EncodecConfig
 
-    common = dict(
-        sampling_rate=SAMPLE_RATE, audio_channels=1, upsampling_ratios=UPSAMPLING_RATIOS, normalize=False,
-        chunk_length_s=None, overlap=None, use_causal_conv=False, use_conv_shortcut=False, compress=2,
-        num_residual_layers=1, pad_mode="reflect",
-    )
+    common: dict[str, Any] = {
+        "sampling_rate": SAMPLE_RATE,
+        "audio_channels": 1,
+        "upsampling_ratios": UPSAMPLING_RATIOS,
+        "normalize": False,
+        "chunk_length_s": None,
+        "overlap": None,
+        "use_causal_conv": False,
+        "use_conv_shortcut": False,
+        "compress": 2,
+        "num_residual_layers": 1,
+        "pad_mode": "reflect",
+    }
     if debug:
         return EncodecConfig(
-            **common, num_filters=4, hidden_size=16, codebook_size=DEBUG_CODEBOOK_SIZE, codebook_dim=16,
-            num_lstm_layers=1, target_bandwidths=[DEBUG_BANDWIDTH],
+            **common,
+            num_filters=4,
+            hidden_size=16,
+            codebook_size=DEBUG_CODEBOOK_SIZE,
+            codebook_dim=16,
+            num_lstm_layers=1,
+            target_bandwidths=[DEBUG_BANDWIDTH],
         )
     return EncodecConfig(
-        **common, num_filters=64, hidden_size=128, codebook_size=REAL_CODEBOOK_SIZE, codebook_dim=128,
-        num_lstm_layers=2, target_bandwidths=[REAL_BANDWIDTH],
+        **common,
+        num_filters=64,
+        hidden_size=128,
+        codebook_size=REAL_CODEBOOK_SIZE,
+        codebook_dim=128,
+        num_lstm_layers=2,
+        target_bandwidths=[REAL_BANDWIDTH],
     )
 
 
 def _decoder_kwargs(debug: bool, channels: int, size: str = "small") -> dict[str, Any]:
     vocab = DEBUG_CODEBOOK_SIZE if debug else REAL_CODEBOOK_SIZE
-    common = dict(
-        vocab_size=vocab, pad_token_id=vocab, bos_token_id=vocab, num_codebooks=4 * channels,
-        audio_channels=channels, max_position_embeddings=2048, dropout=0.0, activation_function="gelu",
-    )
+    common = {
+        "vocab_size": vocab,
+        "pad_token_id": vocab,
+        "bos_token_id": vocab,
+        "num_codebooks": 4 * channels,
+        "audio_channels": channels,
+        "max_position_embeddings": 2048,
+        "dropout": 0.0,
+        "activation_function": "gelu",
+    }
     if debug:
         return dict(
-            common, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
+            common,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            ffn_dim=64,
             initializer_factor=DEBUG_INIT_STD,
         )
     dims = DIMS[size]
     return dict(
-        common, hidden_size=dims.hidden_size, num_hidden_layers=dims.num_hidden_layers,
-        num_attention_heads=dims.num_attention_heads, ffn_dim=dims.ffn_dim,
+        common,
+        hidden_size=dims.hidden_size,
+        num_hidden_layers=dims.num_hidden_layers,
+        num_attention_heads=dims.num_attention_heads,
+        ffn_dim=dims.ffn_dim,
     )
 
 
 def build_config(debug: bool, channels: int, melody: bool, size: str = "small") -> Any:
     """A full MusicgenConfig / MusicgenMelodyConfig from parts (no network)."""
-    from transformers import MusicgenConfig, MusicgenDecoderConfig, MusicgenMelodyConfig, MusicgenMelodyDecoderConfig
+    from transformers import (
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenMelodyConfig,
+        MusicgenMelodyDecoderConfig,
+    )
 
     text, codec = _t5_config(debug), _encodec_config(debug)
     kwargs = _decoder_kwargs(debug, channels, size)
+    config: Any
     if melody:
         decoder = MusicgenMelodyDecoderConfig(**kwargs)
         # 235 chroma frames = 30 s at 32 kHz with hop 4096 (audiocraft ChromaStemConditioner).
-        config = MusicgenMelodyConfig(text_encoder=text, audio_encoder=codec, decoder=decoder, num_chroma=12, chroma_length=235)
+        config = MusicgenMelodyConfig(
+            text_encoder=text, audio_encoder=codec, decoder=decoder, num_chroma=12, chroma_length=235
+        )
     else:
-        config = MusicgenConfig(text_encoder=text, audio_encoder=codec, decoder=MusicgenDecoderConfig(**kwargs))
+        config = MusicgenConfig(
+            text_encoder=text, audio_encoder=codec, decoder=MusicgenDecoderConfig(**kwargs)
+        )
     if debug:
         config.initializer_factor = DEBUG_INIT_STD  # the melody model's chroma/text projections
     config.decoder_start_token_id = kwargs["bos_token_id"]
@@ -161,6 +206,20 @@ def _set_generation_tokens(model: Any) -> None:
     model.generation_config.bos_token_id = pad
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' config warning that pad/bos id == vocab size: that is MusicGen's design
+    (the special token sits just past the codebook entries) and the real checkpoints carry it too."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+
+
 def build_debug(name: str) -> tuple[Any, Any]:
     """The tiny offline model and its byte-level tokenizer, identical for every call (fixed seed)."""
     import torch
@@ -168,8 +227,9 @@ def build_debug(name: str) -> tuple[Any, Any]:
 
     channels = 2 if name == "debug-stereo" else 1
     melody = name == "debug-melody"
-    config = build_config(True, channels, melody)
-    with torch.random.fork_rng(devices=[]):
+    with _quiet_transformers():
+        config = build_config(True, channels, melody)
+    with _quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEBUG_SEED)
         model = _model_class(melody)(config)
     with torch.no_grad():
@@ -187,11 +247,12 @@ def build_random(name: str) -> tuple[Any, Any]:
     import torch
     from transformers import ByT5Tokenizer
 
-    base = name[len(RANDOM_PREFIX):]
+    base = name[len(RANDOM_PREFIX) :]
     dims, channels, melody = checkpoint_dims(base)
     size = next(k for k, v in DIMS.items() if v == dims)
-    config = build_config(False, channels, melody, size)
-    with torch.random.fork_rng(devices=[]):
+    with _quiet_transformers():
+        config = build_config(False, channels, melody, size)
+    with _quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEBUG_SEED)
         model = _model_class(melody)(config)
     with torch.no_grad():

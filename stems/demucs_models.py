@@ -31,6 +31,7 @@ MODEL_SOURCES: dict[str, tuple[str, ...]] = {
     **DEBUG_SOURCES,
 }
 NETWORK_TIMEOUT_S = 3.0
+_LOAD_LOCK = threading.Lock()
 _PROBE_HOSTS = (("huggingface.co", 443), ("dl.fbaipublicfiles.com", 443))
 
 
@@ -47,7 +48,8 @@ def load_separation_model(name: str, model_dir: str | Path | None = None) -> Any
     """The eval-mode Demucs model (or bag) for ``name``; loaded once per process and folder."""
     check_separation_model(name)
     folder = str(default_model_dir(model_dir)) if name in DEBUG_SOURCES else ""
-    return _load_cached(name, folder)
+    with _LOAD_LOCK:  # concurrent first calls must not load (or write the debug package) twice
+        return _load_cached(name, folder)
 
 
 @cache

@@ -4,7 +4,7 @@ Pitched transcription is meaningless for drums, so a drum stem is split into ons
 spectral flux, in the spirit of Klapuri 1999 "Sound onset detection by applying psychoacoustic
 knowledge") and each onset gets one or more General MIDI percussion notes (GM Level 1 key map):
 kick 36, snare 38, closed hi-hat 42, crash 49 / ride 51. The decision uses the power ADDED at the
-onset in four bands (so a hi-hat on top of a kick is still seen) and how long the top band rings
+onset in four bands (so a hi-hat on top of a kick is still seen) and how long the mid band rings
 (cymbals ring, hats are choked). Velocity follows onset strength.
 """
 
@@ -27,13 +27,13 @@ BANDS = ((30.0, 120.0), (120.0, 400.0), (400.0, 4000.0), (4000.0, 11000.0))
 LOW, BODY, MID, HIGH = range(4)
 BEFORE = (-8, -3)  # frames averaged as the level before an onset
 AFTER = 8  # frames (46 ms) searched for the peak after an onset: the window reaches a hit early
-MIN_GAP_S = 0.03  # two hits of one class closer than this are one hit (flams are written as one)
+MIN_GAP_S = 0.03  # onsets closer than this are one hit (a flam is written as one)
 HIT_LENGTH_S = 0.1  # GM drum notes carry no duration; a short fixed length keeps DAWs happy
 RING = (10, 30)  # frames 58-174 ms after the onset: hats and snares have died by then, cymbals not
 FLOOR_DB = -35.0  # a band rising while more than this below its loudest level is not a hit
 # The centred 46 ms STFT frame sees a hit before it happens: the flux peaks ~18 ms early (measured on
 # clicks, synthetic kits and FluidR3 GM drums), so onsets are moved by this much.
-DETECTION_DELAY_S = 0.018  # onsets weaker than this below the stem's strongest are noise
+DETECTION_DELAY_S = 0.018
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class DrumSettings:
     cymbal_margin_db: float = 10.0
     cymbal_ring_db: float = -7.0
     hat_level_db: float = 12.0
+    cymbal_tail_margin_db: float = 3.0
+    cymbal_slope_db: float = -4.0
 
 
 def band_power(audio: Audio) -> np.ndarray:
@@ -61,7 +63,7 @@ def band_power(audio: Audio) -> np.ndarray:
 
 
 def onset_frames(power: np.ndarray, settings: DrumSettings) -> np.ndarray:
-    """Frames where the summed band flux (log rise over the recent past) peaks."""
+    """Frames where the band flux (largest log rise of any band over its last 3 frames) peaks."""
     log = 10 * np.log10(power + 1e-12)
     past = np.stack([np.roll(log, k, axis=1) for k in range(1, 4)]).max(axis=0)
     rise = np.clip(log - past, 0, None)
@@ -77,8 +79,27 @@ def onset_frames(power: np.ndarray, settings: DrumSettings) -> np.ndarray:
     return np.array(frames, dtype=int)
 
 
-def _features(power: np.ndarray, t: int, next_t: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Added power per band (dB), peak level per band (dB) and the mid band's ring (dB)."""
+@dataclass(frozen=True)
+class OnsetFeatures:
+    """What the classifier knows about one onset (all in dB)."""
+
+    frame: int
+    added: np.ndarray  # power each band gained at the onset
+    level: np.ndarray  # peak power per band
+    ring_db: float  # mid-band power 58-174 ms later, relative to what the onset added there
+    tail_db: float  # that later mid-band power itself (what is left above the level before the hit)
+    slope_db: float  # second half of that window against the first: ~0 for a cymbal, -8 for a snare
+
+
+@dataclass(frozen=True)
+class StemReference:
+    """Levels of this stem's unambiguous hits, against which ambiguous ones are judged."""
+
+    bands: np.ndarray  # per band, see band_reference
+    cymbal_tail_db: float  # median tail of clear cymbal hits; +inf when there are none
+
+
+def _features(power: np.ndarray, t: int, next_t: int) -> OnsetFeatures:
     n = power.shape[1]
     lo, hi = max(0, t + BEFORE[0]), max(1, t + BEFORE[1])
     before = power[:, lo:hi].mean(axis=1) if hi > lo else np.zeros(power.shape[0])
@@ -87,35 +108,49 @@ def _features(power: np.ndarray, t: int, next_t: int) -> tuple[np.ndarray, np.nd
     ring_end = min(n, t + RING[1], max(next_t, t + RING[0] + 1))
     ring_start = min(t + RING[0], ring_end - 1)
     # ring of what this hit ADDED: a cymbal still ringing from an earlier hit is in ``before`` too
-    band = MID
-    tail = max(power[band, ring_start:ring_end].mean() - before[band], 1e-12)
-    ring = 10 * np.log10(tail) - 10 * np.log10(max(peak[band] - before[band], 1e-12))
-    return added, 10 * np.log10(peak + 1e-12), float(ring)
+    ring = power[MID, ring_start:ring_end] - before[MID]
+    tail = 10 * np.log10(max(ring.mean(), 1e-12))
+    half = max(1, ring.size // 2)
+    slope = 10 * np.log10(max(ring[half:].mean() if ring.size > 1 else 0.0, 1e-12) / max(ring[:half].mean(), 1e-12))
+    level = 10 * np.log10(peak + 1e-12)
+    return OnsetFeatures(t, added, level, float(tail - added[MID]), float(tail), float(slope))
 
 
-def classify(added: np.ndarray, ring_db: float, reference: np.ndarray, settings: DrumSettings) -> list[int]:
-    """GM notes for one onset from the added band powers (dB), the mid band's ring (dB) and each
-    band's reference level in this stem (dB, :func:`band_reference`).
+def _bright(f: OnsetFeatures, ref: StemReference, settings: DrumSettings) -> bool:
+    """Cymbal wash lives in the mid band; a hit that added little there has no ring worth measuring."""
+    usual_mid = f.added[MID] - ref.bands[MID]
+    return bool(f.added[MID] >= f.added.max() - settings.cymbal_margin_db or usual_mid >= -settings.hat_level_db)
+
+
+def _clear_cymbal(f: OnsetFeatures, ref: StemReference, settings: DrumSettings) -> bool:
+    return _bright(f, ref, settings) and f.ring_db >= settings.cymbal_ring_db
+
+
+def classify(f: OnsetFeatures, ref: StemReference, settings: DrumSettings) -> list[int]:
+    """GM notes for one onset.
 
     Kick: the 30-120 Hz band gains about as much as the loudest band. Snare: the body band leads and
-    the kick band is well below it. Cymbal: the mid band still rings ~70 ms later (hats and snares
-    have dropped by 12-17 dB, cymbals by 1-5 dB); crash when the wash (mid) leads, ride when the
-    shimmer (high) does. Hi-hat: the top band gains nearly as much as the loudest band, or (without a
-    snare, whose wires reach the top band too) as much as this stem's usual hi-hat.
+    the kick band is well below it. Cymbal: the mid band still rings 58-174 ms later (hats and
+    snares have dropped by 12-17 dB, cymbals by 1-5 dB), or, under a louder kick or snare that
+    hides that ratio, what rings is as loud as this stem's clear cymbals and does not decay within
+    the window (a snare's tail falls ~8 dB from its first half to its second); crash when the wash (mid)
+    leads, ride when the shimmer (high) does. Hi-hat: the top band gains nearly as much as the
+    loudest band, or (without a snare, whose wires reach the top band too) as much as this stem's
+    usual hi-hat.
     """
     hits = []
-    top = float(added.max())
-    usual = added - reference  # 0 dB: as strong in this band as this stem's typical strong hit
+    added, top = f.added, float(f.added.max())
     if added[LOW] >= top - settings.kick_margin_db:
         hits.append(KICK)
     if added[BODY] >= top - settings.snare_margin_db and added[LOW] <= added[BODY] - settings.snare_low_db:
         hits.append(SNARE)
-    # cymbal wash lives in the mid band; a hit that added nothing there has no ring to measure
-    bright = added[MID] >= top - settings.cymbal_margin_db or usual[MID] >= -settings.hat_level_db
-    if bright and ring_db >= settings.cymbal_ring_db:
+    rings_like_cymbal = (
+        f.tail_db >= ref.cymbal_tail_db - settings.cymbal_tail_margin_db and f.slope_db >= settings.cymbal_slope_db
+    )
+    if _bright(f, ref, settings) and (f.ring_db >= settings.cymbal_ring_db or (hits and rings_like_cymbal)):
         hits.append(CRASH if added[MID] >= added[HIGH] - 3.0 else RIDE)
     elif added[HIGH] >= top - settings.high_margin_db or (
-        SNARE not in hits and usual[HIGH] >= -settings.hat_level_db
+        SNARE not in hits and added[HIGH] - ref.bands[HIGH] >= -settings.hat_level_db
     ):
         hits.append(HIHAT)
     return hits
@@ -131,6 +166,12 @@ def band_reference(added: np.ndarray, settings: DrumSettings) -> np.ndarray:
         if leading[:, band].any():
             out[band] = np.percentile(added[leading[:, band], band], 90)
     return out
+
+
+def stem_reference(feats: list[OnsetFeatures], settings: DrumSettings) -> StemReference:
+    partial = StemReference(band_reference(np.array([f.added for f in feats]), settings), np.inf)
+    tails = [f.tail_db for f in feats if _clear_cymbal(f, partial, settings)]
+    return StemReference(partial.bands, float(np.median(tails)) if tails else np.inf)
 
 
 def _velocity(strength_db: float, loudest_db: float) -> int:
@@ -149,11 +190,11 @@ def transcribe_drums(
         return ()
     hop_s = HOP / SAMPLE_RATE
     feats = [_features(power, t, int(n)) for t, n in zip(frames, np.append(frames[1:], power.shape[1]))]
-    loudest = max(float(level.max()) for _, level, _ in feats)
-    reference = band_reference(np.array([added for added, _, _ in feats]), drum)
+    loudest = max(float(f.level.max()) for f in feats)
+    reference = stem_reference(feats, drum)
     notes = []
-    for t, (added, level, ring) in zip(frames, feats):
-        start = float(t * hop_s + DETECTION_DELAY_S)
-        for pitch in classify(added, ring, reference, drum):
-            notes.append(Note(start, start + HIT_LENGTH_S, pitch, _velocity(float(level.max()), loudest)))
+    for f in feats:
+        start = float(f.frame * hop_s + DETECTION_DELAY_S)
+        velocity = _velocity(float(f.level.max()), loudest)
+        notes += [Note(start, start + HIT_LENGTH_S, pitch, velocity) for pitch in classify(f, reference, drum)]
     return tuple(sorted(notes, key=lambda n: (n.start, n.pitch)))

@@ -98,7 +98,9 @@ def validate_params(params: SamplingParams, max_window: float = MAX_WINDOW_SECON
     ]
     for ok, field, allowed in checks:
         if not ok:
-            raise UserInputError(f"generation.{field} = {getattr(params, field)!r} is not allowed; use {allowed}")
+            raise UserInputError(
+                f"generation.{field} = {getattr(params, field)!r} is not allowed; use {allowed}"
+            )
 
 
 def _rms(audio: Audio) -> float:
@@ -125,7 +127,9 @@ def _check_request(req: StemRequest, takes_melody: bool, model: str) -> None:
     if not req.prompt.strip():
         raise UserInputError(f"{where}: prompt is empty; describe the stem, e.g. `prompt: tight funk drums`")
     if not (math.isfinite(req.duration) and req.duration >= MIN_DURATION):
-        raise UserInputError(f"{where}: duration {req.duration!r} s is not allowed; use at least {MIN_DURATION} s")
+        raise UserInputError(
+            f"{where}: duration {req.duration!r} s is not allowed; use at least {MIN_DURATION} s"
+        )
     if req.melody is not None:
         if not takes_melody:
             raise UserInputError(
@@ -142,7 +146,9 @@ def _check_request(req: StemRequest, takes_melody: bool, model: str) -> None:
         _check_audio(req.continuation, f"{where} continuation", MIN_CONTINUATION_SECONDS)
 
 
-def validate_requests(model: str, requests: Sequence[StemRequest], params: SamplingParams | None = None) -> None:
+def validate_requests(
+    model: str, requests: Sequence[StemRequest], params: SamplingParams | None = None
+) -> None:
     """Every user-fixable problem in ``requests``, raised as UserInputError without loading the model."""
     info = model_info(model)
     names = [r.name for r in requests]

@@ -19,7 +19,12 @@ DEBUG_MODELS = ("debug", "debug-stereo", "debug-melody")
 RANDOM_PREFIX = "random:"
 SAMPLE_RATE = 32_000
 # Weight files a transformers checkpoint may ship (single file or sharded index).
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,11 @@ def model_info(name: str) -> ModelInfo:
         return _DEBUG_INFO[name]
     if name in _CHECKPOINTS:
         return _checkpoint_info(name)
-    if name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX):] in _CHECKPOINTS:
-        base = _checkpoint_info(name[len(RANDOM_PREFIX):])
-        return ModelInfo(name, base.kind, base.params_m, base.channels, base.sample_rate, base.vram_gb, base.takes_melody)
+    if name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX) :] in _CHECKPOINTS:
+        base = _checkpoint_info(name[len(RANDOM_PREFIX) :])
+        return ModelInfo(
+            name, base.kind, base.params_m, base.channels, base.sample_rate, base.vram_gb, base.takes_melody
+        )
     names = ", ".join([*_CHECKPOINTS, *_DEBUG_INFO])
     raise UserInputError(
         f"unknown model {name!r}; known models: {names} (or random:<name> for random weights). "
@@ -119,7 +126,9 @@ def hf_cache_dir() -> Path:
     """
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface"
+    )
     return Path(home).expanduser() / "hub"
 
 

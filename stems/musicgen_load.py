@@ -70,7 +70,11 @@ def _check_fits(name: str, device: str) -> None:
 
 
 def _from_pretrained(name: str, melody: bool) -> tuple[Any, Any]:
-    from transformers import AutoTokenizer, MusicgenForConditionalGeneration, MusicgenMelodyForConditionalGeneration
+    from transformers import (
+        AutoTokenizer,
+        MusicgenForConditionalGeneration,
+        MusicgenMelodyForConditionalGeneration,
+    )
 
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
     local_only = hub_offline() or weights_cached(name)
@@ -118,7 +122,7 @@ def max_batch(model: Any, device: str, frames: int, prefix: int, cfg: bool, name
     half = device.startswith("cuda")
     per_item = kv_bytes_per_item(model, frames, prefix, cfg, half)
     free = free_memory_bytes(device) * MEMORY_HEADROOM
-    fits = int(math.floor(free / per_item))
+    fits = math.floor(free / per_item)
     if fits < 1:
         raise UserInputError(
             f"one {frames}-frame window of model {name!r} needs about {per_item / GIB:.2f} GiB of working "

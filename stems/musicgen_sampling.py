@@ -48,6 +48,11 @@ def codebook_delays(num_codebooks: int, channels: int) -> list[int]:
     return [c // 2 if channels == 2 else c for c in range(num_codebooks)]
 
 
+def steps_per_window(new_frames: int, num_codebooks: int, channels: int) -> int:
+    """Decoder steps for ``new_frames`` new frames: one per frame plus the largest codebook delay."""
+    return new_frames + max(codebook_delays(num_codebooks, channels))
+
+
 def filter_top_k(probs: torch.Tensor, k: int) -> torch.Tensor:
     """Keep the k most likely tokens (ties at the k-th value kept, as audiocraft ``sample_top_k``)."""
     k = min(k, probs.shape[-1])
@@ -65,7 +70,9 @@ def filter_top_p(probs: torch.Tensor, p: float) -> torch.Tensor:
     return kept / kept.sum(dim=-1, keepdim=True)
 
 
-def sample_next(logits: torch.Tensor, sampler: Sampler, generators: Sequence[torch.Generator]) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor, sampler: Sampler, generators: Sequence[torch.Generator]
+) -> torch.Tensor:
     """Next token per (request, codebook) from logits ``(B, K, V)``; row b uses ``generators[b]``."""
     if not sampler.use_sampling or sampler.temperature <= 0:
         return logits.argmax(dim=-1)
@@ -81,7 +88,9 @@ def sample_next(logits: torch.Tensor, sampler: Sampler, generators: Sequence[tor
 class _Stream:
     """One KV-cached pass over the delayed sequence for one condition (cond, uncond, or both stacked)."""
 
-    def __init__(self, decoder: Any, states: torch.Tensor, mask: torch.Tensor | None, prefix: bool, repeat: int):
+    def __init__(
+        self, decoder: Any, states: torch.Tensor, mask: torch.Tensor | None, prefix: bool, repeat: int
+    ):
         self.decoder, self.states, self.mask, self.prefix, self.repeat = decoder, states, mask, prefix, repeat
         self.cache: Any = None
 
@@ -89,11 +98,20 @@ class _Stream:
         ids = ids.repeat((self.repeat, 1)) if self.repeat > 1 else ids
         first = self.cache is None
         if self.prefix:  # MusicGen-melody: conditioning is a prefix fed once, then lives in the cache
-            out = self.decoder(input_ids=ids, encoder_hidden_states=self.states if first else None,
-                               past_key_values=self.cache, use_cache=True)
+            out = self.decoder(
+                input_ids=ids,
+                encoder_hidden_states=self.states if first else None,
+                past_key_values=self.cache,
+                use_cache=True,
+            )
         else:
-            out = self.decoder(input_ids=ids, encoder_hidden_states=self.states,
-                               encoder_attention_mask=self.mask, past_key_values=self.cache, use_cache=True)
+            out = self.decoder(
+                input_ids=ids,
+                encoder_hidden_states=self.states,
+                encoder_attention_mask=self.mask,
+                past_key_values=self.cache,
+                use_cache=True,
+            )
         self.cache = out.past_key_values
         return out.logits[:, -1, :]
 
@@ -140,13 +158,13 @@ def generate_window(
     device = conditions.cond.device
     start = torch.full((batch * num_codebooks, 1), pad, dtype=torch.long, device=device)
     ids = start if prompt is None else torch.cat([start, prompt.reshape(batch * num_codebooks, -1)], dim=1)
-    first_input, pattern = decoder.build_delay_pattern_mask(ids, pad, max_length=total + num_codebooks)
+    length = 1 + total + max(codebook_delays(num_codebooks, decoder.config.audio_channels))
+    first_input, pattern = decoder.build_delay_pattern_mask(ids, pad, max_length=length)
     seq = pattern.clone()
     begin = first_input.shape[-1]
-    seq[:, :begin] = first_input
     streams = _streams(decoder, conditions, sampler)
-    with torch.inference_mode(), (autocast or _nullcontext()):
-        for pos in range(begin, total + num_codebooks):
+    with torch.inference_mode(), autocast or _nullcontext():
+        for pos in range(begin, length):
             window = seq[:, :pos] if pos == begin else seq[:, pos - 1 : pos]
             logits = _guided_logits(streams, window, sampler.cfg_coef, batch)
             nxt = sample_next(logits, sampler, generators).reshape(-1)

@@ -19,7 +19,7 @@ import numpy as np
 from stems.audio import Audio, convert_audio
 from stems.chroma import CHROMA_SAMPLE_RATE, CHUNK_SECONDS, chroma_raw, one_hot_chroma
 from stems.musicgen_load import max_batch
-from stems.musicgen_sampling import Conditions, Sampler, generate_window
+from stems.musicgen_sampling import Conditions, Sampler, generate_window, steps_per_window
 from stems.plan import FrameWindow, plan_frames, section_for, window_text
 
 if TYPE_CHECKING:
@@ -37,10 +37,14 @@ class _Job:
 
     def __init__(self, req: StemRequest, gen: Generator, loaded: Loaded, overlap: int) -> None:
         self.req = req
-        self.samples = int(round(req.duration * gen.sample_rate))
+        self.samples = round(req.duration * gen.sample_rate)
         hop = gen.sample_rate // gen.frame_rate
         self.total = math.ceil(self.samples / hop)
-        self.prompt = None if req.continuation is None else encode_continuation(loaded.model, req.continuation, gen, overlap)
+        self.prompt = (
+            None
+            if req.continuation is None
+            else encode_continuation(loaded.model, req.continuation, gen, overlap)
+        )
         self.prompt_frames = 0 if self.prompt is None else int(self.prompt.shape[-1])
         self.melody = None
         if req.melody is not None:
@@ -59,7 +63,10 @@ def encode_continuation(model: Any, audio: Audio, gen: Generator, max_frames: in
     codec = model.audio_encoder
     bandwidth = codec.config.target_bandwidths[0]
     with torch.inference_mode():
-        per_channel = [codec.encode(tail[c : c + 1][None], bandwidth=bandwidth).audio_codes[0, 0] for c in range(gen.channels)]
+        per_channel = [
+            codec.encode(tail[c : c + 1][None], bandwidth=bandwidth).audio_codes[0, 0]
+            for c in range(gen.channels)
+        ]
     if gen.channels == 1:
         return per_channel[0]
     return torch.stack(per_channel, dim=1).reshape(-1, frames)  # interleave L/R codebooks: L0 R0 L1 R1 ...
@@ -81,7 +88,7 @@ def decode_codes(model: Any, codes: torch.Tensor, channels: int, samples: int) -
 def melody_slice(mono: np.ndarray, start: float, loop: bool) -> np.ndarray:
     """``CHUNK_SECONDS`` of melody from ``start`` s; looped (audiocraft) or zero past its end / before 0."""
     n = int(CHUNK_SECONDS * CHROMA_SAMPLE_RATE)
-    idx = np.arange(n) + int(round(start * CHROMA_SAMPLE_RATE))
+    idx = np.arange(n) + round(start * CHROMA_SAMPLE_RATE)
     valid = idx >= 0 if loop else (idx >= 0) & (idx < len(mono))
     out = np.zeros(n, dtype=np.float32)
     out[valid] = mono[idx[valid] % len(mono)]
@@ -93,7 +100,9 @@ def _text_states(loaded: Loaded, texts: Sequence[str], device: str) -> tuple[tor
     import torch
 
     model = loaded.model
-    enc = loaded.tokenizer(list(texts), padding=True, truncation=True, max_length=TEXT_MAX_TOKENS, return_tensors="pt")
+    enc = loaded.tokenizer(
+        list(texts), padding=True, truncation=True, max_length=TEXT_MAX_TOKENS, return_tensors="pt"
+    )
     ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
     with torch.inference_mode():
         states = model.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -123,25 +132,36 @@ def null_chroma(batch: int, frames: int, device: str) -> torch.Tensor:
     return null
 
 
-def _conditions(loaded: Loaded, texts: list[str], chroma: torch.Tensor | None, cfg: bool, device: str) -> Conditions:
+def _conditions(
+    loaded: Loaded, texts: list[str], chroma: torch.Tensor | None, cfg: bool, device: str
+) -> Conditions:
     import torch
 
     text, mask = _text_states(loaded, texts, device)
     if not loaded.melody:
-        return Conditions(text, mask, torch.zeros_like(text) if cfg else None, torch.zeros_like(mask) if cfg else None, False)
+        return Conditions(
+            text,
+            mask,
+            torch.zeros_like(text) if cfg else None,
+            torch.zeros_like(mask) if cfg else None,
+            False,
+        )
     assert chroma is not None
     model = loaded.model
     cond = torch.cat([_chroma_states(model, chroma), text], dim=1)
     uncond = None
     if cfg:
-        uncond = torch.cat([_chroma_states(model, null_chroma(len(texts), chroma.shape[1], device)), torch.zeros_like(text)], dim=1)
+        uncond = torch.cat(
+            [_chroma_states(model, null_chroma(len(texts), chroma.shape[1], device)), torch.zeros_like(text)],
+            dim=1,
+        )
     return Conditions(cond, None, uncond, None, True)
 
 
 def _window_chroma(jobs: Sequence[_Job], start: float, device: str) -> torch.Tensor:
     import torch
 
-    frames = []
+    frames: list[np.ndarray | None] = []
     for job in jobs:
         if job.melody is None:
             frames.append(None)
@@ -160,25 +180,39 @@ class _Batch:
         import torch
 
         self.gen, self.loaded, self.jobs, self.params = gen, loaded, jobs, params
-        self.sampler = Sampler(params.use_sampling, params.temperature, params.top_k, params.top_p, params.cfg_coef, params.two_step_cfg)
+        self.sampler = Sampler(
+            params.use_sampling,
+            params.temperature,
+            params.top_k,
+            params.top_p,
+            params.cfg_coef,
+            params.two_step_cfg,
+        )
         self.cfg = params.cfg_coef != 1.0
         fr = gen.frame_rate
-        self.plans = plan_frames(jobs[0].total, int(params.extend_stride * fr), int(gen.max_window * fr), jobs[0].prompt_frames)
+        self.plans = plan_frames(
+            jobs[0].total, int(params.extend_stride * fr), int(gen.max_window * fr), jobs[0].prompt_frames
+        )
         k = loaded.model.decoder.num_codebooks
         self.offset = jobs[0].prompt_frames
-        self.tokens = torch.zeros((len(jobs), k, self.offset + jobs[0].total), dtype=torch.long, device=gen.device)
+        self.tokens = torch.zeros(
+            (len(jobs), k, self.offset + jobs[0].total), dtype=torch.long, device=gen.device
+        )
         for b, job in enumerate(jobs):
             if job.prompt is not None:
                 self.tokens[b, :, : self.offset] = job.prompt
         self.generators = [torch.Generator(device=gen.device).manual_seed(int(j.req.seed)) for j in jobs]
-        self.steps_total = sum(p.new + k - 1 for p in self.plans)
+        self.steps_total = sum(steps_per_window(p.new, k, gen.channels) for p in self.plans)
         self.steps_done = 0
         self.records: list[list[Any]] = [[] for _ in jobs]
 
     def texts(self, plan: FrameWindow) -> list[str]:
         fr = self.gen.frame_rate
         new_start, end = plan.new_start / fr, plan.end / fr
-        return [window_text(j.req.prompt, j.req.context, section_for(j.req.sections, new_start, end)) for j in self.jobs]
+        return [
+            window_text(j.req.prompt, j.req.context, section_for(j.req.sections, new_start, end))
+            for j in self.jobs
+        ]
 
     def run_window(self, plan: FrameWindow, progress: Progress | None) -> tuple[Any, Any]:
         import torch
@@ -190,8 +224,16 @@ class _Batch:
         a, b = self.offset + plan.start, self.offset + plan.new_start
         prompt = self.tokens[:, :, a:b].clone() if plan.prompt > 0 else None
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.gen.device.startswith("cuda") else None
-        out = generate_window(self.loaded.model, prompt, plan.end - plan.start, conditions, self.sampler,
-                              self.generators, lambda: self._step(progress), autocast)
+        out = generate_window(
+            self.loaded.model,
+            prompt,
+            plan.end - plan.start,
+            conditions,
+            self.sampler,
+            self.generators,
+            lambda: self._step(progress),
+            autocast,
+        )
         self.tokens[:, :, b : self.offset + plan.end] = out[:, :, plan.prompt :]
         self._record(plan, texts)
         return prompt, out
@@ -210,7 +252,9 @@ class _Batch:
             end = min(plan.end / fr, job.req.duration)
             self.records[b].append(WindowRecord(plan.index, plan.start / fr, end, texts[b]))
 
-    def run(self, progress: Progress | None, on_window: Callable[[WindowTokens], None] | None) -> list[GeneratedStem]:
+    def run(
+        self, progress: Progress | None, on_window: Callable[[WindowTokens], None] | None
+    ) -> list[GeneratedStem]:
         from stems.generate import GeneratedStem
 
         names = tuple(j.req.name for j in self.jobs)
@@ -220,16 +264,28 @@ class _Batch:
             for b, job in enumerate(self.jobs):
                 codes = self.tokens[b, :, self.offset :]
                 audio = decode_codes(self.loaded.model, codes, self.gen.channels, job.samples)
-                stems.append(GeneratedStem(job.req.name, Audio(audio, self.gen.sample_rate), tuple(self.records[b])))
+                stems.append(
+                    GeneratedStem(job.req.name, Audio(audio, self.gen.sample_rate), tuple(self.records[b]))
+                )
         return stems
 
     def _run_windows(
-        self, names: tuple[str, ...], progress: Progress | None, on_window: Callable[[WindowTokens], None] | None
+        self,
+        names: tuple[str, ...],
+        progress: Progress | None,
+        on_window: Callable[[WindowTokens], None] | None,
     ) -> None:
         from stems.generate import WindowTokens
 
         for plan in self.plans:
-            log.info("window %d/%d of %s: frames %d..%d", plan.index + 1, len(self.plans), names, plan.start, plan.end)
+            log.info(
+                "window %d/%d of %s: frames %d..%d",
+                plan.index + 1,
+                len(self.plans),
+                names,
+                plan.start,
+                plan.end,
+            )
             prompt, out = self.run_window(plan, progress)
             if on_window is not None:
                 empty = np.zeros((len(self.jobs), out.shape[1], 0), dtype=np.int64)

@@ -131,7 +131,10 @@ def plan_windows(
         round(max_window * scale),
         round(prompt * scale),
     )
-    return [WindowPlan(f.index, f.start / scale, f.new_start / scale, min(f.end / scale, duration)) for f in frames]
+    return [
+        WindowPlan(f.index, f.start / scale, f.new_start / scale, min(f.end / scale, duration))
+        for f in frames
+    ]
 
 
 def check_stride(extend_stride: float, max_window: float) -> None:
@@ -184,7 +187,9 @@ def generation_order(follows: Mapping[str, str | None]) -> list[list[str]]:
         level = [n for n in remaining if follows[n] is None or follows[n] in placed]
         if not level:
             cycle = " -> ".join(_cycle_from(remaining[0], follows))
-            raise UserInputError(f"stems follow each other in a cycle ({cycle}); break it by removing one `follow:`")
+            raise UserInputError(
+                f"stems follow each other in a cycle ({cycle}); break it by removing one `follow:`"
+            )
         levels.append(level)
         placed.update(level)
         remaining = [n for n in remaining if n not in placed]
@@ -198,4 +203,4 @@ def _cycle_from(name: str, follows: Mapping[str, str | None]) -> list[str]:
         seen.append(current)
         current = follows[current]
     assert current is not None
-    return seen[seen.index(current):] + [current]
+    return seen[seen.index(current) :] + [current]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -190,9 +191,11 @@ class Separator:
         x = torch.from_numpy(mixes)
         ref = x.mean(dim=1)  # mono reference per item, as demucs.api.Separator.separate_tensor
         mean = ref.mean(dim=-1)[:, None, None]
-        std = ref.std(dim=-1)[:, None, None] + 1e-8
+        std = ref.std(dim=-1, correction=1 if x.shape[-1] > 1 else 0)[:, None, None] + 1e-8
         callback = _progress_callback(progress, label, self._expected_steps(mixes.shape[-1]))
-        with _seeded(self._seed), torch.inference_mode():
+        # One model run at a time per process: the seed is global state, and two runs would only
+        # compete for the same cores (Prefect may call tasks from several threads).
+        with _RUN_LOCK, _seeded(self._seed), torch.inference_mode():
             out = apply_model(
                 self._model,
                 (x - mean) / std,
@@ -221,13 +224,16 @@ class Separator:
 def get_separator(model: str, **options: Any) -> Separator:
     """A process-wide cached :class:`Separator` per (model, options); the model is loaded once."""
     key = (model, tuple(sorted((k, repr(v)) for k, v in options.items())))
-    separator = _SEPARATORS.get(key)
-    if separator is None:
-        separator = _SEPARATORS[key] = Separator(model, **options)
+    with _CACHE_LOCK:
+        separator = _SEPARATORS.get(key)
+        if separator is None:
+            separator = _SEPARATORS[key] = Separator(model, **options)
     return separator
 
 
 _SEPARATORS: dict[tuple[str, tuple[tuple[str, str], ...]], Separator] = {}
+_CACHE_LOCK = threading.Lock()
+_RUN_LOCK = threading.RLock()
 
 
 def _back_to_input(kept_model: np.ndarray, audio: Audio, model_rate: int, seconds: float) -> Separated:

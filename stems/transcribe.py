@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from stems.audio import Audio, check_finite, convert_audio, read_audio
+from stems.errors import ModelUnavailableError
 from stems.midi import DEFAULT_TEMPO, Note, NoteTrack, PitchBend, TempoMap, quantize_notes, write_midi
 from stems.transcribe_notes import notes_from_posteriors, quiet_basic_pitch_import
 from stems.transcribe_settings import (
@@ -120,14 +121,17 @@ class Transcriber:
 
                 path = self._model_path or default_model_path()
                 if not path.is_file():
-                    raise FileNotFoundError(f"basic-pitch ONNX model not found at {path}; reinstall basic-pitch")
+                    raise ModelUnavailableError(
+                        f"basic-pitch ONNX model not found at {path}; basic-pitch ships it in its wheel: "
+                        "reinstall basic-pitch (pip install --no-deps basic-pitch) or pass an existing .onnx path"
+                    )
                 options = ort.SessionOptions()
                 options.log_severity_level = 3  # errors only: the graph's shape-inference notes are noise
                 self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
                 logger.info("loaded basic-pitch ONNX model from %s", path)
         return self._session
 
-    def posteriors(self, audio: Audio) -> dict[str, np.ndarray]:
+    def posteriors(self, audio: Audio, progress: Progress | None = None) -> dict[str, np.ndarray]:
         """Model output for the whole stem: ``note``/``onset`` (frames, 88), ``contour`` (frames, 264)."""
         session = self._load()
         mono = convert_audio(audio, MODEL_SAMPLE_RATE, 1).samples[0]
@@ -138,12 +142,14 @@ class Transcriber:
             results = session.run(names, {_ONNX_INPUT: windows[b : b + BATCH_WINDOWS]})
             for key, value in zip(_ONNX_OUTPUTS, results):
                 parts[key].append(value)
-            self._report(min(1.0, (b + BATCH_WINDOWS) / windows.shape[0]) * 0.8, "basic-pitch")
+            self._report(progress, min(1.0, (b + BATCH_WINDOWS) / windows.shape[0]) * 0.8, "basic-pitch")
         return {k: unwrap(np.concatenate(v), mono.shape[0]) for k, v in parts.items()}
 
-    def _report(self, fraction: float, what: str) -> None:
-        if self._progress is not None:
-            self._progress(fraction, what)
+    def _report(self, progress: Progress | None, fraction: float, what: str) -> None:
+        """Call the per-call callback, else the instance's: ``(fraction 0-1, stage name)``."""
+        callback = progress if progress is not None else self._progress
+        if callback is not None:
+            callback(fraction, what)
 
     def transcribe(
         self,
@@ -153,6 +159,7 @@ class Transcriber:
         settings: TranscriptionSettings | None = None,
         tempo: TempoMap | None = None,
         quantize: str | None = None,
+        progress: Progress | None = None,
     ) -> NoteTrack:
         """Notes of one stem. Drums go to :mod:`stems.drums`; silence gives an empty track and a
         warning in ``NoteTrack.warnings``; NaN/inf raise ``AudioInputError`` naming the stem."""
@@ -170,10 +177,10 @@ class Transcriber:
             notes = transcribe_drums(audio, settings)
             bends: tuple[PitchBend, ...] = ()
         else:
-            notes, bends = notes_from_posteriors(self.posteriors(audio), settings)
+            notes, bends = notes_from_posteriors(self.posteriors(audio, progress), settings)
         if quantize:
             notes = quantize_notes(notes, quantize, tempo, is_drum=settings.is_drum)
-        self._report(1.0, "notes")
+        self._report(progress, 1.0, "notes")
         return _track(name, settings, notes, bends, (), began)
 
 

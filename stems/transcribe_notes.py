@@ -22,12 +22,13 @@ CONTOUR_BINS_PER_SEMITONE = 3
 # A bend of 4096 is one semitone at the GM default bend range of +-2 semitones (GM Level 1).
 BEND_PER_SEMITONE = 4096
 FRAMES_PER_SECOND = 22050 / 256
-# Partials a model most often reports as notes: the octave, the twelfth, two octaves (harmonics 2-4).
-GHOST_INTERVALS = (12, 19, 24)
+# Partials a model most often reports as notes: harmonics 2-6 (octave, twelfth, two octaves, +28 and +31 semitones).
+GHOST_INTERVALS = (12, 19, 24, 28, 31)
 GHOST_LEVEL = 0.8  # a ghost is quieter than this fraction of the note under it
 BACKTRACK_FLOOR = 0.1  # activation below this is background, not the start of the note
 BACKTRACK_SLACK = 0.02  # tolerated non-monotonic wiggle of the activation while walking back
-MONO_OVERLAP = 0.5  # a note overlapping a stronger one for more than half its length is dropped
+MONO_OVERLAP = 0.5
+EDGE_PAD = 3  # silent frames put before the posteriors (see _raw_events)  # a note overlapping a stronger one for more than half its length is dropped
 
 
 @contextlib.contextmanager
@@ -84,8 +85,11 @@ def _raw_events(posteriors: dict[str, np.ndarray], settings: TranscriptionSettin
         from basic_pitch import note_creation
 
     min_frames = int(np.round(settings.min_note_ms / 1000 * FRAMES_PER_SECOND))
-    # note_creation zeroes bands in place: give it copies, never the caller's arrays
-    frames, onsets = posteriors["note"].copy(), posteriors["onset"].copy()
+    # Zero frames in front: note_creation finds onsets with scipy's argrelmax, which never reports
+    # frame 0, so a note struck at the very start of a stem would be lost. np.pad also gives
+    # note_creation the copies it needs (it zeroes bands in place).
+    frames = np.pad(posteriors["note"], ((EDGE_PAD, 0), (0, 0)))
+    onsets = np.pad(posteriors["onset"], ((EDGE_PAD, 0), (0, 0)))
     # note_creation indexes bins from A0 (27.5 Hz) to C8 (4186 Hz); a bound outside that range would
     # become a negative or past-the-end index, so it means "no bound"
     lo = settings.min_frequency if settings.min_frequency and settings.min_frequency > 27.5 else None
@@ -95,7 +99,8 @@ def _raw_events(posteriors: dict[str, np.ndarray], settings: TranscriptionSettin
             frames, onsets, onset_thresh=settings.onset_threshold, frame_thresh=settings.frame_threshold,
             min_note_len=min_frames, infer_onsets=True, max_freq=hi, min_freq=lo, melodia_trick=settings.melodia_trick,
         )
-    return [(int(s), int(e), int(p), float(a), None) for s, e, p, a in raw]
+    shift = [(max(int(s) - EDGE_PAD, 0), int(e) - EDGE_PAD, int(p), float(a)) for s, e, p, a in raw]
+    return [(s, e, p, a, None) for s, e, p, a in shift if e > s]
 
 
 def _frame_times(n_frames: int) -> np.ndarray:

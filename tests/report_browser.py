@@ -33,7 +33,7 @@ DEVTOOLS_LINE = re.compile(r"DevTools listening on (ws://\S+)")
 
 # Plays every <audio> from 0 and resolves with its outcome: 'ended', 'error: ...' or 'timeout'.
 PLAY_ALL_JS = """
-(async (timeoutMs) => {
+(async (timeoutMs, rate) => {
   const play = (a) => new Promise((resolve) => {
     const timer = setTimeout(() => resolve({src: a.getAttribute('src'), result: 'timeout'}), timeoutMs);
     const done = (result) => { clearTimeout(timer); resolve({src: a.getAttribute('src'), result,
@@ -42,7 +42,7 @@ PLAY_ALL_JS = """
     const why = () => (a.error ? a.error.code + ' ' + a.error.message : '?');
     a.addEventListener('error', () => done('error: ' + why()),
                        {once: true});
-    a.muted = true; a.currentTime = 0;
+    a.muted = true; a.currentTime = 0; a.playbackRate = rate;
     a.play().catch((e) => done('error: play() ' + e));
   });
   return JSON.stringify(await Promise.all([...document.querySelectorAll('audio')].map(play)));
@@ -157,8 +157,14 @@ def _start(chromium: str, profile: Path, timeout: float) -> tuple[subprocess.Pop
     raise RuntimeError(f"chromium did not start its DevTools endpoint within {timeout} s")
 
 
-def check_page(html: Path, screenshot: Path, play_timeout: float = 30.0, width: int = 1280) -> PageCheck:
-    """Load ``html``, play every audio to its end, measure every image, save a full-page screenshot."""
+def check_page(
+    html: Path, screenshot: Path, play_timeout: float = 30.0, width: int = 1280, rate: float = 1.0
+) -> PageCheck:
+    """Load ``html``, play every audio to its end, measure every image, save a full-page screenshot.
+
+    All players play at once, at ``rate`` times real time (Chromium allows up to 16); each must end within
+    ``play_timeout`` seconds.
+    """
     chromium = find_chromium()
     if chromium is None:
         raise FileNotFoundError("chromium is not installed (apt-get install -y chromium)")
@@ -167,7 +173,7 @@ def check_page(html: Path, screenshot: Path, play_timeout: float = 30.0, width: 
         try:
             tools = DevTools(ws_url, timeout=30.0)
             try:
-                return _inspect(tools, html, screenshot, play_timeout, width)
+                return _inspect(tools, html, screenshot, (play_timeout, rate), width)
             finally:
                 tools.close()
         finally:
@@ -178,7 +184,9 @@ def check_page(html: Path, screenshot: Path, play_timeout: float = 30.0, width: 
                 proc.kill()
 
 
-def _inspect(tools: DevTools, html: Path, screenshot: Path, play_timeout: float, width: int) -> PageCheck:
+def _inspect(
+    tools: DevTools, html: Path, screenshot: Path, play: tuple[float, float], width: int
+) -> PageCheck:
     for domain in ("Page", "Runtime", "Log"):
         tools.call(f"{domain}.enable")
     tools.call(
@@ -190,9 +198,8 @@ def _inspect(tools: DevTools, html: Path, screenshot: Path, play_timeout: float,
     tools.wait_event("Page.loadEventFired", timeout=30.0)
     check = PageCheck()
     check.images = json.loads(tools.evaluate(IMAGES_JS))
-    check.audio = json.loads(
-        tools.evaluate(f"{PLAY_ALL_JS}({int(play_timeout * 1000)})", timeout=play_timeout + 10)
-    )
+    play_js = f"{PLAY_ALL_JS}({int(play[0] * 1000)}, {play[1]})"
+    check.audio = json.loads(tools.evaluate(play_js, timeout=play[0] + 10))
     height = tools.evaluate("document.documentElement.scrollHeight")
     tools.call(
         "Emulation.setDeviceMetricsOverride",
@@ -213,7 +220,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: report_browser.py REPORT.html SCREENSHOT.png", file=sys.stderr)
         return 2
-    result = check_page(Path(argv[0]), Path(argv[1]))
+    result = check_page(Path(argv[0]), Path(argv[1]), play_timeout=120.0, rate=4.0)  # renders are long
     print(json.dumps({"errors": result.errors, "audio": result.audio, "images": len(result.images),
                       "screenshot": str(result.screenshot)}, indent=2))  # fmt: skip
     return 0 if not result.errors else 1

@@ -6,6 +6,8 @@ from dataclasses import fields, replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stems.audio import Audio
 from stems.clean import FAMILIES, CleanSettings, clean, gate_gain, settings_for
@@ -275,3 +277,37 @@ def test_every_field_is_used_or_validated(field: str) -> None:
     import stems.clean as module
 
     assert field in inspect.getsource(module).replace(f"    {field}:", "", 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    length=st.integers(0, 3000),
+    channels=st.sampled_from([1, 2]),
+    rate=st.sampled_from([8000, 22050, 32000, 44100, 48000]),
+    family=st.sampled_from([None, *FAMILIES]),
+    toggles=st.lists(st.booleans(), min_size=5, max_size=5),
+    scale=st.floats(0.0, 4.0),
+)
+def test_any_settings_keep_shape_finiteness_and_input(
+    length: int, channels: int, rate: int, family: str | None, toggles: list[bool], scale: float
+) -> None:
+    base = settings_for(family)
+    steps: dict[str, dict[str, object]] = {
+        "dc": {"dc": False},
+        "band": {"highpass_hz": None, "lowpass_hz": None},
+        "gate": {"gate_open_db": None, "gate_close_db": None},
+        "fades": {"fade_in_s": None, "fade_out_s": None},
+        "peak": {"peak_ceiling_db": None},
+    }
+    off: dict[str, object] = {}
+    for disabled, keep in zip(steps.values(), toggles):
+        if not keep:
+            off.update(disabled)
+    x = (np.random.default_rng(length).standard_normal((channels, length)) * scale).astype(np.float32)
+    before = x.copy()
+    y = clean(Audio(x, rate), replace(base, **off))  # type: ignore[arg-type]
+    assert y.samples.shape == x.shape and y.sample_rate == rate
+    assert np.isfinite(y.samples).all()
+    np.testing.assert_array_equal(x, before)
+    if base.peak_ceiling_db is not None and "peak_ceiling_db" not in off and length:
+        assert np.abs(y.samples).max() <= 10 ** (base.peak_ceiling_db / 20) + 1e-6

@@ -14,7 +14,15 @@ import soundfile as sf
 
 from mixing import export as export_mod
 from mixing import ffmpeg as ffmpeg_mod
-from mixing.export import export_audio, ffmpeg_loudness, format_for_path, load_audio, require_ffmpeg, zip_files
+from mixing.export import (
+    export_audio,
+    export_stems,
+    ffmpeg_loudness,
+    format_for_path,
+    load_audio,
+    require_ffmpeg,
+    zip_files,
+)
 from mixing.ffmpeg import decode, parse_ebur128_summary
 from stems.audio import Audio, write_wav
 from stems.errors import AudioInputError, UserInputError
@@ -33,7 +41,9 @@ def tone(seconds: float = 2.0, freq: float = 1000.0, amp: float = 0.5, extra: in
 def ffprobe_tags(path: Path) -> dict[str, str]:
     out = subprocess.run(
         ["ffprobe", "-v", "quiet", "-print_format", "json", "-show_format", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return {k.lower(): v for k, v in json.loads(out)["format"].get("tags", {}).items()}
 
@@ -48,11 +58,18 @@ def ffprobe_tags(path: Path) -> dict[str, str]:
         ("flac", 24, "PCM_24", 1.0 / 2**23),
     ],
 )
-def test_lossless_round_trip(fmt: str, depth: int | str, subtype: str, tolerance: float, tmp_path: Path) -> None:
+def test_lossless_round_trip(
+    fmt: str, depth: int | str, subtype: str, tolerance: float, tmp_path: Path
+) -> None:
     audio = tone(extra=7)
     path = export_audio(audio, tmp_path / f"x.{fmt}", fmt=fmt, bit_depth=depth)
     info = sf.info(str(path))
-    assert (info.subtype, info.samplerate, info.channels, info.frames) == (subtype, RATE, 2, audio.num_samples)
+    assert (info.subtype, info.samplerate, info.channels, info.frames) == (
+        subtype,
+        RATE,
+        2,
+        audio.num_samples,
+    )
     back, _ = sf.read(str(path), dtype="float64", always_2d=True)
     assert np.abs(back.T - audio.samples).max() <= tolerance + 1e-9
 
@@ -91,7 +108,12 @@ def test_mp3_with_id3_tags(bitrate: str, tmp_path: Path) -> None:
     audio = tone(seconds=2.0, extra=100)  # 64100 samples: 64100 % 1152 = 740, see the length note
     path = export_audio(audio, tmp_path / "song.mp3", fmt="mp3", bitrate=bitrate, tags=TAGS)
     tags = ffprobe_tags(path)
-    assert (tags["title"], tags["artist"], tags["album"], tags["track"]) == ("Night Drive", "musicmaker", "Demo", "3")
+    assert (tags["title"], tags["artist"], tags["album"], tags["track"]) == (
+        "Night Drive",
+        "musicmaker",
+        "Demo",
+        "3",
+    )
     decoded = decode(path)
     assert decoded.sample_rate == RATE and decoded.num_samples == audio.num_samples  # gapless header honoured
     err = decoded.samples - audio.samples
@@ -103,7 +125,9 @@ def test_mp3_at_48k_and_bitrate_is_cbr(tmp_path: Path) -> None:
     path = export_audio(tone(seconds=2.0), tmp_path / "s.mp3", fmt="mp3", sample_rate=48_000, bitrate="192k")
     out = subprocess.run(
         ["ffprobe", "-v", "quiet", "-print_format", "json", "-show_streams", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     stream = json.loads(out)["streams"][0]
     assert stream["sample_rate"] == "48000" and stream["bit_rate"] == "192000"
@@ -113,6 +137,29 @@ def test_load_audio_reads_mp3(tmp_path: Path) -> None:
     path = export_audio(tone(1.0), tmp_path / "s.mp3", fmt="mp3")
     audio = load_audio(path)
     assert audio.channels == 2 and abs(audio.num_samples - RATE) <= 1152
+
+
+def test_load_audio_falls_back_to_ffmpeg(tmp_path: Path) -> None:
+    wav = tmp_path / "src.wav"
+    write_wav(wav, tone(1.0))
+    m4a = tmp_path / "src.m4a"  # AAC in MP4: libsndfile cannot read it
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
+    audio = load_audio(m4a)
+    assert audio.sample_rate == RATE and audio.channels == 2
+    assert abs(audio.num_samples - RATE) <= 2048
+    with pytest.raises(AudioInputError, match="ffmpeg failed"):
+        (tmp_path / "junk.m4a").write_bytes(b"junk")
+        load_audio(tmp_path / "junk.m4a")
+
+
+def test_export_stems_and_zip(tmp_path: Path) -> None:
+    stems = {"drums": tone(0.3), "bass": tone(0.3, freq=100)}
+    paths = export_stems(stems, tmp_path / "stems", fmt="flac", bit_depth=16, zip_path=tmp_path / "stems.zip")
+    assert [p.name for p in paths] == ["drums.flac", "bass.flac", "stems.zip"]
+    with zipfile.ZipFile(paths[-1]) as zf:
+        assert sorted(zf.namelist()) == ["bass.flac", "drums.flac"]
+    with pytest.raises(UserInputError, match="cannot be file names"):
+        export_stems({"../evil": tone(0.1)}, tmp_path)
 
 
 def test_zip_files(tmp_path: Path) -> None:
@@ -189,7 +236,9 @@ def test_ffmpeg_loudness_of_a_known_tone(tmp_path: Path) -> None:
     x = (10 ** (-23 / 20) * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
     write_wav(tmp_path / "t.wav", Audio(np.stack([x, x]), 48_000))
     measured = ffmpeg_loudness(tmp_path / "t.wav")
-    assert measured == pytest.approx({"integrated_lufs": -23.0, "loudness_range_lu": 0.0, "true_peak_dbtp": -23.0}, abs=0.11)
+    assert measured == pytest.approx(
+        {"integrated_lufs": -23.0, "loudness_range_lu": 0.0, "true_peak_dbtp": -23.0}, abs=0.11
+    )
 
 
 def test_ffmpeg_loudness_of_silence_and_errors(tmp_path: Path) -> None:
@@ -216,6 +265,10 @@ def test_parse_summary() -> None:
 
   True peak:
     Peak:       -1.3 dBFS"""
-    assert parse_ebur128_summary(text) == {"integrated_lufs": -14.1, "loudness_range_lu": 6.2, "true_peak_dbtp": -1.3}
+    assert parse_ebur128_summary(text) == {
+        "integrated_lufs": -14.1,
+        "loudness_range_lu": 6.2,
+        "true_peak_dbtp": -1.3,
+    }
     with pytest.raises(AudioInputError, match="no ebur128 Summary"):
         parse_ebur128_summary("nothing here")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -90,7 +91,7 @@ def test_frame_windows_tile_the_stem(total: int, stride: int, prompt: int) -> No
     plans = plan_frames(total, stride, window, prompt)
     assert plans[0].new_start == 0 and plans[-1].end == total
     assert plans[0].prompt == min(prompt, window - stride)
-    for prev, cur in zip(plans, plans[1:]):
+    for prev, cur in itertools.pairwise(plans):
         assert cur.new_start == prev.end  # new audio is contiguous, never overlapping
         assert cur.prompt == window - stride  # context kept = window - stride
         assert cur.new > 0

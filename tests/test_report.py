@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from flows.report import write_album_report, write_track_report
+from flows.report import write_album_report, write_report, write_track_report
 from flows.report_images import Note, piano_roll_image, spectrogram_image, waveform_image
 from flows.report_media import image_path, timeline_from
 from flows.report_png import encode_png
@@ -53,32 +53,69 @@ def write_midi(path: Path, pitches: list[int], program: int = 33, is_drum: bool 
     midi.write(str(path))
 
 
+def write_track_midi(path: Path) -> None:
+    """The all-stems MIDI file: one named instrument per stem."""
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=BPM)
+    for name, pitch, is_drum in (("drums", 36, True), ("bass", 33, False)):
+        inst = pretty_midi.Instrument(program=0, is_drum=is_drum, name=name)
+        inst.notes.append(pretty_midi.Note(velocity=90, pitch=pitch, start=0.5, end=1.0))
+        midi.instruments.append(inst)
+    midi.write(str(path))
+
+
 def arrangement() -> dict[str, Any]:
     return {
-        "title": "Test <Song> & Co", "artist": "Tester", "bpm": BPM, "key": "A minor", "time_signature": "4/4",
-        "duration": DURATION, "seed": 3, "model": "debug",
-        "generation": {"use_sampling": True, "temperature": 1.0, "top_k": 250, "cfg_coef": 3.0, "extend_stride": 18},
-        "sections": [{"name": "intro", "bars": 1, "prompt": "soft"}, {"name": "drop", "bars": 8, "prompt": "loud"}],
-        "stems": [{"name": "drums", "prompt": "tight drums", "separate": "drums"},
-                  {"name": "bass", "prompt": "warm bass"}],
+        "title": "Test <Song> & Co",
+        "artist": "Tester",
+        "bpm": BPM,
+        "key": "A minor",
+        "time_signature": "4/4",
+        "duration": DURATION,
+        "seed": 3,
+        "model": "debug",
+        "generation": {
+            "use_sampling": True,
+            "temperature": 1.0,
+            "top_k": 250,
+            "cfg_coef": 3.0,
+            "extend_stride": 18,
+        },
+        "sections": [
+            {"name": "intro", "bars": 1, "prompt": "soft"},
+            {"name": "drop", "bars": 8, "prompt": "loud"},
+        ],
+        "stems": [
+            {"name": "drums", "prompt": "tight drums", "separate": "drums"},
+            {"name": "bass", "prompt": "warm bass"},
+        ],
         "master": {"lufs": -14, "true_peak": -1.0, "formats": ["wav", "flac"]},
-    }  # fmt: skip
+    }
 
 
 def stem_record(name: str, midi_notes: int, instrument: str) -> dict[str, Any]:
     return {
-        "generation": {"model": "debug", "seed": 11, "windows": [{"index": 0, "start": 0.0, "end": 2.0,
-                                                                   "text": f"{name} prompt"}], "seconds": 0.5},
-        "refine": {"separation": {"model": "debug", "source": name, "seconds": 0.1} if name == "drums" else None,
-                   "cleaned": True, "seconds": 0.2},
+        "generation": {
+            "model": "debug",
+            "seed": 11,
+            "windows": [{"index": 0, "start": 0.0, "end": 2.0, "text": f"{name} prompt"}],
+            "seconds": 0.5,
+        },
+        "refine": {
+            "separation": {"model": "debug", "source": name, "seconds": 0.1} if name == "drums" else None,
+            "cleaned": True,
+            "seconds": 0.2,
+        },
         "midi": {"instrument": instrument, "notes": midi_notes, "warnings": ["few notes"], "seconds": 0.3},
-        "loudness": LOUD, "gain_db_applied": -2.0,
-    }  # fmt: skip
+        "loudness": LOUD,
+        "gain_db_applied": -2.0,
+    }
 
 
-def make_render(root: Path) -> Path:
+def make_render(root: Path, slug: str = "test-song") -> Path:
     """A 2-second render folder in the layout of ARCHITECTURE.md with a manifest like flows/render.py's."""
-    folder = root / "test-song"
+    folder = root / slug
     for sub in ("raw", "stems", "midi"):
         (folder / sub).mkdir(parents=True)
     for name, freq in (("drums", 220.0), ("bass", 110.0)):
@@ -91,18 +128,26 @@ def make_render(root: Path) -> Path:
     sf.write(folder / "mix.flac", sine(440.0, DURATION, OUT_RATE), OUT_RATE, subtype="PCM_16")
     write_midi(folder / "midi" / "drums.mid", [36, 38, 42, 36], is_drum=True)
     write_midi(folder / "midi" / "bass.mid", [33, 36, 40, 45, 33, 36, 40, 45])
-    write_midi(folder / "midi" / "test-song.mid", [33, 36])
+    write_track_midi(folder / "midi" / f"{slug}.mid")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     manifest = {
-        "manifest_version": 1, "created": "2026-11-21T12:00:00+00:00", "title": "Test <Song> & Co",
-        "source": "arrangements/test.yaml", "seed": 3, "arrangement": arrangement(),
+        "manifest_version": 1,
+        "created": "2026-11-21T12:00:00+00:00",
+        "title": "Test <Song> & Co",
+        "source": "arrangements/test.yaml",
+        "seed": 3,
+        "arrangement": arrangement(),
         "stems": {"drums": stem_record("drums", 4, "drums"), "bass": stem_record("bass", 8, "bass")},
         "mix": {"master": LOUD, "master_gain_db": 3.5, "files": ["mix.wav", "mix.flac"]},
         "timings": {"generate": 1.0, "separate_and_clean": 0.4, "transcribe": 0.6, "mix_and_master": 0.2},
-        "packages": {"numpy": np.__version__, "torch": None}, "platform": {"python": "3.11"},
-        "files": [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": "ab" * 32}
-                  for p in files] + [{"path": "gone.wav", "bytes": 1, "sha256": "00"}],
-    }  # fmt: skip
+        "packages": {"numpy": np.__version__, "torch": None},
+        "platform": {"python": "3.11"},
+        "files": [
+            {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": "ab" * 32}
+            for p in files
+        ]
+        + [{"path": "gone.wav", "bytes": 1, "sha256": "00"}],
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
@@ -201,6 +246,10 @@ def test_waveform_envelopes_sit_at_the_signal_amplitude() -> None:
     assert not (image[:2] == CLIP).all(axis=2).any()
     loud = waveform_image(Audio(np.ones((2, 800), np.float32), 8000), width=40, height=120)
     assert (loud[:2] == CLIP).all()  # full scale: every column flagged in the first lane
+    from flows.report_images import GRID
+
+    marked = waveform_image(Audio(np.zeros((1, 8000), np.float32), 8000), width=100, height=40, marks=[0.5])
+    assert (marked[:15, 50] == GRID).all() and (marked[:15, :50] == BACKGROUND).all()  # line at 0.5 s only
 
 
 def test_spectrogram_puts_a_sine_on_its_row_at_its_level() -> None:
@@ -236,6 +285,20 @@ def test_piano_roll_places_notes_bars_and_sections() -> None:
     assert (image[0, 200] == SECTION_LINE).all()  # section starting at 2 s
 
 
+def test_piano_roll_colours_by_instrument_with_a_palette() -> None:
+    notes = [
+        Note(0.0, 1.0, 60, 10, track=0),
+        Note(1.0, 2.0, 64, 127, track=1),
+        Note(2.0, 3.0, 67, 60, track=2),
+    ]
+    palette = [(255, 0, 0), (0, 255, 0)]
+    image, (low, high) = piano_roll_image(notes, duration=3.0, width=300, palette=palette)
+    row_px = image.shape[0] // (high - low + 1)
+    centre = [(high - n.pitch) * row_px + row_px // 2 for n in notes]
+    assert tuple(image[centre[0], 50]) == (255, 0, 0) and tuple(image[centre[1], 150]) == (0, 255, 0)
+    assert tuple(image[centre[2], 250]) == (255, 0, 0)  # the palette wraps around
+
+
 def test_timeline_from_manifest_and_partial_manifests() -> None:
     timeline = timeline_from(arrangement())
     assert timeline.bar_seconds == pytest.approx(1.0) and timeline.duration == pytest.approx(2.0)
@@ -258,15 +321,24 @@ def test_track_report_links_are_local_and_show_every_file(render: Path) -> None:
     assert audio == ["mix.wav", "raw/drums.wav", "raw/drums.residual.wav", "stems/drums.wav",
                      "raw/bass.wav", "stems/bass.wav"]  # fmt: skip
     images = [url for tag, url in links.urls if tag == "img"]
-    assert len(images) == 14  # 6 audio files x (waveform, spectrogram) + 2 piano rolls
+    assert len(images) == 15  # 6 audio files x (waveform, spectrogram) + 2 stem piano rolls + all stems
     for url in images:
         decoded = decode_png((render / url).read_bytes())
         assert decoded.shape[1] == 1200 and decoded.shape[0] >= 100
     hrefs = {url for tag, url in links.urls if tag == "a"}
-    assert {"mix.flac", "midi/test-song.mid", "midi/bass.mid"} <= hrefs and "gone.wav" not in hrefs
+    assert {
+        "mix.flac",
+        "midi/test-song.mid",
+        "midi/bass.mid",
+        "manifest.json",
+    } <= hrefs and "gone.wav" not in hrefs
     assert "script" not in links.tags and "song" not in links.tags  # the title "<Song>" is escaped
     text = " ".join(links.text)
     assert "Test <Song> & Co" in text and "−14.0" in text and "3.5" in text and "few notes" in text
+    assert "(1 heard)" in text and "GM drum keys 34–46" in text and "G1–B2" in text
+    html = page.read_text(encoding="utf-8")
+    assert '#4e79a7"></span>drums' in html and '#f28e2b"></span>bass' in html  # all-stems roll legend
+    assert text.count("peak −6.0 dBFS") == 5 and "peak −20.0 dBFS" in text  # 0.5 and 0.1 sines
     assert not [p for p in render.rglob(".*")], "temporary files left behind"
 
 
@@ -276,6 +348,15 @@ def test_track_report_marks_a_true_peak_over_the_ceiling(render: Path) -> None:
     (render / "manifest.json").write_text(json.dumps(manifest))
     html = write_track_report(render).read_text(encoding="utf-8")
     assert 'class="bad" title="above the -1.0 dBTP ceiling">−0.2' in html
+
+
+def test_silent_audio_and_silent_loudness_are_labelled(render: Path) -> None:
+    sf.write(render / "stems" / "bass.wav", np.zeros((100, 2), np.float32), OUT_RATE)
+    manifest = json.loads((render / "manifest.json").read_text())
+    manifest["stems"]["bass"]["loudness"] = dict.fromkeys(LOUD)  # how LoudnessReport writes digital silence
+    (render / "manifest.json").write_text(json.dumps(manifest))
+    text = " ".join(parse(write_track_report(render)).text)
+    assert text.count("silent") == 5  # the take caption and 4 loudness cells
 
 
 def test_track_report_tolerates_an_old_minimal_render(tmp_path: Path) -> None:
@@ -319,21 +400,26 @@ def make_album(root: Path) -> Path:
     album = root / "album"
     album.mkdir()
     for slug in ("one", "two"):
-        make_render(album / slug)
-        (album / slug / "test-song").rename(album / f"{slug}-tmp")
-        (album / slug).rmdir()
-        (album / f"{slug}-tmp").rename(album / slug)
+        make_render(album, slug)
     sf.write(album / "album.wav", sine(330.0, 2 * DURATION, OUT_RATE), OUT_RATE, subtype="FLOAT")
     (album / "album.cue").write_text('FILE "album.wav" WAVE\n')
     tracks = [{"slug": s, "title": s.title(), "folder": s, "start": i * DURATION, "duration": DURATION}
               for i, s in enumerate(("one", "two"))]  # fmt: skip
-    (album / "album-manifest.json").write_text(json.dumps({"title": "An Album", "tracks": tracks}))
+    manifest = {
+        "title": "An Album",
+        "artist": "Tester",
+        "tracks": tracks,
+        "loudness_mode": "album",
+        "master": {"integrated_lufs": -16.0, "loudness_range_lu": 4.2, "true_peak_dbtp": -1.5},
+    }
+    (album / "album-manifest.json").write_text(json.dumps(manifest))
     return album
 
 
 def test_album_report_links_every_track_report(tmp_path: Path) -> None:
     album = make_album(tmp_path)
-    links = assert_links_local(write_album_report(album))
+    assert write_report(album / "one") == album / "one" / "report.html"  # a track folder: track report
+    links = assert_links_local(write_report(album))
     hrefs = {u for t, u in links.urls if t == "a"}
     assert {"one/report.html", "two/report.html", "album.wav", "album.cue"} <= hrefs
     assert [u for t, u in links.urls if t == "audio"] == ["album.wav", "one/mix.wav", "two/mix.wav"]
@@ -341,7 +427,9 @@ def test_album_report_links_every_track_report(tmp_path: Path) -> None:
         "one/report/mix.wav.wave.png",
         "two/report/mix.wav.wave.png",
     ]
-    assert "0:02.0" in " ".join(links.text)  # second track's start
+    text = " ".join(links.text)
+    assert "0:02.0" in text and text.count("−14.0") == 2 and text.count("−1.0") == 2  # start, LUFS, dBTP
+    assert "−16.0" in text and "4.2" in text and "−1.5" in text and "by Tester" in text
 
 
 def test_report_module_does_not_import_prefect() -> None:
@@ -396,7 +484,7 @@ def test_track_report_in_headless_chromium(render: Path, tmp_path: Path) -> None
         assert audio["duration"] == pytest.approx(DURATION, abs=0.05) and audio["time"] == pytest.approx(
             DURATION, abs=0.05
         )
-    assert len(result.images) == 14 and all(i["complete"] and i["width"] == 1200 for i in result.images)
+    assert len(result.images) == 15 and all(i["complete"] and i["width"] == 1200 for i in result.images)
     shot = decode_png_size(result.screenshot)
     assert shot[0] == 1280 and shot[1] > 2000  # the full page, not just the first screen
 
@@ -427,3 +515,39 @@ def decode_png_size(path: Path | None) -> tuple[int, int]:
     assert path is not None and path.is_file()
     width, height = struct.unpack(">II", path.read_bytes()[16:24])
     return width, height
+
+
+def test_track_report_survives_a_manifest_of_wrong_types(render: Path) -> None:
+    garbage = {
+        "title": 7,
+        "arrangement": {
+            "bpm": "fast",
+            "duration": -1,
+            "time_signature": "x/y",
+            "sections": "intro",
+            "stems": "drums",
+            "master": [1],
+            "generation": None,
+        },
+        "stems": ["drums"],
+        "mix": {"master": "loud"},
+        "timings": {"generate": "slow", "mix": 1.5},
+        "files": [1, {"path": "mix.wav", "bytes": "big"}],
+        "packages": None,
+        "platform": 3,
+    }
+    (render / "manifest.json").write_text(json.dumps(garbage))
+    links = assert_links_local(write_track_report(render))
+    assert len([u for t, u in links.urls if t == "audio"]) == 6  # the files on disk are still all shown
+    assert "1.50" in " ".join(links.text)
+
+
+def test_progress_is_reported_per_stem_and_names_cannot_leave_the_folder(render: Path) -> None:
+    manifest = json.loads((render / "manifest.json").read_text())
+    manifest["stems"]["../../outside"] = {}  # raw/../../outside.wav is a real file beside the render folder
+    (render / "manifest.json").write_text(json.dumps(manifest))
+    sf.write(render.parent / "outside.wav", sine(100.0, 0.1, 8000), 8000)
+    calls: list[tuple[str, int, int]] = []
+    write_track_report(render, progress=lambda label, done, total: calls.append((label, done, total)))
+    assert calls == [("report: mix", 1, 3), ("report: drums", 2, 3), ("report: bass", 3, 3)]
+    assert "outside.wav" not in (render / "report.html").read_text(encoding="utf-8")

@@ -144,6 +144,8 @@ def test_model_round_trips_through_json(full_yaml: Path) -> None:
     again = Arrangement.model_validate(dumped)
     assert again == song and again.source == song.source
     assert Arrangement.model_validate_json(song.model_dump_json()) == song
+    by_name = song.model_dump(mode="json", by_alias=False)  # some Prefect paths dump without aliases
+    assert "json_schema" in by_name and Arrangement.model_validate(by_name) == song
 
 
 def test_relative_paths_resolve_against_the_yaml_folder_not_cwd(

@@ -88,9 +88,10 @@ def test_separate_keeps_input_rate_shape_and_length(separator: Separator, rate: 
 
 @pytest.mark.slow
 def test_separate_many_matches_separate_and_keeps_order(separator: Separator) -> None:
-    a, b, c = noise(32000, 2, seed=1), noise(32000, 2, seed=2), noise(44100, 1, seconds=0.5, seed=3)
+    a, b, c = noise(32000, 2, seed=1), noise(32000, 2, seed=2), noise(48000, 1, seconds=0.5, seed=3)
     many = separator.separate_many([(a, "drums"), (b, "vocals"), (c, "bass")])
     assert [m.kept.samples.shape for m in many] == [a.samples.shape, b.samples.shape, c.samples.shape]
+    assert [m.kept.sample_rate for m in many] == [32000, 32000, 48000]  # any input rate comes back as is
     single = separator.separate(b, "vocals")
     # Same seed for the random shift, so the batch result equals the one-by-one result.
     np.testing.assert_allclose(many[1].kept.samples, single.kept.samples, atol=1e-4)
@@ -119,6 +120,15 @@ def test_silence_returns_silence(separator: Separator) -> None:
     result = separator.separate(audio, "vocals")
     assert np.abs(result.kept.samples).max() == 0.0 and np.abs(result.residual.samples).max() == 0.0
     assert result.kept.samples.shape == (2, 32000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("length", [0, 1])
+def test_tiny_inputs(separator: Separator, length: int) -> None:
+    audio = Audio(np.full((1, length), 0.25, np.float32), 32000)
+    result = separator.separate(audio, "bass")
+    assert result.kept.samples.shape == (1, length) and np.isfinite(result.kept.samples).all()
+    np.testing.assert_allclose(result.kept.samples + result.residual.samples, audio.samples, atol=1e-6)
 
 
 def test_nan_error_names_the_stem(separator: Separator) -> None:

@@ -1,0 +1,123 @@
+"""Prefect flow ``render_album``: every track of an album, then the sequenced album files and manifest.
+
+Tracks render in this process as one task graph (generation batched across tracks where the model matches, CPU
+stages of one track overlapping the next track's generation), or, with ``track_deployment``, as separate flow runs
+of that deployment, so the workers of a pool share them. Finished stages are reused through the stage cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.album import Album, load_album, track_slug
+from flows.manifest import build_manifest, file_entry, write_manifest
+from flows.paths import render_lock, slugify
+from flows.render import run_tracks, track_job
+from flows.schema import Arrangement
+from stems.audio import read_audio, write_bytes_atomic
+from stems.errors import UserInputError
+
+ALBUM_MANIFEST = "album-manifest.json"
+
+
+def _album_folder(album: Album, out_dir: Path, force: bool) -> Path:
+    folder = out_dir / slugify(album.title)
+    manifest = folder / ALBUM_MANIFEST
+    if manifest.exists():
+        if not force:
+            raise UserInputError(f"{folder} already holds a finished album render ({ALBUM_MANIFEST}); pass --force "
+                                 "to render it again (unchanged stages are reused) or choose another folder with -o")  # fmt: skip
+        manifest.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _render_here(album: Album, tracks: list[Arrangement], folder: Path) -> list[str]:
+    # Inside an unfinished album, a finished track is re-run through the cache (a no-op when nothing changed).
+    jobs = [track_job(a, folder, True, None, track_slug(album, i, a)) for i, a in enumerate(tracks)]
+    return run_tracks(jobs)
+
+
+def _render_on_pool(album: Album, tracks: list[Arrangement], folder: Path, deployment: str) -> list[str]:
+    """One flow run of ``deployment`` (render_arrangement) per track; the pool's workers pick them up."""
+    from prefect.deployments import run_deployment
+    from prefect.states import raise_state_exception
+
+    runs = [
+        run_deployment(deployment, timeout=0, as_subflow=True, parameters={
+            "arrangement": a.model_dump(mode="json"), "out_dir": str(folder), "force": True,
+            "slug": track_slug(album, i, a)})
+        for i, a in enumerate(tracks)
+    ]  # fmt: skip
+    for run in runs:
+        _wait(run.id, raise_state_exception)
+    return [str(folder / track_slug(album, i, a)) for i, a in enumerate(tracks)]
+
+
+def _wait(run_id: Any, raise_state_exception: Any, poll: float = 2.0) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run_id)
+            if run.state is not None and run.state.is_final():
+                if not run.state.is_completed():
+                    raise_state_exception(run.state)
+                return
+            time.sleep(poll)
+
+
+@task(name="sequence-album", cache_policy=NO_CACHE)
+def sequence_task(album: Album, tracks: list[Arrangement], folders: list[str], folder: Path) -> dict[str, Any]:
+    """Join the track mixes (gap or crossfade), master per the loudness mode, export album files and CUE sheet."""
+    from mixing.export import export_audio
+    from mixing.loudness import measure
+    from mixing.master import Master
+    from mixing.sequence import cue_sheet, sequence
+
+    master = Master(album.lufs, album.true_peak)
+    mixes = [read_audio(Path(f) / "mix.wav") for f in folders]
+    if album.loudness == "track":  # every track to the album target before joining
+        mixes = [master.master(m).audio for m in mixes]
+    joined = sequence(mixes, album.gap, album.crossfade)
+    result = master.master(joined.audio)  # album mode: one gain for all, relative levels kept
+    tags = {"title": album.title, "artist": album.artist or "", "album": album.title}
+    files = [export_audio(result.audio, folder / f"album.{fmt}", fmt, 24, None, tags).name
+             for fmt in dict.fromkeys(["wav", *album.formats])]  # fmt: skip
+    names = [(a.title, start) for a, start in zip(tracks, joined.starts)]
+    write_bytes_atomic(folder / "album.cue", cue_sheet("album.wav", album.title, album.artist, names).encode())
+    listing = [{"number": i + 1, "slug": Path(f).name, "title": a.title, "folder": Path(f).name, "start": s, "duration": d}
+               for i, (a, f, s, d) in enumerate(zip(tracks, folders, joined.starts, joined.durations))]  # fmt: skip
+    return {"tracks": listing, "loudness": result.report.to_dict(), "files": [*files, "album.cue"]}
+
+
+@flow(name="render_album")
+def render_album(
+    album_file: str, out_dir: str = "renders", force: bool = False, track_deployment: str | None = None
+) -> str:
+    """Render the album at ``album_file`` into ``out_dir/<album-slug>/``; returns that folder."""
+    started = time.time()
+    album, tracks = load_album(Path(album_file))
+    folder = _album_folder(album, Path(out_dir), force)
+    with render_lock(folder):
+        if track_deployment:
+            folders = _render_on_pool(album, tracks, folder, track_deployment)
+        else:
+            folders = _render_here(album, tracks, folder)
+        sequenced = sequence_task(album, tracks, folders, folder)
+        reused = {Path(f).name: json.loads((Path(f) / "manifest.json").read_text()).get("reused") for f in folders}
+        manifest = build_manifest(
+            title=album.title, artist=album.artist, source=str(album.source), album=album.model_dump(mode="json"),
+            tracks=sequenced["tracks"], loudness_mode=album.loudness, master=sequenced["loudness"],
+            reused=reused, timings={"total": round(time.time() - started, 3)},
+            files=[file_entry(folder, folder / name) for name in sequenced["files"]],
+            distributed=bool(track_deployment),
+        )  # fmt: skip
+        write_manifest(folder / ALBUM_MANIFEST, manifest)
+    return str(folder)
