@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.musicmaker-installed
-# Debian packages: ffmpeg (MP3/FLAC export, loudness checks), fluidsynth + GM soundfont (transcription evaluation).
-APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm
+# Debian packages: ffmpeg (MP3/FLAC export, loudness checks), fluidsynth + GM soundfont (transcription
+# evaluation), chromium (the report page is tested in a headless browser).
+APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: demo test install system-deps bench lock clean

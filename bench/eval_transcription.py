@@ -63,6 +63,7 @@ FAMILY_SHAPE: dict[str, tuple[int, int, str]] = {
 }
 DRUM_CLASSES: dict[str, tuple[int, ...]] = {"kick": (36,), "snare": (38,), "hihat": (42,), "cymbal": (49, 51)}
 PITCHED_FAMILIES = tuple(FAMILY_SHAPE)
+INDEX = {f: i for i, f in enumerate(("drums",) + PITCHED_FAMILIES)}  # decorrelates the seeds of families
 
 
 @dataclass(frozen=True)
@@ -174,9 +175,6 @@ def make_clip(family: str, seed: int, seconds: float) -> Clip:
             programs = RENDER_PROGRAMS[family]
             audio = render(notes, programs[seed % len(programs)], False, Path(tmp))
     return Clip(family, seed, tuple(sorted(notes, key=lambda n: (n.start, n.pitch))), audio, bpm)
-
-
-INDEX = {f: i for i, f in enumerate(("drums",) + PITCHED_FAMILIES)}
 
 
 def _arrays(notes: tuple[Note, ...] | list[Note]) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/generate.py --quick                      # debug model, < 1 min on CPU
     .venv/bin/python bench/generate.py --model random:facebook/musicgen-stereo-large --device cuda
+    .venv/bin/python bench/generate.py --model random:facebook/musicgen-small --window 3 --stride 2 --long 9 --stems 2
 
 Tokens counted are new audio tokens: frames of the stem x codebooks (prompt tokens are not counted).
 Goal: the long windowed render keeps >= 85 % of one window's tokens/s (it re-reads 12 s of context per
@@ -38,6 +39,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--long", type=float, default=None, help="long render duration in s (default 300; 20 with --quick)"
     )
+    p.add_argument(
+        "--window", type=float, default=None, help="window in s (default: the model's 30; 4 with --quick)"
+    )
     p.add_argument("--stems", type=int, default=4, help="K stems for batched vs sequential (default 4)")
     p.add_argument(
         "--stride", type=float, default=None, help="extend_stride in s (default 18; 2.5 with --quick)"
@@ -68,7 +72,7 @@ def _tokens(gen: Generator, duration: float) -> int:
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     a = _args(argv)
     model = a.model or ("debug" if a.quick else "random:facebook/musicgen-small")
-    gen = Generator(model, a.device, max_window=4.0 if a.quick else None)
+    gen = Generator(model, a.device, max_window=a.window or (4.0 if a.quick else None))
     stride = a.stride or (2.5 if a.quick else 18.0)
     long_s = a.long or (20.0 if a.quick else 300.0)
     window = gen.max_window

@@ -16,7 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 from flows.paths import slugify
 from flows.schema import Arrangement, Problem, SchemaError, validate_document
 from flows.schema_errors import format_field
-from flows.schema_models import SLUG_PATTERN, AudioFormat, ExistingFile, Name, SFloat, _Model
+from flows.schema_models import SLUG_PATTERN, AudioFormat, ExistingFile, Name, SBool, SFloat, _Model
 from flows.yamlload import Loc, Position, YamlDocument, read_yaml_file
 
 # Arrangement keys an album may set for all its tracks (a track's own value wins).
@@ -49,7 +49,9 @@ class Album(_Model):
     json_schema: str | None = Field(None, alias="$schema", description="for editors (yaml-language-server)")
     title: Name
     artist: str | None = None
-    defaults: dict[str, Any] = Field(default_factory=dict, description="arrangement keys shared by all tracks")
+    defaults: dict[str, Any] = Field(
+        default_factory=dict, description="arrangement keys shared by all tracks"
+    )
     tracks: list[AlbumTrack] = Field(min_length=1, max_length=100)
     gap: SFloat = Field(2.0, ge=0, le=60, description="seconds of silence between tracks")
     crossfade: SFloat = Field(0.0, ge=0, le=30, description="seconds of overlap between tracks (no gap then)")
@@ -59,6 +61,11 @@ class Album(_Model):
     lufs: SFloat = Field(-14.0, ge=-40, le=-5)
     true_peak: SFloat = Field(-1.0, ge=-9, le=0)
     formats: list[AudioFormat] = Field(default_factory=lambda: ["wav", "mp3"], min_length=1)
+    batch_tracks: SBool = Field(
+        True,
+        description="generate stems of different tracks in one batch where model and settings match; "
+        "false generates each track on its own (bit-identical to a render on a pool of workers)",
+    )
     source: SkipJsonSchema[Path | None] = None
 
     @field_validator("defaults")
@@ -85,7 +92,9 @@ class _MergedDocument(YamlDocument):
 
     def problem(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
         line, col = self.position(loc, key=key)
-        file = next((self.files[loc[:end]] for end in range(len(loc), -1, -1) if loc[:end] in self.files), self.file)
+        file = next(
+            (self.files[loc[:end]] for end in range(len(loc), -1, -1) if loc[:end] in self.files), self.file
+        )
         return Problem(file, line, col, format_field(loc), message)
 
 
@@ -93,12 +102,14 @@ def _subtree(doc: YamlDocument, prefix: Loc) -> tuple[dict[Loc, Position], dict[
     """The marks of ``doc`` under ``prefix``, re-rooted."""
 
     def cut(marks: Mapping[Loc, Position]) -> dict[Loc, Position]:
-        return {loc[len(prefix):]: pos for loc, pos in marks.items() if loc[: len(prefix)] == prefix}
+        return {loc[len(prefix) :]: pos for loc, pos in marks.items() if loc[: len(prefix)] == prefix}
 
     return cut(doc.value_marks), cut(doc.key_marks)
 
 
-def _merge(album: YamlDocument, defaults: dict[str, Any], track: YamlDocument, prefix: Loc) -> _MergedDocument:
+def _merge(
+    album: YamlDocument, defaults: dict[str, Any], track: YamlDocument, prefix: Loc
+) -> _MergedDocument:
     """Defaults first, the track's own keys over them (a whole key replaces; mappings merge one level)."""
     data = dict(defaults)
     for key, value in (track.data or {}).items():
@@ -127,7 +138,9 @@ def _load_track(album_doc: YamlDocument, album: Album, index: int) -> Arrangemen
         doc = YamlDocument(doc.file, album.tracks[index].arrangement, doc.value_marks, doc.key_marks)
     merged = _merge(album_doc, album.defaults, doc, prefix)
     arrangement = validate_document(merged, Arrangement, base)
-    return arrangement.model_copy(update={"source": album.tracks[index].path or Path(album_doc.file).resolve()})
+    return arrangement.model_copy(
+        update={"source": album.tracks[index].path or Path(album_doc.file).resolve()}
+    )
 
 
 def track_slug(album: Album, index: int, arrangement: Arrangement) -> str:

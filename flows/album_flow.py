@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.album import Album, load_album, track_slug
 from flows.manifest import build_manifest, file_entry, write_manifest
+from flows.report import write_album_report
 from flows.paths import render_lock, slugify
 from flows.render import run_tracks, track_job
 from flows.schema import Arrangement
@@ -27,6 +28,7 @@ ALBUM_MANIFEST = "album-manifest.json"
 
 
 def _album_folder(album: Album, out_dir: Path, force: bool) -> Path:
+    """Refuse a finished album unless forced; a forced render first un-finishes it (album manifest gone)."""
     folder = out_dir / slugify(album.title)
     manifest = folder / ALBUM_MANIFEST
     if manifest.exists():
@@ -41,7 +43,7 @@ def _album_folder(album: Album, out_dir: Path, force: bool) -> Path:
 def _render_here(album: Album, tracks: list[Arrangement], folder: Path) -> list[str]:
     # Inside an unfinished album, a finished track is re-run through the cache (a no-op when nothing changed).
     jobs = [track_job(a, folder, True, None, track_slug(album, i, a)) for i, a in enumerate(tracks)]
-    return run_tracks(jobs)
+    return run_tracks(jobs, album.batch_tracks)
 
 
 def _render_on_pool(album: Album, tracks: list[Arrangement], folder: Path, deployment: str) -> list[str]:
@@ -51,8 +53,8 @@ def _render_on_pool(album: Album, tracks: list[Arrangement], folder: Path, deplo
 
     runs = [
         run_deployment(deployment, timeout=0, as_subflow=True, parameters={
-            "arrangement": a.model_dump(mode="json"), "out_dir": str(folder), "force": True,
-            "slug": track_slug(album, i, a)})
+            "arrangement": a.model_dump(mode="json", exclude={"source"}), "out_dir": str(folder), "force": True,
+            "slug": track_slug(album, i, a), "source": str(a.source) if a.source else None})
         for i, a in enumerate(tracks)
     ]  # fmt: skip
     for run in runs:
@@ -74,7 +76,9 @@ def _wait(run_id: Any, raise_state_exception: Any, poll: float = 2.0) -> None:
 
 
 @task(name="sequence-album", cache_policy=NO_CACHE)
-def sequence_task(album: Album, tracks: list[Arrangement], folders: list[str], folder: Path) -> dict[str, Any]:
+def sequence_task(
+    album: Album, tracks: list[Arrangement], folders: list[str], folder: Path
+) -> dict[str, Any]:
     """Join the track mixes (gap or crossfade), master per the loudness mode, export album files and CUE sheet."""
     from mixing.export import export_audio
     from mixing.loudness import measure
@@ -91,7 +95,9 @@ def sequence_task(album: Album, tracks: list[Arrangement], folders: list[str], f
     files = [export_audio(result.audio, folder / f"album.{fmt}", fmt, 24, None, tags).name
              for fmt in dict.fromkeys(["wav", *album.formats])]  # fmt: skip
     names = [(a.title, start) for a, start in zip(tracks, joined.starts)]
-    write_bytes_atomic(folder / "album.cue", cue_sheet("album.wav", album.title, album.artist, names).encode())
+    write_bytes_atomic(
+        folder / "album.cue", cue_sheet("album.wav", album.title, album.artist, names).encode()
+    )
     listing = [{"number": i + 1, "slug": Path(f).name, "title": a.title, "folder": Path(f).name, "start": s, "duration": d}
                for i, (a, f, s, d) in enumerate(zip(tracks, folders, joined.starts, joined.durations))]  # fmt: skip
     return {"tracks": listing, "loudness": result.report.to_dict(), "files": [*files, "album.cue"]}
@@ -104,14 +110,17 @@ def render_album(
     """Render the album at ``album_file`` into ``out_dir/<album-slug>/``; returns that folder."""
     started = time.time()
     album, tracks = load_album(Path(album_file))
-    folder = _album_folder(album, Path(out_dir), force)
-    with render_lock(folder):
+    folder = Path(out_dir) / slugify(album.title)
+    with render_lock(folder):  # before anything in the folder is touched
+        _album_folder(album, Path(out_dir), force)
         if track_deployment:
             folders = _render_on_pool(album, tracks, folder, track_deployment)
         else:
             folders = _render_here(album, tracks, folder)
         sequenced = sequence_task(album, tracks, folders, folder)
-        reused = {Path(f).name: json.loads((Path(f) / "manifest.json").read_text()).get("reused") for f in folders}
+        reused = {
+            Path(f).name: json.loads((Path(f) / "manifest.json").read_text()).get("reused") for f in folders
+        }
         manifest = build_manifest(
             title=album.title, artist=album.artist, source=str(album.source), album=album.model_dump(mode="json"),
             tracks=sequenced["tracks"], loudness_mode=album.loudness, master=sequenced["loudness"],
@@ -120,4 +129,5 @@ def render_album(
             distributed=bool(track_deployment),
         )  # fmt: skip
         write_manifest(folder / ALBUM_MANIFEST, manifest)
+        write_album_report(folder)
     return str(folder)

@@ -67,7 +67,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
         root = render_arrangement(arrangement, out_dir=str(args.output), force=args.force, only=args.only)
     manifest = json.loads((Path(root) / "manifest.json").read_text())
     files = "\n".join(f"  {f['path']}" for f in manifest["files"])
-    _emit(args, {"folder": root, "files": manifest["files"]}, f"Rendered '{arrangement.title}' into {root}/\n{files}")
+    _emit(
+        args,
+        {"folder": root, "files": manifest["files"]},
+        f"Rendered '{arrangement.title}' into {root}/\n{files}",
+    )
     return EXIT_OK
 
 
@@ -80,7 +84,9 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
         from flows import preflight
 
         plans = [preflight.check(track) for track in tracks]
-        _emit(args, {"album": album.title, "tracks": plans}, "\n\n".join(preflight.describe(p) for p in plans))
+        _emit(
+            args, {"album": album.title, "tracks": plans}, "\n\n".join(preflight.describe(p) for p in plans)
+        )
         return EXIT_OK
     apply_prefect_defaults()
     from flows.album_flow import render_album
@@ -126,10 +132,18 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 def _cmd_master(args: argparse.Namespace) -> int:
     from mixing.master import master_file
 
-    out = Path(args.output) if args.output else Path(args.audio).with_name(Path(args.audio).stem + ".master.wav")
+    out = (
+        Path(args.output)
+        if args.output
+        else Path(args.audio).with_name(Path(args.audio).stem + ".master.wav")
+    )
     result = master_file(Path(args.audio), out, lufs=args.lufs, true_peak=args.true_peak)
     report = result.report.to_dict()
-    _emit(args, {"output": str(out), **report}, f"Wrote {out}: " + ", ".join(f"{k} {v}" for k, v in report.items()))
+    _emit(
+        args,
+        {"output": str(out), **report},
+        f"Wrote {out}: " + ", ".join(f"{k} {v}" for k, v in report.items()),
+    )
     return EXIT_OK
 
 
@@ -142,7 +156,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'name':40} {'params':>8} {'ch':>3} {'VRAM GB':>8}  cached")
     for r in rows:
-        print(f"{r['name']:40} {r['params_m']:>7g}M {r['channels']:>3} {r['vram_gb']:>8g}  {'yes' if r['cached'] else 'no'}")
+        print(
+            f"{r['name']:40} {r['params_m']:>7g}M {r['channels']:>3} {r['vram_gb']:>8g}  {'yes' if r['cached'] else 'no'}"
+        )
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from flows.report import write_report
+
+    path = write_report(Path(args.folder))
+    _emit(args, {"report": str(path)}, f"Wrote {path}")
     return EXIT_OK
 
 
@@ -182,19 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
     p.add_argument("--seed", type=int, help="override the arrangement's seed")
     p.add_argument("--dry-run", action="store_true", help="print the plan without loading any model")
-    p.add_argument("--only", nargs="+", metavar="STEM", help="render only these stems (and those they follow)")
+    p.add_argument(
+        "--only", nargs="+", metavar="STEM", help="render only these stems (and those they follow)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite a finished render in the output folder")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_render)
 
     album = sub.add_parser("album", help="render or schedule albums").add_subparsers(
-        dest="album_command", required=True, metavar="COMMAND")
+        dest="album_command", required=True, metavar="COMMAND"
+    )
     p = album.add_parser("render", help="render every track of an album and the album files", formatter_class=fmt,
                          epilog="examples:\n  musicmaker album render arrangements/album.yaml -o renders\n"
                                 "  musicmaker album render album.yaml --force   # after an edit: redoes only what changed")  # fmt: skip
     p.add_argument("album", metavar="ALBUM.yaml")
     p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
-    p.add_argument("--force", action="store_true", help="render again over a finished album (reuses unchanged stages)")
+    p.add_argument(
+        "--force", action="store_true", help="render again over a finished album (reuses unchanged stages)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print each track's plan without loading any model")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_album_render)
@@ -207,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", default="UTC", help="IANA time zone of the cron (default UTC)")
     p.add_argument("--pool", help="deploy to this Prefect work pool instead of serving from this process")
     p.add_argument("--name", help="deployment name (default: the album's slug)")
-    p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (shared storage on a pool)")
+    p.add_argument(
+        "-o", "--output", default="renders", type=Path, help="output folder (shared storage on a pool)"
+    )
     _add_output_flags(p)
     p.set_defaults(func=_cmd_album_schedule)
 
@@ -233,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_models)
 
+    p = sub.add_parser("report", help="(re)write report.html of a track or album render", formatter_class=fmt,
+                       epilog="example:\n  musicmaker report renders/demo-groove")  # fmt: skip
+    p.add_argument("folder", metavar="DIR")
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the arrangement format", formatter_class=fmt,
                        epilog="example:\n  musicmaker schema -o arrangement.schema.json")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
@@ -256,7 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:  # an internal failure: show everything, exit 1
         traceback.print_exc()
-        print("musicmaker: internal error (exit 1); please report it with the traceback above", file=sys.stderr)
+        print(
+            "musicmaker: internal error (exit 1); please report it with the traceback above", file=sys.stderr
+        )
         return EXIT_INTERNAL
 
 

@@ -123,7 +123,9 @@ def sampling_params(arrangement: Arrangement) -> Any:
     return SamplingParams(**arrangement.generation.model_dump())
 
 
-def generation_key(arrangement: Arrangement, stem: Stem, model: str, paths: RenderPaths, takes_melody: bool) -> str:
+def generation_key(
+    arrangement: Arrangement, stem: Stem, model: str, paths: RenderPaths, takes_melody: bool
+) -> str:
     """Everything a stem's audio depends on, upstream audio by content (a followed stem's raw file)."""
     melody = melody_path(arrangement, stem, paths, takes_melody)
     inputs = {
@@ -150,7 +152,9 @@ class GenerationJob:
     names: tuple[str, ...]
 
 
-def _record(job: GenerationJob, request: Any, result: Any, model: str, batch: list[str], seconds: float) -> dict:
+def _record(
+    job: GenerationJob, request: Any, result: Any, model: str, batch: list[str], seconds: float
+) -> dict:
     stem = job.arrangement.stem(result.name)
     source = melody_path(job.arrangement, stem, job.paths, True)
     return {
@@ -160,7 +164,9 @@ def _record(job: GenerationJob, request: Any, result: Any, model: str, batch: li
     }  # fmt: skip
 
 
-def generate_jobs(model: str, jobs: list[GenerationJob], progress: Progress | None = None) -> list[dict[str, dict]]:
+def generate_jobs(
+    model: str, jobs: list[GenerationJob], progress: Progress | None = None
+) -> list[dict[str, dict]]:
     """Generate, in one batched call, every stem of ``jobs`` whose cached output is missing or stale.
 
     Returns one {stem: record} per job; records of reused stems say ``"reused": True``.
@@ -187,14 +193,20 @@ def generate_jobs(model: str, jobs: list[GenerationJob], progress: Progress | No
     return out
 
 
-def _generate(model: str, jobs: list[GenerationJob], todo: list[tuple[int, str, str]],
-              out: list[dict[str, dict]], progress: Progress | None) -> None:
+def _generate(
+    model: str,
+    jobs: list[GenerationJob],
+    todo: list[tuple[int, str, str]],
+    out: list[dict[str, dict]],
+    progress: Progress | None,
+) -> None:
     from stems.generate import get_generator
 
     started = time.perf_counter()
     generator = get_generator(model)
     requests = [
-        build_requests(jobs[i].arrangement, [name], jobs[i].paths, generator.takes_melody)[0] for i, name, _ in todo
+        build_requests(jobs[i].arrangement, [name], jobs[i].paths, generator.takes_melody)[0]
+        for i, name, _ in todo
     ]
     if len(jobs) > 1:  # stems of several tracks in one batch: label them track/stem
         requests = [replace(r, name=f"{jobs[i].paths.slug}/{r.name}") for r, (i, _, _) in zip(requests, todo)]

@@ -35,7 +35,9 @@ def ensure_gpu_limit(slots: int | None = None) -> int:
         except ObjectNotFound:
             limit = slots or max(1, gpu_count())
             try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=GPU_LIMIT, limit=limit))
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=GPU_LIMIT, limit=limit)
+                )
             except ObjectAlreadyExists:  # another worker created it between our read and our create
                 pass
             return int(client.read_global_concurrency_limit_by_name(GPU_LIMIT).limit)

@@ -32,7 +32,11 @@ def package_versions() -> dict[str, str | None]:
 
 def file_entry(root: Path, path: Path) -> dict[str, Any]:
     data = path.read_bytes()
-    return {"path": path.relative_to(root).as_posix(), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "path": path.relative_to(root).as_posix(),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def list_outputs(root: Path) -> list[dict[str, Any]]:
@@ -49,7 +53,11 @@ def build_manifest(**sections: Any) -> dict[str, Any]:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **sections,
         "packages": package_versions(),
-        "platform": {"python": sys.version.split()[0], "system": platform.platform(), "machine": platform.machine()},
+        "platform": {
+            "python": sys.version.split()[0],
+            "system": platform.platform(),
+            "machine": platform.machine(),
+        },
     }
 
 

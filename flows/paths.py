@@ -64,7 +64,19 @@ def prepare_render_folder(title: str, out_dir: Path, force: bool, slug: str | No
         paths.manifest.unlink()
     for sub in ("raw", "stems", "midi"):
         (paths.root / sub).mkdir(parents=True, exist_ok=True)
+    remove_partial_files(paths.root)
     return paths
+
+
+def remove_partial_files(folder: Path) -> list[Path]:
+    """Delete temp files a killed render left behind (AtomicWriter names them ``.<name>.<random>.part<ext>``).
+
+    Called with the folder's render lock held, so no live writer owns them.
+    """
+    stale = [p for p in folder.rglob(".*.part*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 @contextmanager

@@ -29,7 +29,9 @@ def check(arrangement: Arrangement, only: list[str] | None = None) -> dict[str, 
         batches.append({"model": model, "stems": names, "params_m": info.params_m, "vram_gb": info.vram_gb})
     for stem in stems:
         if stem.separate:
-            check_separation_model(model_for(stem.separate, stem.separation_model or arrangement.separation_model))
+            check_separation_model(
+                model_for(stem.separate, stem.separation_model or arrangement.separation_model)
+            )
         family = stages.midi_instrument(stem)
         if family is not None:
             settings_for(family)
@@ -39,21 +41,34 @@ def check(arrangement: Arrangement, only: list[str] | None = None) -> dict[str, 
         "title": arrangement.title,
         "duration": arrangement.duration,
         "batches": batches,
-        "windows": [{"index": w.index, "start": w.start, "new_start": w.new_start, "end": w.end} for w in windows],
+        "windows": [
+            {"index": w.index, "start": w.start, "new_start": w.new_start, "end": w.end} for w in windows
+        ],
         "sections": [{"name": s.name, "start": s.start, "end": s.end, "prompt": s.prompt} for s in spans],
-        "stems": {s.name: {"model": generation.stem_model(arrangement, s), "follow": s.follow, "separate": s.separate,
-                           "midi": stages.midi_instrument(s)} for s in stems},  # fmt: skip
+        "stems": {
+            s.name: {
+                "model": generation.stem_model(arrangement, s),
+                "follow": s.follow,
+                "separate": s.separate,
+                "midi": stages.midi_instrument(s),
+            }
+            for s in stems
+        },  # fmt: skip
     }
 
 
 def describe(plan: dict[str, Any]) -> str:
     """The plan as text for people."""
-    lines = [f"Plan for '{plan['title']}' ({plan['duration']:g} s, {len(plan['windows'])} window(s) per stem)"]
+    lines = [
+        f"Plan for '{plan['title']}' ({plan['duration']:g} s, {len(plan['windows'])} window(s) per stem)"
+    ]
     for i, batch in enumerate(plan["batches"], 1):
         lines.append(f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, ~{batch['vram_gb']:g} GB VRAM)"
                      f" -> {', '.join(batch['stems'])}")  # fmt: skip
     for w in plan["windows"]:
-        lines.append(f"  window {w['index']}: {w['start']:.1f}-{w['end']:.1f} s (new audio from {w['new_start']:.1f} s)")
+        lines.append(
+            f"  window {w['index']}: {w['start']:.1f}-{w['end']:.1f} s (new audio from {w['new_start']:.1f} s)"
+        )
     for s in plan["sections"]:
         lines.append(f"  section {s['name']}: {s['start']:.1f}-{s['end']:.1f} s  {s['prompt']}")
     for name, stem in plan["stems"].items():

@@ -21,6 +21,7 @@ from prefect.futures import PrefectFuture
 from flows import generation, progress, stages
 from flows.generation import GenerationJob
 from flows.gpu import ensure_gpu_limit, gpu_slot
+from flows.report import write_track_report
 from flows.manifest import build_manifest, list_outputs, write_manifest
 from flows.paths import RenderPaths, prepare_render_folder, render_lock, slugify
 from flows.schema import Arrangement, Stem
@@ -101,7 +102,9 @@ def _midi_record(track: Any) -> dict[str, Any] | None:
             "notes": len(track.notes), "warnings": list(track.warnings), "seconds": round(track.seconds, 3)}  # fmt: skip
 
 
-def _timings(generated: dict, refined: dict, midi: list[tuple[Any, bool]], mixed: dict, started: float) -> dict:
+def _timings(
+    generated: dict, refined: dict, midi: list[tuple[Any, bool]], mixed: dict, started: float
+) -> dict:
     """Seconds spent on work done in this run (reused stages count zero); generation counted once per batch."""
     batches = {tuple(r["batch"]): r["seconds"] for r in generated.values() if not r["reused"]}
     return {
@@ -138,15 +141,13 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[d
         timings=_timings(gen, ref, midi, mixed, started), reused=reused, files=list_outputs(paths.root),
     )  # fmt: skip
     write_manifest(paths.manifest, manifest)
+    write_track_report(paths.root)
     return str(paths.root)
 
 
-def _group_key(arrangement: Arrangement, model: str) -> tuple[str, str]:
-    return model, json.dumps(arrangement.generation.model_dump(), sort_keys=True)
-
-
-def submit_generation(tracks: list[TrackJob]) -> list[list[PrefectFuture]]:
-    """Generation tasks for ``tracks``, batched across tracks by (follow level, model, sampling settings).
+def submit_generation(tracks: list[TrackJob], across_tracks: bool = True) -> list[list[PrefectFuture]]:
+    """Generation tasks for ``tracks``, batched by (follow level, model, sampling settings), across tracks too
+    when ``across_tracks`` (a batch can round a near-tie token differently from a solo render).
 
     Returns, per track, the futures of the batches holding its stems. A level waits for the level before it.
     """
@@ -154,13 +155,15 @@ def submit_generation(tracks: list[TrackJob]) -> list[list[PrefectFuture]]:
     previous: list[PrefectFuture] = []
     levels = [generation.generation_levels(t.arrangement, list(t.stems)) for t in tracks]
     for depth in range(max(len(lv) for lv in levels)):
-        groups: dict[tuple[str, str], list[tuple[int, GenerationJob]]] = {}
+        groups: dict[tuple[str, str, int], list[tuple[int, GenerationJob]]] = {}
         for i, track in enumerate(tracks):
             for model, names in (levels[i][depth] if depth < len(levels[i]) else {}).items():
                 job = GenerationJob(track.arrangement, track.paths, tuple(names))
-                groups.setdefault(_group_key(track.arrangement, model), []).append((i, job))
+                settings = json.dumps(track.arrangement.generation.model_dump(), sort_keys=True)
+                key = (model, settings, -1 if across_tracks else i)
+                groups.setdefault(key, []).append((i, job))
         current = []
-        for (model, _), members in groups.items():
+        for (model, _, _), members in groups.items():
             future = generate_task.submit(model, [job for _, job in members], wait_for=previous)
             current.append(future)
             for i, _ in members:
@@ -169,7 +172,9 @@ def submit_generation(tracks: list[TrackJob]) -> list[list[PrefectFuture]]:
     return per_track
 
 
-def submit_track_stages(track: TrackJob, generation_futures: list[PrefectFuture], started: float) -> list[PrefectFuture]:
+def submit_track_stages(
+    track: TrackJob, generation_futures: list[PrefectFuture], started: float
+) -> list[PrefectFuture]:
     """Separation, transcription, mix and manifest of one track, each starting as soon as its inputs exist.
 
     Returns every future of the track in dependency order, the manifest's last.
@@ -182,7 +187,7 @@ def submit_track_stages(track: TrackJob, generation_futures: list[PrefectFuture]
     return [*generation_futures, *refined, *midi, mixed, finished]
 
 
-def run_tracks(tracks: list[TrackJob]) -> list[str]:
+def run_tracks(tracks: list[TrackJob], across_tracks: bool = True) -> list[str]:
     """Run the whole task graph of ``tracks``; returns their folders.
 
     Results are collected in dependency order so that a failure surfaces as the stage's own exception (a user
@@ -190,7 +195,7 @@ def run_tracks(tracks: list[TrackJob]) -> list[str]:
     """
     ensure_gpu_limit()
     started = time.time()
-    generation_futures = submit_generation(tracks)
+    generation_futures = submit_generation(tracks, across_tracks)
     graphs = [submit_track_stages(t, f, started) for t, f in zip(tracks, generation_futures)]
     for graph in graphs:
         for future in graph:
@@ -214,8 +219,14 @@ def render_arrangement(
     force: bool = False,
     only: list[str] | None = None,
     slug: str | None = None,
+    source: str | None = None,
 ) -> str:
-    """Render one arrangement into ``out_dir/<slug>/`` and return that folder."""
+    """Render one arrangement into ``out_dir/<slug>/`` and return that folder.
+
+    ``source`` names the YAML file the arrangement came from when it arrives as JSON (a deployment parameter).
+    """
+    if source:
+        arrangement = arrangement.model_copy(update={"source": Path(source)})
     folder = Path(out_dir) / (slug or slugify(arrangement.title))
     with render_lock(folder):
         (result,) = run_tracks([track_job(arrangement, Path(out_dir), force, only, slug)])

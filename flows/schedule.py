@@ -7,6 +7,8 @@ worker needs this code at the same path and the output folder on shared storage 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,9 @@ class AlbumSchedule:
                 "track_deployment": track_deployment}  # fmt: skip
 
 
-def make_schedule(album_file: Path, cron: str, timezone: str, out_dir: Path, name: str | None) -> AlbumSchedule:
+def make_schedule(
+    album_file: Path, cron: str, timezone: str, out_dir: Path, name: str | None
+) -> AlbumSchedule:
     """Validate the album, the cron expression and the time zone before anything is created."""
     from prefect._vendor.croniter import croniter  # the parser Prefect validates schedules with
 
@@ -46,7 +50,9 @@ def make_schedule(album_file: Path, cron: str, timezone: str, out_dir: Path, nam
         raise UserInputError(f"--cron {cron!r} is not a cron expression; use five fields, e.g. \"0 3 * * *\" "
                              "for 03:00 every day")  # fmt: skip
     _check_timezone(timezone)
-    return AlbumSchedule(album_file.resolve(), cron, timezone, out_dir.resolve(), name or slugify(album.title))
+    return AlbumSchedule(
+        album_file.resolve(), cron, timezone, out_dir.resolve(), name or slugify(album.title)
+    )
 
 
 def _check_timezone(timezone: str) -> None:
@@ -55,7 +61,9 @@ def _check_timezone(timezone: str) -> None:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UserInputError(f"--timezone {timezone!r} is not an IANA time zone; use e.g. UTC or Europe/Paris") from None
+        raise UserInputError(
+            f"--timezone {timezone!r} is not an IANA time zone; use e.g. UTC or Europe/Paris"
+        ) from None
 
 
 def _cron(plan: AlbumSchedule) -> Any:
@@ -68,12 +76,17 @@ def deploy_to_pool(plan: AlbumSchedule, pool: str) -> list[str]:
     """Create/update the album and track deployments on ``pool`` from this checkout; returns their names."""
     from prefect import flow
 
+    with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints its own tables; the CLI reports instead
+        return _deploy(plan, pool, flow)
+
+
+def _deploy(plan: AlbumSchedule, pool: str, flow: Any) -> list[str]:
     track = flow.from_source(source=str(REPO), entrypoint=TRACK_ENTRYPOINT)
-    track.deploy(name=plan.track_deployment_name, work_pool_name=pool, print_next_steps=False,
+    track.deploy(name=plan.track_deployment_name, work_pool_name=pool, print_next_steps=False, ignore_warnings=True,
                  description="one track of a musicmaker album")  # fmt: skip
     track_ref = f"render_arrangement/{plan.track_deployment_name}"
     album = flow.from_source(source=str(REPO), entrypoint=ALBUM_ENTRYPOINT)
-    album.deploy(name=plan.name, work_pool_name=pool, schedules=[_cron(plan)], print_next_steps=False,
+    album.deploy(name=plan.name, work_pool_name=pool, schedules=[_cron(plan)], print_next_steps=False, ignore_warnings=True,
                  parameters=plan.parameters(track_ref), description=f"render {plan.album_file.name} on a schedule")  # fmt: skip
     return [f"render_album/{plan.name}", track_ref]
 

@@ -19,8 +19,26 @@ from flows.schema import Arrangement, Stem
 from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
 
 # What a stem's `separate:` source says about the instrument when `midi:` does not say it.
-_FAMILY_BY_SOURCE = {"drums": "drums", "bass": "bass", "vocals": "vocals", "guitar": "guitar", "piano": "piano"}
-_FAMILY_WORDS = ("drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind")
+_FAMILY_BY_SOURCE = {
+    "drums": "drums",
+    "bass": "bass",
+    "vocals": "vocals",
+    "guitar": "guitar",
+    "piano": "piano",
+}
+_FAMILY_WORDS = (
+    "drums",
+    "bass",
+    "piano",
+    "keys",
+    "guitar",
+    "lead",
+    "strings",
+    "pad",
+    "vocals",
+    "brass",
+    "woodwind",
+)
 
 
 def instrument_family(stem: Stem) -> str | None:
@@ -83,13 +101,19 @@ def refine_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dic
         write_wav(paths.residual(stem.name), result.residual)
         files.append(paths.residual(stem.name))
         audio = result.kept
-        record["separation"] = {"model": separation, "source": stem.separate, "seconds": round(result.seconds, 3)}
+        record["separation"] = {
+            "model": separation,
+            "source": stem.separate,
+            "seconds": round(result.seconds, 3),
+        }
     if stem.clean.enabled:
         audio = clean(audio, settings_for(instrument_family(stem)), name=stem.name)
     rate = arrangement.sample_rate or audio.sample_rate
     audio = fit_length(convert_audio(audio, rate, audio.channels), round(arrangement.duration * rate))
     write_wav(paths.stem(stem.name), audio)
-    record.update(sample_rate=rate, samples=audio.num_samples, seconds=round(time.perf_counter() - started, 3))
+    record.update(
+        sample_rate=rate, samples=audio.num_samples, seconds=round(time.perf_counter() - started, 3)
+    )
     cache.store("refine", stem.name, key, files, record)
     return {**record, "reused": False}
 
@@ -125,7 +149,9 @@ def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) ->
     if record is not None:
         return _track_from_dict(record["track"]), True
     audio = read_audio(paths.stem(stem.name))
-    track = get_transcriber().transcribe(audio, family, stem.name, tempo=tempo, quantize=arrangement.midi.quantize)
+    track = get_transcriber().transcribe(
+        audio, family, stem.name, tempo=tempo, quantize=arrangement.midi.quantize
+    )
     write_midi(paths.midi(stem.name), [track], tempo)
     cache.store("transcribe", stem.name, key, [paths.midi(stem.name)], {"track": asdict(track)})
     return track, False
@@ -150,7 +176,6 @@ def _mix_inputs(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths)
 def mix_and_master(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> dict[str, Any]:
     """Mix the cleaned stems, master to the target, export mix.<fmt>; returns the loudness report."""
     from mixing.export import export_audio
-    from mixing.loudness import measure
     from mixing.master import Master
     from mixing.mix import Track, mix
 
@@ -159,7 +184,7 @@ def mix_and_master(arrangement: Arrangement, stems: list[Stem], paths: RenderPat
         return record
     started = time.perf_counter()
     tracks = [Track(s.name, read_audio(paths.stem(s.name)), s.gain_db, s.pan, s.mute, s.solo) for s in stems]
-    mixed = mix(tracks)
+    mixed = mix(tracks, measure_stems=True)
     master = arrangement.master
     result = Master(master.lufs, master.true_peak).master(mixed.audio)
     tags = {k: v for k, v in {"title": arrangement.title, "artist": arrangement.artist}.items() if v}
@@ -168,7 +193,7 @@ def mix_and_master(arrangement: Arrangement, stems: list[Stem], paths: RenderPat
         for fmt in dict.fromkeys(["wav", *master.formats])
     ]
     record = {
-        "stems": {t.name: measure(t.audio).to_dict() for t in tracks},
+        "stems": {name: report.to_dict() for name, report in mixed.stem_reports.items()},
         "stem_gain_db": mixed.stem_gain_db,
         "master": result.report.to_dict(),
         "master_gain_db": result.gain_db,

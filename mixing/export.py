@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mixing.ffmpeg import decode, ffmpeg_loudness, require_ffmpeg
-from stems.audio import AtomicWriter, Audio, check_finite, read_audio, resample
+from stems.audio import AtomicWriter, Audio, check_finite, open_sound_file, read_audio, resample
 from stems.errors import AudioInputError, UserInputError
 
 __all__ = [
@@ -117,26 +117,25 @@ def _quantised_16(samples: np.ndarray, name: str) -> np.ndarray:
     """16-bit integers with TPDF dither of +-1 LSB (the standard choice: error independent of the signal)."""
     rng = np.random.default_rng(_DITHER_SEED)
     tpdf = rng.random(samples.shape, dtype=np.float32) - rng.random(samples.shape, dtype=np.float32)
-    scaled = _clipped(samples, name).astype(np.float64) * 32767.0 + tpdf
-    return np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
+    # float32 is exact enough here: at |x| <= 32768 its resolution is 1/256 LSB.
+    scaled = _clipped(samples, name) * np.float32(32767.0) + tpdf
+    return np.clip(np.rint(scaled, out=scaled), -32768, 32767, out=scaled).astype(np.int16)
 
 
 def _write_soundfile(
     audio: Audio, tmp: Path, fmt: str, bit_depth: int | str, tags: Mapping[str, str]
 ) -> None:
-    import soundfile as sf
 
     if bit_depth == 16:
         data: np.ndarray = _quantised_16(audio.samples, tmp.name)
     elif bit_depth == 24:  # below -140 dBFS, dither would be inaudible; libsndfile scales floats to 24 bits
-        data = _clipped(audio.samples, tmp.name).astype(np.float64)
+        data = _clipped(audio.samples, tmp.name)
     else:
         data = audio.samples
-    with sf.SoundFile(
-        str(tmp), "w", audio.sample_rate, audio.channels, _SUBTYPES[bit_depth], format=fmt.upper()
-    ) as f:
+    with open_sound_file(tmp, audio.sample_rate, audio.channels, _SUBTYPES[bit_depth], fmt.upper()) as f:
         for key, value in tags.items():
-            setattr(f, TAGS[key], str(value))
+            if str(value):  # libsndfile refuses an empty tag
+                setattr(f, TAGS[key], str(value))
         f.write(np.ascontiguousarray(data.T))
 
 

@@ -17,7 +17,7 @@ from functools import cache
 import numpy as np
 
 from mixing.truepeak import peaks, true_peak
-from stems.audio import Audio
+from stems.audio import Audio, check_finite
 
 # ITU-R BS.1770-4 eq. 2 and 4: loudness offset and channel weights (L, R, C, Ls, Rs).
 LOUDNESS_OFFSET = -0.691
@@ -154,7 +154,10 @@ def measure(audio: Audio) -> LoudnessReport:
     """Integrated loudness, loudness range, true peak and sample peak of ``audio``."""
     from mixing._parallel import both
 
-    power, (true, sample) = both(lambda: weighted_power(audio), lambda: peaks(audio.samples, audio.sample_rate))
+    check_finite(audio, "audio to measure")
+    power, (true, sample) = both(
+        lambda: weighted_power(audio), lambda: peaks(audio.samples, audio.sample_rate)
+    )
     hops = hop_energies(power, audio.sample_rate)
     integrated = gated_loudness(hops)
     return LoudnessReport(

@@ -60,7 +60,7 @@ class _Analysis:
 
     power: np.ndarray
     peaks: np.ndarray
-    peaks_gain_db: float  # interval peaks are valid for gains up to this
+    headroom_db: float  # peaks are complete wherever (gain - ceiling) up to this could push them over
 
 
 def _check_targets(lufs: float, true_peak: float) -> None:
@@ -107,8 +107,10 @@ class Master:
         """A new, mastered Audio with its loudness report; the input is not modified."""
         check_finite(audio, "master input")
         power = weighted_power(audio)
-        analysis = self._analyse(audio, power, self._lufs - _input_loudness(power, audio.sample_rate))
         ceiling_db = self._true_peak - PEAK_MARGIN_DB
+        first_gain_db = self._lufs - _input_loudness(power, audio.sample_rate)
+        analysis = _analyse(audio, power, first_gain_db - ceiling_db)
+        self._notify(0.3)
         bias, steps = 0.0, 0
         for _ in range(4):  # outer: correct the power approximation and any residual true-peak overshoot
             gain_db, curve, n = self._search(audio, analysis, self._lufs + bias, ceiling_db)
@@ -132,13 +134,6 @@ class Master:
         reduction = max(0.0, -(to_db(float(curve.min())) or 0.0))
         return MasterResult(out, report, gain_db, steps, reduction)
 
-    def _analyse(self, audio: Audio, power: np.ndarray, first_gain_db: float) -> _Analysis:
-        valid_db = first_gain_db + HEADROOM_DB
-        threshold = 10.0 ** ((self._true_peak - PEAK_MARGIN_DB - valid_db) / 20.0)
-        peaks = interval_peaks(audio.samples, audio.sample_rate, threshold)
-        self._notify(0.3)
-        return _Analysis(power, peaks, valid_db)
-
     def _search(
         self, audio: Audio, analysis: _Analysis, target: float, ceiling_db: float
     ) -> tuple[float, np.ndarray, int]:
@@ -147,8 +142,8 @@ class Master:
         gain_db = target - _predicted(analysis.power, None, 0.0, audio.sample_rate)
         prev: tuple[float, float] | None = None
         for step in range(1, MAX_STEPS + 1):
-            if gain_db > analysis.peaks_gain_db:  # peaks were screened for less gain: redo them
-                analysis = self._analyse(audio, analysis.power, gain_db)
+            if gain_db - ceiling_db > analysis.headroom_db:  # peaks were screened for less gain: redo them
+                analysis = _analyse(audio, analysis.power, gain_db - ceiling_db)
             scale = 10.0 ** (gain_db / 20.0)
             curve = limiter_gain(
                 analysis.peaks, ceiling, audio.sample_rate, self._lookahead_ms, self._release_ms, scale
@@ -168,6 +163,13 @@ class Master:
     def _notify(self, fraction: float) -> None:
         if self._progress is not None:
             self._progress(min(fraction, 1.0))
+
+
+def _analyse(audio: Audio, power: np.ndarray, gain_over_ceiling_db: float) -> _Analysis:
+    """Interval peaks wherever a gain up to ``HEADROOM_DB`` more than expected could reach the ceiling."""
+    headroom_db = gain_over_ceiling_db + HEADROOM_DB
+    peaks = interval_peaks(audio.samples, audio.sample_rate, 10.0 ** (-headroom_db / 20.0))
+    return _Analysis(power, peaks, headroom_db)
 
 
 def _input_loudness(power: np.ndarray, sample_rate: int) -> float:

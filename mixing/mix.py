@@ -113,6 +113,18 @@ def _add_track(bus: np.ndarray, audio: Audio, gain: float, pan: float) -> None:
     saxpy(x[-1], bus[1], a=gain * right)
 
 
+def _levels(
+    tracks: Sequence[Track], audible: Sequence[Track], full: bool
+) -> tuple[list[float | None], dict[str, LoudnessReport]]:
+    """Integrated loudness of each audible stem (one per core); with ``full``, every stem's full report."""
+    if not full:
+        return parallel_map(integrated_loudness, [t.audio for t in audible]), {}
+    reports = dict(
+        zip([t.name for t in tracks], parallel_map(measure, [t.audio for t in tracks]), strict=True)
+    )
+    return [reports[t.name].integrated_lufs for t in audible], reports
+
+
 def mix(
     tracks: Sequence[Track], reference_lufs: float = -23.0, channels: int = 2, *, measure_stems: bool = False
 ) -> MixResult:
@@ -122,12 +134,7 @@ def mix(
     audible = [t for t in tracks if not t.mute and (t.solo or not soloed)]
     bus = np.zeros((channels, tracks[0].audio.num_samples), dtype=np.float32)
     gains: dict[str, float] = {}
-    reports = dict(zip([t.name for t in tracks], parallel_map(measure, [t.audio for t in tracks]))) if measure_stems else {}
-    levels = (
-        [reports[t.name].integrated_lufs for t in audible]
-        if measure_stems
-        else parallel_map(integrated_loudness, [t.audio for t in audible])
-    )
+    levels, reports = _levels(tracks, audible, measure_stems)
     silent: list[str] = []
     for track, level in zip(audible, levels):
         if level is None:

@@ -20,27 +20,39 @@ class Sequenced:
     durations: tuple[float, ...]
 
 
-def sequence(tracks: Sequence[Audio], gap: float = 0.0, crossfade: float = 0.0, channels: int = 2) -> Sequenced:
+def sequence(
+    tracks: Sequence[Audio], gap: float = 0.0, crossfade: float = 0.0, channels: int = 2
+) -> Sequenced:
     """Join ``tracks`` at the first track's rate: ``gap`` s of silence, or ``crossfade`` s of equal-power overlap."""
     if not tracks:
         raise UserInputError("an album needs at least one track to sequence")
     if gap < 0 or crossfade < 0 or (gap > 0 and crossfade > 0):
-        raise UserInputError(f"use a gap or a crossfade of zero or more seconds, not both (gap {gap}, crossfade {crossfade})")
+        raise UserInputError(
+            f"use a gap or a crossfade of zero or more seconds, not both (gap {gap}, crossfade {crossfade})"
+        )
     rate = tracks[0].sample_rate
     parts = [convert_audio(t, rate, channels).samples for t in tracks]
     overlap = int(round(crossfade * rate))
     shortest = min(p.shape[1] for p in parts)
     if overlap * 2 > shortest:
-        raise UserInputError(f"crossfade {crossfade} s is longer than half the shortest track ({shortest / rate:.1f} s)")
+        raise UserInputError(
+            f"crossfade {crossfade} s is longer than half the shortest track ({shortest / rate:.1f} s)"
+        )
     silence = int(round(gap * rate))
     starts, cursor = [], 0
     for index, part in enumerate(parts):
         starts.append(cursor)
-        cursor += part.shape[1] + (silence if index < len(parts) - 1 else 0) - (overlap if index < len(parts) - 1 else 0)
+        cursor += (
+            part.shape[1]
+            + (silence if index < len(parts) - 1 else 0)
+            - (overlap if index < len(parts) - 1 else 0)
+        )
     out = np.zeros((channels, cursor), dtype=np.float32)
     for index, (start, part) in enumerate(zip(starts, parts)):
         out[:, start : start + part.shape[1]] += _faded(part, overlap, index > 0, index < len(parts) - 1)
-    return Sequenced(Audio(out, rate), tuple(s / rate for s in starts), tuple(p.shape[1] / rate for p in parts))
+    return Sequenced(
+        Audio(out, rate), tuple(s / rate for s in starts), tuple(p.shape[1] / rate for p in parts)
+    )
 
 
 def _faded(x: np.ndarray, overlap: int, fade_in: bool, fade_out: bool) -> np.ndarray:
@@ -71,5 +83,9 @@ def cue_sheet(audio_file: str, title: str, artist: str | None, tracks: Sequence[
     """A CUE sheet for one album WAV: (track title, start seconds) per track."""
     lines = [f"PERFORMER {_quote(artist or '')}", f"TITLE {_quote(title)}", f"FILE {_quote(audio_file)} WAVE"]
     for number, (name, start) in enumerate(tracks, 1):
-        lines += [f"  TRACK {number:02d} AUDIO", f"    TITLE {_quote(name)}", f"    INDEX 01 {cue_time(start)}"]
+        lines += [
+            f"  TRACK {number:02d} AUDIO",
+            f"    TITLE {_quote(name)}",
+            f"    INDEX 01 {cue_time(start)}",
+        ]
     return "\n".join(lines) + "\n"

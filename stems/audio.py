@@ -6,15 +6,17 @@ up/down-mixing happen only through :func:`convert_audio` (demucs ``audio.convert
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from stems.errors import AudioInputError
+from stems.errors import AudioInputError, StorageError
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,13 @@ class AtomicWriter:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            return
+        self.tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise StorageError(
+                f"{self.path}: cannot write ({os.strerror(exc.errno)}); free some space (or fix the folder's "
+                "permissions) and run the same command again: finished files are kept and reused"
+            ) from exc
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -121,9 +128,26 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def write_wav(path: str | Path, audio: Audio, subtype: str = "FLOAT") -> None:
-    """Write a WAV atomically (``subtype`` is soundfile's: FLOAT, PCM_16, PCM_24)."""
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command (sndfile.h)
+
+
+def open_sound_file(path: Path, sample_rate: int, channels: int, subtype: str, fmt: str = "WAV") -> Any:
+    """A soundfile writer whose bytes depend on the audio only.
+
+    libsndfile adds a PEAK chunk with a timestamp to float WAVs, so the same render would give different files;
+    turning it off keeps renders byte-identical (the manifest's sha256 and the stage cache rely on that).
+    """
     import soundfile as sf
 
-    with AtomicWriter(path) as tmp:
-        sf.write(str(tmp), audio.samples.T, audio.sample_rate, subtype=subtype, format="WAV")
+    handle = sf.SoundFile(str(path), "w", sample_rate, channels, subtype, format=fmt)
+    sf._snd.sf_command(handle._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+    return handle
+
+
+def write_wav(path: str | Path, audio: Audio, subtype: str = "FLOAT") -> None:
+    """Write a WAV atomically (``subtype`` is soundfile's: FLOAT, PCM_16, PCM_24)."""
+    with (
+        AtomicWriter(path) as tmp,
+        open_sound_file(tmp, audio.sample_rate, audio.channels, subtype) as handle,
+    ):
+        handle.write(np.ascontiguousarray(audio.samples.T))

@@ -27,7 +27,14 @@ REAL_BANDWIDTH = 2.2
 # but ignores its conditioning (greedy tokens with and without CFG differed in 0.25 % of positions);
 # at 0.2 text, melody and CFG visibly steer it (68 % / 93 % of positions change), so tests can see them.
 DEBUG_INIT_STD = 0.2
-T5_BASE: dict[str, Any] = {"d_model": 768, "d_kv": 64, "d_ff": 3072, "num_layers": 12, "num_heads": 12, "vocab_size": 32128}
+T5_BASE: dict[str, Any] = {
+    "d_model": 768,
+    "d_kv": 64,
+    "d_ff": 3072,
+    "num_layers": 12,
+    "num_heads": 12,
+    "vocab_size": 32128,
+}
 
 
 def _t5_config(debug: bool) -> Any:

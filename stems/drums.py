@@ -111,7 +111,9 @@ def _features(power: np.ndarray, t: int, next_t: int) -> OnsetFeatures:
     ring = power[MID, ring_start:ring_end] - before[MID]
     tail = 10 * np.log10(max(ring.mean(), 1e-12))
     half = max(1, ring.size // 2)
-    slope = 10 * np.log10(max(ring[half:].mean() if ring.size > 1 else 0.0, 1e-12) / max(ring[:half].mean(), 1e-12))
+    slope = 10 * np.log10(
+        max(ring[half:].mean() if ring.size > 1 else 0.0, 1e-12) / max(ring[:half].mean(), 1e-12)
+    )
     level = 10 * np.log10(peak + 1e-12)
     return OnsetFeatures(t, added, level, float(tail - added[MID]), float(tail), float(slope))
 
@@ -119,7 +121,9 @@ def _features(power: np.ndarray, t: int, next_t: int) -> OnsetFeatures:
 def _bright(f: OnsetFeatures, ref: StemReference, settings: DrumSettings) -> bool:
     """Cymbal wash lives in the mid band; a hit that added little there has no ring worth measuring."""
     usual_mid = f.added[MID] - ref.bands[MID]
-    return bool(f.added[MID] >= f.added.max() - settings.cymbal_margin_db or usual_mid >= -settings.hat_level_db)
+    return bool(
+        f.added[MID] >= f.added.max() - settings.cymbal_margin_db or usual_mid >= -settings.hat_level_db
+    )
 
 
 def _clear_cymbal(f: OnsetFeatures, ref: StemReference, settings: DrumSettings) -> bool:
@@ -145,7 +149,8 @@ def classify(f: OnsetFeatures, ref: StemReference, settings: DrumSettings) -> li
     if added[BODY] >= top - settings.snare_margin_db and added[LOW] <= added[BODY] - settings.snare_low_db:
         hits.append(SNARE)
     rings_like_cymbal = (
-        f.tail_db >= ref.cymbal_tail_db - settings.cymbal_tail_margin_db and f.slope_db >= settings.cymbal_slope_db
+        f.tail_db >= ref.cymbal_tail_db - settings.cymbal_tail_margin_db
+        and f.slope_db >= settings.cymbal_slope_db
     )
     if _bright(f, ref, settings) and (f.ring_db >= settings.cymbal_ring_db or (hits and rings_like_cymbal)):
         hits.append(CRASH if added[MID] >= added[HIGH] - 3.0 else RIDE)
@@ -196,5 +201,7 @@ def transcribe_drums(
     for f in feats:
         start = float(f.frame * hop_s + DETECTION_DELAY_S)
         velocity = _velocity(float(f.level.max()), loudest)
-        notes += [Note(start, start + HIT_LENGTH_S, pitch, velocity) for pitch in classify(f, reference, drum)]
+        notes += [
+            Note(start, start + HIT_LENGTH_S, pitch, velocity) for pitch in classify(f, reference, drum)
+        ]
     return tuple(sorted(notes, key=lambda n: (n.start, n.pitch)))

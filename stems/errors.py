@@ -21,3 +21,7 @@ class ModelUnavailableError(UserInputError):
 
 class AudioInputError(UserInputError):
     """Audio that cannot be used: unreadable, silent, too short, NaN/inf."""
+
+
+class StorageError(UserInputError):
+    """The disk is full (or read-only) where outputs go; nothing finished is lost, the same command resumes."""

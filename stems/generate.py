@@ -212,7 +212,8 @@ class Generator:
         progress: Progress | None = None,
         on_window: Callable[[WindowTokens], None] | None = None,
     ) -> list[GeneratedStem]:
-        """Render ``requests`` (same order out); requests of equal length share one batched call per window."""
+        """Render ``requests`` (same order out), batched: one call per window for all requests whose
+        continuation prompts have the same length (shorter stems ride along with the longest one)."""
         from stems.musicgen_windows import render
 
         validate_requests(self.model_name, requests)

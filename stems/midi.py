@@ -127,7 +127,9 @@ def grid_seconds(grid: str, tempo: TempoMap) -> float:
     return float(parse_grid(grid) * 4) * tempo.seconds_per_quarter
 
 
-def quantize_notes(notes: Sequence[Note], grid: str, tempo: TempoMap, is_drum: bool = False) -> tuple[Note, ...]:
+def quantize_notes(
+    notes: Sequence[Note], grid: str, tempo: TempoMap, is_drum: bool = False
+) -> tuple[Note, ...]:
     """Snap starts (and ends, for pitched notes) to the nearest grid step; a note keeps at least one step.
 
     Drum hits keep their length, since a drum note's end carries no meaning in GM.
@@ -174,9 +176,7 @@ def _tempo_track(tempo: TempoMap, title: str) -> object:
     track.append(mido.MetaMessage("track_name", name=title, time=0))
     track.append(mido.MetaMessage("set_tempo", tempo=tempo.microseconds_per_quarter, time=0))
     track.append(
-        mido.MetaMessage(
-            "time_signature", numerator=tempo.numerator, denominator=tempo.denominator, time=0
-        )
+        mido.MetaMessage("time_signature", numerator=tempo.numerator, denominator=tempo.denominator, time=0)
     )
     track.append(mido.MetaMessage("end_of_track", time=0))
     return track

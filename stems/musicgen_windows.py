@@ -72,14 +72,33 @@ def encode_continuation(model: Any, audio: Audio, gen: Generator, max_frames: in
     return torch.stack(per_channel, dim=1).reshape(-1, frames)  # interleave L/R codebooks: L0 R0 L1 R1 ...
 
 
+# Decode long stems in 30 s pieces (EnCodec activations at 32 kHz x 64 channels are ~2.5 GB per 300 s
+# layer); each piece sees 2 s of codes either side, far beyond the decoder's convolutional receptive
+# field, and only its own centre is kept.
+DECODE_CHUNK_FRAMES = 1500
+DECODE_CONTEXT_FRAMES = 100
+
+
+def _decode_mono(codec: Any, codes: torch.Tensor) -> torch.Tensor:
+    """One channel's codes ``(K, frames)`` -> samples, decoded in overlapping chunks when long."""
+    import torch
+
+    frames, hop = codes.shape[-1], int(codec.config.hop_length)
+    pieces = []
+    for start in range(0, frames, DECODE_CHUNK_FRAMES):
+        end = min(start + DECODE_CHUNK_FRAMES, frames)
+        lo, hi = max(0, start - DECODE_CONTEXT_FRAMES), min(frames, end + DECODE_CONTEXT_FRAMES)
+        audio = codec.decode(codes[None, None, :, lo:hi], [None]).audio_values[0, 0]
+        pieces.append(audio[(start - lo) * hop : (end - lo) * hop])
+    return torch.cat(pieces)
+
+
 def decode_codes(model: Any, codes: torch.Tensor, channels: int, samples: int) -> np.ndarray:
     """Audio ``(channels, samples)`` from codes ``(K, frames)``; stereo codebooks are L/R interleaved."""
     import torch
 
-    codec = model.audio_encoder
     with torch.inference_mode():
-        parts = [codes[c::channels] for c in range(channels)]
-        audio = [codec.decode(p[None, None], [None]).audio_values[0, 0] for p in parts]
+        audio = [_decode_mono(model.audio_encoder, codes[c::channels]) for c in range(channels)]
     out = torch.stack(audio).float().cpu().numpy()
     assert out.shape[1] >= samples, (out.shape, samples)
     return np.ascontiguousarray(out[:, :samples])
@@ -174,7 +193,7 @@ def _window_chroma(jobs: Sequence[_Job], start: float, device: str) -> torch.Ten
 
 
 class _Batch:
-    """Requests of equal length and prompt generated together, one batched call per window."""
+    """Requests with equal-length prompts generated together, one batched call per window."""
 
     def __init__(self, gen: Generator, loaded: Loaded, jobs: list[_Job], params: SamplingParams) -> None:
         import torch
@@ -190,14 +209,15 @@ class _Batch:
         )
         self.cfg = params.cfg_coef != 1.0
         fr = gen.frame_rate
+        # Shorter stems ride along with the longest: their windows share starts with the long plan and
+        # AR sampling of their frames does not depend on the extra frames generated after them.
+        total = max(j.total for j in jobs)
+        self.offset = jobs[0].prompt_frames
         self.plans = plan_frames(
-            jobs[0].total, int(params.extend_stride * fr), int(gen.max_window * fr), jobs[0].prompt_frames
+            total, round(params.extend_stride * fr), round(gen.max_window * fr), self.offset
         )
         k = loaded.model.decoder.num_codebooks
-        self.offset = jobs[0].prompt_frames
-        self.tokens = torch.zeros(
-            (len(jobs), k, self.offset + jobs[0].total), dtype=torch.long, device=gen.device
-        )
+        self.tokens = torch.zeros((len(jobs), k, self.offset + total), dtype=torch.long, device=gen.device)
         for b, job in enumerate(jobs):
             if job.prompt is not None:
                 self.tokens[b, :, : self.offset] = job.prompt
@@ -210,7 +230,9 @@ class _Batch:
         fr = self.gen.frame_rate
         new_start, end = plan.new_start / fr, plan.end / fr
         return [
-            window_text(j.req.prompt, j.req.context, section_for(j.req.sections, new_start, end))
+            window_text(
+                j.req.prompt, j.req.context, section_for(j.req.sections, new_start, min(end, j.req.duration))
+            )
             for j in self.jobs
         ]
 
@@ -249,8 +271,9 @@ class _Batch:
 
         fr = self.gen.frame_rate
         for b, job in enumerate(self.jobs):
-            end = min(plan.end / fr, job.req.duration)
-            self.records[b].append(WindowRecord(plan.index, plan.start / fr, end, texts[b]))
+            if plan.new_start < job.total:  # windows past a shorter stem's end are not part of it
+                end = min(plan.end / fr, job.req.duration)
+                self.records[b].append(WindowRecord(plan.index, plan.start / fr, end, texts[b]))
 
     def run(
         self, progress: Progress | None, on_window: Callable[[WindowTokens], None] | None
@@ -262,7 +285,7 @@ class _Batch:
         with tiny_model_threads(self.loaded.model, self.gen.device):
             self._run_windows(names, progress, on_window)
             for b, job in enumerate(self.jobs):
-                codes = self.tokens[b, :, self.offset :]
+                codes = self.tokens[b, :, self.offset : self.offset + job.total]
                 audio = decode_codes(self.loaded.model, codes, self.gen.channels, job.samples)
                 stems.append(
                     GeneratedStem(job.req.name, Audio(audio, self.gen.sample_rate), tuple(self.records[b]))
@@ -318,7 +341,7 @@ def tiny_model_threads(model: Any, device: str) -> Iterator[None]:
 
 def _batch_limit(gen: Generator, loaded: Loaded, params: SamplingParams) -> int:
     prefix = (loaded.model.config.chroma_length + TEXT_MAX_TOKENS) if loaded.melody else 0
-    frames = int(gen.max_window * gen.frame_rate)
+    frames = round(gen.max_window * gen.frame_rate)
     return max_batch(loaded.model, gen.device, frames, prefix, params.cfg_coef != 1.0, gen.model_name)
 
 
@@ -330,13 +353,13 @@ def render(
     progress: Progress | None,
     on_window: Callable[[WindowTokens], None] | None,
 ) -> list[GeneratedStem]:
-    """Group requests by (length, prompt length), split groups to fit memory, render each batch."""
-    overlap = int(gen.max_window * gen.frame_rate) - int(params.extend_stride * gen.frame_rate)
+    """Group requests by continuation length, split groups to fit memory, render each batch."""
+    overlap = round(gen.max_window * gen.frame_rate) - round(params.extend_stride * gen.frame_rate)
     limit = _batch_limit(gen, loaded, params)
-    groups: dict[tuple[int, int], list[_Job]] = {}
+    groups: dict[int, list[_Job]] = {}
     for req in requests:
         job = _Job(req, gen, loaded, overlap)
-        groups.setdefault((job.total, job.prompt_frames), []).append(job)
+        groups.setdefault(job.prompt_frames, []).append(job)
     done: dict[str, GeneratedStem] = {}
     for jobs in groups.values():
         for i in range(0, len(jobs), limit):

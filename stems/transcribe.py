@@ -57,11 +57,14 @@ OVERLAP_FRAMES = 30
 OVERLAP_SAMPLES = OVERLAP_FRAMES * FFT_HOP
 HOP_SAMPLES = WINDOW_SAMPLES - OVERLAP_SAMPLES
 FRAMES_PER_SECOND = MODEL_SAMPLE_RATE // FFT_HOP  # 86, basic_pitch.constants.ANNOTATIONS_FPS
-# Windows per onnxruntime call: batching amortises the per-call overhead; 16 windows ~ 30 s of audio.
+# Windows per onnxruntime call: batching amortises the per-call overhead; 16 windows ~ 26 s of audio.
 BATCH_WINDOWS = 16
 _ONNX_INPUT = "serving_default_input_2:0"
-_ONNX_OUTPUTS = {"note": "StatefulPartitionedCall:1", "onset": "StatefulPartitionedCall:2",
-                 "contour": "StatefulPartitionedCall:0"}
+_ONNX_OUTPUTS = {
+    "note": "StatefulPartitionedCall:1",
+    "onset": "StatefulPartitionedCall:2",
+    "contour": "StatefulPartitionedCall:0",
+}
 
 
 def default_model_path() -> Path:

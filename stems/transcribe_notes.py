@@ -27,8 +27,8 @@ GHOST_INTERVALS = (12, 19, 24, 28, 31)
 GHOST_LEVEL = 0.8  # a ghost is quieter than this fraction of the note under it
 BACKTRACK_FLOOR = 0.1  # activation below this is background, not the start of the note
 BACKTRACK_SLACK = 0.02  # tolerated non-monotonic wiggle of the activation while walking back
-MONO_OVERLAP = 0.5
-EDGE_PAD = 3  # silent frames put before the posteriors (see _raw_events)  # a note overlapping a stronger one for more than half its length is dropped
+MONO_OVERLAP = 0.5  # a note overlapping a stronger one for more than half its length is dropped
+EDGE_PAD = 3  # silent frames put before the posteriors (see _raw_events)
 
 
 @contextlib.contextmanager
@@ -71,8 +71,10 @@ def notes_from_posteriors(
     times = _frame_times(posteriors["contour"].shape[0])
     notes = tuple(
         sorted(
-            (Note(float(times[s]), float(times[e]), int(p), int(np.clip(round(127 * a), 1, 127)))
-             for s, e, p, a, _ in events),
+            (
+                Note(float(times[s]), float(times[e]), int(p), int(np.clip(round(127 * a), 1, 127)))
+                for s, e, p, a, _ in events
+            ),
             key=lambda n: (n.start, n.pitch),
         )
     )
@@ -96,8 +98,15 @@ def _raw_events(posteriors: dict[str, np.ndarray], settings: TranscriptionSettin
     hi = settings.max_frequency if settings.max_frequency and settings.max_frequency < 4186.0 else None
     with np.errstate(invalid="ignore", divide="ignore"):  # all-zero frames divide 0/0 in infer_onsets
         raw = note_creation.output_to_notes_polyphonic(
-            frames, onsets, onset_thresh=settings.onset_threshold, frame_thresh=settings.frame_threshold,
-            min_note_len=min_frames, infer_onsets=True, max_freq=hi, min_freq=lo, melodia_trick=settings.melodia_trick,
+            frames,
+            onsets,
+            onset_thresh=settings.onset_threshold,
+            frame_thresh=settings.frame_threshold,
+            min_note_len=min_frames,
+            infer_onsets=True,
+            max_freq=hi,
+            min_freq=lo,
+            melodia_trick=settings.melodia_trick,
         )
     shift = [(max(int(s) - EDGE_PAD, 0), int(e) - EDGE_PAD, int(p), float(a)) for s, e, p, a in raw]
     return [(s, e, p, a, None) for s, e, p, a in shift if e > s]
@@ -115,13 +124,17 @@ def _overlap(a: Event, b: Event) -> int:
 
 
 def _drop_ghosts(events: list[Event]) -> list[Event]:
-    """Drop a note mostly covered by a louder note 12/19/24 semitones below it."""
+    """Drop a note mostly covered by a louder note 12/19/24/28/31 semitones below it."""
+    by_pitch: dict[int, list[Event]] = {}
+    for e in events:
+        by_pitch.setdefault(e[2], []).append(e)
     kept = []
     for e in events:
         length = max(e[1] - e[0], 1)
         ghost = any(
-            e[2] - o[2] in GHOST_INTERVALS and e[3] < GHOST_LEVEL * o[3] and _overlap(e, o) > 0.5 * length
-            for o in events
+            e[3] < GHOST_LEVEL * o[3] and _overlap(e, o) > 0.5 * length
+            for interval in GHOST_INTERVALS
+            for o in by_pitch.get(e[2] - interval, ())
         )
         if not ghost:
             kept.append(e)
@@ -168,7 +181,10 @@ def _with_bends(contour: np.ndarray, events: list[Event]) -> list[Event]:
         from basic_pitch import note_creation
 
     plain = [(s, e, p, a) for s, e, p, a, _ in events]
-    return [(s, e, p, a, list(b) if b else None) for s, e, p, a, b in note_creation.get_pitch_bends(contour, plain)]
+    return [
+        (s, e, p, a, list(b) if b else None)
+        for s, e, p, a, b in note_creation.get_pitch_bends(contour, plain)
+    ]
 
 
 def _bend_events(events: list[Event], times: np.ndarray) -> tuple[PitchBend, ...]:

@@ -22,7 +22,7 @@ from stems.errors import UserInputError
 
 INSTRUMENT_FAMILIES: tuple[str, ...] = (
     "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind",
-)
+)  # fmt: skip
 
 # -80 dBFS: below the 16-bit noise floor (~-96 dBFS) plus headroom; nothing audible is lost.
 SILENCE_PEAK = 10 ** (-80 / 20)
@@ -78,6 +78,7 @@ BASIC_PITCH_DEFAULTS = TranscriptionSettings(family="default", program=4)
 # General MIDI Level 1 programs (0-based): 0 Acoustic Grand, 4 Electric Piano 1, 27 Clean Guitar,
 # 33 Finger Bass, 48 String Ensemble 1, 53 Voice Oohs, 61 Brass Section, 73 Flute, 81 Saw Lead,
 # 89 Warm Pad.
+# fmt: off
 _TABLE: dict[str, TranscriptionSettings] = {
     "drums": TranscriptionSettings("drums", 0, is_drum=True),
     "bass": TranscriptionSettings(
@@ -111,6 +112,7 @@ _TABLE: dict[str, TranscriptionSettings] = {
         "woodwind", 73, min_frequency=58.0, max_frequency=2400.0, onset_threshold=0.8, frame_threshold=0.5,
         min_note_ms=80.0, monophonic=True, pitch_bends=True),
 }
+# fmt: on
 assert tuple(_TABLE) == INSTRUMENT_FAMILIES
 
 

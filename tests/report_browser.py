@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,6 @@ CHROMIUM_FLAGS = (
     "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage", "--mute-audio",
     "--remote-debugging-port=0", "--allow-file-access-from-files",
 )  # fmt: skip
-DEVTOOLS_LINE = re.compile(r"DevTools listening on (ws://\S+)")
 
 # Plays every <audio> from 0 and resolves with its outcome: 'ended', 'error: ...' or 'timeout'.
 PLAY_ALL_JS = """
@@ -140,21 +138,31 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def _start(chromium: str, profile: Path, timeout: float) -> tuple[subprocess.Popen[str], str]:
+def _start(chromium: str, profile: Path, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Chromium and return it with its browser websocket URL.
+
+    Chromium writes the port it picked and the browser target's path to ``DevToolsActivePort`` in its
+    profile folder; polling that file needs no pipe (a full stderr pipe would block the browser).
+    """
+    log = (profile / "chromium.log").open("wb")
     proc = subprocess.Popen(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
+    log.close()
+    active = profile / "DevToolsActivePort"
     deadline = time.monotonic() + timeout
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if match := DEVTOOLS_LINE.search(line):
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
+    while time.monotonic() < deadline and proc.poll() is None:
+        lines = active.read_text().split() if active.is_file() else []
+        if len(lines) == 2:
+            return proc, f"ws://127.0.0.1:{lines[0]}{lines[1]}"
+        time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"chromium did not start its DevTools endpoint within {timeout} s")
+    proc.wait()
+    tail = (profile / "chromium.log").read_text(errors="replace")[-2000:]
+    raise RuntimeError(
+        f"chromium did not open its DevTools endpoint within {timeout} s; its log ends:\n{tail}"
+    )
 
 
 def check_page(

@@ -151,10 +151,39 @@ def test_batched_requests_keep_their_own_prompt_seed_and_order(mono: Generator) 
     ]
     stems, windows = _run(mono, reqs)
     assert [s.name for s in stems] == ["a", "b", "c"]
-    assert windows[0].names == ("a", "b")  # equal lengths share one batched call per window
+    assert windows[0].names == ("a", "b", "c")  # one batched call per window, shorter stems included
+    assert [len(x.windows) for x in stems] == [len(plan_windows(5.0, 2.5, WINDOW)), 2, 1]
     assert stems[0].windows[0].text == "kick drum" and stems[1].windows[0].text == "string pad"
     assert np.abs(stems[0].audio.samples - stems[1].audio.samples).max() > 1e-3
     assert stems[2].audio.num_samples == 3 * SR
+
+
+def test_a_shorter_stem_in_a_batch_matches_its_solo_render(mono: Generator) -> None:
+    greedy = SamplingParams(use_sampling=False, extend_stride=2.5)
+    _, solo = _run(mono, [StemRequest("c", "kick drum", 6.2, 1)], greedy)
+    both, batched = _run(
+        mono, [StemRequest("long", "string pad", 11.0, 2), StemRequest("c", "kick drum", 6.2, 1)], greedy
+    )
+    assert both[1].audio.num_samples == round(6.2 * SR) and len(both[1].windows) == len(solo)
+    for s, b in zip(solo, batched):
+        n = s.tokens.shape[-1]
+        assert (b.tokens[1, :, :n] == s.tokens[0]).mean() > 0.98  # batch numerics may flip a rare near-tie
+
+
+def test_chunked_decoding_equals_one_piece(mono: Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import stems.musicgen_windows as windows
+
+    model = mono._loaded.model
+    codes = torch.randint(0, 64, (4, 450), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        whole = model.audio_encoder.decode(codes[None, None], [None]).audio_values[0, 0].numpy()
+    monkeypatch.setattr(windows, "DECODE_CHUNK_FRAMES", 100)
+    monkeypatch.setattr(windows, "DECODE_CONTEXT_FRAMES", 25)
+    chunked = windows.decode_codes(model, codes, 1, 450 * 640 - 7)
+    assert chunked.shape == (1, 450 * 640 - 7)
+    np.testing.assert_allclose(chunked[0], whole[: 450 * 640 - 7], rtol=0, atol=1e-5)
 
 
 def test_batch_is_split_when_memory_is_short(mono: Generator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -292,6 +321,36 @@ def test_known_models_cover_every_checkpoint() -> None:
         32_000,
     )
     assert model_info("random:facebook/musicgen-small").params_m == 300
+
+
+@pytest.mark.parametrize(
+    "name, hidden, layers, codebooks, channels",
+    [("facebook/musicgen-small", 1024, 24, 4, 1), ("facebook/musicgen-stereo-melody-large", 2048, 48, 8, 2)],
+)
+def test_random_init_configs_have_the_published_geometry(
+    name: str, hidden: int, layers: int, codebooks: int, channels: int
+) -> None:
+    from stems.debug_models import build_config
+    from stems.models import checkpoint_dims
+
+    dims, ch, melody = checkpoint_dims(name)
+    size = {1024: "small", 1536: "medium", 2048: "large"}[dims.hidden_size]
+    config = build_config(False, ch, melody, size)
+    dec, codec = config.decoder, config.audio_encoder
+    assert (dec.hidden_size, dec.num_hidden_layers, dec.num_codebooks, dec.audio_channels) == (
+        hidden,
+        layers,
+        codebooks,
+        channels,
+    )
+    assert (dec.ffn_dim, dec.vocab_size, config.text_encoder.d_model) == (4 * hidden, 2048, 768)
+    assert (codec.sampling_rate, codec.hop_length, codec.frame_rate, codec.num_quantizers) == (
+        32_000,
+        640,
+        50,
+        4,
+    )
+    assert hasattr(config, "chroma_length") == melody
 
 
 def test_top_k_and_top_p_filters() -> None:

@@ -194,3 +194,12 @@ def test_report_to_dict_rounds_values() -> None:
         "true_peak_dbtp": -1.0,
         "sample_peak_dbfs": -1.2,
     }
+
+
+def test_nan_is_refused_not_measured() -> None:
+    from stems.errors import AudioInputError
+
+    x = np.zeros((2, 48_000), np.float32)
+    x[1, 7] = np.nan
+    with pytest.raises(AudioInputError, match="NaN"):
+        measure(Audio(x, 48_000))

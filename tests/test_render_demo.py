@@ -91,7 +91,13 @@ def test_manifest_is_complete(demo_render: Path) -> None:
         assert stem["midi"]["notes"] >= 0
     assert manifest["stems"]["bass"]["generation"]["melody"] == "follow:keys"
     assert manifest["stems"]["drums"]["refine"]["separation"]["source"] == "drums"
-    assert set(manifest["timings"]) == {"generate", "separate_and_clean", "transcribe", "mix_and_master", "total"}
+    assert set(manifest["timings"]) == {
+        "generate",
+        "separate_and_clean",
+        "transcribe",
+        "mix_and_master",
+        "total",
+    }
     assert all(v > 0 for v in manifest["timings"].values())
     master = manifest["mix"]["master"]
     assert abs(master["integrated_lufs"] - ARRANGEMENT.master.lufs) <= 0.5

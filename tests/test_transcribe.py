@@ -198,7 +198,9 @@ def test_missing_model_is_a_clear_error_and_progress_is_reported(tmp_path: Path)
     with pytest.raises(ModelUnavailableError, match="reinstall basic-pitch"):
         Transcriber(model_path=tmp_path / "missing.onnx").transcribe(scale_audio(22050, 1), "bass", "b")
     seen: list[tuple[float, str]] = []
-    get_transcriber().transcribe(scale_audio(22050, 1), "bass", "b", progress=lambda f, what: seen.append((f, what)))
+    get_transcriber().transcribe(
+        scale_audio(22050, 1), "bass", "b", progress=lambda f, what: seen.append((f, what))
+    )
     assert seen[-1] == (1.0, "notes") and all(0.0 <= f <= 1.0 for f, _ in seen)
     assert [f for f, _ in seen] == sorted(f for f, _ in seen)
 
