@@ -10,13 +10,19 @@ STAMP := $(VENV)/.musicmaker-installed
 APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test install system-deps bench lock clean
+.PHONY: demo test lint install system-deps bench lock clean
 
 demo: install
 	$(VENV)/bin/musicmaker render arrangements/demo.yaml -o renders --force
 
 test: install
+	$(VENV)/bin/ruff check flows stems mixing tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check flows stems mixing tests bench
+	$(VENV)/bin/mypy
 
 bench: install
 	$(VENV)/bin/musicmaker bench --quick

@@ -24,13 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.transcription_bench import bench_transcription
 from stems.audio import Audio
 
 SECONDS = {True: 8.0, False: 20.0}
 REPEATS = {True: 3, False: 5}
 
 
-def test_mix(seconds: float, rate: int, seed: int = 0) -> Audio:
+def synthetic_mix(seconds: float, rate: int, seed: int = 0) -> Audio:
     """Noise bed, a bass line and clicks: enough structure for every model branch to work."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
@@ -126,10 +127,10 @@ def bench_model(name: str, quick: bool) -> dict[str, Any]:
     except ModelUnavailableError as exc:
         return {"model": name, "skipped": str(exc)}
     seconds, repeats = SECONDS[quick], REPEATS[quick]
-    at_model_rate = test_mix(seconds, separator.sample_rate)
-    at_musicgen_rate = test_mix(seconds, 32000)
+    at_model_rate = synthetic_mix(seconds, separator.sample_rate)
+    at_musicgen_rate = synthetic_mix(seconds, 32000)
     for rate in (separator.sample_rate, 32000):  # warm-up: allocator, oneDNN kernels, scipy import
-        _facade(separator, test_mix(1.0, rate))
+        _facade(separator, synthetic_mix(1.0, rate))
     runs: dict[str, list[Timer]] = {"direct": [], "facade": [], "facade_32k": []}
     for _ in range(repeats):
         runs["direct"].append(_direct(separator._model, at_model_rate.samples, separator._device, 0))
@@ -173,11 +174,6 @@ def bench_separation(quick: bool, models: tuple[str, ...] = ("debug", "htdemucs"
         "cpu": platform.processor() or platform.machine(),
         "results": [bench_model(name, quick) for name in models],
     }
-
-
-def bench_transcription(quick: bool) -> dict[str, Any]:
-    """Placeholder: the transcription benchmark (basic-pitch / drums) goes here."""
-    return {"skipped": "not written yet"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,10 @@ in a track file names that file and line; a problem caused by a shared default n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -60,7 +61,7 @@ class Album(_Model):
     )
     lufs: SFloat = Field(-14.0, ge=-40, le=-5)
     true_peak: SFloat = Field(-1.0, ge=-9, le=0)
-    formats: list[AudioFormat] = Field(default_factory=lambda: ["wav", "mp3"], min_length=1)
+    formats: list[AudioFormat] = Field(default_factory=lambda: ["wav", "mp3"], min_length=1)  # type: ignore[arg-type]
     batch_tracks: SBool = Field(
         True,
         description="generate stems of different tracks in one batch where model and settings match; "

@@ -17,9 +17,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.album import Album, load_album, track_slug
 from flows.manifest import build_manifest, file_entry, write_manifest
-from flows.report import write_album_report
 from flows.paths import render_lock, slugify
 from flows.render import run_tracks, track_job
+from flows.report import write_album_report
 from flows.schema import Arrangement
 from stems.audio import read_audio, write_bytes_atomic
 from stems.errors import UserInputError
@@ -51,7 +51,7 @@ def _render_on_pool(album: Album, tracks: list[Arrangement], folder: Path, deplo
     from prefect.deployments import run_deployment
     from prefect.states import raise_state_exception
 
-    runs = [
+    runs: list[Any] = [
         run_deployment(deployment, timeout=0, as_subflow=True, parameters={
             "arrangement": a.model_dump(mode="json", exclude={"source"}), "out_dir": str(folder), "force": True,
             "slug": track_slug(album, i, a), "source": str(a.source) if a.source else None})
@@ -81,7 +81,6 @@ def sequence_task(
 ) -> dict[str, Any]:
     """Join the track mixes (gap or crossfade), master per the loudness mode, export album files and CUE sheet."""
     from mixing.export import export_audio
-    from mixing.loudness import measure
     from mixing.master import Master
     from mixing.sequence import cue_sheet, sequence
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "generate": ("stems/generate.py", "stems/musicgen_load.py", "stems/musicgen_sampling.py",
                  "stems/musicgen_windows.py", "stems/chroma.py", "stems/plan.py", "stems/debug_models.py",
                  "stems/models.py"),
-    "refine": ("stems/separate.py", "stems/demucs_debug.py", "stems/clean.py", "stems/audio.py"),
+    "refine": ("stems/separate.py", "stems/demucs_models.py", "stems/demucs_debug.py", "stems/clean.py",
+               "stems/audio.py"),
     "transcribe": ("stems/transcribe.py", "stems/transcribe_notes.py", "stems/transcribe_settings.py",
                    "stems/drums.py", "stems/midi.py"),
     "mix": ("mixing/loudness.py", "mixing/mix.py", "mixing/master.py", "mixing/limiter.py", "mixing/export.py",
@@ -33,7 +34,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
 _REPO = Path(__file__).resolve().parents[1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(stage: str) -> str:
     """Hash of the package version and the source of the stage's modules (those that exist)."""
     digest = hashlib.sha256(metadata.version("musicmaker").encode())

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -55,7 +57,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from flows.settings import apply_prefect_defaults
 
     arrangement = _load(args.file, args.seed)
-    plan = preflight.check(arrangement, args.only)
+    plan = preflight.check(arrangement, args.only, weights=not args.dry_run)
     if args.dry_run:
         _emit(args, plan, preflight.describe(plan))
         return EXIT_OK
@@ -80,10 +82,10 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
     from flows.settings import apply_prefect_defaults
 
     album, tracks = load_album(Path(args.album))
-    if args.dry_run:
-        from flows import preflight
+    from flows import preflight
 
-        plans = [preflight.check(track) for track in tracks]
+    plans = [preflight.check(track, weights=not args.dry_run) for track in tracks]
+    if args.dry_run:
         _emit(
             args, {"album": album.title, "tracks": plans}, "\n\n".join(preflight.describe(p) for p in plans)
         )
@@ -171,9 +173,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from flows.schema import arrangement_json_schema
-
-    text = json.dumps(arrangement_json_schema(), indent=2) + "\n"
+    if args.kind == "album":
+        from flows.album import album_json_schema as make
+    else:
+        from flows.schema import arrangement_json_schema as make
+    text = json.dumps(make(), indent=2) + "\n"
     if args.output:
         from stems.audio import write_bytes_atomic
 
@@ -181,6 +185,14 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from flows.bench import run_benchmarks
+
+    report = run_benchmarks(quick=args.quick, only=args.only)
+    print(json.dumps(report, indent=2))
+    return EXIT_OK if all("error" not in r for r in report["benchmarks"].values()) else EXIT_INTERNAL
 
 
 def _add_output_flags(p: argparse.ArgumentParser) -> None:
@@ -271,9 +283,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the arrangement format", formatter_class=fmt,
-                       epilog="example:\n  musicmaker schema -o arrangement.schema.json")  # fmt: skip
+                       epilog="examples:\n  musicmaker schema -o arrangements/arrangement.schema.json\n"
+                              "  musicmaker schema album -o arrangements/album.schema.json")  # fmt: skip
+    p.add_argument(
+        "kind",
+        nargs="?",
+        choices=["arrangement", "album"],
+        default="arrangement",
+        help="which format (default: arrangement)",
+    )
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("bench", help="run the benchmarks in bench/ and print one JSON document",
+                       formatter_class=fmt, epilog="examples:\n  musicmaker bench --quick\n"
+                                                   "  musicmaker bench --only mix")  # fmt: skip
+    p.add_argument("--quick", action="store_true", help="CI-sized inputs (about a minute in all)")
+    p.add_argument("--only", nargs="+", choices=["generate", "postprocess", "mix"], help="run only these")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 
@@ -291,7 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception:  # an internal failure: show everything, exit 1
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception:  # noqa: BLE001 - an internal failure: show everything, exit 1
         traceback.print_exc()
         print(
             "musicmaker: internal error (exit 1); please report it with the traceback above", file=sys.stderr

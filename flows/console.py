@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flows.progress import progress_sink
 from stems.errors import MusicmakerError
@@ -30,14 +31,20 @@ class RichSink:
     """One progress bar per label (stem or batch), with elapsed time and ETA."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("{task.description:<32}"), BarColumn(), TaskProgressColumn(),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
         )  # fmt: skip
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, Any] = {}
         self.lock = threading.Lock()
 
     def update(self, label: str, done: int, total: int) -> None:

@@ -47,8 +47,9 @@ def selected_stems(arrangement: Arrangement, only: list[str] | None) -> list[Ste
         name = stack.pop()
         if name not in wanted:
             wanted.add(name)
-            if by_name[name].follow:
-                stack.append(by_name[name].follow)
+            follow = by_name[name].follow
+            if follow:
+                stack.append(follow)
     return [s for s in arrangement.stems if s.name in wanted]
 
 
@@ -104,10 +105,14 @@ def build_requests(
             sections=tuple(section_spans(arrangement)),
             melody=melody(by_name[name]),
             melody_loop=arrangement.melody_loop,
-            continuation=read_audio(by_name[name].continuation) if by_name[name].continuation else None,
+            continuation=_continuation(by_name[name]),
         )
         for name in names
     ]
+
+
+def _continuation(stem: Stem) -> Audio | None:
+    return read_audio(stem.continuation) if stem.continuation else None
 
 
 def section_spans(arrangement: Arrangement) -> list[Any]:

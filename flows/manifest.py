@@ -6,7 +6,7 @@ import hashlib
 import json
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ def build_manifest(**sections: Any) -> dict[str, Any]:
     """The manifest document: the caller's sections plus versions, platform and creation time."""
     return {
         "manifest_version": MANIFEST_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **sections,
         "packages": package_versions(),
         "platform": {

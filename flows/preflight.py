@@ -13,8 +13,26 @@ from flows import generation, stages
 from flows.schema import Arrangement
 
 
-def check(arrangement: Arrangement, only: list[str] | None = None) -> dict[str, Any]:
-    """Validate what the render will do and return its plan (plain JSON-able data)."""
+def check_weights(generation_models: set[str], separation_models: set[str]) -> None:
+    """Fail fast (exit 2) when a real model's weights are neither cached nor downloadable from here."""
+    from stems.demucs_models import DEBUG_SOURCES, hf_cache_has, network_reachable, torch_hub_has
+    from stems.demucs_models import unavailable_message as separation_message
+    from stems.errors import ModelUnavailableError
+    from stems.models import hub_offline, unavailable_message, weights_cached
+
+    missing = [unavailable_message(m) for m in sorted(generation_models) if not weights_cached(m)]
+    missing += [separation_message(m) for m in sorted(separation_models)
+                if m not in DEBUG_SOURCES and not (torch_hub_has(m) or hf_cache_has(m))]  # fmt: skip
+    if missing and (hub_offline() or not network_reachable()):
+        raise ModelUnavailableError("; ".join(missing))
+
+
+def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool = True) -> dict[str, Any]:
+    """Validate what the render will do and return its plan (plain JSON-able data).
+
+    With ``weights``, also make sure every model can be loaded from here (a cache look-up, and a short network
+    probe only when something is missing).
+    """
     from stems.generate import validate_requests
     from stems.models import model_info
     from stems.plan import plan_windows
@@ -27,14 +45,17 @@ def check(arrangement: Arrangement, only: list[str] | None = None) -> dict[str, 
         info = model_info(model)
         validate_requests(model, generation.build_requests(arrangement, names, None, info.takes_melody))
         batches.append({"model": model, "stems": names, "params_m": info.params_m, "vram_gb": info.vram_gb})
+    separation_models: set[str] = set()
     for stem in stems:
         if stem.separate:
-            check_separation_model(
-                model_for(stem.separate, stem.separation_model or arrangement.separation_model)
-            )
+            model = model_for(stem.separate, stem.separation_model or arrangement.separation_model)
+            check_separation_model(model)
+            separation_models.add(model)
         family = stages.midi_instrument(stem)
         if family is not None:
             settings_for(family)
+    if weights:
+        check_weights({b["model"] for b in batches}, separation_models)
     windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)
     spans = generation.section_spans(arrangement)
     return {

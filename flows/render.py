@@ -21,9 +21,9 @@ from prefect.futures import PrefectFuture
 from flows import generation, progress, stages
 from flows.generation import GenerationJob
 from flows.gpu import ensure_gpu_limit, gpu_slot
-from flows.report import write_track_report
 from flows.manifest import build_manifest, list_outputs, write_manifest
 from flows.paths import RenderPaths, prepare_render_folder, render_lock, slugify
+from flows.report import write_track_report
 from flows.schema import Arrangement, Stem
 from stems.errors import MusicmakerError
 
@@ -34,20 +34,22 @@ def _retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except MusicmakerError:
         return False
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - any other failure may be transient
         return True
     return False
 
 
-_STAGE = {"cache_policy": NO_CACHE, "retries": 2, "retry_delay_seconds": 2,
-          "retry_condition_fn": _retry_unless_user_error}  # fmt: skip
+def _stage(name: str) -> Any:
+    """A stage task: not cached by Prefect (the stage cache is ours), retried unless the user must act."""
+    return task(name=name, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
+                retry_condition_fn=_retry_unless_user_error)  # fmt: skip
 
 
 class _ArtifactProgress:
     """Publishes a Prefect progress artifact for a generation batch, at most every 2 %."""
 
     def __init__(self, description: str) -> None:
-        self.artifact_id = create_progress_artifact(progress=0.0, description=description)
+        self.artifact_id: Any = create_progress_artifact(progress=0.0, description=description)
         self.last = 0.0
 
     def __call__(self, label: str, done: int, total: int) -> None:
@@ -57,7 +59,7 @@ class _ArtifactProgress:
             update_progress_artifact(artifact_id=self.artifact_id, progress=percent)
 
 
-@task(name="generate", **_STAGE)
+@_stage("generate")
 def generate_task(model: str, jobs: list[GenerationJob]) -> dict[str, dict[str, Any]]:
     """One batched generation call (stems of one or more tracks sharing a model); returns {slug: {stem: record}}."""
     names = ", ".join(f"{j.paths.slug}/{n}" for j in jobs for n in j.names)
@@ -67,7 +69,7 @@ def generate_task(model: str, jobs: list[GenerationJob]) -> dict[str, dict[str, 
     return {job.paths.slug: records for job, records in zip(jobs, results)}
 
 
-@task(name="separate-and-clean", **_STAGE)
+@_stage("separate-and-clean")
 def refine_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
     if stem.separate:
         with gpu_slot():  # Demucs runs where MusicGen runs
@@ -75,12 +77,12 @@ def refine_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dic
     return stages.refine_stem(arrangement, stem, paths)
 
 
-@task(name="transcribe", **_STAGE)
+@_stage("transcribe")
 def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
     return stages.transcribe_stem(arrangement, stem, paths)
 
 
-@task(name="mix-and-master", **_STAGE)
+@_stage("mix-and-master")
 def mix_task(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> dict[str, Any]:
     return stages.mix_and_master(arrangement, stems, paths)
 
@@ -183,7 +185,7 @@ def submit_track_stages(
     refined = [refine_task.submit(arrangement, s, paths, wait_for=generation_futures) for s in stems]
     midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
     mixed = mix_task.submit(arrangement, stems, paths, wait_for=refined)
-    finished = finish_task.submit(track, generation_futures, refined, midi, mixed, started)
+    finished = finish_task.submit(track, generation_futures, refined, midi, mixed, started)  # type: ignore[arg-type]
     return [*generation_futures, *refined, *midi, mixed, finished]
 
 

@@ -171,7 +171,7 @@ class Stem(_Model):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             # pydantic turns ValueError (not TypeError) into a validation error
             message = f"received the number {value}; write an instrument name, or false for no MIDI"
-            raise ValueError(message)  # noqa: TRY004
+            raise ValueError(message)
         return value
 
 

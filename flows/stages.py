@@ -97,7 +97,7 @@ def refine_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dic
     if separation:
         from stems.separate import get_separator
 
-        result = get_separator(separation).separate(audio, stem.separate or "")
+        result = get_separator(separation).separate(audio, stem.separate or "", name=f"stem '{stem.name}'")
         write_wav(paths.residual(stem.name), result.residual)
         files.append(paths.residual(stem.name))
         audio = result.kept

@@ -5,7 +5,7 @@ need it (``--help`` and schema validation stay fast). Kernels are module-level f
 ``cache=True``: only the very first run on a machine pays the compile time (a few seconds).
 """
 
-# ruff: noqa: FURB136  (explicit comparisons: numba's min()/max() also handle NaN and are ~3x slower)
+
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ up/down-mixing happen only through :func:`convert_audio` (demucs ``audio.convert
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -97,8 +98,16 @@ def atomic_path(path: Path) -> Path:
     """A temporary name in the same folder, so ``os.replace`` onto ``path`` is atomic."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the modes other new files get
     os.close(fd)
     return Path(tmp)
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: done once, and set straight back
+    os.umask(mask)
+    return mask
 
 
 class AtomicWriter:

@@ -44,7 +44,7 @@ DEBUG_CONFIG: dict[str, Any] = {
 }
 DEBUG_SEED = 1234
 # Bumped when DEBUG_CONFIG changes, so a stale cached package is never reused.
-DEBUG_VERSION = 2
+DEBUG_VERSION = 3
 
 
 def default_model_dir(cache: str | Path | None = None) -> Path:
@@ -65,8 +65,27 @@ def build_debug_model(name: str = "debug") -> Any:
     sources = _sources(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEBUG_SEED + len(sources))
-        model = HTDemucs(sources=list(sources), **DEBUG_CONFIG)
-    return model.eval()
+        model = HTDemucs(sources=list(sources), **DEBUG_CONFIG).eval()
+        _calibrate(model)
+    return model
+
+
+def _calibrate(model: Any) -> None:
+    """Scale the last decoder layers so each source comes out near half the input's level.
+
+    Freshly initialised, the tiny network returns sources ~35 dB below its input, which the cleanup gate then
+    silences: a debug render would lose whole stems. Both output branches end in a linear transposed conv, so
+    scaling their weights scales the sources exactly (HTDemucs re-applies the input's std after them).
+    """
+    import torch
+
+    noise = 0.1 * torch.randn(1, model.audio_channels, int(model.segment * model.samplerate))
+    with torch.no_grad():
+        level = model(noise).std(dim=-1).mean()
+        scale = 0.5 * noise.std() / level
+        for layer in (model.decoder[-1].conv_tr, model.tdecoder[-1].conv_tr):
+            layer.weight.mul_(scale)
+            layer.bias.mul_(scale)
 
 
 def debug_package(name: str = "debug") -> dict[str, Any]:

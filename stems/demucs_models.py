@@ -63,7 +63,7 @@ def _load_pretrained(name: str) -> Any:
     in_torch_hub, in_hf = torch_hub_has(name), hf_cache_has(name)
     online = network_reachable()
     if not (in_torch_hub or in_hf or online):
-        raise ModelUnavailableError(_unavailable_message(name))
+        raise ModelUnavailableError(unavailable_message(name))
     try:
         if in_torch_hub and not (in_hf or online):
             return _load_from_torch_hub(name)
@@ -71,7 +71,7 @@ def _load_pretrained(name: str) -> Any:
 
         return get_model(name)
     except Exception as exc:  # demucs raises RuntimeError, URLError, HF errors... for missing weights
-        raise ModelUnavailableError(f"{_unavailable_message(name)} (loading failed: {exc})") from exc
+        raise ModelUnavailableError(f"{unavailable_message(name)} (loading failed: {exc})") from exc
 
 
 def _load_from_torch_hub(name: str) -> Any:
@@ -140,7 +140,7 @@ def network_reachable(timeout: float = NETWORK_TIMEOUT_S) -> bool:
     return bool(result)
 
 
-def _unavailable_message(name: str) -> str:
+def unavailable_message(name: str) -> str:
     return (
         f"Demucs model {name!r} is not cached (looked in {torch_hub_checkpoints()} for "
         f"{', '.join(torch_hub_files(name))} and in the HuggingFace cache) and the model hosts are not "

@@ -113,7 +113,9 @@ def test_editing_one_prompt_redoes_only_what_depends_on_it(rendered: tuple[Path,
     assert one["transcribe"] == ["bass", "keys"] and one["mix_and_master"] is True
     assert two["generate"] == [] and two["mix_and_master"] is False  # keys changed; bass follows keys
     changed = {p.relative_to(folder).as_posix() for p, d in before.items() if _digest(p) != d}
-    assert changed == {"two/raw/keys.wav", "two/raw/bass.wav"}
+    # bass is generated again (its melody is the new keys) but may come out the same: the melody model sees
+    # only the keys' chroma, which a prompt change need not alter
+    assert "two/raw/keys.wav" in changed and changed <= {"two/raw/keys.wav", "two/raw/bass.wav"}
 
 
 def test_a_second_render_of_the_same_folder_is_refused(rendered: tuple[Path, Path],

@@ -1,0 +1,82 @@
+"""CLI contract: exit codes, fail-fast model checks before Prefect starts, light imports for quick commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from tests.conftest import DEMO, REPO
+
+
+def _song(tmp_path: Path, model: str, extra: str = "") -> Path:
+    path = tmp_path / "song.yaml"
+    path.write_text(f"title: T\nbpm: 100\nkey: C major\nduration: 6\nmodel: {model}\n"
+                    f"stems:\n  - {{name: keys, prompt: keys{extra}}}\n")  # fmt: skip
+    return path
+
+
+def test_unknown_model_is_a_user_error_listing_known_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(_song(tmp_path, "facebook/musicgen-huge")), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "musicgen-huge" in err and "facebook/musicgen-stereo-large" in err
+
+
+def test_uncached_real_model_fails_fast_naming_the_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["render", str(_song(tmp_path, "facebook/musicgen-small")), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "facebook/musicgen-small" in err and str(tmp_path / "hf") in err and "huggingface-cli download" in err
+    assert not (tmp_path / "out").exists(), "nothing may be written before the models are known to load"
+
+
+def test_melody_on_a_model_without_melody_input_fails_before_loading(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    melody = REPO / "arrangements" / "melodies" / "theme.flac"
+    song = _song(tmp_path, "debug", extra=f", melody: {melody}")
+    assert main(["render", str(song), "-o", str(tmp_path / "out")]) == 2
+    assert "melody" in capsys.readouterr().err
+
+
+def test_dry_run_json_is_a_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(DEMO), "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["windows"][1] == {"index": 1, "start": 18.0, "new_start": 30.0, "end": 40.0}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", str(DEMO)], ["render", str(DEMO), "--dry-run"]])
+def test_quick_commands_import_no_heavy_library(argv: list[str]) -> None:
+    code = (
+        "import sys\nfrom flows.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'prefect', 'demucs', 'basic_pitch') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True).stdout
+    assert out.rsplit("HEAVY", 1)[1].strip() == "[]"
+
+
+COMMANDS = ["validate", "render", "transcribe", "master", "models", "schema", "report", "bench", "album render",
+            "album schedule"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([*command.split(), "--help"])
+    assert exited.value.code == 0
+    assert f"musicmaker {command}" in capsys.readouterr().out.split("example")[1]
+
+
+def test_models_lists_every_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"facebook/musicgen-stereo-large", "facebook/musicgen-melody-large", "debug-melody"} <= set(rows)
+    assert rows["debug"]["cached"] is True
