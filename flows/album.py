@@ -28,9 +28,11 @@ DEFAULTABLE = ("artist", "bpm", "key", "time_signature", "duration", "sample_rat
 class AlbumTrack(_Model):
     """One track: an arrangement file (``path``) or an inline arrangement, with an optional folder name."""
 
-    path: ExistingFile | None = Field(None, description="arrangement YAML, relative to the album file")
-    arrangement: dict[str, Any] | None = Field(None, description="an inline arrangement")
-    slug: Annotated[str, Field(pattern=SLUG_PATTERN)] | None = Field(None, description="folder name")
+    path: ExistingFile | None = Field(
+        default=None, description="arrangement YAML, relative to the album file"
+    )
+    arrangement: dict[str, Any] | None = Field(default=None, description="an inline arrangement")
+    slug: Annotated[str, Field(pattern=SLUG_PATTERN)] | None = Field(default=None, description="folder name")
 
     @model_validator(mode="before")
     @classmethod
@@ -47,23 +49,27 @@ class AlbumTrack(_Model):
 class Album(_Model):
     """An album: its tracks in order, defaults they share, gaps or crossfades, loudness mode and formats."""
 
-    json_schema: str | None = Field(None, alias="$schema", description="for editors (yaml-language-server)")
+    json_schema: str | None = Field(
+        default=None, alias="$schema", description="for editors (yaml-language-server)"
+    )
     title: Name
     artist: str | None = None
     defaults: dict[str, Any] = Field(
         default_factory=dict, description="arrangement keys shared by all tracks"
     )
     tracks: list[AlbumTrack] = Field(min_length=1, max_length=100)
-    gap: SFloat = Field(2.0, ge=0, le=60, description="seconds of silence between tracks")
-    crossfade: SFloat = Field(0.0, ge=0, le=30, description="seconds of overlap between tracks (no gap then)")
-    loudness: Literal["track", "album"] = Field(
-        "track", description="track: every track to the target; album: one gain keeps relative levels"
+    gap: SFloat = Field(default=2.0, ge=0, le=60, description="seconds of silence between tracks")
+    crossfade: SFloat = Field(
+        default=0.0, ge=0, le=30, description="seconds of overlap between tracks (no gap then)"
     )
-    lufs: SFloat = Field(-14.0, ge=-40, le=-5)
-    true_peak: SFloat = Field(-1.0, ge=-9, le=0)
+    loudness: Literal["track", "album"] = Field(
+        default="track", description="track: every track to the target; album: one gain keeps relative levels"
+    )
+    lufs: SFloat = Field(default=-14.0, ge=-40, le=-5)
+    true_peak: SFloat = Field(default=-1.0, ge=-9, le=0)
     formats: list[AudioFormat] = Field(default_factory=lambda: ["wav", "mp3"], min_length=1)  # type: ignore[arg-type]
     batch_tracks: SBool = Field(
-        True,
+        default=True,
         description="generate stems of different tracks in one batch where model and settings match; "
         "false generates each track on its own (bit-identical to a render on a pool of workers)",
     )

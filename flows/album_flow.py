@@ -40,9 +40,17 @@ def _album_folder(album: Album, out_dir: Path, force: bool) -> Path:
     return folder
 
 
+def album_tags(album: Album, index: int) -> dict[str, str]:
+    """Tags a track's mix files carry inside an album."""
+    return {"album": album.title, "track": f"{index + 1}/{len(album.tracks)}"}
+
+
 def _render_here(album: Album, tracks: list[Arrangement], folder: Path) -> list[str]:
     # Inside an unfinished album, a finished track is re-run through the cache (a no-op when nothing changed).
-    jobs = [track_job(a, folder, True, None, track_slug(album, i, a)) for i, a in enumerate(tracks)]
+    jobs = [
+        track_job(a, folder, True, None, track_slug(album, i, a), album_tags(album, i))
+        for i, a in enumerate(tracks)
+    ]
     return run_tracks(jobs, album.batch_tracks)
 
 
@@ -54,7 +62,8 @@ def _render_on_pool(album: Album, tracks: list[Arrangement], folder: Path, deplo
     runs: list[Any] = [
         run_deployment(deployment, timeout=0, as_subflow=True, parameters={
             "arrangement": a.model_dump(mode="json", exclude={"source"}), "out_dir": str(folder), "force": True,
-            "slug": track_slug(album, i, a), "source": str(a.source) if a.source else None})
+            "slug": track_slug(album, i, a), "source": str(a.source) if a.source else None,
+            "tags": album_tags(album, i)})
         for i, a in enumerate(tracks)
     ]  # fmt: skip
     for run in runs:

@@ -207,7 +207,7 @@ def _generate(
 ) -> None:
     from stems.generate import get_generator
 
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     generator = get_generator(model)
     requests = [
         build_requests(jobs[i].arrangement, [name], jobs[i].paths, generator.takes_melody)[0]
@@ -221,6 +221,10 @@ def _generate(
     for (index, name, key), request, result in zip(todo, requests, results):
         job, result = jobs[index], replace(result, name=name)
         write_wav(job.paths.raw(name), result.audio)
-        record = _record(job, request, result, model, batch, seconds)
+        record = {
+            **_record(job, request, result, model, batch, seconds),
+            "started": began,
+            "finished": time.time(),
+        }
         StageCache(job.paths.root).store("generate", name, key, [job.paths.raw(name)], record)
         out[index][name] = {**record, "reused": False}

@@ -33,6 +33,7 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
     With ``weights``, also make sure every model can be loaded from here (a cache look-up, and a short network
     probe only when something is missing).
     """
+    from stems.clean import settings_for as clean_settings_for
     from stems.generate import validate_requests
     from stems.models import model_info
     from stems.plan import plan_windows
@@ -51,11 +52,12 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
             model = model_for(stem.separate, stem.separation_model or arrangement.separation_model)
             check_separation_model(model)
             separation_models.add(model)
+        clean_settings_for(stages.instrument_family(stem), **stem.clean.overrides())
         family = stages.midi_instrument(stem)
         if family is not None:
-            settings_for(family)
+            settings_for(family, **stem.transcription.overrides())
     if weights:
-        check_weights({b["model"] for b in batches}, separation_models)
+        check_weights({str(b["model"]) for b in batches}, separation_models)
     windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)
     spans = generation.section_spans(arrangement)
     return {

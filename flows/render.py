@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,10 @@ def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) ->
 
 
 @_stage("mix-and-master")
-def mix_task(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> dict[str, Any]:
-    return stages.mix_and_master(arrangement, stems, paths)
+def mix_task(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, tags: dict[str, str]
+) -> dict[str, Any]:
+    return stages.mix_and_master(arrangement, stems, paths, tags)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class TrackJob:
     paths: RenderPaths
     stems: tuple[Stem, ...]
     render: dict[str, Any]
+    tags: dict[str, str] = field(default_factory=dict)  # album and track number, for tracks of an album
 
 
 def _midi_record(track: Any) -> dict[str, Any] | None:
@@ -151,10 +154,11 @@ def submit_generation(tracks: list[TrackJob], across_tracks: bool = True) -> lis
     """Generation tasks for ``tracks``, batched by (follow level, model, sampling settings), across tracks too
     when ``across_tracks`` (a batch can round a near-tie token differently from a solo render).
 
-    Returns, per track, the futures of the batches holding its stems. A level waits for the level before it.
+    Returns, per track, the futures of the batches holding its stems. A batch waits only for the previous
+    level's batches of its own tracks, so one track's next level never waits on another track's generation.
     """
     per_track: list[list[PrefectFuture]] = [[] for _ in tracks]
-    previous: list[PrefectFuture] = []
+    previous: list[list[PrefectFuture]] = [[] for _ in tracks]
     levels = [generation.generation_levels(t.arrangement, list(t.stems)) for t in tracks]
     for depth in range(max(len(lv) for lv in levels)):
         groups: dict[tuple[str, str, int], list[tuple[int, GenerationJob]]] = {}
@@ -164,13 +168,14 @@ def submit_generation(tracks: list[TrackJob], across_tracks: bool = True) -> lis
                 settings = json.dumps(track.arrangement.generation.model_dump(), sort_keys=True)
                 key = (model, settings, -1 if across_tracks else i)
                 groups.setdefault(key, []).append((i, job))
-        current = []
+        current: list[list[PrefectFuture]] = [[] for _ in tracks]
         for (model, _, _), members in groups.items():
-            future = generate_task.submit(model, [job for _, job in members], wait_for=previous)
-            current.append(future)
+            upstream = list({id(f): f for i, _ in members for f in previous[i]}.values())
+            future = generate_task.submit(model, [job for _, job in members], wait_for=upstream)
             for i, _ in members:
                 per_track[i].append(future)
-        previous = current
+                current[i].append(future)
+        previous = [now or before for now, before in zip(current, previous)]
     return per_track
 
 
@@ -184,7 +189,7 @@ def submit_track_stages(
     arrangement, paths, stems = track.arrangement, track.paths, list(track.stems)
     refined = [refine_task.submit(arrangement, s, paths, wait_for=generation_futures) for s in stems]
     midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
-    mixed = mix_task.submit(arrangement, stems, paths, wait_for=refined)
+    mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=refined)
     finished = finish_task.submit(track, generation_futures, refined, midi, mixed, started)  # type: ignore[arg-type]
     return [*generation_futures, *refined, *midi, mixed, finished]
 
@@ -206,12 +211,17 @@ def run_tracks(tracks: list[TrackJob], across_tracks: bool = True) -> list[str]:
 
 
 def track_job(
-    arrangement: Arrangement, out_dir: Path, force: bool, only: list[str] | None, slug: str | None = None
+    arrangement: Arrangement,
+    out_dir: Path,
+    force: bool,
+    only: list[str] | None,
+    slug: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> TrackJob:
     paths = prepare_render_folder(arrangement.title, out_dir, force, slug)
     stems = tuple(generation.selected_stems(arrangement, only))
     render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only}
-    return TrackJob(arrangement, paths, stems, render)
+    return TrackJob(arrangement, paths, stems, render, tags or {})
 
 
 @flow(name="render_arrangement")
@@ -222,6 +232,7 @@ def render_arrangement(
     only: list[str] | None = None,
     slug: str | None = None,
     source: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
     """Render one arrangement into ``out_dir/<slug>/`` and return that folder.
 
@@ -231,5 +242,5 @@ def render_arrangement(
         arrangement = arrangement.model_copy(update={"source": Path(source)})
     folder = Path(out_dir) / (slug or slugify(arrangement.title))
     with render_lock(folder):
-        (result,) = run_tracks([track_job(arrangement, Path(out_dir), force, only, slug)])
+        (result,) = run_tracks([track_job(arrangement, Path(out_dir), force, only, slug, tags)])
         return result

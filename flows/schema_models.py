@@ -120,9 +120,56 @@ class Section(_Model):
 
 
 class Clean(_Model):
-    """Cleanup after separation (DC, band limits, gate, fades)."""
+    """Cleanup after separation; each step can be switched off, the band limits moved."""
 
-    enabled: SBool = True
+    enabled: SBool = Field(default=True, description="false: no cleanup at all")
+    dc: SBool = Field(default=True, description="remove DC offset")
+    band_limits: SBool = Field(default=True, description="high/low-pass to the instrument's range")
+    highpass_hz: SFloat | None = Field(
+        default=None, gt=0, le=20000, description="override the family's high-pass"
+    )
+    lowpass_hz: SFloat | None = Field(
+        default=None, gt=0, le=24000, description="override the family's low-pass"
+    )
+    gate: SBool = Field(default=True, description="noise gate with hysteresis between notes")
+    fades: SBool = Field(default=True, description="short fade-in/out at the stem's ends")
+    peak_safety: SBool = Field(default=True, description="keep the stem's peak at or under 0 dBFS")
+
+    def overrides(self) -> dict[str, Any]:
+        """Keyword overrides for ``stems.clean.settings_for``: what this stem changes of its family's table."""
+        out: dict[str, Any] = {"dc": self.dc}
+        if not self.band_limits:
+            out.update(highpass_hz=None, lowpass_hz=None)
+        else:
+            out.update(
+                {k: v for k, v in (("highpass_hz", self.highpass_hz), ("lowpass_hz", self.lowpass_hz)) if v}
+            )
+        if not self.gate:
+            out.update(gate_open_db=None, gate_close_db=None)
+        if not self.fades:
+            out.update(fade_in_s=None, fade_out_s=None)
+        if not self.peak_safety:
+            out["peak_ceiling_db"] = None
+        return out
+
+
+class Transcription(_Model):
+    """Per-stem overrides of the instrument family's transcription settings (null: the family's value)."""
+
+    onset_threshold: SFloat | None = Field(
+        default=None, gt=0, lt=1, description="basic-pitch onset threshold"
+    )
+    frame_threshold: SFloat | None = Field(
+        default=None, gt=0, lt=1, description="basic-pitch frame threshold"
+    )
+    min_note_ms: SFloat | None = Field(default=None, gt=0, le=5000, description="shortest note kept")
+    min_frequency: SFloat | None = Field(default=None, gt=0, le=20000, description="lowest pitch kept (Hz)")
+    max_frequency: SFloat | None = Field(default=None, gt=0, le=20000, description="highest pitch kept (Hz)")
+    monophonic: SBool | None = Field(default=None, description="one note at a time")
+    pitch_bends: SBool | None = Field(default=None, description="write pitch bends (monophonic stems)")
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class Stem(_Model):
@@ -142,6 +189,7 @@ class Stem(_Model):
         default=None, description="instrument to transcribe; false: no MIDI; null: guess"
     )
     clean: Clean = Clean()
+    transcription: Transcription = Transcription()
     gain_db: SFloat = Field(default=0.0, ge=-60, le=24)
     pan: SFloat = Field(default=0.0, ge=-1, le=1, description="-1 left, 0 centre, 1 right")
     mute: SBool = False
@@ -185,6 +233,12 @@ class Master(_Model):
     formats: list[AudioFormat] = Field(default=["wav"], min_length=1)  # pydantic copies mutable defaults
     bit_depth: Literal[16, 24, "float"] = 24
     sample_rate: ExportRate | None = None
+    mp3_bitrate: str = Field(
+        default="320k",
+        pattern=r"^(\d{2,3}k|V[0-9])$",
+        description='constant "320k" (32k..320k) or VBR "V0".."V9"',
+    )
+    zip_stems: SBool = Field(default=False, description="also write stems.zip of the cleaned stems")
 
     @field_validator("formats")
     @classmethod

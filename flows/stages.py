@@ -89,7 +89,7 @@ def refine_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dic
     cache, key, record = _cached(paths, "refine", stem.name, inputs)
     if record is not None:
         return record
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     audio = read_audio(paths.raw(stem.name))
     check_finite(audio, f"stem '{stem.name}'")
     files = [paths.stem(stem.name)]
@@ -107,12 +107,13 @@ def refine_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dic
             "seconds": round(result.seconds, 3),
         }
     if stem.clean.enabled:
-        audio = clean(audio, settings_for(instrument_family(stem)), name=stem.name)
+        audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=stem.name)
     rate = arrangement.sample_rate or audio.sample_rate
     audio = fit_length(convert_audio(audio, rate, audio.channels), round(arrangement.duration * rate))
     write_wav(paths.stem(stem.name), audio)
+    seconds = round(time.perf_counter() - started, 3)
     record.update(
-        sample_rate=rate, samples=audio.num_samples, seconds=round(time.perf_counter() - started, 3)
+        sample_rate=rate, samples=audio.num_samples, seconds=seconds, started=began, finished=time.time()
     )
     cache.store("refine", stem.name, key, files, record)
     return {**record, "reused": False}
@@ -137,20 +138,22 @@ def _track_from_dict(data: dict[str, Any]) -> Any:
 def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
     """Transcribe stems/<stem>.wav to midi/<stem>.mid; returns (NoteTrack or None for `midi: false`, reused)."""
     from stems.midi import write_midi
-    from stems.transcribe import get_transcriber
+    from stems.transcribe import get_transcriber, settings_for
 
     family = midi_instrument(stem)
     if family is None:
         return None, False
     tempo = tempo_map(arrangement)
+    overrides = stem.transcription.overrides()
     inputs = {"stem": file_digest(paths.stem(stem.name)), "family": family, "tempo": asdict(tempo),
-              "quantize": arrangement.midi.quantize}  # fmt: skip
+              "quantize": arrangement.midi.quantize, "overrides": overrides}  # fmt: skip
     cache, key, record = _cached(paths, "transcribe", stem.name, inputs)
     if record is not None:
         return _track_from_dict(record["track"]), True
     audio = read_audio(paths.stem(stem.name))
+    settings = settings_for(family, **overrides)
     track = get_transcriber().transcribe(
-        audio, family, stem.name, tempo=tempo, quantize=arrangement.midi.quantize
+        audio, family, stem.name, settings=settings, tempo=tempo, quantize=arrangement.midi.quantize
     )
     write_midi(paths.midi(stem.name), [track], tempo)
     cache.store("transcribe", stem.name, key, [paths.midi(stem.name)], {"track": asdict(track)})
@@ -165,21 +168,30 @@ def write_track_midi(arrangement: Arrangement, tracks: list[Any], paths: RenderP
     return paths.track_midi
 
 
-def _mix_inputs(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> dict[str, Any]:
-    return {
+def _mix_inputs(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, tags: dict
+) -> dict[str, Any]:
+    return {"tags": tags,
         "stems": [{"digest": file_digest(paths.stem(s.name)), "gain_db": s.gain_db, "pan": s.pan, "mute": s.mute,
                    "solo": s.solo} for s in stems],
         "master": arrangement.master.model_dump(), "title": arrangement.title, "artist": arrangement.artist,
     }  # fmt: skip
 
 
-def mix_and_master(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> dict[str, Any]:
-    """Mix the cleaned stems, master to the target, export mix.<fmt>; returns the loudness report."""
-    from mixing.export import export_audio
+def mix_and_master(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, album_tags: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Mix the cleaned stems, master to the target, export mix.<fmt> (and stems.zip); returns the loudness report.
+
+    ``album_tags`` (album, track number) go into the MP3/WAV/FLAC tags of a track rendered as part of an album.
+    """
+    from mixing.export import export_audio, zip_files
     from mixing.master import Master
     from mixing.mix import Track, mix
 
-    cache, key, record = _cached(paths, "mix", "mix", _mix_inputs(arrangement, stems, paths))
+    tags = {"title": arrangement.title, "artist": arrangement.artist or "", **(album_tags or {})}
+    tags = {k: v for k, v in tags.items() if v}
+    cache, key, record = _cached(paths, "mix", "mix", _mix_inputs(arrangement, stems, paths, tags))
     if record is not None:
         return record
     started = time.perf_counter()
@@ -187,11 +199,13 @@ def mix_and_master(arrangement: Arrangement, stems: list[Stem], paths: RenderPat
     mixed = mix(tracks, measure_stems=True)
     master = arrangement.master
     result = Master(master.lufs, master.true_peak).master(mixed.audio)
-    tags = {k: v for k, v in {"title": arrangement.title, "artist": arrangement.artist}.items() if v}
     files = [
-        export_audio(result.audio, paths.mix(fmt), fmt, master.bit_depth, master.sample_rate, tags)
+        export_audio(result.audio, paths.mix(fmt), fmt, master.bit_depth, master.sample_rate, tags,
+                     master.mp3_bitrate)
         for fmt in dict.fromkeys(["wav", *master.formats])
-    ]
+    ]  # fmt: skip
+    if master.zip_stems:
+        files.append(zip_files([paths.stem(s.name) for s in stems], paths.root / "stems.zip"))
     record = {
         "stems": {name: report.to_dict() for name, report in mixed.stem_reports.items()},
         "stem_gain_db": mixed.stem_gain_db,

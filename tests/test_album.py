@@ -101,6 +101,27 @@ def test_album_files_and_cue_sheet(rendered: tuple[Path, Path]) -> None:
     assert (folder / "report.html").exists() and (folder / "one" / "report.html").exists()
 
 
+def test_stems_of_both_tracks_share_a_generation_batch(rendered: tuple[Path, Path]) -> None:
+    _, folder = rendered
+    keys = json.loads((folder / "one" / "manifest.json").read_text())["stems"]["keys"]["generation"]
+    assert keys["batch"] == ["one/keys", "two/keys"]
+
+
+def test_cpu_stages_of_one_track_overlap_the_other_tracks_generation(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    album = write_album(tmp_path / "src", title="Overlap Album")
+    album.write_text(album.read_text() + "batch_tracks: false\n")
+    assert main(["album", "render", str(album), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    stems = {slug: json.loads((tmp_path / "out" / "overlap-album" / slug / "manifest.json").read_text())["stems"]
+             for slug in ("one", "two")}  # fmt: skip
+    generation_end = {slug: max(s["generation"]["finished"] for s in v.values()) for slug, v in stems.items()}
+    refine_start = {slug: min(s["refine"]["started"] for s in v.values()) for slug, v in stems.items()}
+    assert stems["one"]["keys"]["generation"]["batch"] == ["keys"]  # one track per batch here
+    first, last = sorted(generation_end, key=generation_end.get)  # type: ignore[arg-type]
+    assert refine_start[first] < generation_end[last], "the finished track waited for the other's generation"
+
+
 def test_editing_one_prompt_redoes_only_what_depends_on_it(rendered: tuple[Path, Path]) -> None:
     album, folder = rendered
     before = {p: _digest(p) for p in folder.glob("*/raw/*.wav")}
@@ -173,7 +194,7 @@ def test_disk_full_gives_a_clear_error_and_keeps_finished_files(tmp_path: Path,
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sf, "write", full)
+    monkeypatch.setattr(sf.SoundFile, "write", full)
     with pytest.raises(StorageError, match="No space left on device"):
         write_wav(target, Audio(np.ones((1, 100), np.float32), 32000))
     assert _digest(target) == finished

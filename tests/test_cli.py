@@ -20,7 +20,9 @@ def _song(tmp_path: Path, model: str, extra: str = "") -> Path:
     return path
 
 
-def test_unknown_model_is_a_user_error_listing_known_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_model_is_a_user_error_listing_known_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["render", str(_song(tmp_path, "facebook/musicgen-huge")), "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "musicgen-huge" in err and "facebook/musicgen-stereo-large" in err
@@ -32,7 +34,9 @@ def test_uncached_real_model_fails_fast_naming_the_cache(tmp_path: Path, capsys:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["render", str(_song(tmp_path, "facebook/musicgen-small")), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "facebook/musicgen-small" in err and str(tmp_path / "hf") in err and "huggingface-cli download" in err
+    assert (
+        "facebook/musicgen-small" in err and str(tmp_path / "hf") in err and "huggingface-cli download" in err
+    )
     assert not (tmp_path / "out").exists(), "nothing may be written before the models are known to load"
 
 
@@ -57,7 +61,9 @@ def test_quick_commands_import_no_heavy_library(argv: list[str]) -> None:
         "heavy = sorted(m for m in ('torch', 'transformers', 'prefect', 'demucs', 'basic_pitch') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+    ).stdout
     assert out.rsplit("HEAVY", 1)[1].strip() == "[]"
 
 

@@ -37,8 +37,12 @@ def test_example_album_loads() -> None:
     assert len(tracks) == 2 and tracks[1].model == "debug-stereo"  # the album default reaches inline tracks
 
 
-@pytest.mark.parametrize(("kind", "make"), [("arrangement", arrangement_json_schema), ("album", album_json_schema)])
-def test_committed_json_schemas_are_current(kind: str, make: object, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "make"), [("arrangement", arrangement_json_schema), ("album", album_json_schema)]
+)
+def test_committed_json_schemas_are_current(
+    kind: str, make: object, capsys: pytest.CaptureFixture[str]
+) -> None:
     committed = json.loads((ARRANGEMENTS / f"{kind}.schema.json").read_text())
     assert committed == make()  # type: ignore[operator]
     assert main(["schema", kind]) == 0
