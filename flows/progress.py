@@ -50,3 +50,23 @@ def callback(extra: Callable[[str, int, int], None] | None = None) -> Callable[[
 def message(text: str) -> None:
     if _sink is not None:
         _sink.message(text)
+
+
+_counts: dict[str, list[int]] = {}
+
+
+def expect(label: str, total: int) -> None:
+    """Announce a bar of ``total`` steps (e.g. a track's post-generation stages)."""
+    with _lock:
+        _counts[label] = [0, total]
+    callback()(label, 0, total)
+
+
+def advance(label: str) -> None:
+    """One more step of an announced bar done (thread-safe; tasks call it as they finish)."""
+    with _lock:
+        if label not in _counts:
+            return
+        _counts[label][0] += 1
+        done, total = _counts[label]
+    callback()(label, done, total)

@@ -69,24 +69,35 @@ def generate_task(model: str, jobs: list[GenerationJob]) -> dict[str, dict[str, 
     return {job.paths.slug: records for job, records in zip(jobs, results)}
 
 
+def _stages_label(paths: RenderPaths) -> str:
+    return f"{paths.slug}: clean, MIDI, mix"
+
+
 @_stage("separate-and-clean")
 def refine_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
     if stem.separate:
         with gpu_slot():  # Demucs runs where MusicGen runs
-            return stages.refine_stem(arrangement, stem, paths)
-    return stages.refine_stem(arrangement, stem, paths)
+            record = stages.refine_stem(arrangement, stem, paths)
+    else:
+        record = stages.refine_stem(arrangement, stem, paths)
+    progress.advance(_stages_label(paths))
+    return record
 
 
 @_stage("transcribe")
 def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
-    return stages.transcribe_stem(arrangement, stem, paths)
+    result = stages.transcribe_stem(arrangement, stem, paths)
+    progress.advance(_stages_label(paths))
+    return result
 
 
 @_stage("mix-and-master")
 def mix_task(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, tags: dict[str, str]
 ) -> dict[str, Any]:
-    return stages.mix_and_master(arrangement, stems, paths, tags)
+    record = stages.mix_and_master(arrangement, stems, paths, tags)
+    progress.advance(_stages_label(paths))
+    return record
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,7 @@ def submit_track_stages(
     Returns every future of the track in dependency order, the manifest's last.
     """
     arrangement, paths, stems = track.arrangement, track.paths, list(track.stems)
+    progress.expect(_stages_label(paths), 2 * len(stems) + 1)
     refined = [refine_task.submit(arrangement, s, paths, wait_for=generation_futures) for s in stems]
     midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
     mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=refined)

@@ -17,6 +17,7 @@ from flows.cache import StageCache, file_digest, stage_key
 from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
 from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
+from stems.transcribe_settings import INSTRUMENT_FAMILIES
 
 # What a stem's `separate:` source says about the instrument when `midi:` does not say it.
 _FAMILY_BY_SOURCE = {
@@ -26,19 +27,6 @@ _FAMILY_BY_SOURCE = {
     "guitar": "guitar",
     "piano": "piano",
 }
-_FAMILY_WORDS = (
-    "drums",
-    "bass",
-    "piano",
-    "keys",
-    "guitar",
-    "lead",
-    "strings",
-    "pad",
-    "vocals",
-    "brass",
-    "woodwind",
-)
 
 
 def instrument_family(stem: Stem) -> str | None:
@@ -47,7 +35,7 @@ def instrument_family(stem: Stem) -> str | None:
         return stem.midi
     if stem.separate in _FAMILY_BY_SOURCE:
         return _FAMILY_BY_SOURCE[stem.separate]
-    return next((w for w in _FAMILY_WORDS if w.rstrip("s") in stem.name), None)
+    return next((w for w in INSTRUMENT_FAMILIES if w.rstrip("s") in stem.name), None)
 
 
 def midi_instrument(stem: Stem) -> str | None:

@@ -229,20 +229,13 @@ def _quiet_transformers() -> Iterator[None]:
 
 def build_debug(name: str) -> tuple[Any, Any]:
     """The tiny offline model and its byte-level tokenizer, identical for every call (fixed seed)."""
-    import torch
     from transformers import ByT5Tokenizer
 
     channels = 2 if name == "debug-stereo" else 1
     melody = name == "debug-melody"
     with _quiet_transformers():
         config = build_config(True, channels, melody)
-    with _quiet_transformers(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(DEBUG_SEED)
-        model = _model_class(melody)(config)
-    with torch.no_grad():
-        randomise_codebooks(model, DEBUG_SEED)
-    _set_generation_tokens(model)
-    return model.eval(), ByT5Tokenizer()
+    return _seeded_model(config, melody), ByT5Tokenizer()
 
 
 def build_random(name: str) -> tuple[Any, Any]:
@@ -251,7 +244,6 @@ def build_random(name: str) -> tuple[Any, Any]:
     The tokenizer is byte-level (T5-base's SentencePiece vocabulary is a download); ids stay below
     T5-base's 32128 so the embedding lookup is valid.
     """
-    import torch
     from transformers import ByT5Tokenizer
 
     base = name[len(RANDOM_PREFIX) :]
@@ -259,10 +251,17 @@ def build_random(name: str) -> tuple[Any, Any]:
     size = next(k for k, v in DIMS.items() if v == dims)
     with _quiet_transformers():
         config = build_config(False, channels, melody, size)
+    return _seeded_model(config, melody), ByT5Tokenizer()
+
+
+def _seeded_model(config: Any, melody: bool) -> Any:
+    """The model of ``config`` with seeded random weights and codebooks that give distinct audio."""
+    import torch
+
     with _quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEBUG_SEED)
         model = _model_class(melody)(config)
     with torch.no_grad():
         randomise_codebooks(model, DEBUG_SEED)
     _set_generation_tokens(model)
-    return model.eval(), ByT5Tokenizer()
+    return model.eval()
