@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 GPU_LIMIT = "gpu"
+LEASE_SECONDS = 60  # Prefect's shortest: a killed worker's slot comes back a minute later (renewed while alive)
 
 
 def gpu_count() -> int:
@@ -24,14 +25,23 @@ def gpu_count() -> int:
 
 
 def ensure_gpu_limit(slots: int | None = None) -> int:
-    """Create the `gpu` limit with ``slots`` (default: GPUs here, at least 1) if missing; return its size."""
+    """Create the `gpu` limit with ``slots`` (default: GPUs here, at least 1) if missing; return its size.
+
+    On Prefect's embedded API (no PREFECT_API_URL) slot leases live only in the process that took them, so a
+    render killed with SIGKILL leaves its slots taken for good in the shared database: there, start from zero.
+    With a server, expired leases of killed workers are revoked by the server itself (after LEASE_SECONDS).
+    """
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
 
     with get_client(sync_client=True) as client:
         try:
-            return int(client.read_global_concurrency_limit_by_name(GPU_LIMIT).limit)
+            existing = client.read_global_concurrency_limit_by_name(GPU_LIMIT)
+            if not PREFECT_API_URL.value() and existing.active_slots:
+                client.update_global_concurrency_limit(GPU_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
+            return int(existing.limit)
         except ObjectNotFound:
             limit = slots or max(1, gpu_count())
             try:
@@ -48,5 +58,5 @@ def gpu_slot() -> Iterator[None]:
     """Hold one `gpu` slot for the duration of the block (waits while all are taken)."""
     from prefect.concurrency.sync import concurrency
 
-    with concurrency(GPU_LIMIT, occupy=1, strict=True):
+    with concurrency(GPU_LIMIT, occupy=1, strict=True, lease_duration=LEASE_SECONDS):
         yield

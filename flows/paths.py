@@ -30,6 +30,10 @@ class RenderPaths:
     def residual(self, stem: str) -> Path:
         return self.root / "raw" / f"{stem}.residual.wav"
 
+    def kept(self, stem: str) -> Path:
+        """The source Demucs kept, before cleanup: an intermediate, hidden from the output layout."""
+        return self.root / ".musicmaker" / "kept" / f"{stem}.wav"
+
     def stem(self, stem: str) -> Path:
         return self.root / "stems" / f"{stem}.wav"
 

@@ -73,13 +73,21 @@ def _stages_label(paths: RenderPaths) -> str:
     return f"{paths.slug}: clean, MIDI, mix"
 
 
-@_stage("separate-and-clean")
-def refine_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
-    if stem.separate:
-        with gpu_slot():  # Demucs runs where MusicGen runs
-            record = stages.refine_stem(arrangement, stem, paths)
-    else:
-        record = stages.refine_stem(arrangement, stem, paths)
+@_stage("separate")
+def separate_task(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths
+) -> dict[str, dict[str, Any]]:
+    with gpu_slot():  # Demucs runs where MusicGen runs
+        records = stages.separate_track(arrangement, stems, paths)
+    progress.advance(_stages_label(paths))
+    return records
+
+
+@_stage("clean")
+def refine_task(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separated: dict[str, dict[str, Any]] | None
+) -> dict[str, Any]:
+    record = stages.refine_stem(arrangement, stem, paths, (separated or {}).get(stem.name))
     progress.advance(_stages_label(paths))
     return record
 
@@ -122,10 +130,15 @@ def _timings(
     generated: dict, refined: dict, midi: list[tuple[Any, bool]], mixed: dict, started: float
 ) -> dict:
     """Seconds spent on work done in this run (reused stages count zero); generation counted once per batch."""
+    separations = [r["separation"] for r in refined.values() if r["separation"]]
     batches = {tuple(r["batch"]): r["seconds"] for r in generated.values() if not r["reused"]}
     return {
         "generate": round(sum(batches.values()), 3),
-        "separate_and_clean": round(sum(r["seconds"] for r in refined.values() if not r["reused"]), 3),
+        "separate_and_clean": round(
+            sum(r["seconds"] for r in refined.values() if not r["reused"])
+            + sum({tuple(s["batch"]): s["seconds"] for s in separations if not s["reused"]}.values()),
+            3,
+        ),
         "transcribe": round(sum(t.seconds for t, reused in midi if t is not None and not reused), 3),
         "mix_and_master": 0.0 if mixed.get("reused") else mixed["seconds"],
         "total": round(time.time() - started, 3),
@@ -147,7 +160,8 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[d
         for s, t in zip(job.stems, tracks)
     }  # fmt: skip
     reused = {"generate": sorted(n for n, r in gen.items() if r["reused"]),
-              "separate_and_clean": sorted(n for n, r in ref.items() if r["reused"]),
+              "separate": sorted(n for n, r in ref.items() if r["separation"] and r["separation"]["reused"]),
+              "clean": sorted(n for n, r in ref.items() if r["reused"]),
               "transcribe": sorted(s.name for s, (t, reused) in zip(job.stems, midi) if reused),
               "mix_and_master": bool(mixed.get("reused"))}  # fmt: skip
     manifest = build_manifest(
@@ -198,12 +212,23 @@ def submit_track_stages(
     Returns every future of the track in dependency order, the manifest's last.
     """
     arrangement, paths, stems = track.arrangement, track.paths, list(track.stems)
-    progress.expect(_stages_label(paths), 2 * len(stems) + 1)
-    refined = [refine_task.submit(arrangement, s, paths, wait_for=generation_futures) for s in stems]
+    separating = [s for s in stems if s.separate]
+    progress.expect(_stages_label(paths), 2 * len(stems) + 1 + bool(separating))
+    separated = (
+        separate_task.submit(arrangement, separating, paths, wait_for=generation_futures)
+        if separating
+        else None
+    )
+    refined = [
+        refine_task.submit(
+            arrangement, s, paths, separated if s.separate else None, wait_for=generation_futures
+        )
+        for s in stems
+    ]
     midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
     mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=refined)
     finished = finish_task.submit(track, generation_futures, refined, midi, mixed, started)  # type: ignore[arg-type]
-    return [*generation_futures, *refined, *midi, mixed, finished]
+    return [*generation_futures, *([separated] if separated else []), *refined, *midi, mixed, finished]
 
 
 def run_tracks(tracks: list[TrackJob], across_tracks: bool = True) -> list[str]:

@@ -62,49 +62,85 @@ def _cached(
     return cache, key, (None if record is None else {**record, "reused": True})
 
 
-def refine_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
-    """Separate (keep the stem's source, save the residual), clean, and write stems/<stem>.wav exactly aligned."""
+def separation_model(arrangement: Arrangement, stem: Stem) -> str | None:
+    """The Demucs model that separates ``stem`` (a 6-source one for guitar/piano), or None without `separate:`."""
+    if not stem.separate:
+        return None
+    from stems.separate import model_for
+
+    return model_for(stem.separate, stem.separation_model or arrangement.separation_model)
+
+
+def separate_track(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths
+) -> dict[str, dict[str, Any]]:
+    """Demucs on every stem with `separate:`, stems sharing a model in one batched call.
+
+    Writes raw/<stem>.residual.wav (what was removed) and the kept source for cleanup; returns a record per stem.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[tuple[Stem, StageCache, str]]] = {}
+    for stem in stems:
+        model = separation_model(arrangement, stem)
+        if model is None:
+            continue
+        inputs = {"raw": file_digest(paths.raw(stem.name)), "source": stem.separate, "model": model}
+        cache, key, record = _cached(paths, "separate", stem.name, inputs)
+        if record is None:
+            groups.setdefault(model, []).append((stem, cache, key))
+        else:
+            records[stem.name] = record
+    for model, todo in groups.items():
+        records.update(_separate_batch(model, todo, paths))
+    return records
+
+
+def _separate_batch(
+    model: str, todo: list[tuple[Stem, StageCache, str]], paths: RenderPaths
+) -> dict[str, dict]:
+    from stems.separate import get_separator
+
+    items = [(read_audio(paths.raw(stem.name)), stem.separate or "") for stem, _, _ in todo]
+    names = [f"stem '{stem.name}'" for stem, _, _ in todo]
+    results = get_separator(model).separate_many(items, names=names)
+    records = {}
+    for (stem, cache, key), result in zip(todo, results):
+        write_wav(paths.kept(stem.name), result.kept)
+        write_wav(paths.residual(stem.name), result.residual)
+        record = {"model": model, "source": stem.separate, "seconds": round(result.seconds, 3),
+                  "batch": [s.name for s, _, _ in todo]}  # fmt: skip
+        cache.store("separate", stem.name, key, [paths.kept(stem.name), paths.residual(stem.name)], record)
+        records[stem.name] = {**record, "reused": False}
+    return records
+
+
+def refine_stem(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separation: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Clean the stem (its separated source when it has `separate:`) into stems/<stem>.wav, exactly aligned.
+
+    ``separation`` is the stem's record from :func:`separate_track`, kept in this stage's record.
+    """
     from stems.clean import clean, settings_for
 
-    separation = None
-    if stem.separate:
-        from stems.separate import model_for
-
-        separation = model_for(stem.separate, stem.separation_model or arrangement.separation_model)
-    inputs = {"raw": file_digest(paths.raw(stem.name)), "source": stem.separate, "model": separation,
-              "clean": stem.clean.model_dump(), "family": instrument_family(stem),
+    source = paths.kept(stem.name) if stem.separate else paths.raw(stem.name)
+    inputs = {"audio": file_digest(source), "clean": stem.clean.model_dump(), "family": instrument_family(stem),
               "rate": arrangement.sample_rate, "duration": arrangement.duration}  # fmt: skip
     cache, key, record = _cached(paths, "refine", stem.name, inputs)
     if record is not None:
-        return record
+        return {**record, "separation": separation}
     started, began = time.perf_counter(), time.time()
-    audio = read_audio(paths.raw(stem.name))
+    audio = read_audio(source)
     check_finite(audio, f"stem '{stem.name}'")
-    files = [paths.stem(stem.name)]
-    record = {"separation": None, "cleaned": stem.clean.enabled}
-    if separation:
-        from stems.separate import get_separator
-
-        result = get_separator(separation).separate(audio, stem.separate or "", name=f"stem '{stem.name}'")
-        write_wav(paths.residual(stem.name), result.residual)
-        files.append(paths.residual(stem.name))
-        audio = result.kept
-        record["separation"] = {
-            "model": separation,
-            "source": stem.separate,
-            "seconds": round(result.seconds, 3),
-        }
     if stem.clean.enabled:
         audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=stem.name)
     rate = arrangement.sample_rate or audio.sample_rate
     audio = fit_length(convert_audio(audio, rate, audio.channels), round(arrangement.duration * rate))
     write_wav(paths.stem(stem.name), audio)
-    seconds = round(time.perf_counter() - started, 3)
-    record.update(
-        sample_rate=rate, samples=audio.num_samples, seconds=seconds, started=began, finished=time.time()
-    )
-    cache.store("refine", stem.name, key, files, record)
-    return {**record, "reused": False}
+    record = {"cleaned": stem.clean.enabled, "sample_rate": rate, "samples": audio.num_samples,
+              "seconds": round(time.perf_counter() - started, 3), "started": began, "finished": time.time()}  # fmt: skip
+    cache.store("refine", stem.name, key, [paths.stem(stem.name)], record)
+    return {**record, "separation": separation, "reused": False}
 
 
 def tempo_map(arrangement: Arrangement) -> Any:

@@ -90,7 +90,8 @@ def test_manifest_is_complete(demo_render: Path) -> None:
         assert stem["loudness"]["integrated_lufs"] is not None, name
         assert stem["midi"]["notes"] >= 0
     assert manifest["stems"]["bass"]["generation"]["melody"] == "follow:keys"
-    assert manifest["stems"]["drums"]["refine"]["separation"]["source"] == "drums"
+    separation = manifest["stems"]["drums"]["refine"]["separation"]
+    assert separation["source"] == "drums" and separation["batch"] == ["drums", "bass"]  # one Demucs call
     assert set(manifest["timings"]) == {
         "generate",
         "separate_and_clean",
