@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 GPU_LIMIT = "gpu"
-LEASE_SECONDS = 60  # Prefect's shortest: a killed worker's slot comes back a minute later (renewed while alive)
+LEASE_SECONDS = (
+    60  # Prefect's shortest: a killed worker's slot comes back a minute later (renewed while alive)
+)
 
 
 def gpu_count() -> int:
@@ -40,7 +42,9 @@ def ensure_gpu_limit(slots: int | None = None) -> int:
         try:
             existing = client.read_global_concurrency_limit_by_name(GPU_LIMIT)
             if not PREFECT_API_URL.value() and existing.active_slots:
-                client.update_global_concurrency_limit(GPU_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
+                client.update_global_concurrency_limit(
+                    GPU_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0)
+                )
             return int(existing.limit)
         except ObjectNotFound:
             limit = slots or max(1, gpu_count())

@@ -5,8 +5,6 @@ need it (``--help`` and schema validation stay fast). Kernels are module-level f
 ``cache=True``: only the very first run on a machine pays the compile time (a few seconds).
 """
 
-
-
 from __future__ import annotations
 
 import numba

@@ -159,7 +159,11 @@ def test_sigkill_then_rerun_finishes_without_redoing_finished_stages(tmp_path: P
     out = tmp_path / "out"
     cmd = [str(BIN / "musicmaker"), "album", "render", str(album), "-o", str(out), "--quiet"]
     # its own Prefect home: the embedded API's database is not shared with anything else running
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(tmp_path / "prefect")}
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
