@@ -86,3 +86,81 @@ def test_models_lists_every_checkpoint(capsys: pytest.CaptureFixture[str]) -> No
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert {"facebook/musicgen-stereo-large", "facebook/musicgen-melody-large", "debug-melody"} <= set(rows)
     assert rows["debug"]["cached"] is True
+
+
+def _tone_file(path: Path, pitches: list[int], rate: int = 44100, level: float = 0.3) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    notes = []
+    for pitch in pitches:
+        t = np.arange(int(0.5 * rate)) / rate
+        tone = np.sin(2 * np.pi * 440.0 * 2 ** ((pitch - 69) / 12) * t) * np.minimum(1, (0.5 - t) / 0.05)
+        notes.append(level * tone * np.minimum(1, t / 0.005))
+    sf.write(str(path), np.concatenate(notes).astype("float32"), rate)
+    return path
+
+
+def test_transcribe_command_writes_a_midi_of_the_played_notes(tmp_path: Path) -> None:
+    import pretty_midi
+
+    audio = _tone_file(tmp_path / "scale.wav", [60, 64, 67, 72])
+    assert (
+        main(["transcribe", str(audio), "--instrument", "lead", "-o", str(tmp_path / "out.mid"), "--quiet"])
+        == 0
+    )
+    notes = pretty_midi.PrettyMIDI(str(tmp_path / "out.mid")).instruments[0].notes
+    assert [n.pitch for n in sorted(notes, key=lambda n: n.start)] == [60, 64, 67, 72]
+
+
+def test_transcribe_command_rejects_an_unknown_instrument(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audio = _tone_file(tmp_path / "scale.wav", [60])
+    assert main(["transcribe", str(audio), "--instrument", "kazoo"]) == 2
+    assert "kazoo" in capsys.readouterr().err
+
+
+def test_master_command_hits_target_by_ffmpeg(tmp_path: Path) -> None:
+    from mixing.export import ffmpeg_loudness
+
+    audio = _tone_file(tmp_path / "quiet.wav", [48, 55, 60, 64, 67, 72, 76, 79] * 2, level=0.05)
+    out = tmp_path / "loud.wav"
+    assert (
+        main(["master", str(audio), "-o", str(out), "--lufs", "-16", "--true-peak", "-1.5", "--quiet"]) == 0
+    )
+    measured = ffmpeg_loudness(out)
+    assert abs(measured["integrated_lufs"] - (-16.0)) <= 0.3 and measured["true_peak_dbtp"] <= -1.5 + 0.05
+
+
+ONLY = """title: Only Song
+bpm: 120
+key: C major
+duration: 5
+model: debug
+stems:
+  - {name: keys, prompt: keys, midi: false}
+  - {name: bass, prompt: bass, follow: keys, model: debug-melody, midi: false}
+  - {name: lead, prompt: lead, midi: false}
+master: {formats: [wav]}
+"""
+
+
+@pytest.mark.slow
+def test_only_renders_the_named_stems_and_those_they_follow(prefect_harness: None, tmp_path: Path) -> None:
+    (tmp_path / "song.yaml").write_text(ONLY)
+    assert (
+        main(["render", str(tmp_path / "song.yaml"), "-o", str(tmp_path), "--only", "bass", "--quiet"]) == 0
+    )
+    manifest = json.loads((tmp_path / "only-song" / "manifest.json").read_text())
+    assert (
+        set(manifest["stems"]) == {"keys", "bass"}
+        and not (tmp_path / "only-song" / "raw" / "lead.wav").exists()
+    )
+
+
+def test_bench_quick_prints_one_json_document(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--only", "mix"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    mix = report["benchmarks"]["mix"]
+    assert report["quick"] is True and mix["stems"] == 8 and mix["master_report"]["true_peak_dbtp"] <= -1.0
