@@ -71,8 +71,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     files = "\n".join(f"  {f['path']}" for f in manifest["files"])
     _emit(
         args,
-        {"folder": root, "files": manifest["files"]},
-        f"Rendered '{arrangement.title}' into {root}/\n{files}",
+        {"folder": root, "files": manifest["files"], "report": str(Path(root) / "report.html")},
+        f"Rendered '{arrangement.title}' into {root}/\n{files}\nOpen {Path(root) / 'report.html'} to listen and look.",
     )
     return EXIT_OK
 
@@ -98,7 +98,9 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
         root = render_album(str(Path(args.album)), out_dir=str(args.output), force=args.force)
     manifest = json.loads((Path(root) / "album-manifest.json").read_text())
     listing = "\n".join(f"  {t['number']:2d}. {t['title']} ({t['folder']}/)" for t in manifest["tracks"])
-    _emit(args, {"folder": root, **manifest}, f"Rendered album '{album.title}' into {root}/\n{listing}")
+    report = Path(root) / "report.html"
+    _emit(args, {"folder": root, "report": str(report), **manifest},
+          f"Rendered album '{album.title}' into {root}/\n{listing}\nOpen {report} to listen and look.")  # fmt: skip
     return EXIT_OK
 
 
