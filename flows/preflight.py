@@ -37,7 +37,7 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
     from stems.generate import validate_requests
     from stems.models import model_info
     from stems.plan import plan_windows
-    from stems.separate import check_separation_model, model_for
+    from stems.separate import check_separation_model
     from stems.transcribe import settings_for
 
     stems = generation.selected_stems(arrangement, only)
@@ -48,10 +48,10 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
         batches.append({"model": model, "stems": names, "params_m": info.params_m, "vram_gb": info.vram_gb})
     separation_models: set[str] = set()
     for stem in stems:
-        if stem.separate:
-            model = model_for(stem.separate, stem.separation_model or arrangement.separation_model)
-            check_separation_model(model)
-            separation_models.add(model)
+        separator = stages.separation_model(arrangement, stem)
+        if separator is not None:
+            check_separation_model(separator)
+            separation_models.add(separator)
         clean_settings_for(stages.instrument_family(stem), **stem.clean.overrides())
         family = stages.midi_instrument(stem)
         if family is not None:

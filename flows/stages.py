@@ -19,22 +19,16 @@ from flows.schema import Arrangement, Stem
 from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
 from stems.transcribe_settings import INSTRUMENT_FAMILIES
 
-# What a stem's `separate:` source says about the instrument when `midi:` does not say it.
-_FAMILY_BY_SOURCE = {
-    "drums": "drums",
-    "bass": "bass",
-    "vocals": "vocals",
-    "guitar": "guitar",
-    "piano": "piano",
-}
+# Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
+_FAMILY_SOURCES = frozenset({"drums", "bass", "vocals", "guitar", "piano"})
 
 
 def instrument_family(stem: Stem) -> str | None:
     """The instrument family used for cleanup and MIDI: `midi:` if given, else from `separate:` or the name."""
     if isinstance(stem.midi, str):
         return stem.midi
-    if stem.separate in _FAMILY_BY_SOURCE:
-        return _FAMILY_BY_SOURCE[stem.separate]
+    if stem.separate in _FAMILY_SOURCES:
+        return stem.separate
     return next((w for w in INSTRUMENT_FAMILIES if w.rstrip("s") in stem.name), None)
 
 
