@@ -53,9 +53,6 @@ class RichSink:
                 self.tasks[label] = self.progress.add_task(label, total=total)
         self.progress.update(self.tasks[label], completed=done, total=total)
 
-    def message(self, text: str) -> None:
-        self.progress.console.print(text, style="dim")
-
 
 @contextmanager
 def render_progress(quiet: bool = False) -> Iterator[None]:

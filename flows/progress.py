@@ -15,8 +15,6 @@ from typing import Protocol
 class ProgressSink(Protocol):
     def update(self, label: str, done: int, total: int) -> None: ...
 
-    def message(self, text: str) -> None: ...
-
 
 _lock = threading.Lock()
 _sink: ProgressSink | None = None
@@ -45,11 +43,6 @@ def callback(extra: Callable[[str, int, int], None] | None = None) -> Callable[[
             extra(label, done, total)
 
     return report
-
-
-def message(text: str) -> None:
-    if _sink is not None:
-        _sink.message(text)
 
 
 _counts: dict[str, list[int]] = {}
