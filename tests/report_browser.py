@@ -10,9 +10,12 @@ Protocol: https://chromedevtools.github.io/devtools-protocol/ (Target, Page, Run
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -147,7 +150,7 @@ def _start(chromium: str, profile: Path, timeout: float) -> tuple[subprocess.Pop
     log = (profile / "chromium.log").open("wb")
     proc = subprocess.Popen(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=log,
+        stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
     log.close()
     active = profile / "DevToolsActivePort"
@@ -157,8 +160,7 @@ def _start(chromium: str, profile: Path, timeout: float) -> tuple[subprocess.Pop
         if len(lines) == 2:
             return proc, f"ws://127.0.0.1:{lines[0]}{lines[1]}"
         time.sleep(0.1)
-    proc.kill()
-    proc.wait()
+    _stop(proc)
     tail = (profile / "chromium.log").read_text(errors="replace")[-2000:]
     raise RuntimeError(
         f"chromium did not open its DevTools endpoint within {timeout} s; its log ends:\n{tail}"
@@ -185,11 +187,31 @@ def check_page(
             finally:
                 tools.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End Chromium and every helper process it started (they write into the profile until they exit)."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(proc.pid):
+            proc.poll()
+            time.sleep(0.05)
+        if not _group_alive(proc.pid):
+            break
+    proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process of the group is left; zombies write nothing."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                return True
+    return False
 
 
 def _inspect(
