@@ -3,6 +3,10 @@
     .venv/bin/python bench/generate.py --quick                      # debug model, < 1 min on CPU
     .venv/bin/python bench/generate.py --model random:facebook/musicgen-stereo-large --device cuda
     .venv/bin/python bench/generate.py --model random:facebook/musicgen-small --window 3 --stride 2 --long 9 --stems 2
+    .venv/bin/python bench/generate.py --model random:facebook/musicgen-medium --device cuda --record
+
+``--record`` adds the result to this machine's speed table (``stems.speed``), which ``render --dry-run`` uses for
+its time estimates.
 
 Tokens counted are new audio tokens: frames of the stem x codebooks (prompt tokens are not counted).
 Goal: the long windowed render keeps >= 85 % of one window's tokens/s (it re-reads 12 s of context per
@@ -16,13 +20,16 @@ import json
 import math
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stems.generate import Generator, SamplingParams, StemRequest
+from stems.models import FRAME_RATE
 from stems.plan import plan_windows
+from stems.speed import SpeedRow, record
 
 GOAL_RATIO = 0.85
 
@@ -46,7 +53,34 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--stride", type=float, default=None, help="extend_stride in s (default 18; 2.5 with --quick)"
     )
+    p.add_argument("--record", action="store_true", help="add the result to this machine's speed table")
     return p.parse_args(argv)
+
+
+def device_label(device: str) -> str:
+    """The GPU's name, or the CPU's model and torch's thread count."""
+    import platform
+
+    import torch
+
+    if device.startswith("cuda"):
+        return str(torch.cuda.get_device_name(torch.device(device)))
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"cpu: {cpu}, {torch.get_num_threads()} threads"
+
+
+def speed_row(result: dict[str, Any], command: str) -> SpeedRow:
+    """The speed-table row for one run's result (see ``stems.speed``)."""
+    long = result["long_render"]
+    frames = long["duration_s"] * FRAME_RATE
+    ratio = result["batching"]["batched_s"] / result["single_window"]["seconds"]
+    return SpeedRow(result["model"], result["device_label"], round(long["seconds"] / frames, 6),
+                    result["batching"]["stems"], round(ratio, 3), f"measured {command}")  # fmt: skip
 
 
 def _timed(gen: Generator, reqs: list[StemRequest], params: SamplingParams) -> float:
@@ -87,9 +121,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     reqs = [StemRequest(f"s{i}", f"stem {i} prompt", window, i) for i in range(a.stems)]
     batched = _timed(gen, reqs, params)
     sequential = sum(_timed(gen, [r], params) for r in reqs)
-    return {
+    result: dict[str, Any] = {
         "model": model,
         "device": gen.device,
+        "device_label": device_label(gen.device),
         "window_s": window,
         "extend_stride_s": stride,
         "single_window": {
@@ -114,6 +149,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             "speedup": round(sequential / batched, 2),
         },
     }
+    if a.record:
+        command = "`bench/generate.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`"
+        row = speed_row(result, f"{time.strftime('%Y-%m-%d')} {command}")
+        result["recorded"] = {"file": str(record(row)), "row": asdict(row)}
+    return result
 
 
 if __name__ == "__main__":

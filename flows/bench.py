@@ -13,9 +13,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 SCRIPTS = {"generate": "generate.py", "postprocess": "postprocess.py", "mix": "mix.py"}
 
 
-def run_script(name: str, quick: bool) -> dict[str, Any]:
+def run_script(name: str, quick: bool, extra: list[str] | None = None) -> dict[str, Any]:
     """Run one benchmark in its own process (clean timings, no shared caches); its JSON or the error."""
-    command = [sys.executable, str(BENCH / SCRIPTS[name]), *(["--quick"] if quick else [])]
+    command = [sys.executable, str(BENCH / SCRIPTS[name]), *(["--quick"] if quick else []), *(extra or [])]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = round(time.perf_counter() - started, 3)
@@ -24,6 +24,14 @@ def run_script(name: str, quick: bool) -> dict[str, Any]:
     return {**json.loads(done.stdout), "wall_s": seconds}
 
 
-def run_benchmarks(quick: bool, only: list[str] | None = None) -> dict[str, Any]:
+def run_benchmarks(
+    quick: bool, only: list[str] | None = None, generate: list[str] | None = None
+) -> dict[str, Any]:
+    """``generate``: extra arguments for bench/generate.py (``--model``, ``--device``, ``--record``)."""
     names = only or list(SCRIPTS)
-    return {"quick": quick, "benchmarks": {name: run_script(name, quick) for name in names}}
+    return {
+        "quick": quick,
+        "benchmarks": {
+            name: run_script(name, quick, generate if name == "generate" else None) for name in names
+        },
+    }

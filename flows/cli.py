@@ -192,7 +192,9 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from flows.bench import run_benchmarks
 
-    report = run_benchmarks(quick=args.quick, only=args.only)
+    generate = [*(["--model", args.model] if args.model else []), *(["--device", args.device] if args.device else []),
+                *(["--record"] if args.record else [])]  # fmt: skip
+    report = run_benchmarks(quick=args.quick, only=args.only, generate=generate)
     print(json.dumps(report, indent=2))
     return EXIT_OK if all("error" not in r for r in report["benchmarks"].values()) else EXIT_INTERNAL
 
@@ -299,9 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="run the benchmarks in bench/ and print one JSON document",
                        formatter_class=fmt, epilog="examples:\n  musicmaker bench --quick\n"
-                                                   "  musicmaker bench --only mix")  # fmt: skip
+                                                   "  musicmaker bench --only mix\n"
+                                                   "  musicmaker bench --only generate --model "
+                                                   "random:facebook/musicgen-medium --device cuda --record")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="CI-sized inputs (about a minute in all)")
     p.add_argument("--only", nargs="+", choices=["generate", "postprocess", "mix"], help="run only these")
+    p.add_argument("--model", help="generation benchmark: model to measure (random:NAME needs no weights)")
+    p.add_argument(
+        "--device", help="generation benchmark: cpu, cuda or cuda:N (default: cuda when available)"
+    )
+    p.add_argument("--record", action="store_true",
+                   help="generation benchmark: save the speed to this machine's table, which render --dry-run "
+                        "uses for its time estimates")  # fmt: skip
     p.set_defaults(func=_cmd_bench)
     return parser
 

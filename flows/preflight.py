@@ -35,9 +35,10 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
     """
     from stems.clean import settings_for as clean_settings_for
     from stems.generate import validate_requests
-    from stems.models import model_info
+    from stems.models import model_info, vram_gb
     from stems.plan import plan_windows
     from stems.separate import check_separation_model
+    from stems.speed import estimates
     from stems.transcribe import settings_for
 
     stems = generation.selected_stems(arrangement, only)
@@ -45,7 +46,9 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
     for model, names in generation.generation_batches(arrangement, stems):
         info = model_info(model)
         validate_requests(model, generation.build_requests(arrangement, names, None, info.takes_melody))
-        batches.append({"model": model, "stems": names, "params_m": info.params_m, "vram_gb": info.vram_gb})
+        batches.append({"model": model, "stems": names, "params_m": info.params_m,
+                        "vram_gb": vram_gb(model, len(names)),
+                        "time_estimates": estimates(model, len(names), arrangement.duration)})  # fmt: skip
     separation_models: set[str] = set()
     for stem in stems:
         separator = stages.separation_model(arrangement, stem)
@@ -80,14 +83,46 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
     }
 
 
+def _clock(seconds: float) -> str:
+    """Seconds as people read a duration: 42 s, 3 min 05 s, 2 h 07 min."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def _time_lines(batches: list[dict[str, Any]]) -> list[str]:
+    """Estimated generation time per batch and device, the total on each device every batch has a figure for,
+    and how to measure the models without one."""
+    from stems.models import RANDOM_PREFIX, is_offline_model
+
+    lines = [f"  batch {i} on {e['device']}: ~{_clock(e['seconds'])}  ({e['source']})"
+             for i, batch in enumerate(batches, 1) for e in batch["time_estimates"]]  # fmt: skip
+    per_batch = [{e["device"]: e["seconds"] for e in b["time_estimates"]} for b in batches]
+    for device in per_batch[0] if len(per_batch) > 1 else []:
+        if all(device in times for times in per_batch):
+            lines.append(f"  all batches on {device}: ~{_clock(sum(t[device] for t in per_batch))}")
+    for model in dict.fromkeys(b["model"] for b in batches if not b["time_estimates"]):
+        offline = is_offline_model(model)
+        lines.append(f"  no speed measured for {model} yet: on the machine that will render, run `musicmaker bench "
+                     f"--only generate --model {model if offline else RANDOM_PREFIX + model} --record`"
+                     + ("" if offline else " (random weights of the same size run at the same speed)"))  # fmt: skip
+    return lines
+
+
 def describe(plan: dict[str, Any]) -> str:
     """The plan as text for people."""
     lines = [
         f"Plan for '{plan['title']}' ({plan['duration']:g} s, {len(plan['windows'])} window(s) per stem)"
     ]
     for i, batch in enumerate(plan["batches"], 1):
-        lines.append(f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, ~{batch['vram_gb']:g} GB VRAM)"
+        memory = f"~{batch['vram_gb']:g} GB VRAM" if batch["vram_gb"] else "no GPU needed"
+        lines.append(f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, {memory})"
                      f" -> {', '.join(batch['stems'])}")  # fmt: skip
+    lines.append("Estimated generation time (model loading not included):")
+    lines += _time_lines(plan["batches"])
     for w in plan["windows"]:
         lines.append(
             f"  window {w['index']}: {w['start']:.1f}-{w['end']:.1f} s (new audio from {w['new_start']:.1f} s)"

@@ -11,12 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from flows.cache import StageCache, file_digest, stage_key
 from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
-from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
+from stems.audio import check_finite, convert_audio, read_audio, write_wav
 from stems.transcribe_settings import INSTRUMENT_FAMILIES
 
 # Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
@@ -37,14 +35,6 @@ def midi_instrument(stem: Stem) -> str | None:
     if stem.midi is False:
         return None
     return instrument_family(stem) or "keys"
-
-
-def fit_length(audio: Audio, num_samples: int) -> Audio:
-    """Exactly ``num_samples`` long: resampling may round by a sample, never more."""
-    x = audio.samples[:, :num_samples]
-    if x.shape[1] < num_samples:
-        x = np.pad(x, ((0, 0), (0, num_samples - x.shape[1])))
-    return Audio(x, audio.sample_rate)
 
 
 def _cached(
@@ -129,7 +119,7 @@ def refine_stem(
     if stem.clean.enabled:
         audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=stem.name)
     rate = arrangement.sample_rate or audio.sample_rate
-    audio = fit_length(convert_audio(audio, rate, audio.channels), round(arrangement.duration * rate))
+    audio = convert_audio(audio, rate, audio.channels).fitted(round(arrangement.duration * rate))
     write_wav(paths.stem(stem.name), audio)
     record = {"cleaned": stem.clean.enabled, "sample_rate": rate, "samples": audio.num_samples,
               "seconds": round(time.perf_counter() - started, 3), "started": began, "finished": time.time()}  # fmt: skip

@@ -47,6 +47,17 @@ class Audio:
     def duration(self) -> float:
         return self.num_samples / self.sample_rate
 
+    def fitted(self, num_samples: int) -> Audio:
+        """Exactly ``num_samples`` long (see ``fit_length``)."""
+        return Audio(fit_length(self.samples, num_samples), self.sample_rate)
+
+
+def fit_length(x: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the last axis: a rate round trip can be one sample off (ceil in resample_poly)."""
+    if x.shape[-1] >= length:
+        return np.ascontiguousarray(x[..., :length])
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])
+
 
 def check_finite(audio: Audio, what: str) -> None:
     """Raise naming ``what`` when the audio holds NaN or inf (they poison every later stage)."""

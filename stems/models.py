@@ -36,8 +36,12 @@ class ModelInfo:
     params_m: float
     channels: int
     sample_rate: int
-    vram_gb: float
     takes_melody: bool
+
+    @property
+    def vram_gb(self) -> float:
+        """GPU memory for one stem (``vram_gb(name, stems)`` for a batch)."""
+        return vram_gb(self.name)
 
 
 @dataclass(frozen=True)
@@ -56,33 +60,65 @@ DIMS = {
     "large": DecoderDims(2048, 48, 32, 8192),
 }
 
-# name -> (size, channels, takes_melody, params in millions as published, VRAM estimate in GB).
-# VRAM: fp32 weights (4 bytes/param, incl. T5-base 110M and EnCodec 60M) plus ~1.5 GB of KV cache and
-# activations for a batch of 2 (CFG) on a 30 s window; audiocraft recommends 16 GB GPUs for medium.
-_CHECKPOINTS: dict[str, tuple[str, int, bool, float, float]] = {
-    "facebook/musicgen-small": ("small", 1, False, 300, 3.0),
-    "facebook/musicgen-medium": ("medium", 1, False, 1500, 8.5),
-    "facebook/musicgen-large": ("large", 1, False, 3300, 16.0),
-    "facebook/musicgen-melody": ("medium", 1, True, 1500, 8.5),
-    "facebook/musicgen-melody-large": ("large", 1, True, 3300, 16.0),
-    "facebook/musicgen-stereo-small": ("small", 2, False, 300, 3.2),
-    "facebook/musicgen-stereo-medium": ("medium", 2, False, 1500, 8.8),
-    "facebook/musicgen-stereo-large": ("large", 2, False, 3300, 16.5),
-    "facebook/musicgen-stereo-melody": ("medium", 2, True, 1500, 8.8),
-    "facebook/musicgen-stereo-melody-large": ("large", 2, True, 3300, 16.5),
+# name -> (decoder size, channels, takes_melody, parameters in millions).
+# Parameters are exact totals of the transformers architecture (T5-base + EnCodec 32 kHz + decoder), counted on
+# a meta-device build (tests/test_generate.py checks them). The names' 300M/1.5B/3.3B are nominal: the text-only
+# decoders carry cross-attention to the text, the melody ones prepend it instead, hence their smaller totals.
+_CHECKPOINTS: dict[str, tuple[str, int, bool, float]] = {
+    "facebook/musicgen-small": ("small", 1, False, 586.9),
+    "facebook/musicgen-medium": ("medium", 1, False, 2005.3),
+    "facebook/musicgen-large": ("large", 1, False, 3423.5),
+    "facebook/musicgen-melody": ("medium", 1, True, 1552.1),
+    "facebook/musicgen-melody-large": ("large", 1, True, 2618.0),
+    "facebook/musicgen-stereo-small": ("small", 2, False, 603.7),
+    "facebook/musicgen-stereo-medium": ("medium", 2, False, 2030.4),
+    "facebook/musicgen-stereo-large": ("large", 2, False, 3457.0),
+    "facebook/musicgen-stereo-melody": ("medium", 2, True, 1577.3),
+    "facebook/musicgen-stereo-melody-large": ("large", 2, True, 2651.6),
 }
 
+# Memory model (GPU): weights stay fp32 under CUDA fp16 autocast; the self-attention KV cache is fp16, two
+# rows per stem with classifier-free guidance; x1.3 covers prefill activations and logits; plus the CUDA
+# context. Melody checkpoints prepend 235 chroma frames and up to 256 text tokens to every window.
+FRAME_RATE = 50
+WINDOW_S = 30.0
+KV_OVERHEAD = 1.3
+CUDA_CONTEXT_GB = 0.5
+CHROMA_LENGTH = 235
+TEXT_MAX_TOKENS = 256  # generous for a prompt + context + section text; T5 itself allows 512
+GIB = 1024**3
+
+
+def kv_cache_bytes(layers: int, hidden: int, positions: int, cfg: bool, half: bool) -> int:
+    """KV-cache bytes one stem needs for a window: layers x (k, v) x positions x hidden x dtype."""
+    per = layers * 2 * positions * hidden * (2 if half else 4)
+    return int(per * (2 if cfg else 1) * KV_OVERHEAD)
+
+
+def vram_gb(name: str, stems: int = 1) -> float:
+    """GPU memory a batch of ``stems`` of ``name`` needs for 30 s windows with CFG (the default sampling)."""
+    info = model_info(name)
+    if is_offline_model(name) and not name.startswith(RANDOM_PREFIX):
+        return 0.0
+    dims, channels, melody = checkpoint_dims(info.name.removeprefix(RANDOM_PREFIX))
+    positions = (
+        round(WINDOW_S * FRAME_RATE) + 4 * channels + (CHROMA_LENGTH + TEXT_MAX_TOKENS if melody else 0)
+    )
+    kv = kv_cache_bytes(dims.num_hidden_layers, dims.hidden_size, positions, cfg=True, half=True)
+    return round((info.params_m * 1e6 * 4 + stems * kv) / GIB + CUDA_CONTEXT_GB, 1)
+
+
 _DEBUG_INFO = {
-    "debug": ModelInfo("debug", "musicgen", 0.2, 1, SAMPLE_RATE, 0.0, False),
-    "debug-stereo": ModelInfo("debug-stereo", "musicgen", 0.2, 2, SAMPLE_RATE, 0.0, False),
-    "debug-melody": ModelInfo("debug-melody", "musicgen-melody", 0.2, 1, SAMPLE_RATE, 0.0, True),
+    "debug": ModelInfo("debug", "musicgen", 0.2, 1, SAMPLE_RATE, False),
+    "debug-stereo": ModelInfo("debug-stereo", "musicgen", 0.2, 2, SAMPLE_RATE, False),
+    "debug-melody": ModelInfo("debug-melody", "musicgen-melody", 0.2, 1, SAMPLE_RATE, True),
 }
 
 
 def _checkpoint_info(name: str) -> ModelInfo:
-    _size, channels, melody, params, vram = _CHECKPOINTS[name]
+    _size, channels, melody, params = _CHECKPOINTS[name]
     kind = "musicgen-melody" if melody else "musicgen"
-    return ModelInfo(name, kind, params, channels, SAMPLE_RATE, vram, melody)
+    return ModelInfo(name, kind, params, channels, SAMPLE_RATE, melody)
 
 
 def known_models() -> list[ModelInfo]:
@@ -98,9 +134,7 @@ def model_info(name: str) -> ModelInfo:
         return _checkpoint_info(name)
     if name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX) :] in _CHECKPOINTS:
         base = _checkpoint_info(name[len(RANDOM_PREFIX) :])
-        return ModelInfo(
-            name, base.kind, base.params_m, base.channels, base.sample_rate, base.vram_gb, base.takes_melody
-        )
+        return ModelInfo(name, base.kind, base.params_m, base.channels, base.sample_rate, base.takes_melody)
     names = ", ".join([*_CHECKPOINTS, *_DEBUG_INFO])
     raise UserInputError(
         f"unknown model {name!r}; known models: {names} (or random:<name> for random weights). "
@@ -110,7 +144,7 @@ def model_info(name: str) -> ModelInfo:
 
 def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
     """Decoder dims, audio channels and melody flag of a real checkpoint name (for random-init builds)."""
-    size, channels, melody, _params, _vram = _CHECKPOINTS[name]
+    size, channels, melody, _params = _CHECKPOINTS[name]
     return DIMS[size], channels, melody
 
 

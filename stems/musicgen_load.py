@@ -9,16 +9,17 @@ from typing import Any
 
 from stems.errors import ModelUnavailableError, UserInputError
 from stems.models import (
+    GIB,
     RANDOM_PREFIX,
     hf_cache_dir,
     hub_offline,
+    kv_cache_bytes,
     model_info,
     unavailable_message,
     weights_cached,
 )
 
 log = logging.getLogger(__name__)
-GIB = 1024**3
 # Keep this share of free memory for the allocator, codec decoding and the rest of the process.
 MEMORY_HEADROOM = 0.8
 
@@ -109,12 +110,11 @@ def load_model(name: str, device: str) -> Loaded:
 
 
 def kv_bytes_per_item(model: Any, frames: int, prefix: int, cfg: bool, half: bool) -> int:
-    """KV-cache bytes one request needs for a window: layers x (k, v) x positions x hidden x dtype."""
-    cfg_dec = model.config.decoder
-    positions = frames + cfg_dec.num_codebooks + prefix
-    per = cfg_dec.num_hidden_layers * 2 * positions * cfg_dec.hidden_size * (2 if half else 4)
-    # The self-attention cache dominates; x1.3 covers the prefill activations and logits.
-    return int(per * (2 if cfg else 1) * 1.3)
+    """KV-cache bytes one request of ``model`` needs for a window (see ``stems.models.kv_cache_bytes``)."""
+    dec = model.config.decoder
+    return kv_cache_bytes(
+        dec.num_hidden_layers, dec.hidden_size, frames + dec.num_codebooks + prefix, cfg, half
+    )
 
 
 def max_batch(model: Any, device: str, frames: int, prefix: int, cfg: bool, name: str) -> int:

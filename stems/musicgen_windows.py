@@ -18,6 +18,7 @@ import numpy as np
 
 from stems.audio import Audio, convert_audio
 from stems.chroma import CHROMA_SAMPLE_RATE, CHUNK_SECONDS, chroma_raw, one_hot_chroma
+from stems.models import TEXT_MAX_TOKENS
 from stems.musicgen_load import max_batch
 from stems.musicgen_sampling import Conditions, Sampler, generate_window, steps_per_window
 from stems.plan import FrameWindow, plan_frames, section_for, window_text
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from stems.musicgen_load import Loaded
 
 log = logging.getLogger(__name__)
-TEXT_MAX_TOKENS = 256  # generous for a prompt + context + section text; T5 itself allows 512
 
 
 class _Job:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from stems.audio import Audio, check_finite, convert_audio
+from stems.audio import Audio, check_finite, convert_audio, fit_length
 from stems.demucs_models import MODEL_SOURCES, check_separation_model, load_separation_model
 from stems.errors import AudioInputError, UserInputError
 
@@ -239,16 +239,9 @@ _RUN_LOCK = threading.RLock()
 def _back_to_input(kept_model: np.ndarray, audio: Audio, model_rate: int, seconds: float) -> Separated:
     """Kept source at the input's rate, channels and exact length; residual = input - kept."""
     kept = convert_audio(Audio(kept_model, model_rate), audio.sample_rate, audio.channels).samples
-    kept = _fit_length(kept, audio.num_samples)
+    kept = fit_length(kept, audio.num_samples)
     residual = audio.samples - kept
     return Separated(Audio(kept, audio.sample_rate), Audio(residual, audio.sample_rate), seconds)
-
-
-def _fit_length(x: np.ndarray, length: int) -> np.ndarray:
-    """Trim or zero-pad the last axis: a rate round trip can be one sample off (ceil in resample_poly)."""
-    if x.shape[-1] >= length:
-        return np.ascontiguousarray(x[..., :length])
-    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])
 
 
 def _batches(mixes: list[np.ndarray], rate: int) -> Iterator[list[tuple[int, np.ndarray]]]:
