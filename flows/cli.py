@@ -154,7 +154,7 @@ def _cmd_master(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from stems.models import known_models, weights_cached
 
-    rows = [{**m.__dict__, "cached": weights_cached(m.name)} for m in known_models()]
+    rows = [{**m.__dict__, "vram_gb": m.vram_gb, "cached": weights_cached(m.name)} for m in known_models()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
