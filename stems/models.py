@@ -62,7 +62,7 @@ DIMS = {
 
 # name -> (decoder size, channels, takes_melody, parameters in millions).
 # Parameters are exact totals of the transformers architecture (T5-base + EnCodec 32 kHz + decoder), counted on
-# a meta-device build (tests/test_generate.py checks them). The names' 300M/1.5B/3.3B are nominal: the text-only
+# a meta-device build (tests/test_speed.py checks them). The names' 300M/1.5B/3.3B are nominal: the text-only
 # decoders carry cross-attention to the text, the melody ones prepend it instead, hence their smaller totals.
 _CHECKPOINTS: dict[str, tuple[str, int, bool, float]] = {
     "facebook/musicgen-small": ("small", 1, False, 586.9),
@@ -98,7 +98,7 @@ def kv_cache_bytes(layers: int, hidden: int, positions: int, cfg: bool, half: bo
 def vram_gb(name: str, stems: int = 1) -> float:
     """GPU memory a batch of ``stems`` of ``name`` needs for 30 s windows with CFG (the default sampling)."""
     info = model_info(name)
-    if is_offline_model(name) and not name.startswith(RANDOM_PREFIX):
+    if name in _DEBUG_INFO:
         return 0.0
     dims, channels, melody = checkpoint_dims(info.name.removeprefix(RANDOM_PREFIX))
     positions = (
