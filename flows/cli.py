@@ -158,7 +158,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    print(f"{'name':40} {'params':>8} {'ch':>3} {'VRAM GB':>8}  cached")
+    print(f"{'name':40} {'params':>8} {'ch':>3} {'VRAM GiB':>8}  cached")
     for r in rows:
         print(
             f"{r['name']:40} {r['params_m']:>7g}M {r['channels']:>3} {r['vram_gb']:>8g}  {'yes' if r['cached'] else 'no'}"

@@ -118,7 +118,7 @@ def describe(plan: dict[str, Any]) -> str:
         f"Plan for '{plan['title']}' ({plan['duration']:g} s, {len(plan['windows'])} window(s) per stem)"
     ]
     for i, batch in enumerate(plan["batches"], 1):
-        memory = f"~{batch['vram_gb']:g} GB VRAM" if batch["vram_gb"] else "no GPU needed"
+        memory = f"~{batch['vram_gb']:g} GiB VRAM" if batch["vram_gb"] else "no GPU needed"
         lines.append(f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, {memory})"
                      f" -> {', '.join(batch['stems'])}")  # fmt: skip
     lines.append("Estimated generation time (model loading not included):")

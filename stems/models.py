@@ -60,26 +60,27 @@ DIMS = {
     "large": DecoderDims(2048, 48, 32, 8192),
 }
 
-# name -> (decoder size, channels, takes_melody, parameters in millions).
-# Parameters are exact totals of the transformers architecture (T5-base + EnCodec 32 kHz + decoder), counted on
-# a meta-device build (tests/test_speed.py checks them). The names' 300M/1.5B/3.3B are nominal: the text-only
+# name -> (decoder size, channels, takes_melody, parameters in millions: in all, in the decoder).
+# Exact counts of the transformers architecture (T5-base + EnCodec 32 kHz + projections + decoder), from a
+# meta-device build (tests/test_speed.py checks them). The names' 300M/1.5B/3.3B are nominal: the text-only
 # decoders carry cross-attention to the text, the melody ones prepend it instead, hence their smaller totals.
-_CHECKPOINTS: dict[str, tuple[str, int, bool, float]] = {
-    "facebook/musicgen-small": ("small", 1, False, 586.9),
-    "facebook/musicgen-medium": ("medium", 1, False, 2005.3),
-    "facebook/musicgen-large": ("large", 1, False, 3423.5),
-    "facebook/musicgen-melody": ("medium", 1, True, 1552.1),
-    "facebook/musicgen-melody-large": ("large", 1, True, 2618.0),
-    "facebook/musicgen-stereo-small": ("small", 2, False, 603.7),
-    "facebook/musicgen-stereo-medium": ("medium", 2, False, 2030.4),
-    "facebook/musicgen-stereo-large": ("large", 2, False, 3457.0),
-    "facebook/musicgen-stereo-melody": ("medium", 2, True, 1577.3),
-    "facebook/musicgen-stereo-melody-large": ("large", 2, True, 2651.6),
+_CHECKPOINTS: dict[str, tuple[str, int, bool, float, float]] = {
+    "facebook/musicgen-small": ("small", 1, False, 586.9, 419.6),
+    "facebook/musicgen-medium": ("medium", 1, False, 2005.3, 1837.6),
+    "facebook/musicgen-large": ("large", 1, False, 3423.5, 3255.4),
+    "facebook/musicgen-melody": ("medium", 1, True, 1552.1, 1384.4),
+    "facebook/musicgen-melody-large": ("large", 1, True, 2618.0, 2449.9),
+    "facebook/musicgen-stereo-small": ("small", 2, False, 603.7, 436.4),
+    "facebook/musicgen-stereo-medium": ("medium", 2, False, 2030.4, 1862.7),
+    "facebook/musicgen-stereo-large": ("large", 2, False, 3457.0, 3288.9),
+    "facebook/musicgen-stereo-melody": ("medium", 2, True, 1577.3, 1409.6),
+    "facebook/musicgen-stereo-melody-large": ("large", 2, True, 2651.6, 2483.4),
 }
 
-# Memory model (GPU): weights stay fp32 under CUDA fp16 autocast; the self-attention KV cache is fp16, two
-# rows per stem with classifier-free guidance; x1.3 covers prefill activations and logits; plus the CUDA
-# context. Melody checkpoints prepend 235 chroma frames and up to 256 text tokens to every window.
+# Memory model (GPU): the decoder's weights are fp16 on CUDA (stems.musicgen_load.half_dtype), the text encoder,
+# projections and EnCodec stay fp32; the self-attention KV cache is fp16, two rows per stem with classifier-free
+# guidance; x1.3 covers prefill activations and logits; plus the CUDA context. Melody checkpoints prepend 235
+# chroma frames and up to 256 text tokens to every window.
 FRAME_RATE = 50
 WINDOW_S = 30.0
 KV_OVERHEAD = 1.3
@@ -95,17 +96,25 @@ def kv_cache_bytes(layers: int, hidden: int, positions: int, cfg: bool, half: bo
     return int(per * (2 if cfg else 1) * KV_OVERHEAD)
 
 
-def vram_gb(name: str, stems: int = 1) -> float:
-    """GPU memory a batch of ``stems`` of ``name`` needs for 30 s windows with CFG (the default sampling)."""
+def weights_gb(name: str, half: bool) -> float:
+    """Memory of the weights: all fp32, or (``half``) with the decoder in fp16 as on CUDA."""
     info = model_info(name)
     if name in _DEBUG_INFO:
         return 0.0
-    dims, channels, melody = checkpoint_dims(info.name.removeprefix(RANDOM_PREFIX))
+    decoder_m = _CHECKPOINTS[name.removeprefix(RANDOM_PREFIX)][4]
+    return (info.params_m * 4 - (decoder_m * 2 if half else 0)) * 1e6 / GIB
+
+
+def vram_gb(name: str, stems: int = 1) -> float:
+    """GPU memory a batch of ``stems`` of ``name`` needs for 30 s windows with CFG (the default sampling)."""
+    if name in _DEBUG_INFO:
+        return 0.0
+    dims, channels, melody = checkpoint_dims(name.removeprefix(RANDOM_PREFIX))
     positions = (
         round(WINDOW_S * FRAME_RATE) + 4 * channels + (CHROMA_LENGTH + TEXT_MAX_TOKENS if melody else 0)
     )
     kv = kv_cache_bytes(dims.num_hidden_layers, dims.hidden_size, positions, cfg=True, half=True)
-    return round((info.params_m * 1e6 * 4 + stems * kv) / GIB + CUDA_CONTEXT_GB, 1)
+    return round(weights_gb(name, half=True) + stems * kv / GIB + CUDA_CONTEXT_GB, 1)
 
 
 _DEBUG_INFO = {
@@ -116,7 +125,7 @@ _DEBUG_INFO = {
 
 
 def _checkpoint_info(name: str) -> ModelInfo:
-    _size, channels, melody, params = _CHECKPOINTS[name]
+    _size, channels, melody, params, _decoder = _CHECKPOINTS[name]
     kind = "musicgen-melody" if melody else "musicgen"
     return ModelInfo(name, kind, params, channels, SAMPLE_RATE, melody)
 
@@ -144,7 +153,7 @@ def model_info(name: str) -> ModelInfo:
 
 def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
     """Decoder dims, audio channels and melody flag of a real checkpoint name (for random-init builds)."""
-    size, channels, melody, _params = _CHECKPOINTS[name]
+    size, channels, melody, _params, _decoder = _CHECKPOINTS[name]
     return DIMS[size], channels, melody
 
 

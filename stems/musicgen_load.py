@@ -16,7 +16,9 @@ from stems.models import (
     kv_cache_bytes,
     model_info,
     unavailable_message,
+    vram_gb,
     weights_cached,
+    weights_gb,
 )
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,18 @@ class Loaded:
     model: Any
     tokenizer: Any
     melody: bool
+    half: Any = None  # the decoder's half dtype (its weights and the autocast of generation), None for fp32
+
+
+def half_dtype(device: str) -> Any:
+    """fp16 for the decoder on CUDA, as audiocraft runs its LM (half the weight memory); fp32 elsewhere.
+
+    Text encoder, projections and EnCodec stay fp32; generation runs under autocast so norms and softmax
+    keep fp32 precision.
+    """
+    import torch
+
+    return torch.float16 if device.startswith("cuda") else None
 
 
 def resolve_device(device: str | None) -> str:
@@ -61,7 +75,7 @@ def free_memory_bytes(device: str) -> int:
 
 
 def _check_fits(name: str, device: str) -> None:
-    need = model_info(name).vram_gb * GIB
+    need = (vram_gb(name) if half_dtype(device) is not None else weights_gb(name, half=False)) * GIB
     free = free_memory_bytes(device)
     if need > free:
         raise UserInputError(
@@ -105,8 +119,11 @@ def load_model(name: str, device: str) -> Loaded:
             raise ModelUnavailableError(unavailable_message(name))
         _check_fits(name, device)
         model, tokenizer = _from_pretrained(name, melody)
-    log.info("loaded %s on %s", name, device)
-    return Loaded(model.to(device).eval(), tokenizer, melody)
+    half = half_dtype(device)
+    if half is not None:
+        model.decoder.to(half)
+    log.info("loaded %s on %s (decoder %s)", name, device, half or "fp32")
+    return Loaded(model.to(device).eval(), tokenizer, melody, half)
 
 
 def kv_bytes_per_item(model: Any, frames: int, prefix: int, cfg: bool, half: bool) -> int:
@@ -119,7 +136,7 @@ def kv_bytes_per_item(model: Any, frames: int, prefix: int, cfg: bool, half: boo
 
 def max_batch(model: Any, device: str, frames: int, prefix: int, cfg: bool, name: str) -> int:
     """How many requests fit in one batched window; a clear error when not even one does."""
-    half = device.startswith("cuda")
+    half = half_dtype(device) is not None
     per_item = kv_bytes_per_item(model, frames, prefix, cfg, half)
     free = free_memory_bytes(device) * MEMORY_HEADROOM
     fits = math.floor(free / per_item)

@@ -154,9 +154,12 @@ def null_chroma(batch: int, frames: int, device: str) -> torch.Tensor:
 def _conditions(
     loaded: Loaded, texts: list[str], chroma: torch.Tensor | None, cfg: bool, device: str
 ) -> Conditions:
+    """Text (and chroma) states for the decoder, in the decoder's dtype."""
     import torch
 
+    dtype = loaded.half or torch.float32
     text, mask = _text_states(loaded, texts, device)
+    text = text.to(dtype)
     if not loaded.melody:
         return Conditions(
             text,
@@ -167,13 +170,11 @@ def _conditions(
         )
     assert chroma is not None
     model = loaded.model
-    cond = torch.cat([_chroma_states(model, chroma), text], dim=1)
+    cond = torch.cat([_chroma_states(model, chroma).to(dtype), text], dim=1)
     uncond = None
     if cfg:
-        uncond = torch.cat(
-            [_chroma_states(model, null_chroma(len(texts), chroma.shape[1], device)), torch.zeros_like(text)],
-            dim=1,
-        )
+        null = _chroma_states(model, null_chroma(len(texts), chroma.shape[1], device)).to(dtype)
+        uncond = torch.cat([null, torch.zeros_like(text)], dim=1)
     return Conditions(cond, None, uncond, None, True)
 
 
@@ -245,7 +246,8 @@ class _Batch:
         conditions = _conditions(self.loaded, texts, chroma, self.cfg, self.gen.device)
         a, b = self.offset + plan.start, self.offset + plan.new_start
         prompt = self.tokens[:, :, a:b].clone() if plan.prompt > 0 else None
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.gen.device.startswith("cuda") else None
+        half = self.loaded.half
+        autocast = torch.autocast(self.gen.device.split(":")[0], dtype=half) if half is not None else None
         out = generate_window(
             self.loaded.model,
             prompt,

@@ -86,7 +86,7 @@ def test_models_lists_every_checkpoint(capsys: pytest.CaptureFixture[str]) -> No
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert {"facebook/musicgen-stereo-large", "facebook/musicgen-melody-large", "debug-melody"} <= set(rows)
     assert rows["debug"]["cached"] is True
-    assert rows["facebook/musicgen-stereo-large"]["vram_gb"] == 14.8
+    assert rows["facebook/musicgen-stereo-large"]["vram_gb"] == 8.7
     assert main(["models"]) == 0
     assert "facebook/musicgen-stereo-large" in capsys.readouterr().out
 

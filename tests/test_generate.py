@@ -402,3 +402,27 @@ def test_real_window_geometry_40_s() -> None:
     assert stem.audio.samples.shape == (1, 40 * SR)
     assert [w.tokens.shape[-1] for w in windows] == [1500, 1100]  # [0, 30) then [18, 40)
     np.testing.assert_array_equal(windows[1].prompt, windows[0].tokens[:, :, 900:])
+
+
+@pytest.mark.parametrize("name", ["debug-stereo", "debug-melody"])
+def test_half_precision_decoder_path(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA's path (fp16 decoder weights under autocast, fp32 text encoder and codec) run on the CPU with bf16:
+    the same code with the CPU's autocast, so mixed dtypes between conditions and decoder are exercised here."""
+    import torch
+
+    import stems.musicgen_load as load
+
+    monkeypatch.setattr(load, "half_dtype", lambda device: torch.bfloat16)
+    gen = Generator(name, "cpu", max_window=WINDOW)
+    model = gen._loaded.model
+    assert {p.dtype for p in model.decoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in model.audio_encoder.parameters()} == {torch.float32}
+    melody = _sine(440.0, 3.0) if gen.takes_melody else None
+    requests = [StemRequest("a", "warm pad", 6.0, 1, melody=melody), StemRequest("b", "bass", 6.0, 2)]
+    stems, windows = _run(gen, requests)
+    assert [w.names for w in windows] == [("a", "b")] * len(plan_windows(6.0, 2.5, WINDOW))
+    for stem in stems:
+        assert stem.audio.samples.shape == (gen.channels, 6 * SR) and stem.audio.samples.dtype == np.float32
+        assert np.isfinite(stem.audio.samples).all() and stem.audio.samples.std() > 1e-3
+    again, _ = _run(gen, requests)
+    assert all(np.array_equal(x.audio.samples, y.audio.samples) for x, y in zip(stems, again, strict=True))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from stems.models import known_models, model_info, vram_gb
+from stems.models import known_models, model_info, vram_gb, weights_gb
 from stems.speed import SHIPPED, SpeedRow, estimates, record, recorded_rows, rows_for, speed_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,15 +38,20 @@ def test_parameter_counts_are_those_of_the_architecture() -> None:
         with torch.device("meta"), _quiet_transformers():
             model = _model_class(melody)(config)
         assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == info.params_m, info.name
+        decoder_m = sum(p.numel() for p in model.decoder.parameters()) / 1e6
+        assert weights_gb(info.name, half=False) - weights_gb(info.name, half=True) == pytest.approx(
+            decoder_m * 2e6 / 1024**3, abs=1e-3
+        )
 
 
-def test_vram_counts_fp32_weights_and_a_kv_cache_per_stem() -> None:
+def test_vram_counts_half_decoder_weights_and_a_kv_cache_per_stem() -> None:
     large = model_info("facebook/musicgen-stereo-large")
-    weights_gb = large.params_m * 1e6 * 4 / 1024**3
+    # fp16 decoder (3288.9M) and fp32 rest (168.1M): 6.13 + 0.63 GiB.
+    assert weights_gb(large.name, half=True) == pytest.approx(6.76, abs=0.01)
     one, eight = vram_gb(large.name), vram_gb(large.name, 8)
-    # 48 layers x (k, v) x 1508 positions x 2048 x fp16 x 2 (CFG) x 1.3 = 1.45 GiB per stem.
-    assert one == pytest.approx(weights_gb + 1.45 + 0.5, abs=0.1)
-    assert eight - one == pytest.approx(7 * 1.45, abs=0.1)
+    # 48 layers x (k, v) x 1508 positions x 2048 x fp16 x 2 (CFG) x 1.3 = 1.44 GiB per stem.
+    assert one == pytest.approx(6.76 + 1.44 + 0.5, abs=0.1)
+    assert eight - one == pytest.approx(7 * 1.44, abs=0.15)
     assert vram_gb("random:facebook/musicgen-stereo-large", 8) == eight and vram_gb("debug") == 0.0
     assert model_info("facebook/musicgen-melody").vram_gb < model_info("facebook/musicgen-medium").vram_gb
 
@@ -129,6 +134,6 @@ def test_dry_run_says_how_to_measure_a_model_without_a_row(own_table: Path, tmp_
     (tmp_path / "song.yaml").write_text(SONG)
     assert main(["render", str(tmp_path / "song.yaml"), "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "facebook/musicgen-melody-large (2618M params, ~14.1 GB VRAM) -> pad, bass" in text
+    assert "facebook/musicgen-melody-large (2618M params, ~9.5 GiB VRAM) -> pad, bass" in text
     assert "no speed measured for facebook/musicgen-melody-large yet: on the machine" in text
     assert "--model random:facebook/musicgen-melody-large --record" in text
