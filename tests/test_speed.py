@@ -137,3 +137,17 @@ def test_dry_run_says_how_to_measure_a_model_without_a_row(own_table: Path, tmp_
     assert "facebook/musicgen-melody-large (2618M params, ~9.5 GiB VRAM) -> pad, bass" in text
     assert "no speed measured for facebook/musicgen-melody-large yet: on the machine" in text
     assert "--model random:facebook/musicgen-melody-large --record" in text
+
+
+def test_bench_renders_k_long_stems_in_one_batch() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.run(["--quick", "--stems", "2", "--long", "9", "--long-batch"])
+    batch = result["long_batch"]
+    assert (batch["stems"], batch["duration_s"]) == (2, 9.0) and batch["seconds"] > 0
+    assert batch["audio_s_per_s"] == pytest.approx(18.0 / batch["seconds"], rel=0.01)
+    assert "recorded" not in result
