@@ -97,7 +97,7 @@ def kv_cache_bytes(layers: int, hidden: int, positions: int, cfg: bool, half: bo
 
 
 def weights_gb(name: str, half: bool) -> float:
-    """Memory of the weights: all fp32, or (``half``) with the decoder in fp16 as on CUDA."""
+    """Memory (GiB) of the weights: all fp32, or (``half``) with the decoder in fp16 as on CUDA."""
     info = model_info(name)
     if name in _DEBUG_INFO:
         return 0.0
@@ -106,7 +106,8 @@ def weights_gb(name: str, half: bool) -> float:
 
 
 def vram_gb(name: str, stems: int = 1) -> float:
-    """GPU memory a batch of ``stems`` of ``name`` needs for 30 s windows with CFG (the default sampling)."""
+    """GPU memory (GiB) a batch of ``stems`` of ``name`` needs for 30 s windows with CFG (the default sampling)."""
+    weights = weights_gb(name, half=True)
     if name in _DEBUG_INFO:
         return 0.0
     dims, channels, melody = checkpoint_dims(name.removeprefix(RANDOM_PREFIX))
@@ -114,7 +115,7 @@ def vram_gb(name: str, stems: int = 1) -> float:
         round(WINDOW_S * FRAME_RATE) + 4 * channels + (CHROMA_LENGTH + TEXT_MAX_TOKENS if melody else 0)
     )
     kv = kv_cache_bytes(dims.num_hidden_layers, dims.hidden_size, positions, cfg=True, half=True)
-    return round(weights_gb(name, half=True) + stems * kv / GIB + CUDA_CONTEXT_GB, 1)
+    return round(weights + stems * kv / GIB + CUDA_CONTEXT_GB, 1)
 
 
 _DEBUG_INFO = {

@@ -82,7 +82,7 @@ SHIPPED: tuple[SpeedRow, ...] = (
         1,
         1.0,
         "cited: issue #3's baseline, about 180 s for one 300 s stem",
-    ),  # fmt: skip
+    ),
 )
 
 
