@@ -131,3 +131,34 @@ def test_album_on_two_process_workers_matches_local_render(
         assert pooled_files and pooled_files == _digests(local / "pool-album" / slug), slug
     manifest = json.loads((pooled / "pool-album" / "album-manifest.json").read_text())
     assert manifest["distributed"] is True and [t["slug"] for t in manifest["tracks"]] == ["one", "two"]
+
+
+def test_album_schedule_without_a_pool_serves_and_runs_here(server: dict[str, str], tmp_path: Path) -> None:
+    """`album schedule` without --pool: the deployment is served by the command itself, which runs its runs."""
+    import signal
+
+    album_file = write_album(tmp_path / "src", title="Served Album")
+    out = tmp_path / "served"
+    env = {**server, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log = tmp_path / "serve.log"
+    serving = subprocess.Popen([str(BIN / "musicmaker"), "album", "schedule", str(album_file), "--cron", "30 4 * * 1",
+                                "--timezone", "Europe/Paris", "-o", str(out)],
+                               env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    url = f"{env['PREFECT_API_URL']}/deployments/name/render_album/served-album"
+    try:
+        deadline = time.time() + 120
+        while "prefect deployment run 'render_album/served-album'" not in log.read_text():
+            assert serving.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        with urllib.request.urlopen(url) as reply:
+            deployment = json.load(reply)
+        (schedule,) = [s["schedule"] for s in deployment["schedules"]]
+        assert (schedule["cron"], schedule["timezone"]) == ("30 4 * * 1", "Europe/Paris")
+        assert deployment["parameters"]["out_dir"] == str(out) and deployment["work_pool_name"] is None
+        state = _run_album_deployment(env, "served-album")
+    finally:
+        os.killpg(serving.pid, signal.SIGINT)
+        serving.wait(timeout=60)
+    assert state == "COMPLETED", log.read_text()[-4000:]
+    manifest = json.loads((out / "served-album" / "album-manifest.json").read_text())
+    assert [t["slug"] for t in manifest["tracks"]] == ["one", "two"] and manifest["distributed"] is False
