@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flows.report_png import apply_colormap, colormap, hex_rgb
+from stems import midi
 from stems.audio import Audio
 
 BACKGROUND = hex_rgb("#16181d")
@@ -35,14 +36,10 @@ FRAMES_PER_CHUNK = 1024  # bounds the STFT's memory on long files (~8 MB of floa
 
 
 @dataclass(frozen=True)
-class Note:
-    """One MIDI note in seconds."""
+class Note(midi.Note):
+    """A MIDI note with the index of the instrument (track) it belongs to, for colouring."""
 
-    start: float
-    end: float
-    pitch: int
-    velocity: int
-    track: int = 0  # index of the MIDI instrument the note belongs to
+    track: int = 0
 
 
 def _canvas(height: int, width: int) -> np.ndarray:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from stems.audio import Audio
 from stems.drums import CRASH, HIHAT, KICK, RIDE, SNARE, transcribe_drums
 from stems.midi import TempoMap, grid_seconds
 from stems.transcribe import get_transcriber, settings_for
+from tests.bench_scripts import load_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -161,13 +160,7 @@ def test_noise_floor_and_input_untouched() -> None:
 
 @pytest.mark.slow
 def test_fluidsynth_gm_kit_floor() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "eval_transcription", ROOT / "bench" / "eval_transcription.py"
-    )
-    assert spec is not None and spec.loader is not None
-    ev = importlib.util.module_from_spec(spec)
-    sys.modules["eval_transcription"] = ev
-    spec.loader.exec_module(ev)
+    ev = load_bench("eval_transcription")
     clip = ev.make_clip("drums", 7, 8.0)
     track = get_transcriber().transcribe(clip.audio, "drums", "drums")
     scores = ev.drum_scores(clip.notes, track.notes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import zipfile
@@ -26,6 +25,7 @@ from mixing.export import (
 from mixing.ffmpeg import decode, parse_ebur128_summary
 from stems.audio import Audio, write_wav
 from stems.errors import AudioInputError, UserInputError
+from tests.probe import ffprobe, ffprobe_tags
 
 RATE = 32_000
 TAGS = {"title": "Night Drive", "artist": "musicmaker", "album": "Demo", "track": "3"}
@@ -36,16 +36,6 @@ def tone(seconds: float = 2.0, freq: float = 1000.0, amp: float = 0.5, extra: in
     left = amp * np.sin(2 * np.pi * freq * t)
     right = amp * np.sin(2 * np.pi * freq * 1.5 * t)
     return Audio(np.stack([left, right]).astype(np.float32), RATE)
-
-
-def ffprobe_tags(path: Path) -> dict[str, str]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "quiet", "-print_format", "json", "-show_format", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {k.lower(): v for k, v in json.loads(out)["format"].get("tags", {}).items()}
 
 
 @pytest.mark.parametrize(
@@ -123,13 +113,7 @@ def test_mp3_with_id3_tags(bitrate: str, tmp_path: Path) -> None:
 
 def test_mp3_at_48k_and_bitrate_is_cbr(tmp_path: Path) -> None:
     path = export_audio(tone(seconds=2.0), tmp_path / "s.mp3", fmt="mp3", sample_rate=48_000, bitrate="192k")
-    out = subprocess.run(
-        ["ffprobe", "-v", "quiet", "-print_format", "json", "-show_streams", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    stream = json.loads(out)["streams"][0]
+    stream = ffprobe(path, "streams")[0]
     assert stream["sample_rate"] == "48000" and stream["bit_rate"] == "192000"
 
 

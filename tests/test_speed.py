@@ -10,6 +10,7 @@ import pytest
 from flows.cli import main
 from stems.models import known_models, model_info, vram_gb, weights_gb
 from stems.speed import SHIPPED, SpeedRow, estimates, record, recorded_rows, rows_for, speed_file
+from tests.bench_scripts import load_bench
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "arrangements" / "demo.yaml"
@@ -140,13 +141,7 @@ def test_dry_run_says_how_to_measure_a_model_without_a_row(own_table: Path, tmp_
 
 
 def test_bench_renders_k_long_stems_in_one_batch() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    result = bench.run(["--quick", "--stems", "2", "--long", "9", "--long-batch"])
+    result = load_bench("generate").run(["--quick", "--stems", "2", "--long", "9", "--long-batch"])
     batch = result["long_batch"]
     assert (batch["stems"], batch["duration_s"]) == (2, 9.0) and batch["seconds"] > 0
     assert batch["audio_s_per_s"] == pytest.approx(18.0 / batch["seconds"], rel=0.01)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import soundfile as sf
 from flows import generation, stages
 from flows.paths import prepare_render_folder
 from flows.schema import Arrangement, parse_arrangement
+from tests.probe import ffprobe, ffprobe_tags
 
 SONG = """title: Stage Song
 bpm: 120
@@ -101,9 +100,6 @@ def test_mp3_bitrate_zip_and_album_tags(rendered: tuple[Arrangement, object]) ->
     root: Path = paths.root  # type: ignore[attr-defined]
     assert record["files"] == ["mix.wav", "mix.mp3", "stems.zip"]
     assert sorted(zipfile.ZipFile(root / "stems.zip").namelist()) == ["keys.wav", "lead.wav"]
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-of", "json", str(root / "mix.mp3")],
-                           capture_output=True, text=True, check=True).stdout  # fmt: skip
-    fmt = json.loads(probe)["format"]
-    tags = {k.lower(): v for k, v in fmt["tags"].items()}
+    fmt, tags = ffprobe(root / "mix.mp3", "format"), ffprobe_tags(root / "mix.mp3")
     assert tags["album"] == "Stage Album" and tags["track"] == "2/3" and tags["title"] == "Stage Song"
     assert int(fmt["bit_rate"]) < 300_000  # VBR V2, not the 320k default

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from stems.transcribe import (
     transcribe_file,
 )
 from stems.transcribe_settings import BASIC_PITCH_DEFAULTS
+from tests.bench_scripts import load_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = (48, 50, 52, 53, 55, 57, 59, 60)
@@ -44,17 +43,6 @@ def harmonic_tone(pitch: int, seconds: float, sr: int, harmonics: int = 5) -> np
 def scale_audio(sr: int, channels: int) -> Audio:
     mono = np.concatenate([harmonic_tone(p, NOTE_S, sr) for p in SCALE])
     return Audio(np.repeat(mono[None], channels, axis=0), sr)
-
-
-def _load_eval() -> object:
-    spec = importlib.util.spec_from_file_location(
-        "eval_transcription", ROOT / "bench" / "eval_transcription.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_transcription"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -249,10 +237,10 @@ FLOORS = {"bass": 0.8, "piano": 0.8, "keys": 0.85, "guitar": 0.5, "lead": 0.8, "
 @functools.cache
 def _slice_scores(family: str) -> tuple[float, float]:
     """(ours, basic-pitch defaults) onset-F1 on one fluidsynth-rendered clip of the family."""
-    ev = _load_eval()
-    clip = ev.make_clip(family, 7, 6.0)  # type: ignore[attr-defined]
-    ours = ev.evaluate_pitched(clip, settings_for(family))  # type: ignore[attr-defined]
-    default = ev.evaluate_pitched(clip, BASIC_PITCH_DEFAULTS)  # type: ignore[attr-defined]
+    ev = load_bench("eval_transcription")
+    clip = ev.make_clip(family, 7, 6.0)
+    ours = ev.evaluate_pitched(clip, settings_for(family))
+    default = ev.evaluate_pitched(clip, BASIC_PITCH_DEFAULTS)
     return ours["onset_f1"], default["onset_f1"]
 
 
