@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema
 
 from flows.paths import slugify
-from flows.schema import Arrangement, Problem, SchemaError, validate_document
+from flows.schema import Arrangement, Problem, SchemaError, render_checks, validate_document
 from flows.schema_errors import format_field
-from flows.schema_models import SLUG_PATTERN, AudioFormat, ExistingFile, Name, SBool, SFloat, _Model
+from flows.schema_models import SLUG_PATTERN, AudioFormat, ExistingFile, Name, OneLine, SBool, SFloat, _Model
 from flows.yamlload import Loc, Position, YamlDocument, read_yaml_file
+from mixing.sequence import crossfade_problem
 
 # Arrangement keys an album may set for all its tracks (a track's own value wins).
 DEFAULTABLE = ("artist", "bpm", "key", "time_signature", "duration", "sample_rate", "seed", "model",
@@ -39,6 +41,12 @@ class AlbumTrack(_Model):
     def _path_shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The schema says what ``_path_shorthand`` accepts: a bare file name is a track too."""
+        shorthand = {"type": "string", "description": "arrangement YAML file, relative to the album file"}
+        return {"anyOf": [shorthand, handler(core)]}
+
     @model_validator(mode="after")
     def _one_source(self) -> AlbumTrack:
         if (self.path is None) == (self.arrangement is None):
@@ -53,7 +61,7 @@ class Album(_Model):
         default=None, alias="$schema", description="for editors (yaml-language-server)"
     )
     title: Name
-    artist: str | None = None
+    artist: OneLine | None = None
     defaults: dict[str, Any] = Field(
         default_factory=dict, description="arrangement keys shared by all tracks"
     )
@@ -144,7 +152,7 @@ def _load_track(album_doc: YamlDocument, album: Album, index: int) -> Arrangemen
     if prefix:
         doc = YamlDocument(doc.file, album.tracks[index].arrangement, doc.value_marks, doc.key_marks)
     merged = _merge(album_doc, album.defaults, doc, prefix)
-    arrangement = validate_document(merged, Arrangement, base)
+    arrangement = validate_document(merged, Arrangement, base, render_checks)
     return arrangement.model_copy(
         update={"source": album.tracks[index].path or Path(album_doc.file).resolve()}
     )
@@ -152,6 +160,12 @@ def _load_track(album_doc: YamlDocument, album: Album, index: int) -> Arrangemen
 
 def track_slug(album: Album, index: int, arrangement: Arrangement) -> str:
     return album.tracks[index].slug or slugify(arrangement.title)
+
+
+def is_album_file(path: Path) -> bool:
+    """An album is a mapping with ``tracks:``; anything else is read as an arrangement."""
+    data = read_yaml_file(Path(path)).data
+    return isinstance(data, dict) and "tracks" in data
 
 
 def load_album(path: Path) -> tuple[Album, list[Arrangement]]:
@@ -175,6 +189,9 @@ def load_album(path: Path) -> tuple[Album, list[Arrangement]]:
             problems.append(doc.problem(("tracks", index), f"track folder '{slug}' is already used by track "
                                         f"{seen[slug] + 1}; give one of them a different title or a 'slug'"))  # fmt: skip
         seen.setdefault(slug, index)
+    problem = crossfade_problem(album.crossfade, [t.duration for t in tracks])
+    if problem:
+        problems.append(doc.problem(("crossfade",), problem))
     if problems:
         raise SchemaError(problems)
     return album, tracks

@@ -35,20 +35,32 @@ def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
         print(text)
 
 
+def _validate_file(file: str) -> str:
+    """Run the checks ``render`` runs on an arrangement, or on an album (a mapping with ``tracks:``) and each of
+    its tracks; returns what to add to "ok"."""
+    from flows.album import is_album_file, load_album
+
+    if is_album_file(Path(file)):
+        _, tracks = load_album(Path(file))
+        return f" (album of {len(tracks)} track{'s' if len(tracks) > 1 else ''})"
+    _load(file)
+    return ""
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from flows.schema import SchemaError
 
     status = EXIT_OK
     for file in args.files:
         try:
-            _load(file)
+            found = _validate_file(file)
         except SchemaError as err:
             for problem in err.problems:
                 print(problem, file=sys.stderr)
             status = EXIT_USER
         else:
             if not args.quiet:
-                print(f"{file}: ok")
+                print(f"{file}: ok{found}")
     return status
 
 
@@ -61,11 +73,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.dry_run:
         _emit(args, plan, preflight.describe(plan))
         return EXIT_OK
+    from stems.audio import ensure_folder
+
+    ensure_folder(args.output)
     apply_prefect_defaults()
     from flows.console import render_progress
+    from flows.lifecycle import stoppable
     from flows.render import render_arrangement
 
-    with render_progress(quiet=args.quiet or args.json):
+    with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_arrangement(arrangement, out_dir=str(args.output), force=args.force, only=args.only)
     manifest = json.loads((Path(root) / "manifest.json").read_text())
     files = "\n".join(f"  {f['path']}" for f in manifest["files"])
@@ -90,11 +106,15 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
             args, {"album": album.title, "tracks": plans}, "\n\n".join(preflight.describe(p) for p in plans)
         )
         return EXIT_OK
+    from stems.audio import ensure_folder
+
+    ensure_folder(args.output)
     apply_prefect_defaults()
     from flows.album_flow import render_album
     from flows.console import render_progress
+    from flows.lifecycle import stoppable
 
-    with render_progress(quiet=args.quiet or args.json):
+    with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_album(str(Path(args.album)), out_dir=str(args.output), force=args.force)
     manifest = json.loads((Path(root) / "album-manifest.json").read_text())
     listing = "\n".join(f"  {t['number']:2d}. {t['title']} ({t['folder']}/)" for t in manifest["tracks"])
@@ -122,9 +142,11 @@ def _cmd_album_schedule(args: argparse.Namespace) -> int:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from stems.audio import check_output_file
     from stems.transcribe import transcribe_file
 
     out = Path(args.output) if args.output else Path(args.audio).with_suffix(".mid")
+    check_output_file(out)
     track = transcribe_file(Path(args.audio), args.instrument, out)
     result = {"midi": str(out), "notes": len(track.notes), "warnings": list(track.warnings)}
     _emit(args, result, f"Wrote {out} ({len(track.notes)} notes)")
@@ -135,12 +157,14 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
 def _cmd_master(args: argparse.Namespace) -> int:
     from mixing.master import master_file
+    from stems.audio import check_output_file
 
     out = (
         Path(args.output)
         if args.output
         else Path(args.audio).with_name(Path(args.audio).stem + ".master.wav")
     )
+    check_output_file(out)
     result = master_file(Path(args.audio), out, lufs=args.lufs, true_peak=args.true_peak)
     report = result.report.to_dict()
     _emit(
@@ -199,6 +223,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK if all("error" not in r for r in report["benchmarks"].values()) else EXIT_INTERNAL
 
 
+def _seed(text: str) -> int:
+    """``--seed`` takes what the schema's ``seed:`` takes (argparse turns the ValueError into exit 2)."""
+    from flows.schema_models import MAX_SEED
+
+    seed = int(text)
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; use a whole number from 0 to {MAX_SEED}")
+    return seed
+
+
 def _add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
@@ -209,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicmaker", description="Render YAML arrangements into songs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check arrangement files", formatter_class=fmt,
-                       epilog="example:\n  musicmaker validate arrangements/demo.yaml")  # fmt: skip
+    p = sub.add_parser("validate", help="check arrangement and album files as render does", formatter_class=fmt,
+                       epilog="examples:\n  musicmaker validate arrangements/demo.yaml\n"
+                              "  musicmaker validate arrangements/album.yaml   # the album and each of its tracks")  # fmt: skip
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--quiet", action="store_true", help="print only problems")
     p.set_defaults(func=_cmd_validate)
@@ -220,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  musicmaker render song.yaml --dry-run\n  musicmaker render song.yaml --only bass --force")  # fmt: skip
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
-    p.add_argument("--seed", type=int, help="override the arrangement's seed")
+    p.add_argument("--seed", type=_seed, help="override the arrangement's seed (0 to 2^32-1)")
     p.add_argument("--dry-run", action="store_true", help="print the plan without loading any model")
     p.add_argument(
         "--only", nargs="+", metavar="STEM", help="render only these stems (and those they follow)"
@@ -334,12 +369,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as err:  # a full disk or a read-only folder met outside our writers is still the user's to fix
+        from stems.audio import storage_error
+
+        storage = storage_error(err)
+        if storage is None:
+            return _internal_error()
+        print(f"error: {storage}", file=sys.stderr)
+        return EXIT_USER
     except Exception:  # noqa: BLE001 - an internal failure: show everything, exit 1
-        traceback.print_exc()
-        print(
-            "musicmaker: internal error (exit 1); please report it with the traceback above", file=sys.stderr
-        )
-        return EXIT_INTERNAL
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    print("musicmaker: internal error (exit 1); please report it with the traceback above", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -53,6 +53,20 @@ def selected_stems(arrangement: Arrangement, only: list[str] | None) -> list[Ste
     return [s for s in arrangement.stems if s.name in wanted]
 
 
+def redone_stems(arrangement: Arrangement, only: list[str] | None) -> list[str]:
+    """The stems `--only` redoes: those it names and every stem that follows one of them, directly or not.
+
+    The others are kept (reused through the stage cache, rendered when missing), so the mix holds every stem.
+    """
+    if not only:
+        return []
+    selected_stems(arrangement, only)  # refuses unknown names
+    redone = set(only)
+    for _ in arrangement.stems:  # a follow chain is never longer than the list of stems
+        redone |= {s.name for s in arrangement.stems if s.follow in redone}
+    return [s.name for s in arrangement.stems if s.name in redone]
+
+
 def generation_levels(arrangement: Arrangement, stems: list[Stem]) -> list[dict[str, list[str]]]:
     """Stems by follow level (a stem comes after the one it follows), each level split by model."""
     from stems.plan import generation_order
@@ -88,13 +102,6 @@ def build_requests(
     from stems.generate import StemRequest
 
     by_name = {s.name: s for s in arrangement.stems}
-
-    def melody(stem: Stem) -> Audio | None:
-        if stem.follow and paths is None:
-            return None
-        source = melody_path(arrangement, stem, paths or RenderPaths(Path("."), ""), takes_melody)
-        return read_audio(source) if source else None
-
     return [
         StemRequest(
             name=name,
@@ -103,16 +110,44 @@ def build_requests(
             seed=stem_seed(arrangement.seed, name),
             context=context_text(arrangement),
             sections=tuple(section_spans(arrangement)),
-            melody=melody(by_name[name]),
+            melody=melody_audio(arrangement, by_name[name], paths, takes_melody),
             melody_loop=arrangement.melody_loop,
-            continuation=_continuation(by_name[name]),
+            continuation=continuation_audio(by_name[name]),
         )
         for name in names
     ]
 
 
-def _continuation(stem: Stem) -> Audio | None:
-    return read_audio(stem.continuation) if stem.continuation else None
+def melody_audio(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths | None, takes_melody: bool
+) -> Audio | None:
+    """The melody a stem is conditioned on; without ``paths`` (a preflight) a followed stem's is not there yet."""
+    if stem.follow and paths is None:
+        return None
+    source = melody_path(arrangement, stem, paths or RenderPaths(Path("."), ""), takes_melody)
+    return read_melody(source, arrangement.duration) if source else None
+
+
+def continuation_audio(stem: Stem) -> Audio | None:
+    """The tail of the continuation file: only its last ``max_window - extend_stride`` s prompt the model."""
+    from stems.generate import MAX_WINDOW_SECONDS
+
+    if not stem.continuation:
+        return None
+    return read_audio(stem.continuation, max_seconds=MAX_WINDOW_SECONDS + READ_MARGIN_SECONDS, tail=True)
+
+
+# Read past the span a stage uses, so resampling sees the same neighbours there as in the whole file
+# (scipy's resample_poly filter reaches a few hundred input samples at most).
+READ_MARGIN_SECONDS = 1.0
+
+
+def read_melody(path: Path, duration: float) -> Audio:
+    """The part of a melody file a ``duration`` s stem uses: every window takes the 30 s chroma chunk from its
+    start (before ``duration``), so a longer file is never used past ``duration + 30`` s, looped or not."""
+    from stems.chroma import CHUNK_SECONDS
+
+    return read_audio(path, max_seconds=duration + CHUNK_SECONDS + READ_MARGIN_SECONDS)
 
 
 def section_spans(arrangement: Arrangement) -> list[Any]:

@@ -1,8 +1,8 @@
-"""Checks run before any model is loaded, and the plan that ``render --dry-run`` prints.
+"""The plan that ``render --dry-run`` prints, and the check that every model's weights can be loaded from here.
 
 Every user mistake that can be seen without generating audio (unknown model, melody on a model that takes none,
 unusable melody or continuation audio, a source the separation model lacks, an unknown MIDI instrument) is
-reported here, so a render never fails half-way for them.
+reported by the loaders with its file and line (``flows.checks``), so a render never fails half-way for them.
 """
 
 from __future__ import annotations
@@ -28,37 +28,22 @@ def check_weights(generation_models: set[str], separation_models: set[str]) -> N
 
 
 def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool = True) -> dict[str, Any]:
-    """Validate what the render will do and return its plan (plain JSON-able data).
+    """The plan of a render of ``arrangement`` (plain JSON-able data); with ``weights``, also make sure every
+    model can be loaded from here (a cache look-up, and a short network probe only when something is missing).
 
-    With ``weights``, also make sure every model can be loaded from here (a cache look-up, and a short network
-    probe only when something is missing).
+    ``arrangement`` comes from the loaders, which have run every input check (``flows.checks``) already.
     """
-    from stems.clean import settings_for as clean_settings_for
-    from stems.generate import validate_requests
     from stems.models import model_info, vram_gb
     from stems.plan import plan_windows
-    from stems.separate import check_separation_model
     from stems.speed import estimates
-    from stems.transcribe import settings_for
 
     stems = generation.selected_stems(arrangement, only)
     batches = []
     for model, names in generation.generation_batches(arrangement, stems):
-        info = model_info(model)
-        validate_requests(model, generation.build_requests(arrangement, names, None, info.takes_melody))
-        batches.append({"model": model, "stems": names, "params_m": info.params_m,
+        batches.append({"model": model, "stems": names, "params_m": model_info(model).params_m,
                         "vram_gb": vram_gb(model, len(names)),
                         "time_estimates": estimates(model, len(names), arrangement.duration)})  # fmt: skip
-    separation_models: set[str] = set()
-    for stem in stems:
-        separator = stages.separation_model(arrangement, stem)
-        if separator is not None:
-            check_separation_model(separator)
-            separation_models.add(separator)
-        clean_settings_for(stages.instrument_family(stem), **stem.clean.overrides())
-        family = stages.midi_instrument(stem)
-        if family is not None:
-            settings_for(family, **stem.transcription.overrides())
+    separation_models = {m for m in (stages.separation_model(arrangement, s) for s in stems) if m is not None}
     if weights:
         check_weights({str(b["model"]) for b in batches}, separation_models)
     windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)

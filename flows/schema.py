@@ -8,6 +8,7 @@ The validated model is plain data: it round-trips through ``model_dump(mode="jso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +46,7 @@ __all__ = [
     "format_field",
     "load_arrangement",
     "parse_arrangement",
+    "render_checks",
     "validate_document",
 ]
 
@@ -55,21 +57,36 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def load_arrangement(path: Path) -> Arrangement:
     """Read, parse and validate the arrangement at ``path``; raises ``SchemaError`` listing every problem."""
     path = Path(path)
-    return _with_source(validate_document(read_yaml_file(path), Arrangement, path.parent), path)
+    document = read_yaml_file(path)
+    return _with_source(validate_document(document, Arrangement, path.parent, render_checks), path)
 
 
 def parse_arrangement(text: str, path: Path) -> Arrangement:
     """Validate YAML ``text`` as if read from ``path`` (relative paths resolve against ``path.parent``)."""
     path = Path(path)
-    return _with_source(validate_document(parse_yaml(text, str(path)), Arrangement, path.parent), path)
+    document = parse_yaml(text, str(path))
+    return _with_source(validate_document(document, Arrangement, path.parent, render_checks), path)
 
 
 def _with_source(arrangement: Arrangement, path: Path) -> Arrangement:
     return arrangement.model_copy(update={"source": path.resolve()})
 
 
-def validate_document(document: YamlDocument, model: type[ModelT], base_dir: Path) -> ModelT:
-    """Validate a parsed YAML document as ``model``; every problem carries the line of its YAML node."""
+def render_checks(arrangement: Arrangement) -> list[Issue]:
+    """What a render would reject beyond the schema (models, audio files, separation, MIDI): ``flows.checks``."""
+    from flows.checks import render_issues
+
+    return render_issues(arrangement)
+
+
+def validate_document(
+    document: YamlDocument,
+    model: type[ModelT],
+    base_dir: Path,
+    checks: Callable[[ModelT], list[Issue]] | None = None,
+) -> ModelT:
+    """Validate a parsed YAML document as ``model``, then run ``checks`` on the valid result; every problem
+    carries the line of its YAML node."""
     if not isinstance(document.data, dict):
         raise SchemaError([_root_problem(document, model)])
     issues: list[Issue] = []  # filled by validators that pydantic cannot place on a line (cross-field rules)
@@ -79,6 +96,7 @@ def validate_document(document: YamlDocument, model: type[ModelT], base_dir: Pat
     except ValidationError as err:
         problems = [_problem(document, model, error) for error in err.errors()]
         raise SchemaError(problems + [document.problem(loc, message) for loc, message in issues]) from None
+    issues += checks(validated) if checks is not None else []
     if issues:
         raise SchemaError([document.problem(loc, message) for loc, message in issues])
     return validated

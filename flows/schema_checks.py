@@ -17,7 +17,8 @@ Issue = tuple[Loc, str]
 
 def cross_field_issues(arrangement: Arrangement) -> list[Issue]:
     """Every cross-field problem of ``arrangement``, in document order of the rules."""
-    return [*_duplicate_names(arrangement), *_follow_issues(arrangement), *_section_issues(arrangement)]
+    return [*_duplicate_names(arrangement), *_follow_issues(arrangement), *_section_issues(arrangement),
+            *_audible_issues(arrangement)]  # fmt: skip
 
 
 def _duplicate_names(arrangement: Arrangement) -> list[Issue]:
@@ -97,3 +98,16 @@ def _section_issues(arrangement: Arrangement) -> list[Issue]:
             )
             return [(("sections", index), message)]
     return []
+
+
+def _audible_issues(arrangement: Arrangement) -> list[Issue]:
+    """The mix needs one stem to hear: solo keeps only soloed stems, mute drops a stem (as mixing.mix does)."""
+    soloed = [i for i, s in enumerate(arrangement.stems) if s.solo]
+    audible = [s for s in arrangement.stems if not s.mute and (s.solo or not soloed)]
+    if audible:
+        return []
+    if soloed:
+        message = "every soloed stem is also muted, so the mix would be silent; unmute one of them or remove solo"
+        return [(("stems", soloed[0], "mute"), message)]
+    message = "every stem is muted, so the mix would be silent; set mute: false on at least one stem"
+    return [(("stems", 0, "mute"), message)]

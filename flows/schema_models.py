@@ -25,6 +25,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from flows.schema_checks import cross_field_issues
 from flows.schema_errors import format_field
+from mixing.formats import MP3_BITRATES, bitrate_problem, format_problem
 
 DEFAULT_MODEL = "facebook/musicgen-stereo-medium"
 DEFAULT_SEPARATION_MODEL = "htdemucs"
@@ -40,10 +41,43 @@ _KEY_RE = re.compile(r"^\s*([A-G])([#b\u266f\u266d]?)\s+(" + "|".join(KEY_MODES)
 _TIME_SIGNATURE_RE = re.compile(r"^\s*(\d{1,3})\s*/\s*(\d{1,3})\s*$")
 BEAT_UNITS = (1, 2, 4, 8, 16, 32)
 
+MAX_SEED = 2**32 - 1  # MusicGen seeds go through numpy's and torch's generators, which take 32 bits
+# Characters that must not reach file tags, CUE sheets or a terminal raw: C0/C1 controls (NUL, newline, ESC of a
+# terminal escape), line and paragraph separators, and the bidirectional overrides that reorder shown text.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_PROMPT_WHITESPACE = frozenset("\t\n\r")  # prompts may span lines (YAML block scalars)
+
+
+def _first_control(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    return next((ch for ch in _CONTROL_CHARACTERS.findall(value) if ch not in allowed), None)
+
+
+def _one_line(value: str) -> str:
+    bad = _first_control(value)
+    if bad is not None:
+        raise ValueError(
+            f"contains the control character {bad!r} at position {value.index(bad) + 1}; titles and names reach "
+            "file tags, CUE sheets and the terminal, so write them on one line of printable characters"
+        )
+    return value
+
+
+def _prompt_text(value: str) -> str:
+    bad = _first_control(value, _PROMPT_WHITESPACE)
+    if bad is not None:
+        raise ValueError(
+            f"contains the control character {bad!r} at position {value.index(bad) + 1}; a prompt may hold "
+            "line breaks and tabs, no other control characters (they would reach the terminal raw)"
+        )
+    return value
+
+
 SFloat = Annotated[float, Strict()]  # strict float still accepts ints (bpm: 96), but not "96" or true
 SInt = Annotated[int, Strict()]
 SBool = Annotated[bool, Strict()]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+OneLine = Annotated[str, AfterValidator(_one_line)]
+Prompt = Annotated[str, AfterValidator(_prompt_text)]
+Name = Annotated[OneLine, Field(min_length=1, max_length=200)]
 
 SeparateSource = Literal["drums", "bass", "other", "vocals", "guitar", "piano"]
 MidiInstrument = Literal[
@@ -52,7 +86,7 @@ MidiInstrument = Literal[
 MidiChoice = Literal[
     "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind", False
 ]
-AudioFormat = Literal["wav", "flac", "mp3"]
+AudioFormat = Literal["wav", "flac", "mp3"]  # mixing.formats.FORMATS (a test keeps the two equal)
 ExportRate = Literal[32000, 44100, 48000]
 Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
 
@@ -114,9 +148,9 @@ class Generation(_Model):
 class Section(_Model):
     """A named part of the song; its text is added to every stem prompt while it plays."""
 
-    name: str = Field(min_length=1, max_length=64, examples=["chorus"])
+    name: OneLine = Field(min_length=1, max_length=64, examples=["chorus"])
     bars: SInt = Field(ge=1, le=1000, examples=[8])
-    prompt: str = ""
+    prompt: Prompt = ""
 
 
 class Clean(_Model):
@@ -178,7 +212,7 @@ class Stem(_Model):
     name: str = Field(
         description="file-name slug", examples=["drums"], json_schema_extra={"pattern": SLUG_PATTERN}
     )
-    prompt: str = Field(description="text prompt for MusicGen", examples=["tight funk drums"])
+    prompt: Prompt = Field(description="text prompt for MusicGen", examples=["tight funk drums"])
     model: str | None = Field(default=None, min_length=1, description="defaults to the arrangement's model")
     melody: ExistingFile | None = Field(default=None, description="audio whose chroma guides this stem")
     follow: str | None = Field(default=None, description="name of another stem used as this stem's melody")
@@ -235,8 +269,8 @@ class Master(_Model):
     sample_rate: ExportRate | None = None
     mp3_bitrate: str = Field(
         default="320k",
-        pattern=r"^(\d{2,3}k|V[0-9])$",
         description='constant "320k" (32k..320k) or VBR "V0".."V9"',
+        json_schema_extra={"enum": list(MP3_BITRATES)},
     )
     zip_stems: SBool = Field(default=False, description="also write stems.zip of the cleaned stems")
 
@@ -246,6 +280,23 @@ class Master(_Model):
         repeated = sorted({fmt for fmt in value if value.count(fmt) > 1})
         if repeated:
             raise ValueError(f"{', '.join(repeated)} listed more than once; list each format once")
+        return value
+
+    @field_validator("bit_depth")
+    @classmethod
+    def _writable(cls, value: int | str, info: ValidationInfo) -> int | str:
+        for fmt in ["wav", *info.data.get("formats", [])]:  # the WAV mix is always written
+            problem = format_problem(fmt, value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("mp3_bitrate")
+    @classmethod
+    def _bitrate(cls, value: str) -> str:
+        problem = bitrate_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 
@@ -264,7 +315,7 @@ class Arrangement(_Model):
         default=None, alias="$schema", description="for editors (yaml-language-server)"
     )
     title: Name = Field(examples=["Night Drive"])
-    artist: str | None = None
+    artist: OneLine | None = None
     bpm: SFloat = Field(ge=20, le=300, examples=[96])
     key: str = Field(description="tonic and mode", examples=["A minor", "C# major", "Bb dorian"])
     time_signature: str = Field(default="4/4", description='beats per bar / beat unit, e.g. "4/4", "6/8"')
@@ -272,7 +323,7 @@ class Arrangement(_Model):
     sample_rate: ExportRate | None = Field(
         default=None, description="export rate of stems; null: the model's rate"
     )
-    seed: SInt = Field(default=0, ge=0, le=2**32 - 1)
+    seed: SInt = Field(default=0, ge=0, le=MAX_SEED)
     model: str = Field(
         default=DEFAULT_MODEL, min_length=1, description='MusicGen model; "debug" runs offline'
     )

@@ -13,7 +13,7 @@ last frame cannot carry the padding and decoders return up to 46 extra samples o
 from __future__ import annotations
 
 import logging
-import re
+import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mixing.ffmpeg import decode, ffmpeg_loudness, require_ffmpeg
+from mixing.formats import bitrate_problem, format_problem, vbr_quality
 from stems.audio import AtomicWriter, Audio, check_finite, open_sound_file, read_audio, resample
 from stems.errors import AudioInputError, UserInputError
 
@@ -36,8 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("wav", "flac", "mp3")
-BIT_DEPTHS: dict[str, tuple[int | str, ...]] = {"wav": (16, 24, "float"), "flac": (16, 24), "mp3": (16, 24)}
 _SUBTYPES: dict[int | str, str] = {16: "PCM_16", 24: "PCM_24", "float": "FLOAT"}
 _SUFFIXES = {".wav": "wav", ".wave": "wav", ".flac": "flac", ".mp3": "mp3"}
 # Tag names we accept -> libsndfile's names (WAV INFO chunk / FLAC Vorbis comments); ffmpeg takes ours as is.
@@ -50,8 +49,6 @@ TAGS = {
     "genre": "genre",
     "comment": "comment",
 }
-_CBR = re.compile(r"^(\d{2,3})k$")
-_VBR = re.compile(r"^V([0-9])$")
 _DITHER_SEED = 0x5EED  # fixed: the same render exports the same bytes
 
 
@@ -75,16 +72,9 @@ def load_audio(path: Path) -> Audio:
 
 
 def _check_options(fmt: str, bit_depth: int | str, bitrate: str, tags: Mapping[str, str] | None) -> None:
-    if fmt not in FORMATS:
-        raise UserInputError(f"export format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
-    if bit_depth not in BIT_DEPTHS[fmt]:
-        allowed = ", ".join(repr(b) for b in BIT_DEPTHS[fmt])
-        raise UserInputError(f"bit depth {bit_depth!r} is not available for {fmt}; use one of {allowed}")
-    cbr = _CBR.match(bitrate)
-    if fmt == "mp3" and not ((cbr and 32 <= int(cbr.group(1)) <= 320) or _VBR.match(bitrate)):
-        raise UserInputError(
-            f"MP3 bitrate {bitrate!r} is not valid; use a constant rate 32k..320k or VBR V0..V9"
-        )
+    problem = format_problem(fmt, bit_depth) or (bitrate_problem(bitrate) if fmt == "mp3" else None)
+    if problem:
+        raise UserInputError(problem)
     unknown = sorted(set(tags or {}) - set(TAGS))
     if unknown:
         raise UserInputError(f"unknown tag(s) {unknown}; allowed tags are {', '.join(TAGS)}")
@@ -148,13 +138,13 @@ def _write_mp3(audio: Audio, tmp: Path, bitrate: str, tags: Mapping[str, str]) -
     segment = AudioSegment(
         ints.T.tobytes(), sample_width=4, frame_rate=audio.sample_rate, channels=audio.channels
     )
-    vbr = _VBR.match(bitrate)
-    params = ["-q:a", vbr.group(1)] if vbr else []
+    vbr = vbr_quality(bitrate)
+    params = ["-q:a", str(vbr)] if vbr is not None else []
     segment.export(
         str(tmp),
         format="mp3",
         codec="libmp3lame",
-        bitrate=None if vbr else bitrate,
+        bitrate=None if vbr is not None else bitrate,
         parameters=params,
         tags=dict(tags) or None,
         id3v2_version="3",
@@ -212,8 +202,13 @@ def export_stems(
     return paths + [zip_files(paths, zip_path)] if zip_path is not None else paths
 
 
+# Zip entries carry no time, owner or permission of the files on disk: the same stems make the same bytes.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold (DOS time)
+_ZIP_MODE = 0o100644 << 16  # a regular file, rw-r--r--, in the Unix bits of external_attr
+
+
 def zip_files(paths: Sequence[Path], zip_path: Path) -> Path:
-    """Zip ``paths`` (stored under their file names) atomically into ``zip_path``."""
+    """Zip ``paths`` (stored under their file names, sorted) atomically into ``zip_path``, byte-deterministic."""
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -222,13 +217,21 @@ def zip_files(paths: Sequence[Path], zip_path: Path) -> Path:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UserInputError(f"two files would have the same name in {zip_path.name}: {', '.join(dupes)}")
-    with (
-        AtomicWriter(zip_path) as tmp,
-        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf,
-    ):
-        for p in paths:
-            zf.write(p, arcname=p.name)
+    with AtomicWriter(zip_path) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        for p in sorted(paths, key=lambda p: p.name):
+            _add_to_zip(zf, p)
     return Path(zip_path)
+
+
+def _add_to_zip(zf: zipfile.ZipFile, path: Path) -> None:
+    """Stream ``path`` into ``zf`` deflated at zlib's default level (6), with fixed metadata."""
+    info = zipfile.ZipInfo(path.name, date_time=_ZIP_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # Unix, wherever the zip is made
+    info.external_attr = _ZIP_MODE
+    info.file_size = path.stat().st_size  # lets zipfile choose Zip64 up front for a stem over 2 GiB
+    with open(path, "rb") as src, zf.open(info, "w") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def exact_length(num_samples: int, from_rate: int, to_rate: int) -> int:

@@ -33,11 +33,9 @@ def sequence(
     rate = tracks[0].sample_rate
     parts = [convert_audio(t, rate, channels).samples for t in tracks]
     overlap = int(round(crossfade * rate))
-    shortest = min(p.shape[1] for p in parts)
-    if overlap * 2 > shortest:
-        raise UserInputError(
-            f"crossfade {crossfade} s is longer than half the shortest track ({shortest / rate:.1f} s)"
-        )
+    problem = crossfade_problem(overlap / rate, [p.shape[1] / rate for p in parts])
+    if problem:
+        raise UserInputError(problem)
     silence = int(round(gap * rate))
     starts, cursor = [], 0
     for index, part in enumerate(parts):
@@ -53,6 +51,16 @@ def sequence(
     return Sequenced(
         Audio(out, rate), tuple(s / rate for s in starts), tuple(p.shape[1] / rate for p in parts)
     )
+
+
+def crossfade_problem(crossfade: float, durations: Sequence[float]) -> str | None:
+    """Why ``crossfade`` s cannot join tracks of ``durations`` s: a track fades in and out, so each must last at
+    least two crossfades (None when it fits)."""
+    shortest = min(durations, default=0.0)
+    if crossfade * 2 <= shortest + 1e-9:
+        return None
+    return (f"crossfade {crossfade:g} s is longer than half the shortest track ({shortest:.1f} s); "
+            f"use a crossfade of at most {shortest / 2:.1f} s")  # fmt: skip
 
 
 def _faded(x: np.ndarray, overlap: int, fade_in: bool, fade_out: bool) -> np.ndarray:

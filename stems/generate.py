@@ -136,14 +136,23 @@ def _check_request(req: StemRequest, takes_melody: bool, model: str) -> None:
                 f"{where}: has a melody but model {model!r} does not take one; use a melody model "
                 "(facebook/musicgen-melody, facebook/musicgen-stereo-melody, debug-melody) or drop the melody"
             )
-        _check_audio(req.melody, f"{where} melody", MIN_MELODY_SECONDS)
-        if not req.melody_loop and req.melody.duration + 1e-9 < req.duration:
-            raise AudioInputError(
-                f"{where}: melody is {req.melody.duration:.2f} s but the stem is {req.duration:g} s and "
-                "melody_loop is false; give a longer melody or set melody_loop: true to repeat it"
-            )
+        check_melody(req.melody, where, req.duration, req.melody_loop)
     if req.continuation is not None:
-        _check_audio(req.continuation, f"{where} continuation", MIN_CONTINUATION_SECONDS)
+        check_continuation(req.continuation, where)
+
+
+def check_melody(melody: Audio, where: str, duration: float, loop: bool) -> None:
+    """A melody must be sound, long enough for chroma, and cover the stem unless it loops."""
+    _check_audio(melody, f"{where} melody", MIN_MELODY_SECONDS)
+    if not loop and melody.duration + 1e-9 < duration:
+        raise AudioInputError(
+            f"{where}: melody is {melody.duration:.2f} s but the stem is {duration:g} s and "
+            "melody_loop is false; give a longer melody or set melody_loop: true to repeat it"
+        )
+
+
+def check_continuation(continuation: Audio, where: str) -> None:
+    _check_audio(continuation, f"{where} continuation", MIN_CONTINUATION_SECONDS)
 
 
 def validate_requests(

@@ -188,7 +188,7 @@ def test_require_ffmpeg_finds_it() -> None:
     ("kwargs", "message"),
     [
         ({"fmt": "ogg"}, "format 'ogg' is not supported"),
-        ({"fmt": "flac", "bit_depth": "float"}, "not available for flac"),
+        ({"fmt": "flac", "bit_depth": "float"}, "flac cannot be written with bit depth 'float'"),
         ({"bit_depth": 32}, "bit depth 32"),
         ({"fmt": "mp3", "bitrate": "999k"}, "bitrate '999k'"),
         ({"tags": {"composer": "x"}}, "unknown tag"),

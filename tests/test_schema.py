@@ -45,7 +45,7 @@ def full_yaml(tmp_path: Path) -> Path:
     target = tmp_path / "song" / "valid_full.yaml"
     target.parent.mkdir()
     shutil.copy(DATA / "valid_full.yaml", target)
-    _write_tone(target.parent / "melodies" / "theme.wav")
+    _write_tone(target.parent / "melodies" / "theme.wav", seconds=60)  # melody_loop: false, duration: 60
     _write_tone(target.parent / "takes" / "bass_take.wav")
     return target
 
@@ -112,7 +112,7 @@ def test_full_fixture_reads_every_field(full_yaml: Path) -> None:
     assert song.master.model_dump() == {
         "lufs": -16.0,
         "true_peak": -2.0,
-        "formats": ["wav", "flac", "mp3"],
+        "formats": ["wav", "mp3"],
         "bit_depth": "float",
         "sample_rate": 48000,
         "mp3_bitrate": "V0",

@@ -30,7 +30,7 @@ VALID = {
     "sections": [{"name": "intro", "bars": 4, "prompt": "soft"}],
     "stems": [
         {"name": "drums", "prompt": "drums", "midi": "drums"},
-        {"name": "bass", "prompt": "bass", "follow": "drums"},
+        {"name": "bass", "prompt": "bass", "follow": "drums", "model": "facebook/musicgen-melody"},
     ],
     "generation": {"temperature": 1.0},
     "master": {"formats": ["wav"]},

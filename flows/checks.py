@@ -1,0 +1,92 @@
+"""The checks that need more than the YAML: models, melody and continuation audio, separation and MIDI choices.
+
+They run in the one checking pass that ``validate``, ``render --dry-run`` and ``render`` share (the loaders in
+``flows.schema`` and ``flows.album`` call :func:`render_issues`), before any model loads. Each rule returns
+``(loc, message)`` pairs, so every problem is reported at the line of the field that causes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flows import generation, stages
+from flows.schema_checks import Issue, Loc
+from flows.schema_models import Arrangement, Stem
+from stems.errors import UserInputError
+
+
+def render_issues(arrangement: Arrangement) -> list[Issue]:
+    """Every problem a render of ``arrangement`` would meet before (or instead of) making sound; each once."""
+    issues: list[Issue] = []
+    for index, stem in enumerate(arrangement.stems):
+        issues += _generation_issues(arrangement, index, stem)
+        issues += _separation_issues(arrangement, index, stem)
+        issues += _refine_issues(index, stem)
+    return list(dict.fromkeys(issues))  # an arrangement-wide field (model, melody) is reported once
+
+
+def _attempt(loc: Loc, check: Callable[[], Any]) -> list[Issue]:
+    """``check()``'s UserInputError as a problem at ``loc``."""
+    try:
+        check()
+    except UserInputError as err:
+        return [(loc, str(err))]
+    return []
+
+
+def _generation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list[Issue]:
+    from stems.generate import check_continuation, check_melody
+    from stems.models import model_info
+
+    model = generation.stem_model(arrangement, stem)
+    where = ("stems", index)
+    try:
+        info = model_info(model)
+    except UserInputError as err:
+        return [((*where, "model") if stem.model else ("model",), str(err))]
+    if not info.takes_melody and (stem.follow or stem.melody):
+        field = "follow" if stem.follow else "melody"
+        return [((*where, field), f"model {model!r} takes no melody, so '{field}' cannot guide stem "
+                 f"{stem.name!r}; give the stem a melody model (debug-melody, facebook/musicgen-melody, "
+                 f"facebook/musicgen-stereo-melody, ...) with 'model:', or remove '{field}'")]  # fmt: skip
+    label = f"stem {stem.name!r}"
+
+    def melody() -> None:
+        audio = generation.melody_audio(arrangement, stem, None, info.takes_melody)
+        if audio is not None:
+            check_melody(audio, label, arrangement.duration, arrangement.melody_loop)
+
+    def continuation() -> None:
+        audio = generation.continuation_audio(stem)
+        if audio is not None:
+            check_continuation(audio, label)
+
+    melody_loc = (*where, "melody") if stem.melody else ("melody",)
+    return _attempt(melody_loc, melody) + _attempt((*where, "continuation"), continuation)
+
+
+def _separation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list[Issue]:
+    from stems.separate import check_separation_model
+
+    if stem.separate is None:
+        return []
+    own = stem.separation_model
+    loc: Loc = ("stems", index, "separation_model") if own else ("separation_model",)
+    issues = _attempt(loc, lambda: check_separation_model(own or arrangement.separation_model))
+    return issues or _attempt(
+        ("stems", index, "separate"), lambda: stages.separation_model(arrangement, stem)
+    )
+
+
+def _refine_issues(index: int, stem: Stem) -> list[Issue]:
+    from stems.clean import settings_for as clean_settings_for
+    from stems.transcribe import settings_for
+
+    issues = _attempt(("stems", index, "clean"),
+                      lambda: clean_settings_for(stages.instrument_family(stem), **stem.clean.overrides()))  # fmt: skip
+    family = stages.midi_instrument(stem)
+    if family is not None:
+        issues += _attempt(("stems", index, "transcription"),
+                           lambda: settings_for(family, **stem.transcription.overrides()))  # fmt: skip
+    return issues
