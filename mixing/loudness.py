@@ -29,6 +29,7 @@ LRA_PERCENTILES = (10.0, 95.0)  # EBU Tech 3342
 HOP_S = 0.1  # 75 % overlap of 400 ms blocks (BS.1770-4) and 10 Hz short-term rate (Tech 3342)
 BLOCK_HOPS = 4  # 400 ms gating block
 SHORT_TERM_HOPS = 30  # 3 s short-term window
+BLOCK_MS = round(BLOCK_HOPS * HOP_S * 1000)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ def weighted_power(audio: Audio) -> np.ndarray:
         )
     weights = np.array(CHANNEL_WEIGHTS[: audio.channels])
     return _kernels.weighted_power(audio.samples, k_weighting_sos(audio.sample_rate), weights)
+
+
+def measurable(num_samples: int, sample_rate: int) -> bool:
+    """Whether audio this long holds one complete 400 ms gating block, the least BS.1770-4 measures.
+
+    Shorter audio still gets a number from :func:`measure` (its one partial block), but not a standard one.
+    """
+    return int(num_samples // (HOP_S * sample_rate)) >= BLOCK_HOPS
 
 
 def hop_energies(power: np.ndarray, sample_rate: int, curve: np.ndarray | None = None) -> HopEnergies:

@@ -19,15 +19,18 @@ import numpy as np
 
 from mixing.limiter import DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, check_times, limiter_gain
 from mixing.loudness import (
+    BLOCK_MS,
+    CHANNEL_WEIGHTS,
     LoudnessReport,
     gated_loudness,
     hop_energies,
+    measurable,
     measure,
     to_db,
     weighted_power,
 )
 from mixing.truepeak import interval_peaks
-from stems.audio import Audio, check_finite
+from stems.audio import Audio, AudioInfo, audio_info, check_audio_info, check_finite, check_sample_rate
 from stems.errors import AudioInputError, UserInputError
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,16 @@ PEAK_MARGIN_DB = 0.1  # our meter vs ffmpeg's (resample to 48 kHz, then 4x): sta
 MAX_STEPS = 12
 HEADROOM_DB = (
     6.0  # interval peaks are computed wherever a gain up to this much above the first guess could clip
+)
+# ITU-R BS.775 stereo downmix of 5.1 (WAV/FLAC order L R C LFE Ls Rs): Lo = L + 0.707 C + 0.707 Ls,
+# Ro = R + 0.707 C + 0.707 Rs; the LFE is left out, as BS.1770 leaves it out of loudness.
+SURROUND_51 = 6
+_DOWNMIX_51 = np.array(
+    [
+        [1.0, 0.0, math.sqrt(0.5), 0.0, math.sqrt(0.5), 0.0],
+        [0.0, 1.0, math.sqrt(0.5), 0.0, 0.0, math.sqrt(0.5)],
+    ],
+    dtype=np.float32,
 )
 
 Progress = Callable[[float], None]
@@ -104,8 +117,13 @@ class Master:
         return self._true_peak
 
     def master(self, audio: Audio) -> MasterResult:
-        """A new, mastered Audio with its loudness report; the input is not modified."""
-        check_finite(audio, "master input")
+        """A new, mastered Audio with its loudness report; the input is not modified.
+
+        Mono to 5 channels are mastered as they are (BS.1770 weights L R C Ls Rs); 5.1 (6 channels) is first
+        folded down to stereo by ITU-R BS.775 (see ``_DOWNMIX_51``); more channels raise AudioInputError, as
+        does audio shorter than one 400 ms BS.1770 gating block.
+        """
+        audio = _checked_input(audio, "master input")
         power = weighted_power(audio)
         ceiling_db = self._true_peak - PEAK_MARGIN_DB
         first_gain_db = self._lufs - _input_loudness(power, audio.sample_rate)
@@ -165,6 +183,45 @@ class Master:
             self._progress(min(fraction, 1.0))
 
 
+def _check_shape(sample_rate: int, channels: int, num_samples: int, what: str) -> None:
+    """Rate, layout and length a loudness measurement needs, checked from a header or from audio."""
+    check_sample_rate(sample_rate, what)
+    if channels > len(CHANNEL_WEIGHTS) and channels != SURROUND_51:
+        raise AudioInputError(
+            f"{what}: has {channels} channels; mastering takes mono to {len(CHANNEL_WEIGHTS)} channels "
+            f"(BS.1770 weights L R C Ls Rs) or {SURROUND_51} (5.1, folded down to stereo). Mix it down first, "
+            "e.g. `ffmpeg -i in.wav -ac 2 out.wav`"
+        )
+    if not measurable(num_samples, sample_rate):
+        raise AudioInputError(
+            f"{what}: too short to measure (BS.1770 needs at least one {BLOCK_MS} ms block): received "
+            f"{num_samples} samples at {sample_rate} Hz; give at least {math.ceil(BLOCK_MS * sample_rate / 1000)} "
+            "samples of audio"
+        )
+
+
+def _checked_input(audio: Audio, what: str) -> Audio:
+    """``audio`` checked for mastering, 5.1 folded down to stereo (ITU-R BS.775)."""
+    check_finite(audio, what)
+    _check_shape(audio.sample_rate, audio.channels, audio.num_samples, what)
+    if audio.channels != SURROUND_51:
+        return audio
+    log.warning("%s: 5.1 input folded down to stereo (ITU-R BS.775, LFE left out) before mastering", what)
+    return Audio(_DOWNMIX_51 @ audio.samples, audio.sample_rate)
+
+
+def _check_file(path: Path) -> None:
+    """Refuse before decoding a file whose header lies or that cannot be mastered (libsndfile's formats only:
+    anything else is decoded by ffmpeg in ``load_audio`` and checked as audio)."""
+    try:
+        info: AudioInfo | None = audio_info(path)
+    except AudioInputError:
+        info = None  # missing, or not libsndfile's: load_audio reports it or decodes it with ffmpeg
+    if info is not None:
+        check_audio_info(info)
+        _check_shape(info.sample_rate, info.channels, info.frames, str(path))
+
+
 def _analyse(audio: Audio, power: np.ndarray, gain_over_ceiling_db: float) -> _Analysis:
     """Interval peaks wherever a gain up to ``HEADROOM_DB`` more than expected could reach the ceiling."""
     headroom_db = gain_over_ceiling_db + HEADROOM_DB
@@ -197,6 +254,7 @@ def master_file(in_path: Path, out_path: Path, lufs: float = -14.0, true_peak: f
     fmt = format_for_path(out_path)
     if out_path.resolve() == in_path.resolve():
         raise UserInputError(f"{out_path}: the output would overwrite the input; choose another -o path")
+    _check_file(in_path)
     result = Master(lufs, true_peak).master(load_audio(in_path))
     export_audio(result.audio, out_path, fmt=fmt, bit_depth=24 if fmt != "mp3" else 16)
     return result
