@@ -296,7 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcribe", help="transcribe any audio file to MIDI", formatter_class=fmt,
                        epilog="example:\n  musicmaker transcribe bass.wav --instrument bass -o bass.mid")  # fmt: skip
     p.add_argument("audio", metavar="AUDIO")
-    p.add_argument("--instrument", required=True, help="instrument family (drums, bass, piano, keys, ...)")
+    p.add_argument("--instrument", required=True,
+                   help="a family (drums, bass, piano, keys, ...), a General MIDI instrument name (clarinet, "
+                        "'acoustic grand piano') or a GM program number 1-128 as the GM tables number them "
+                        "(72: clarinet); the family picks the transcription settings, the name the MIDI program")  # fmt: skip
     p.add_argument("-o", "--output", help="output .mid (default: next to AUDIO)")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_transcribe)

@@ -21,11 +21,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from flows.schema_checks import cross_field_issues
 from flows.schema_errors import format_field
 from mixing.formats import MP3_BITRATES, bitrate_problem, format_problem
+from stems.errors import UserInputError
+from stems.instruments import GM_PROGRAM_FIRST, GM_PROGRAM_LAST, INSTRUMENT_FAMILIES, resolve_instrument
 
 DEFAULT_MODEL = "facebook/musicgen-stereo-medium"
 DEFAULT_SEPARATION_MODEL = "htdemucs"
@@ -80,12 +82,23 @@ Prompt = Annotated[str, AfterValidator(_prompt_text)]
 Name = Annotated[OneLine, Field(min_length=1, max_length=200)]
 
 SeparateSource = Literal["drums", "bass", "other", "vocals", "guitar", "piano"]
-MidiInstrument = Literal[
-    "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind"
-]
-MidiChoice = Literal[
-    "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind", False
-]
+# A stem's `midi:` holds an instrument's canonical name (stems.instruments.resolve_instrument: a family, a GM
+# name, or a GM program number 1-128, the GM tables' numbering), false or null. Editors complete the families.
+_GM_NUMBERS = f"{GM_PROGRAM_FIRST}-{GM_PROGRAM_LAST}"
+MIDI_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"enum": [*INSTRUMENT_FAMILIES, False]},
+        {"type": "string", "minLength": 1, "description": "a General MIDI instrument name, e.g. clarinet"},
+        {"type": "integer", "minimum": GM_PROGRAM_FIRST, "maximum": GM_PROGRAM_LAST,
+         "description": f"a General MIDI program number {_GM_NUMBERS}, as the GM tables number them"},
+        {"type": "null"},
+    ]
+}  # fmt: skip
+MidiChoice = Annotated[str | Literal[False] | None, WithJsonSchema(MIDI_JSON_SCHEMA)]
+_MIDI_ALLOWED = (
+    f"allowed: {', '.join(INSTRUMENT_FAMILIES)}, false (no MIDI), null (guess), a General MIDI instrument "
+    f"name such as 'clarinet', or a GM program number {_GM_NUMBERS} (72 is clarinet)"
+)
 AudioFormat = Literal["wav", "flac", "mp3"]  # mixing.formats.FORMATS (a test keeps the two equal)
 ExportRate = Literal[32000, 44100, 48000]
 Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
@@ -219,8 +232,11 @@ class Stem(_Model):
     continuation: ExistingFile | None = Field(default=None, description="audio this stem continues from")
     separate: SeparateSource | None = Field(default=None, description="Demucs source to keep")
     separation_model: str | None = Field(default=None, min_length=1)
-    midi: MidiChoice | None = Field(
-        default=None, description="instrument to transcribe; false: no MIDI; null: guess"
+    midi: MidiChoice = Field(
+        default=None,
+        description=f"instrument to transcribe: a family, a General MIDI name (clarinet, acoustic grand "
+        f"piano) or GM program number {_GM_NUMBERS} as the GM tables number them (72: clarinet, which MIDI "
+        "files store as program 71, counting from 0); false: no MIDI; null: guess",
     )
     clean: Clean = Clean()
     transcription: Transcription = Transcription()
@@ -249,12 +265,19 @@ class Stem(_Model):
 
     @field_validator("midi", mode="before")
     @classmethod
-    def _midi_not_number(cls, value: Any) -> Any:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            # pydantic turns ValueError (not TypeError) into a validation error
-            message = f"received the number {value}; write an instrument name, or false for no MIDI"
-            raise ValueError(message)
-        return value
+    def _midi_instrument(cls, value: Any) -> Any:
+        """Any spelling of an instrument becomes its canonical name (72 and "Clarinet" -> "clarinet")."""
+        if value is None or value is False:
+            return value
+        # pydantic turns ValueError (not TypeError) into a validation error
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            shown = "true" if value is True else repr(value)
+            raise ValueError(f"received {shown}; {_MIDI_ALLOWED}")
+        try:
+            return resolve_instrument(value).name
+        except UserInputError as err:
+            message = f"received the number {value}; {err}" if isinstance(value, int) else str(err)
+            raise ValueError(message) from None
 
 
 class Master(_Model):

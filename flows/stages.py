@@ -15,25 +15,29 @@ from flows.cache import StageCache, file_digest, stage_key
 from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
 from stems.audio import check_finite, convert_audio, read_audio, write_wav
-from stems.transcribe_settings import INSTRUMENT_FAMILIES
+from stems.instruments import INSTRUMENT_FAMILIES, resolve_instrument
 
 # Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
 _FAMILY_SOURCES = frozenset({"drums", "bass", "vocals", "guitar", "piano"})
 
 
 def instrument_family(stem: Stem) -> str | None:
-    """The instrument family used for cleanup and MIDI: `midi:` if given, else from `separate:` or the name."""
+    """The instrument family used for cleanup and MIDI: `midi:`'s (clarinet: woodwind) if given, else from
+    `separate:` or the name."""
     if isinstance(stem.midi, str):
-        return stem.midi
+        return resolve_instrument(stem.midi).family
     if stem.separate in _FAMILY_SOURCES:
         return stem.separate
     return next((w for w in INSTRUMENT_FAMILIES if w.rstrip("s") in stem.name), None)
 
 
 def midi_instrument(stem: Stem) -> str | None:
-    """The transcription family of a stem, or None for `midi: false`; stems of unknown family transcribe as keys."""
+    """The instrument a stem is transcribed as (`midi:`'s name, e.g. clarinet, else its family), or None for
+    `midi: false`; stems of unknown family transcribe as keys."""
     if stem.midi is False:
         return None
+    if isinstance(stem.midi, str):
+        return resolve_instrument(stem.midi).name
     return instrument_family(stem) or "keys"
 
 

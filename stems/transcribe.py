@@ -22,6 +22,7 @@ import numpy as np
 
 from stems.audio import Audio, check_finite, convert_audio, read_audio
 from stems.errors import ModelUnavailableError
+from stems.instruments import resolve_instrument
 from stems.midi import DEFAULT_TEMPO, Note, NoteTrack, PitchBend, TempoMap, quantize_notes, write_midi
 from stems.transcribe_notes import notes_from_posteriors, quiet_basic_pitch_import
 from stems.transcribe_settings import (
@@ -157,23 +158,26 @@ class Transcriber:
     def transcribe(
         self,
         audio: Audio,
-        instrument: str,
+        instrument: str | int,
         name: str,
         settings: TranscriptionSettings | None = None,
         tempo: TempoMap | None = None,
         quantize: str | None = None,
         progress: Progress | None = None,
     ) -> NoteTrack:
-        """Notes of one stem. Drums go to :mod:`stems.drums`; silence gives an empty track and a
-        warning in ``NoteTrack.warnings``; NaN/inf raise ``AudioInputError`` naming the stem."""
+        """Notes of one stem. ``instrument`` is a family, a GM name or a GM program number 1-128
+        (:func:`stems.instruments.resolve_instrument`); its name is the track's ``instrument``. Drums go
+        to :mod:`stems.drums`; silence gives an empty track and a warning in ``NoteTrack.warnings``;
+        NaN/inf raise ``AudioInputError`` naming the stem."""
         began = time.perf_counter()
-        settings = settings if settings is not None else settings_for(instrument)
+        named = resolve_instrument(instrument)
+        settings = settings if settings is not None else settings_for(named)
         check_finite(audio, f"stem {name!r}")
         tempo = tempo if tempo is not None else DEFAULT_TEMPO
         if is_silent(audio):
             message = f"stem {name!r} is silent (peak below -80 dBFS): wrote an empty MIDI track"
             logger.warning(message)
-            return _track(name, settings, (), (), (message,), began)
+            return _track(name, named.name, settings, (), (), (message,), began)
         if settings.is_drum:
             from stems.drums import transcribe_drums
 
@@ -184,11 +188,12 @@ class Transcriber:
         if quantize:
             notes = quantize_notes(notes, quantize, tempo, is_drum=settings.is_drum)
         self._report(progress, 1.0, "notes")
-        return _track(name, settings, notes, bends, (), began)
+        return _track(name, named.name, settings, notes, bends, (), began)
 
 
 def _track(
     name: str,
+    instrument: str,
     settings: TranscriptionSettings,
     notes: tuple[Note, ...],
     bends: tuple[PitchBend, ...],
@@ -197,7 +202,7 @@ def _track(
 ) -> NoteTrack:
     return NoteTrack(
         name=name,
-        instrument=settings.family,
+        instrument=instrument,
         program=settings.program,
         is_drum=settings.is_drum,
         notes=notes,
@@ -222,13 +227,14 @@ def get_transcriber() -> Transcriber:
 
 def transcribe_file(
     audio_path: Path,
-    instrument: str,
+    instrument: str | int,
     out_path: Path,
     tempo: TempoMap | None = None,
     quantize: str | None = None,
     settings: TranscriptionSettings | None = None,
 ) -> NoteTrack:
-    """Transcribe any audio file soundfile can read and write a one-track MIDI file atomically."""
+    """Transcribe any audio file soundfile can read and write a one-track MIDI file atomically; the track
+    carries the GM program of ``instrument`` (a family, a GM name or a GM program number 1-128)."""
     audio_path = Path(audio_path)
     settings = settings if settings is not None else settings_for(instrument)
     audio = read_audio(audio_path)

@@ -19,10 +19,8 @@ import numpy as np
 
 from stems.audio import Audio
 from stems.errors import UserInputError
-
-INSTRUMENT_FAMILIES: tuple[str, ...] = (
-    "drums", "bass", "piano", "keys", "guitar", "lead", "strings", "pad", "vocals", "brass", "woodwind",
-)  # fmt: skip
+from stems.instruments import FAMILY_PROGRAMS as _GM
+from stems.instruments import INSTRUMENT_FAMILIES, Instrument, resolve_instrument
 
 # -80 dBFS: below the 16-bit noise floor (~-96 dBFS) plus headroom; nothing audible is lost.
 SILENCE_PEAK = 10 ** (-80 / 20)
@@ -75,61 +73,60 @@ class TranscriptionSettings:
 # basic_pitch.inference.predict's defaults, used as the baseline of the evaluation.
 BASIC_PITCH_DEFAULTS = TranscriptionSettings(family="default", program=4)
 
-# General MIDI Level 1 programs (0-based): 0 Acoustic Grand, 4 Electric Piano 1, 27 Clean Guitar,
-# 33 Finger Bass, 48 String Ensemble 1, 53 Voice Oohs, 61 Brass Section, 73 Flute, 81 Saw Lead,
-# 89 Warm Pad.
+# Each family's default General MIDI program is stems.instruments.FAMILY_PROGRAMS.
 # fmt: off
 _TABLE: dict[str, TranscriptionSettings] = {
-    "drums": TranscriptionSettings("drums", 0, is_drum=True),
+    "drums": TranscriptionSettings("drums", _GM["drums"], is_drum=True),
     "bass": TranscriptionSettings(
-        "bass", 33, min_frequency=29.0, max_frequency=420.0, onset_threshold=0.5, frame_threshold=0.5,
-        min_note_ms=80.0, melodia_trick=False, monophonic=True, pitch_bends=True, octave_ghosts=True),
-    "piano": TranscriptionSettings(
-        "piano", 0, onset_threshold=0.6, frame_threshold=0.15, min_note_ms=40.0, melodia_trick=False,
+        "bass", _GM["bass"], min_frequency=29.0, max_frequency=420.0, onset_threshold=0.5,
+        frame_threshold=0.5, min_note_ms=80.0, melodia_trick=False, monophonic=True, pitch_bends=True,
         octave_ghosts=True),
+    "piano": TranscriptionSettings(
+        "piano", _GM["piano"], onset_threshold=0.6, frame_threshold=0.15, min_note_ms=40.0,
+        melodia_trick=False, octave_ghosts=True),
     "keys": TranscriptionSettings(
-        "keys", 4, min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.6, frame_threshold=0.5,
-        min_note_ms=100.0, melodia_trick=False),
+        "keys", _GM["keys"], min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.6,
+        frame_threshold=0.5, min_note_ms=100.0, melodia_trick=False),
     "guitar": TranscriptionSettings(
-        "guitar", 27, min_frequency=78.0, max_frequency=1400.0, onset_threshold=0.5, frame_threshold=0.4,
-        min_note_ms=100.0, melodia_trick=False, octave_ghosts=True, onset_backtrack_ms=50.0),
+        "guitar", _GM["guitar"], min_frequency=78.0, max_frequency=1400.0, onset_threshold=0.5,
+        frame_threshold=0.4, min_note_ms=100.0, melodia_trick=False, octave_ghosts=True,
+        onset_backtrack_ms=50.0),
     "lead": TranscriptionSettings(
-        "lead", 81, min_frequency=98.0, max_frequency=2200.0, onset_threshold=0.6, frame_threshold=0.15,
-        min_note_ms=80.0, monophonic=True, pitch_bends=True, min_velocity=30),
+        "lead", _GM["lead"], min_frequency=98.0, max_frequency=2200.0, onset_threshold=0.6,
+        frame_threshold=0.15, min_note_ms=80.0, monophonic=True, pitch_bends=True, min_velocity=30),
     "strings": TranscriptionSettings(
-        "strings", 48, min_frequency=40.0, max_frequency=3600.0, onset_threshold=0.8,
+        "strings", _GM["strings"], min_frequency=40.0, max_frequency=3600.0, onset_threshold=0.8,
         frame_threshold=0.15, min_note_ms=200.0, min_velocity=30, octave_ghosts=True),
     "pad": TranscriptionSettings(
-        "pad", 89, min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.7, frame_threshold=0.15,
-        min_note_ms=127.7, min_velocity=30, octave_ghosts=True, onset_backtrack_ms=50.0),
+        "pad", _GM["pad"], min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.7,
+        frame_threshold=0.15, min_note_ms=127.7, min_velocity=30, octave_ghosts=True,
+        onset_backtrack_ms=50.0),
     "vocals": TranscriptionSettings(
-        "vocals", 53, min_frequency=78.0, max_frequency=1100.0, onset_threshold=0.8, frame_threshold=0.2,
-        min_note_ms=100.0, octave_ghosts=True),
+        "vocals", _GM["vocals"], min_frequency=78.0, max_frequency=1100.0, onset_threshold=0.8,
+        frame_threshold=0.2, min_note_ms=100.0, octave_ghosts=True),
     "brass": TranscriptionSettings(
-        "brass", 61, min_frequency=40.0, max_frequency=1400.0, onset_threshold=0.5, frame_threshold=0.5,
-        min_note_ms=80.0, melodia_trick=False, onset_backtrack_ms=50.0),
+        "brass", _GM["brass"], min_frequency=40.0, max_frequency=1400.0, onset_threshold=0.5,
+        frame_threshold=0.5, min_note_ms=80.0, melodia_trick=False, onset_backtrack_ms=50.0),
     "woodwind": TranscriptionSettings(
-        "woodwind", 73, min_frequency=58.0, max_frequency=2400.0, onset_threshold=0.8, frame_threshold=0.5,
-        min_note_ms=80.0, monophonic=True, pitch_bends=True),
+        "woodwind", _GM["woodwind"], min_frequency=58.0, max_frequency=2400.0, onset_threshold=0.8,
+        frame_threshold=0.5, min_note_ms=80.0, monophonic=True, pitch_bends=True),
 }
 # fmt: on
 assert tuple(_TABLE) == INSTRUMENT_FAMILIES
 
 
-def settings_for(instrument: str, **overrides: object) -> TranscriptionSettings:
-    """The family's row of the table with ``overrides`` applied (e.g. ``onset_threshold=0.3``)."""
-    key = instrument.strip().lower() if isinstance(instrument, str) else instrument
-    if key not in _TABLE:
-        raise UserInputError(
-            f"instrument {instrument!r} is not a known family; use one of {', '.join(INSTRUMENT_FAMILIES)}"
-        )
+def settings_for(instrument: str | int | Instrument, **overrides: object) -> TranscriptionSettings:
+    """The row of the instrument's family with the instrument's GM program and ``overrides`` applied
+    (e.g. ``onset_threshold=0.3``); ``instrument`` is anything :func:`resolve_instrument` takes."""
+    found = instrument if isinstance(instrument, Instrument) else resolve_instrument(instrument)
     names = {f.name for f in dataclasses.fields(TranscriptionSettings)} - {"family", "is_drum"}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise UserInputError(
-            f"unknown transcription setting(s) {unknown} for {key}; allowed: {', '.join(sorted(names))}"
+            f"unknown transcription setting(s) {unknown} for {found.name}; allowed: {', '.join(sorted(names))}"
         )
-    return _checked_replace(_TABLE[key], overrides)
+    base = dataclasses.replace(_TABLE[found.family], program=found.program)
+    return _checked_replace(base, overrides)
 
 
 def _checked_replace(base: TranscriptionSettings, overrides: dict[str, object]) -> TranscriptionSettings:
