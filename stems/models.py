@@ -5,13 +5,18 @@ Generation", table 1 / appendix A: 300M = 24 layers x 1024, 1.5B = 48 x 1536, 3.
 64-dim heads) and of the published transformers configs (T5-base text encoder, EnCodec 32 kHz with
 4 codebooks of 2048 entries at 50 Hz; stereo checkpoints interleave 4 left + 4 right codebooks).
 ``random:NAME`` builds that architecture with random weights (no download) for speed measurements.
+A local folder in the Hugging Face format (a fine-tuned MusicGen, a mirror of the hub) is described from its
+``config.json`` and the headers of its weight files, without importing torch or transformers.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from stems.errors import UserInputError
 
@@ -25,6 +30,11 @@ _WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
+CONFIG_FILE = "config.json"
+# A folder's config.json `model_type` -> whether the model takes a melody (transformers' MusicgenConfig and
+# MusicgenMelodyConfig).
+LOCAL_MODEL_TYPES = {"musicgen": False, "musicgen_melody": True}
+_TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 
 
 @dataclass(frozen=True)
@@ -96,26 +106,51 @@ def kv_cache_bytes(layers: int, hidden: int, positions: int, cfg: bool, half: bo
     return int(per * (2 if cfg else 1) * KV_OVERHEAD)
 
 
+@dataclass(frozen=True)
+class Architecture:
+    """What the memory model needs of a checkpoint: decoder dims, channels, melody, parameters (millions)."""
+
+    dims: DecoderDims
+    channels: int
+    takes_melody: bool
+    params_m: float
+    decoder_m: float
+
+
+def architecture(name: str) -> Architecture | None:
+    """The architecture of a real, random-init or local checkpoint; None for the tiny debug models."""
+    model_info(name)
+    base = name.removeprefix(RANDOM_PREFIX)
+    if name in _DEBUG_INFO:
+        return None
+    if base in _CHECKPOINTS:
+        size, channels, melody, params, decoder = _CHECKPOINTS[base]
+        return Architecture(DIMS[size], channels, melody, params, decoder)
+    local = _local(name)
+    assert local is not None, name  # model_info accepted it
+    return local.architecture
+
+
+def _weights_gb(arch: Architecture, half: bool) -> float:
+    return (arch.params_m * 4 - (arch.decoder_m * 2 if half else 0)) * 1e6 / GIB
+
+
 def weights_gb(name: str, half: bool) -> float:
     """Memory (GiB) of the weights: all fp32, or (``half``) with the decoder in fp16 as on CUDA."""
-    info = model_info(name)
-    if name in _DEBUG_INFO:
-        return 0.0
-    decoder_m = _CHECKPOINTS[name.removeprefix(RANDOM_PREFIX)][4]
-    return (info.params_m * 4 - (decoder_m * 2 if half else 0)) * 1e6 / GIB
+    arch = architecture(name)
+    return 0.0 if arch is None else _weights_gb(arch, half)
 
 
 def vram_gb(name: str, stems: int = 1) -> float:
     """GPU memory (GiB) a batch of ``stems`` of ``name`` needs for 30 s windows with CFG (the default sampling)."""
-    weights = weights_gb(name, half=True)
-    if name in _DEBUG_INFO:
+    arch = architecture(name)
+    if arch is None:
         return 0.0
-    dims, channels, melody = checkpoint_dims(name.removeprefix(RANDOM_PREFIX))
-    positions = (
-        round(WINDOW_S * FRAME_RATE) + 4 * channels + (CHROMA_LENGTH + TEXT_MAX_TOKENS if melody else 0)
-    )
+    prefix = CHROMA_LENGTH + TEXT_MAX_TOKENS if arch.takes_melody else 0
+    positions = round(WINDOW_S * FRAME_RATE) + 4 * arch.channels + prefix
+    dims = arch.dims
     kv = kv_cache_bytes(dims.num_hidden_layers, dims.hidden_size, positions, cfg=True, half=True)
-    return round(weights + stems * kv / GIB + CUDA_CONTEXT_GB, 1)
+    return round(_weights_gb(arch, half=True) + stems * kv / GIB + CUDA_CONTEXT_GB, 1)
 
 
 _DEBUG_INFO = {
@@ -142,14 +177,46 @@ def model_info(name: str) -> ModelInfo:
         return _DEBUG_INFO[name]
     if name in _CHECKPOINTS:
         return _checkpoint_info(name)
-    if name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX) :] in _CHECKPOINTS:
+    if _is_random(name):
         base = _checkpoint_info(name[len(RANDOM_PREFIX) :])
         return ModelInfo(name, base.kind, base.params_m, base.channels, base.sample_rate, base.takes_melody)
+    local = _local(name)
+    if local is not None:
+        return local.info(name)
+    if _looks_like_path(name):
+        raise UserInputError(
+            f"model folder {name!r} does not exist (looked in {Path(name).expanduser().absolute()}); "
+            "give the folder of a MusicGen checkpoint in the Hugging Face format (as `save_pretrained` writes it)"
+        )
     names = ", ".join([*_CHECKPOINTS, *_DEBUG_INFO])
     raise UserInputError(
-        f"unknown model {name!r}; known models: {names} (or random:<name> for random weights). "
+        f"unknown model {name!r}; known models: {names} (or random:<name> for random weights, or the folder "
+        "of a MusicGen checkpoint in the Hugging Face format, e.g. ./models/my-musicgen). "
         "Fix the `model:` field; `musicmaker models` lists them"
     )
+
+
+def describe_model(name: str) -> str:
+    """One line on what ``name`` is and where it comes from, for `validate` and `render --dry-run`."""
+    info = model_info(name)
+    channels = {1: "mono", 2: "stereo"}.get(info.channels, f"{info.channels} channels")
+    facts = f"{info.kind}, {channels}, {info.sample_rate} Hz"
+    if name in _DEBUG_INFO:
+        return f"{name}: tiny random {facts}, built offline"
+    if _is_random(name):
+        return f"{name}: {facts}, {info.params_m:g}M params, random weights (no download)"
+    local = _local(name)
+    if local is None:
+        return f"{name}: {facts}, {info.params_m:g}M params (Hugging Face hub)"
+    return (
+        f"local checkpoint {local.path}: {facts}, {info.params_m:g}M params "
+        f"(from its {CONFIG_FILE}; weights stored as {local.stored_dtype}, loaded as float32, the decoder "
+        "as float16 on CUDA)"
+    )
+
+
+def _is_random(name: str) -> bool:
+    return name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX) :] in _CHECKPOINTS
 
 
 def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
@@ -159,8 +226,10 @@ def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
 
 
 def is_offline_model(name: str) -> bool:
-    """Debug and random-init models are built in-process and never touch the network."""
-    return name in _DEBUG_INFO or name.startswith(RANDOM_PREFIX)
+    """Debug and random-init models are built in-process, local folders are read from disk: no network."""
+    if name in _DEBUG_INFO or name.startswith(RANDOM_PREFIX):
+        return True
+    return name not in _CHECKPOINTS and local_folder(name) is not None
 
 
 def hf_cache_dir() -> Path:
@@ -200,3 +269,150 @@ def unavailable_message(name: str) -> str:
         f"downloaded here. On a connected machine run `huggingface-cli download {name}` and copy the cache "
         f"folder over (or point HF_HOME at a folder holding it), or use model `debug` to render offline"
     )
+
+
+# Local checkpoints. Missing config keys take transformers' defaults (MusicgenDecoderConfig: the small
+# decoder, 4 codebooks of 2048, mono; EncodecConfig: 24 kHz), as its loader would.
+_DECODER_DEFAULTS = {"vocab_size": 2048, "num_codebooks": 4, "audio_channels": 1}
+_ENCODEC_DEFAULT_RATE = 24_000
+_DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class LocalCheckpoint:
+    """A MusicGen folder in the Hugging Face format, as its config.json and weight-file headers describe it."""
+
+    path: Path
+    architecture: Architecture
+    sample_rate: int
+    stored_dtype: str  # what config.json records; the loader reads every checkpoint as float32
+
+    def info(self, name: str) -> ModelInfo:
+        arch = self.architecture
+        kind = "musicgen-melody" if arch.takes_melody else "musicgen"
+        params = round(arch.params_m, 1)
+        return ModelInfo(name, kind, params, arch.channels, self.sample_rate, arch.takes_melody)
+
+
+def local_folder(name: str) -> Path | None:
+    """``name`` as an existing folder (``~`` expanded, relative names from the current directory), else None."""
+    path = Path(name).expanduser()
+    return path.resolve() if path.is_dir() else None
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or name.endswith("/") or os.path.isabs(name)
+
+
+def _local(name: str) -> LocalCheckpoint | None:
+    """The checkpoint in folder ``name``; None for a built-in name (they win over a folder of the same name)."""
+    if name in _DEBUG_INFO or name in _CHECKPOINTS or _is_random(name):
+        return None
+    folder = local_folder(name)
+    return None if folder is None else read_checkpoint(folder)
+
+
+def read_checkpoint(folder: Path) -> LocalCheckpoint:
+    """Describe the MusicGen checkpoint in ``folder`` (no weights loaded); a UserInputError says what is wrong."""
+    config = _read_config(folder)
+    if not any((folder / f).is_file() for f in _TOKENIZER_FILES):
+        raise UserInputError(
+            f"local checkpoint {folder} has no tokenizer ({' or '.join(_TOKENIZER_FILES)}); copy the tokenizer "
+            "files of the checkpoint it was fine-tuned from (spiece.model, tokenizer.json, tokenizer_config.json, "
+            "special_tokens_map.json), or save them with `processor.save_pretrained(folder)`"
+        )
+    try:
+        return _describe_config(folder, config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserInputError(
+            f"local checkpoint {folder}: its {CONFIG_FILE} or weight files cannot be read ({exc!r}); "
+            "save the model again with `save_pretrained`"
+        ) from exc
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise UserInputError(
+            f"model folder {folder} has no {CONFIG_FILE}; give the folder of a MusicGen checkpoint in the "
+            f"Hugging Face format ({CONFIG_FILE}, model.safetensors and tokenizer files, as `save_pretrained` "
+            "writes them)"
+        )
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserInputError(
+            f"{path} is not valid JSON ({exc}); save the model again with `save_pretrained`"
+        ) from exc
+    found = config.get("model_type") if isinstance(config, dict) else None
+    if found not in LOCAL_MODEL_TYPES:
+        allowed = " or ".join(repr(t) for t in LOCAL_MODEL_TYPES)
+        raise UserInputError(
+            f"model folder {folder} holds a model of type {found!r} ({CONFIG_FILE} `model_type`), not MusicGen; "
+            f"allowed types are {allowed}. Point `model:` at a MusicGen checkpoint folder"
+        )
+    return dict(config)
+
+
+def _describe_config(folder: Path, config: dict[str, Any]) -> LocalCheckpoint:
+    melody = LOCAL_MODEL_TYPES[config["model_type"]]
+    dec = {**_DECODER_DEFAULTS, **config.get("decoder", {})}
+    dims = DecoderDims(**{k: int(dec.get(k, v)) for k, v in asdict(DIMS["small"]).items()})
+    channels = int(dec["audio_channels"])
+    codebooks = int(dec.get("num_codebooks", 4 * channels))
+    decoder = decoder_params(dims, codebooks, int(dec["vocab_size"]), melody)
+    stored = str(config.get("dtype") or config.get("torch_dtype") or "float32")
+    params = _stored_params(folder, stored)
+    rate = int(config.get("audio_encoder", {}).get("sampling_rate", _ENCODEC_DEFAULT_RATE))
+    arch = Architecture(dims, channels, melody, params / 1e6, decoder / 1e6)
+    return LocalCheckpoint(folder, arch, rate, stored)
+
+
+def decoder_params(dims: DecoderDims, codebooks: int, vocab: int, melody: bool) -> int:
+    """Parameters of transformers' MusicGen decoder, exact: per layer self-attention (4 h^2, no biases),
+    cross-attention to the text (4 h^2; melody models prepend their conditions instead), a bias-free FFN and
+    layer norms (2 h each); per codebook an embedding (vocab + the pad/bos token) and an LM head; a final norm."""
+    h = dims.hidden_size
+    attention, norms = (4, 2) if melody else (8, 3)
+    layer = attention * h * h + 2 * h * dims.ffn_dim + norms * 2 * h
+    return dims.num_hidden_layers * layer + codebooks * (2 * vocab + 1) * h + 2 * h
+
+
+def _stored_params(folder: Path, stored_dtype: str) -> int:
+    """Parameters in the weight files: counted from safetensors headers, else estimated from the sizes."""
+    files = _weight_files(folder)
+    if not files:
+        raise UserInputError(
+            f"local checkpoint {folder} has no weights (one of {', '.join(_WEIGHT_FILES)}); "
+            "save the model with `save_pretrained` into that folder"
+        )
+    if files[0].suffix == ".safetensors":
+        sizes = {key: n for f in files for key, n in _safetensors_sizes(f).items()}
+        return sum(n for key, n in sizes.items() if _is_parameter(key, sizes))
+    return sum(f.stat().st_size for f in files) // _DTYPE_BYTES.get(stored_dtype, 4)
+
+
+def _is_parameter(key: str, keys: dict[str, int]) -> bool:
+    """EnCodec's codebooks are buffers; T5's token embedding is tied to ``shared`` (older saves hold both)."""
+    if ".codebook." in key:
+        return False
+    return not (key.startswith("text_encoder.encoder.embed_tokens.") and "text_encoder.shared.weight" in keys)
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """One weight file or the shards its index names (safetensors first, as transformers prefers them)."""
+    for single, index in zip(_WEIGHT_FILES[::2], _WEIGHT_FILES[1::2], strict=True):
+        if (folder / single).is_file():
+            return [folder / single]
+        if (folder / index).is_file():
+            shards = json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values()
+            return [folder / shard for shard in sorted(set(shards))]
+    return []
+
+
+def _safetensors_sizes(path: Path) -> dict[str, int]:
+    """Elements of each tensor in a safetensors file, from its header alone (u64 little-endian size, JSON)."""
+    with path.open("rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+    return {key: math.prod(t["shape"]) for key, t in header.items() if key != "__metadata__"}

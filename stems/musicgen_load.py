@@ -9,11 +9,13 @@ from typing import Any
 
 from stems.errors import ModelUnavailableError, UserInputError
 from stems.models import (
+    DEBUG_MODELS,
     GIB,
     RANDOM_PREFIX,
     hf_cache_dir,
     hub_offline,
     kv_cache_bytes,
+    local_folder,
     model_info,
     unavailable_message,
     vram_gb,
@@ -85,6 +87,13 @@ def _check_fits(name: str, device: str) -> None:
 
 
 def _from_pretrained(name: str, melody: bool) -> tuple[Any, Any]:
+    """A hub checkpoint (cache or download) or a local folder, every weight in float32.
+
+    Without ``dtype`` transformers 5 keeps the dtype stored in the checkpoint (fp16 for the stereo ones), so
+    T5, EnCodec and the projections would be half precision too and fp32 chroma or audio would not go in;
+    ``load_model`` halves only the decoder, on CUDA.
+    """
+    import torch
     from transformers import (
         AutoTokenizer,
         MusicgenForConditionalGeneration,
@@ -92,14 +101,17 @@ def _from_pretrained(name: str, melody: bool) -> tuple[Any, Any]:
     )
 
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
-    local_only = hub_offline() or weights_cached(name)
+    folder = local_folder(name)
+    source = name if folder is None else str(folder)
+    local_only = folder is not None or hub_offline() or weights_cached(name)
+    options: dict[str, Any] = {"local_files_only": local_only, "cache_dir": str(hf_cache_dir())}
     try:
-        cache = str(hf_cache_dir())
-        model = cls.from_pretrained(name, local_files_only=local_only, cache_dir=cache)
+        model = cls.from_pretrained(source, dtype=torch.float32, **options)
         # The processor of the melody checkpoints needs torchaudio; only the tokenizer is needed here.
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only, cache_dir=cache)
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
     except OSError as exc:
-        raise ModelUnavailableError(unavailable_message(name)) from exc
+        broken = f"the checkpoint in {folder} cannot be loaded ({exc}); save it again with `save_pretrained`"
+        raise ModelUnavailableError(unavailable_message(name) if folder is None else broken) from exc
     return model, tokenizer
 
 
@@ -109,7 +121,7 @@ def load_model(name: str, device: str) -> Loaded:
 
     info = model_info(name)
     melody = info.takes_melody
-    if name.startswith("debug"):
+    if name in DEBUG_MODELS:
         model, tokenizer = build_debug(name)
     elif name.startswith(RANDOM_PREFIX):
         _check_fits(name, device)
