@@ -22,6 +22,7 @@ def render_issues(arrangement: Arrangement) -> list[Issue]:
     for index, stem in enumerate(arrangement.stems):
         issues += _generation_issues(arrangement, index, stem)
         issues += _separation_issues(arrangement, index, stem)
+        issues += _melody_stems_issues(arrangement, index, stem)
         issues += _refine_issues(index, stem)
     return list(dict.fromkeys(issues))  # an arrangement-wide field (model, melody) is reported once
 
@@ -77,6 +78,25 @@ def _separation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
     return issues or _attempt(
         ("stems", index, "separate"), lambda: stages.separation_model(arrangement, stem)
     )
+
+
+def _melody_stems_issues(arrangement: Arrangement, index: int, stem: Stem) -> list[Issue]:
+    """The separation model must have every source ``melody_stems`` keeps, and must not keep them all."""
+    from stems.demucs_models import MODEL_SOURCES
+
+    if stem.follow or (stem.melody is None and arrangement.melody is None):
+        return []
+    loc: Loc = ("stems", index, "melody_stems") if stem.melody is not None and stem.melody_stems is not None else (
+        ("melody_stems",) if arrangement.melody_stems is not None else ("separation_model",))  # fmt: skip
+    try:
+        keep = generation.melody_stems(arrangement, stem)
+        model = generation.melody_separation_model(arrangement, keep) if keep else None
+    except UserInputError as err:
+        return [(loc, str(err))]
+    if model is not None and set(MODEL_SOURCES[model]) <= set(keep):
+        return [(loc, f"melody_stems keeps every source of {model!r} ({', '.join(keep)}), which sums back to the "
+                 "melody file; drop drums and bass (e.g. [vocals, other]), or write [] to use the file as it is")]  # fmt: skip
+    return []
 
 
 def _refine_issues(index: int, stem: Stem) -> list[Issue]:

@@ -42,9 +42,19 @@ def _validate_file(file: str) -> str:
 
     if is_album_file(Path(file)):
         _, tracks = load_album(Path(file))
-        return f" (album of {len(tracks)} track{'s' if len(tracks) > 1 else ''})"
-    _load(file)
-    return ""
+        found = f" (album of {len(tracks)} track{'s' if len(tracks) > 1 else ''})"
+    else:
+        tracks = [_load(file)]
+        found = ""
+    return found + "".join(f"\n  model {line}" for line in _local_models(tracks))
+
+
+def _local_models(tracks: list[Any]) -> list[str]:
+    """What the local checkpoint folders that ``tracks`` use hold (read from their config.json)."""
+    from stems.models import describe_model, is_local_checkpoint
+
+    names = dict.fromkeys(t.stem_model(s) for t in tracks for s in t.stems)
+    return [describe_model(name) for name in names if is_local_checkpoint(name)]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

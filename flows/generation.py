@@ -56,7 +56,7 @@ def selected_stems(arrangement: Arrangement, only: list[str] | None) -> list[Ste
 def redone_stems(arrangement: Arrangement, only: list[str] | None) -> list[str]:
     """The stems `--only` redoes: those it names and every stem that follows one of them, directly or not.
 
-    The others are kept (reused through the stage cache, rendered when missing), so the mix holds every stem.
+    The other stems a render folder holds are kept (reused through the stage cache), so the mix holds them too.
     """
     if not only:
         return []
@@ -118,18 +118,81 @@ def build_requests(
     ]
 
 
+# (audio, sources to keep, Demucs model) -> the sum of those sources at the audio's rate, channels and length.
+MelodySplit = Callable[[Audio, tuple[str, ...], str], Audio]
+
+
 def melody_audio(
-    arrangement: Arrangement, stem: Stem, paths: RenderPaths | None, takes_melody: bool
+    arrangement: Arrangement,
+    stem: Stem,
+    paths: RenderPaths | None,
+    takes_melody: bool,
+    split: MelodySplit | None = None,
 ) -> Audio | None:
-    """The melody a stem is conditioned on; without ``paths`` (a preflight) a followed stem's is not there yet."""
+    """The melody a stem is conditioned on; without ``paths`` (a preflight) a followed stem's is not there yet.
+
+    A melody file is reduced to its :func:`melody_stems` sources by ``split`` (Demucs,
+    ``stems.separate.separate_sum``, unless a test injects another); a preflight reads it without separating.
+    """
     if stem.follow and paths is None:
         return None
     source = melody_path(arrangement, stem, paths or RenderPaths(Path("."), ""), takes_melody)
-    return read_melody(source, arrangement.duration) if source else None
+    if not source:
+        return None
+    audio = read_melody(source, arrangement.duration)
+    keep = melody_stems(arrangement, stem)
+    if paths is None or not keep:
+        return audio
+    if split is None:
+        from stems.separate import separate_sum
+
+        split = separate_sum
+    return split(audio, keep, melody_separation_model(arrangement, keep))
+
+
+def melody_stems(arrangement: Arrangement, stem: Stem) -> tuple[str, ...]:
+    """The Demucs sources a stem's melody file keeps before its chroma; () uses the file as it is.
+
+    A followed stem's audio is never separated. A stem's own ``melody_stems`` applies to its own ``melody``
+    file, else the arrangement's applies. Null, the default, keeps every source but drums and bass (vocals +
+    other with htdemucs), as audiocraft's ``ChromaStemConditioner`` does when training and running
+    MusicGen-melody, for trained models; debug and ``random:`` models learnt no chroma and use the file as it
+    is, so offline runs need no Demucs weights (measured in bench/melody_stems.py).
+    """
+    from stems.models import DEBUG_MODELS, RANDOM_PREFIX
+    from stems.separate import SOURCES, melody_sources
+
+    if stem.follow:
+        return ()
+    chosen = stem.melody_stems if stem.melody is not None and stem.melody_stems is not None else None
+    chosen = chosen if chosen is not None else arrangement.melody_stems
+    if chosen is not None:  # summed, so the order is no choice: one spelling, one cache key
+        return tuple(sorted(chosen, key=SOURCES.index))
+    model = stem_model(arrangement, stem)
+    if model in DEBUG_MODELS or model.startswith(RANDOM_PREFIX):
+        return ()
+    return melody_sources(arrangement.separation_model)
+
+
+def melody_separation_model(arrangement: Arrangement, keep: tuple[str, ...]) -> str:
+    """The arrangement's ``separation_model``, or its 6-source sibling when guitar or piano is kept."""
+    from stems.separate import melody_model
+
+    return melody_model(keep, arrangement.separation_model)
+
+
+def melody_stems_key(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_melody: bool
+) -> dict[str, Any]:
+    """What the melody's separation adds to the generation cache key: nothing when the file is used as it is."""
+    keep = melody_stems(arrangement, stem)
+    if not keep or melody_path(arrangement, stem, paths, takes_melody) is None:
+        return {}
+    return {"melody_stems": {"sources": list(keep), "model": melody_separation_model(arrangement, keep)}}
 
 
 def continuation_audio(stem: Stem) -> Audio | None:
-    """The tail of the continuation file: only its last ``max_window - extend_stride`` s prompt the model."""
+    """The tail of the continuation file: at most its last window (less one frame) prompts the model."""
     from stems.generate import MAX_WINDOW_SECONDS
 
     if not stem.continuation:
@@ -166,7 +229,15 @@ def sampling_params(arrangement: Arrangement) -> Any:
 def generation_key(
     arrangement: Arrangement, stem: Stem, model: str, paths: RenderPaths, takes_melody: bool
 ) -> str:
-    """Everything a stem's audio depends on, upstream audio by content (a followed stem's raw file)."""
+    """Everything a stem's audio depends on, upstream audio by content (a followed stem's raw file).
+
+    Batch mates are left out on purpose: each row's text is encoded alone, padding is masked and melody
+    models' positions are shifted per row, so a stem's greedy tokens are the same alone or batched, for
+    every model kind (tests/test_window_loop.py), and its sampled tokens the same whoever shares a batch of
+    a given size. What remains is float rounding: matrix kernels (MKL on CPU, fp16 GEMMs on GPU) pick
+    their blocking by the number of rows, so a different batch SIZE can move logits in the last bits and,
+    rarely, flip a sampled token. That is a render of the same inputs, not a stale one, so it is not keyed.
+    """
     melody = melody_path(arrangement, stem, paths, takes_melody)
     inputs = {
         "model": model,
@@ -178,6 +249,7 @@ def generation_key(
         "generation": arrangement.generation.model_dump(),
         "melody": file_digest(melody) if melody else None,
         "melody_loop": arrangement.melody_loop,
+        **melody_stems_key(arrangement, stem, paths, takes_melody),
         "continuation": file_digest(stem.continuation) if stem.continuation else None,
     }
     return stage_key("generate", inputs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows import generation, stages
-from flows.schema import Arrangement
+from flows.schema import Arrangement, Stem
 
 
 def check_weights(generation_models: set[str], separation_models: set[str]) -> None:
@@ -33,17 +33,19 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
 
     ``arrangement`` comes from the loaders, which have run every input check (``flows.checks``) already.
     """
-    from stems.models import model_info, vram_gb
+    from stems.models import describe_model, model_info, vram_gb
     from stems.plan import plan_windows
     from stems.speed import estimates
 
     stems = generation.selected_stems(arrangement, only)
     batches = []
     for model, names in generation.generation_batches(arrangement, stems):
-        batches.append({"model": model, "stems": names, "params_m": model_info(model).params_m,
+        batches.append({"model": model, "about": describe_model(model), "stems": names,
+                        "params_m": model_info(model).params_m,
                         "vram_gb": vram_gb(model, len(names)),
                         "time_estimates": estimates(model, len(names), arrangement.duration)})  # fmt: skip
     separation_models = {m for m in (stages.separation_model(arrangement, s) for s in stems) if m is not None}
+    separation_models |= {m for m in (_melody_separation(arrangement, s) for s in stems) if m is not None}
     if weights:
         check_weights({str(b["model"]) for b in batches}, separation_models)
     windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)
@@ -66,6 +68,18 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
             for s in stems
         },  # fmt: skip
     }
+
+
+def _melody_separation(arrangement: Arrangement, stem: Stem) -> str | None:
+    """The Demucs model that splits ``stem``'s melody file (``melody_stems``), None when it is used as it is."""
+    from stems.models import model_info
+
+    model = generation.stem_model(arrangement, stem)
+    has_melody = stem.melody is not None or arrangement.melody is not None
+    if stem.follow or not has_melody or not model_info(model).takes_melody:
+        return None
+    keep = generation.melody_stems(arrangement, stem)
+    return generation.melody_separation_model(arrangement, keep) if keep else None
 
 
 def _clock(seconds: float) -> str:
@@ -105,7 +119,7 @@ def describe(plan: dict[str, Any]) -> str:
     for i, batch in enumerate(plan["batches"], 1):
         memory = f"~{batch['vram_gb']:g} GiB VRAM" if batch["vram_gb"] else "no GPU needed"
         lines.append(f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, {memory})"
-                     f" -> {', '.join(batch['stems'])}")  # fmt: skip
+                     f" -> {', '.join(batch['stems'])}\n    {batch['about']}")  # fmt: skip
     lines.append("Estimated generation time (model loading not included):")
     lines += _time_lines(plan["batches"])
     for w in plan["windows"]:

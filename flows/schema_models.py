@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -99,6 +100,48 @@ _MIDI_ALLOWED = (
     f"allowed: {', '.join(INSTRUMENT_FAMILIES)}, false (no MIDI), null (guess), a General MIDI instrument "
     f"name such as 'clarinet', or a GM program number {_GM_NUMBERS} (72 is clarinet)"
 )
+
+
+def _melody_stems(value: Any) -> Any:
+    """``false`` is ``[]`` (keep the whole melody file); ``true`` or one bare name is a likely slip."""
+    if value is False:
+        return []
+    if value is True or isinstance(value, str):
+        shown = "true" if value is True else repr(value)
+        raise ValueError(
+            f"received {shown}; write a list of Demucs sources to keep, e.g. [vocals, other], [] or false to use "
+            "the melody file as it is, or null for the default"
+        )
+    return value
+
+
+def _unique_sources(value: list[str] | None) -> list[str] | None:
+    repeated = sorted({source for source in value or [] if value and value.count(source) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} listed more than once; list each source once")
+    return value
+
+
+MELODY_STEMS_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "array", "items": {"enum": list(get_args(SeparateSource))}, "uniqueItems": True},
+        {"const": False, "description": "use the melody file as it is (same as [])"},
+        {"type": "null"},
+    ]
+}
+MelodyStems = Annotated[
+    list[SeparateSource] | None,
+    BeforeValidator(_melody_stems),
+    AfterValidator(_unique_sources),
+    WithJsonSchema(MELODY_STEMS_JSON_SCHEMA),
+]
+MELODY_STEMS_DESCRIPTION = (
+    "Demucs sources of the melody file summed before its chroma, as audiocraft's ChromaStemConditioner "
+    "keeps vocals + other so bass and drums do not win the chroma argmax (bench/melody_stems.py); "
+    "[] or false: the file as it is (write it for a bass or drum riff, which Demucs would drop); null: every "
+    "source but drums and bass of separation_model (vocals + other with htdemucs, what MusicGen-melody was "
+    "trained on) for trained models, the file as it is for debug and random: models"
+)
 AudioFormat = Literal["wav", "flac", "mp3"]  # mixing.formats.FORMATS (a test keeps the two equal)
 ExportRate = Literal[32000, 44100, 48000]
 Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
@@ -122,6 +165,21 @@ def _existing_file(value: Path, info: ValidationInfo) -> Path:
 
 
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+
+
+def _model_name(value: str, info: ValidationInfo) -> str:
+    """A model is a name (hub, debug, random:) or a local checkpoint folder; a folder next to the YAML file
+    becomes its absolute path, as a relative melody file does (a hub name with no such folder stays a name)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    base = context.get("base_dir")
+    try:
+        folder = Path(base) / Path(value).expanduser() if base else None
+        return str(folder.resolve()) if folder is not None and folder.is_dir() else value
+    except (OSError, ValueError):  # not a usable path: the model check reports the name
+        return value
+
+
+ModelName = Annotated[str, Field(min_length=1), AfterValidator(_model_name)]
 
 
 def slugify(text: str) -> str:
@@ -226,9 +284,15 @@ class Stem(_Model):
         description="file-name slug", examples=["drums"], json_schema_extra={"pattern": SLUG_PATTERN}
     )
     prompt: Prompt = Field(description="text prompt for MusicGen", examples=["tight funk drums"])
-    model: str | None = Field(default=None, min_length=1, description="defaults to the arrangement's model")
+    model: ModelName | None = Field(
+        default=None, description="defaults to the arrangement's model; a name or a local checkpoint folder"
+    )
     melody: ExistingFile | None = Field(default=None, description="audio whose chroma guides this stem")
     follow: str | None = Field(default=None, description="name of another stem used as this stem's melody")
+    melody_stems: MelodyStems = Field(
+        default=None,
+        description=f"for this stem's own melody file, else the arrangement's; {MELODY_STEMS_DESCRIPTION}",
+    )
     continuation: ExistingFile | None = Field(default=None, description="audio this stem continues from")
     separate: SeparateSource | None = Field(default=None, description="Demucs source to keep")
     separation_model: str | None = Field(default=None, min_length=1)
@@ -347,12 +411,18 @@ class Arrangement(_Model):
         default=None, description="export rate of stems; null: the model's rate"
     )
     seed: SInt = Field(default=0, ge=0, le=MAX_SEED)
-    model: str = Field(
-        default=DEFAULT_MODEL, min_length=1, description='MusicGen model; "debug" runs offline'
+    model: ModelName = Field(
+        default=DEFAULT_MODEL,
+        description='MusicGen model: a hub name, "debug" (offline), or a local checkpoint folder (Hugging Face '
+        "format, relative to this file)",
     )
     separation_model: str = Field(default=DEFAULT_SEPARATION_MODEL, min_length=1)
     generation: Generation = Generation()  # frozen, so one shared default is safe
     melody: ExistingFile | None = None
+    melody_stems: MelodyStems = Field(
+        default=None,
+        description=f"for the melody and the stems' own melody files; {MELODY_STEMS_DESCRIPTION}",
+    )
     melody_loop: SBool = True
     sections: list[Section] = Field(default_factory=list)
     stems: list[Stem] = Field(
@@ -418,6 +488,16 @@ class Arrangement(_Model):
             raise ValueError("; ".join(f"{format_field(loc)}: {message}" for loc, message in issues))
         return self
 
+    @model_validator(mode="after")
+    def _melody_stems_need_a_melody(self, info: ValidationInfo) -> Arrangement:
+        issues = melody_stems_issues(self)
+        sink = _issue_sink(info)
+        if issues and sink is not None:
+            sink.extend(issues)
+        elif issues:
+            raise ValueError("; ".join(f"{format_field(loc)}: {message}" for loc, message in issues))
+        return self
+
     @property
     def beats_per_bar(self) -> int:
         return int(self.time_signature.split("/")[0])
@@ -454,3 +534,20 @@ class Arrangement(_Model):
     def stem_separation_model(self, stem: Stem) -> str:
         """The Demucs model of ``stem``: its own, else the arrangement's."""
         return stem.separation_model or self.separation_model
+
+
+def melody_stems_issues(arrangement: Arrangement) -> list[tuple[tuple[str | int, ...], str]]:
+    """``melody_stems`` only where a melody file is separated: the track's, or the stem's own ``melody``."""
+    issues: list[tuple[tuple[str | int, ...], str]] = []
+    has_file = arrangement.melody is not None or any(s.melody is not None for s in arrangement.stems)
+    if arrangement.melody_stems is not None and not has_file:
+        issues.append((("melody_stems",), "set, but neither the arrangement nor any stem has a 'melody' file to "
+                       "separate; add 'melody:' or remove 'melody_stems'"))  # fmt: skip
+    for index, stem in enumerate(arrangement.stems):
+        if stem.melody_stems is None or stem.melody is not None:
+            continue
+        why = (f"stem {stem.name!r} follows {stem.follow!r}, whose audio guides it as it is"
+               if stem.follow else f"stem {stem.name!r} has no 'melody' file of its own")  # fmt: skip
+        issues.append((("stems", index, "melody_stems"), f"set, but {why}; remove 'melody_stems' here (set it at "
+                       "the top level for the arrangement's melody)"))  # fmt: skip
+    return issues

@@ -225,6 +225,11 @@ def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
     return DIMS[size], channels, melody
 
 
+def is_local_checkpoint(name: str) -> bool:
+    """``name`` is a checkpoint folder on this machine (not a hub, debug or random name)."""
+    return _local(name) is not None
+
+
 def is_offline_model(name: str) -> bool:
     """Debug and random-init models are built in-process, local folders are read from disk: no network."""
     if name in _DEBUG_INFO or name.startswith(RANDOM_PREFIX):

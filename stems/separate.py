@@ -9,6 +9,7 @@ rescaling happens here: the mixer owns headroom.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -37,14 +38,21 @@ _AUTO_SIX: dict[str | None, str] = {None: "htdemucs_6s", "htdemucs": "htdemucs_6
 BATCH_SECONDS = 600.0
 
 Progress = Callable[[str, int, int], None]
+# What audiocraft's ChromaStemConditioner drops before MusicGen-melody's chroma: it keeps htdemucs'
+# vocals + other, so bass notes and drum hits do not win the chroma argmax (bench/melody_stems.py).
+MELODY_DROPPED: tuple[str, ...] = ("drums", "bass")
 
 __all__ = [
+    "MELODY_DROPPED",
     "SOURCES",
     "Separated",
     "Separator",
     "check_separation_model",
     "get_separator",
+    "melody_model",
+    "melody_sources",
     "model_for",
+    "separate_sum",
 ]
 
 
@@ -64,6 +72,34 @@ def model_for(source: str, requested: str | None) -> str:
         raise UserInputError(
             f"separate: model {name!r} has no {source!r} source (it has {', '.join(MODEL_SOURCES[name])}); "
             f"use htdemucs_6s (or debug_6s offline) for guitar and piano, or leave the model unset."
+        )
+    return name
+
+
+def melody_sources(model: str) -> tuple[str, ...]:
+    """``model``'s sources without drums and bass, in its order: (other, vocals) for htdemucs."""
+    check_separation_model(model)
+    return tuple(s for s in MODEL_SOURCES[model] if s not in MELODY_DROPPED)
+
+
+def melody_model(sources: Sequence[str], requested: str | None) -> str:
+    """The model that has every one of ``sources``: ``requested``, or its 6-source sibling (guitar, piano)."""
+    unknown = [s for s in sources if s not in SOURCES]
+    if not sources or unknown:
+        raise UserInputError(
+            f"melody_stems: received {list(sources)}; keep one or more of {', '.join(SOURCES)}, "
+            "or write [] to use the melody file as it is"
+        )
+    if requested is not None:
+        check_separation_model(requested)
+    six = any(s in SIX_SOURCE_ONLY for s in sources)
+    name = _AUTO_SIX[requested] if six and requested in _AUTO_SIX else requested or DEFAULT_MODEL
+    missing = [s for s in sources if s not in MODEL_SOURCES[name]]
+    if missing:
+        raise UserInputError(
+            f"melody_stems: separation model {name!r} has no {' or '.join(map(repr, missing))} source (it has "
+            f"{', '.join(MODEL_SOURCES[name])}); use htdemucs_6s (or debug_6s offline) for guitar and piano, "
+            "or leave them out of melody_stems"
         )
     return name
 
@@ -143,6 +179,22 @@ class Separator:
         for batch in _batches([self._to_model(audio) for audio, _ in items], self.sample_rate):
             results.update(self._run_batch(batch, items, labels, progress))
         return [results[i] for i in range(len(items))]
+
+    def separate_sum(
+        self, audio: Audio, keep: Sequence[str], progress: Progress | None = None, *, name: str | None = None
+    ) -> Audio:
+        """The sum of the sources ``keep`` (one model run), at the input's rate, channels and length.
+
+        audiocraft's ``ChromaStemConditioner._get_stemmed_wav`` does this with ``vocals`` + ``other``.
+        """
+        label = name or f"separate {'+'.join(keep)}"
+        if not keep:
+            raise UserInputError(f"{label}: no source to keep; name one of {', '.join(self.sources)}")
+        for source in keep:
+            self._check_item(audio, source, label)
+        sources = self._apply(self._to_model(audio)[None], label, progress)[0]
+        kept = sources[[self.sources.index(s) for s in keep]].sum(axis=0)
+        return _back_to_input(kept, audio, self.sample_rate, 0.0).kept
 
     def _check_item(self, audio: Audio, keep: str, label: str) -> None:
         check_finite(audio, label)
@@ -231,6 +283,24 @@ def get_separator(model: str, **options: Any) -> Separator:
     return separator
 
 
+def separate_sum(audio: Audio, keep: Sequence[str], model: str, progress: Progress | None = None) -> Audio:
+    """:meth:`Separator.separate_sum` with the cached separator of ``model``; the last few results are
+    kept, so stems that share one melody file separate it once."""
+    digest = hashlib.sha256(np.ascontiguousarray(audio.samples).tobytes()).hexdigest()
+    key = (model, tuple(keep), audio.sample_rate, audio.samples.shape, digest)
+    with _CACHE_LOCK:
+        found = _SUMS.get(key)
+    if found is None:
+        found = get_separator(model).separate_sum(audio, keep, progress)
+        with _CACHE_LOCK:
+            _SUMS[key] = found
+            while len(_SUMS) > _SUMS_KEPT:
+                _SUMS.pop(next(iter(_SUMS)))
+    return found
+
+
+_SUMS: dict[tuple[Any, ...], Audio] = {}
+_SUMS_KEPT = 2  # a 10 min stereo melody at 44.1 kHz is ~200 MB; stems mostly share one file
 _SEPARATORS: dict[tuple[str, tuple[tuple[str, str], ...]], Separator] = {}
 _CACHE_LOCK = threading.Lock()
 _RUN_LOCK = threading.RLock()

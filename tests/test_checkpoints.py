@@ -250,3 +250,22 @@ def test_arrangement_with_a_folder_model_validates(
     empty = _folder(tmp_path / "empty", None)
     with pytest.raises(UserInputError, match="has no config.json"):
         parse_arrangement(text.replace(str(melody_folder), str(empty)), tmp_path / "song.yaml")
+
+
+def test_validate_and_dry_run_say_what_a_folder_next_to_the_yaml_holds(
+    saved: dict[str, tuple[Path, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from flows.cli import main
+
+    shutil.copytree(saved["debug-stereo"][0], tmp_path / "models" / "my-musicgen")
+    song = tmp_path / "song.yaml"
+    song.write_text(HEAD + "stems:\n  - name: pad\n    prompt: warm pad\n    model: models/my-musicgen\n")
+    folder = (tmp_path / "models" / "my-musicgen").resolve()
+    found = f"local checkpoint {folder}: musicgen, stereo, 32000 Hz"
+    assert main(["validate", str(song)]) == 0  # relative to the YAML file, not to the current folder
+    out = capsys.readouterr().out
+    assert out.startswith(f"{song}: ok\n  model {found}") and "stored as float16" in out, out
+    assert main(["render", str(song), "--dry-run"]) == 0
+    assert found in capsys.readouterr().out
