@@ -115,10 +115,30 @@ def _from_pretrained(name: str, melody: bool) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+# The KV cache grows window by window and batches differ in size: expandable segments let PyTorch's CUDA caching
+# allocator grow a segment in place instead of fragmenting memory into blocks of every size (PyTorch, "CUDA
+# semantics: optimizing memory usage with PYTORCH_CUDA_ALLOC_CONF"). CUDA reads it at its first allocation.
+CUDA_ALLOC_CONF = "expandable_segments:True"
+
+
+def configure_cuda_allocator(device: str) -> bool:
+    """Use expandable segments on ``device`` unless the user set PYTORCH_CUDA_ALLOC_CONF or CUDA is already
+    initialised (too late then); True when it was set."""
+    import os
+
+    import torch
+
+    if not device.startswith("cuda") or "PYTORCH_CUDA_ALLOC_CONF" in os.environ or torch.cuda.is_initialized():
+        return False
+    os.environ["PYTORCH_CUDA_ALLOC_CONF"] = CUDA_ALLOC_CONF
+    return True
+
+
 def load_model(name: str, device: str) -> Loaded:
     """Build or load ``name`` on ``device`` in eval mode; fail fast when weights are missing offline."""
     from stems.debug_models import build_debug, build_random
 
+    configure_cuda_allocator(device)
     info = model_info(name)
     melody = info.takes_melody
     if name in DEBUG_MODELS:

@@ -8,6 +8,7 @@ continuation audio go into the text/audio projections and EnCodec without a dtyp
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,17 @@ def test_validate_and_dry_run_say_what_a_folder_next_to_the_yaml_holds(
     assert out.startswith(f"{song}: ok\n  model {found}") and "stored as float16" in out, out
     assert main(["render", str(song), "--dry-run"]) == 0
     assert found in capsys.readouterr().out
+
+
+def test_cuda_allocator_gets_expandable_segments_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from stems.musicgen_load import CUDA_ALLOC_CONF, configure_cuda_allocator
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "")
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF")  # restored (absent) after the test
+    assert not configure_cuda_allocator("cpu") and "PYTORCH_CUDA_ALLOC_CONF" not in os.environ
+    assert configure_cuda_allocator("cuda:0") and os.environ["PYTORCH_CUDA_ALLOC_CONF"] == CUDA_ALLOC_CONF
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
+    assert not configure_cuda_allocator("cuda") and os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
