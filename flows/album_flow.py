@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.album import Album, load_album, track_slug
-from flows.manifest import build_manifest, file_entry, write_manifest
-from flows.paths import render_lock, slugify
+from flows.manifest import build_manifest, file_entry, report_files, write_manifest
+from flows.paths import ALBUM_RUN, render_lock, slugify
 from flows.render import run_tracks, track_job
 from flows.report import write_album_report
+from flows.report_album import REPORT_NAME
+from flows.report_media import REPORT_DIR
 from flows.schema import Arrangement
 from stems.audio import read_audio, write_bytes_atomic
 from stems.errors import UserInputError
@@ -45,25 +49,74 @@ def album_tags(album: Album, index: int) -> dict[str, str]:
     return {"album": album.title, "track": f"{index + 1}/{len(album.tracks)}"}
 
 
-def _render_here(album: Album, tracks: list[Arrangement], folder: Path) -> list[str]:
-    # Inside an unfinished album, a finished track is re-run through the cache (a no-op when nothing changed).
-    jobs = [
-        track_job(a, folder, True, None, track_slug(album, i, a), album_tags(album, i))
-        for i, a in enumerate(tracks)
-    ]
-    return run_tracks(jobs, album.batch_tracks)
+def album_run_id(folder: Path) -> str:
+    """The id of the album renders in ``folder``, created by the first: a re-run of an unfinished album resumes
+    it (the finished tracks it made are reused), a track folder it did not make is not replaced without --force."""
+    marker = folder / ALBUM_RUN
+    try:
+        run = marker.read_text().strip()
+    except (OSError, ValueError):
+        run = ""
+    if not run.isalnum():
+        run = uuid.uuid4().hex
+        write_bytes_atomic(marker, run.encode())
+    return run
 
 
-def _render_on_pool(album: Album, tracks: list[Arrangement], folder: Path, deployment: str) -> list[str]:
-    """One flow run of ``deployment`` (render_arrangement) per track; the pool's workers pick them up."""
+def _refuse_foreign_tracks(album: Album, tracks: list[Arrangement], folder: Path, run: str) -> None:
+    """Without --force, a track folder holding a finished render made by anything but this album run (a
+    single-track render, another album) is never replaced: the rule of ``render`` for every track folder."""
+    for i, a in enumerate(tracks):
+        manifest = folder / track_slug(album, i, a) / "manifest.json"
+        if manifest.exists() and _run_of(manifest) != run:
+            raise UserInputError(
+                f"{manifest.parent} already holds a finished render that is not part of this album render "
+                "(manifest.json); pass --force to render the album over it (unchanged stages are reused) "
+                "or choose another folder with -o"
+            )
+
+
+def _run_of(manifest: Path) -> str | None:
+    try:
+        render = json.loads(manifest.read_text()).get("render")
+        return str(render["album_run"]) if render.get("album_run") else None
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
+        return None  # unreadable or not ours: refused, not guessed
+
+
+def _render_here(
+    album: Album, tracks: list[Arrangement], folder: Path, force: bool, run: str
+) -> list[str]:
+    """Every track in this process, each track folder locked (a single-track render into one is refused)."""
+    slugs = [track_slug(album, i, a) for i, a in enumerate(tracks)]
+    with ExitStack() as locks:
+        for slug in slugs:
+            locks.enter_context(render_lock(folder / slug))
+        if not force:
+            _refuse_foreign_tracks(album, tracks, folder, run)
+        # A finished track of this unfinished album is re-run through the cache (a no-op when nothing changed).
+        jobs = [track_job(a, folder, True, None, slug, album_tags(album, i), run)
+                for i, (a, slug) in enumerate(zip(tracks, slugs))]  # fmt: skip
+        return run_tracks(jobs, album.batch_tracks)
+
+
+def _render_on_pool(
+    album: Album, tracks: list[Arrangement], folder: Path, deployment: str, force: bool, album_run: str
+) -> list[str]:
+    """One flow run of ``deployment`` (render_arrangement) per track; the pool's workers pick them up.
+
+    The workers take each track folder's lock themselves, so this process does not hold them.
+    """
     from prefect.deployments import run_deployment
     from prefect.states import raise_state_exception
 
+    if not force:
+        _refuse_foreign_tracks(album, tracks, folder, album_run)
     runs: list[Any] = [
         run_deployment(deployment, timeout=0, as_subflow=True, parameters={
             "arrangement": a.model_dump(mode="json", exclude={"source"}), "out_dir": str(folder), "force": True,
             "slug": track_slug(album, i, a), "source": str(a.source) if a.source else None,
-            "tags": album_tags(album, i)})
+            "tags": album_tags(album, i), "album_run": album_run})
         for i, a in enumerate(tracks)
     ]  # fmt: skip
     for run in runs:
@@ -121,10 +174,11 @@ def render_album(
     folder = Path(out_dir) / slugify(album.title)
     with render_lock(folder):  # before anything in the folder is touched
         _album_folder(album, Path(out_dir), force)
+        run = album_run_id(folder)
         if track_deployment:
-            folders = _render_on_pool(album, tracks, folder, track_deployment)
+            folders = _render_on_pool(album, tracks, folder, track_deployment, force, run)
         else:
-            folders = _render_here(album, tracks, folder)
+            folders = _render_here(album, tracks, folder, force, run)
         sequenced = sequence_task(album, tracks, folders, folder)
         reused = {
             Path(f).name: json.loads((Path(f) / "manifest.json").read_text()).get("reused") for f in folders
@@ -133,9 +187,16 @@ def render_album(
             title=album.title, artist=album.artist, source=str(album.source), album=album.model_dump(mode="json"),
             tracks=sequenced["tracks"], loudness_mode=album.loudness, master=sequenced["loudness"],
             reused=reused, timings={"total": round(time.time() - started, 3)},
-            files=[file_entry(folder, folder / name) for name in sequenced["files"]],
-            distributed=bool(track_deployment),
+            files=[], distributed=bool(track_deployment),
         )  # fmt: skip
-        write_manifest(folder / ALBUM_MANIFEST, manifest)
-        write_album_report(folder)
+        _write_report_then_manifest(folder, sequenced["files"], manifest)
     return str(folder)
+
+
+def _write_report_then_manifest(folder: Path, album_files: list[str], manifest: dict[str, Any]) -> None:
+    """The report first, then the album manifest (its presence marks the album finished) listing the album's
+    files and the report's, as they are on disk now."""
+    manifest["files"] = [file_entry(folder, folder / name) for name in album_files]
+    write_album_report(folder, manifest)
+    manifest["files"] += [file_entry(folder, p) for p in report_files(folder, REPORT_NAME, REPORT_DIR)]
+    write_manifest(folder / ALBUM_MANIFEST, manifest)

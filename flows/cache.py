@@ -71,18 +71,31 @@ class StageCache:
 
     def lookup(self, stage: str, item: str, key: str) -> dict[str, Any] | None:
         """The stored result of a finished stage with this key, if all its files are intact."""
-        path = self._record_path(stage, item)
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        if record.get("key") != key:
+        record = self._read(stage, item)
+        if record is None or record["key"] != key:
             return None
         for rel, digest in record["files"].items():
             file = self.root / rel
             if not file.is_file() or file_digest(file) != digest:
                 return None
         return dict(record["result"])
+
+    def _read(self, stage: str, item: str) -> dict[str, Any] | None:
+        """The record if it is readable and of the shape :meth:`store` writes; anything else means "redo"."""
+        try:
+            record = json.loads(self._record_path(stage, item).read_bytes())
+        except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, nested too deep
+            return None
+        if not (isinstance(record, dict) and isinstance(record.get("key"), str)
+                and isinstance(record.get("result"), dict) and isinstance(record.get("files"), dict)):  # fmt: skip
+            return None
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in record["files"].items()):
+            return None
+        return record
+
+    def forget(self, stage: str, item: str) -> None:
+        """Drop a stage's record, so that the next render redoes that stage (``--only``)."""
+        self._record_path(stage, item).unlink(missing_ok=True)
 
     def store(self, stage: str, item: str, key: str, files: list[Path], result: dict[str, Any]) -> None:
         record = {

@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="override the arrangement's seed (0 to 2^32-1)")
     p.add_argument("--dry-run", action="store_true", help="print the plan without loading any model")
     p.add_argument(
-        "--only", nargs="+", metavar="STEM", help="render only these stems (and those they follow)"
+        "--only", nargs="+", metavar="STEM",
+        help="redo these stems, the stems that follow them and the mix; other stems of an earlier render in the "
+        "folder are kept (a fresh folder gets these stems and those they follow)",
     )
     p.add_argument("--force", action="store_true", help="overwrite a finished render in the output folder")
     _add_output_flags(p)

@@ -39,10 +39,12 @@ def file_entry(root: Path, path: Path) -> dict[str, Any]:
     }
 
 
-def list_outputs(root: Path) -> list[dict[str, Any]]:
-    """Every finished output file: hidden ones (temp files of a write, the stage cache) are not outputs."""
+def list_outputs(root: Path, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every finished output file as it is now on disk, but those under the top-level names in ``skip``:
+    hidden ones (temp files of a write, the stage cache) are not outputs, and the manifest cannot list itself."""
     files = sorted(p for p in root.rglob("*") if p.is_file())
-    visible = [p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    parts = [(p, p.relative_to(root).parts) for p in files]
+    visible = [p for p, rel in parts if rel[0] not in skip and not any(part.startswith(".") for part in rel)]
     return [file_entry(root, p) for p in visible if p.name != "manifest.json"]
 
 
@@ -64,3 +66,20 @@ def build_manifest(**sections: Any) -> dict[str, Any]:
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     """Written last and atomically: its presence marks the render as finished."""
     write_bytes_atomic(path, (json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def report_files(root: Path, report_name: str, report_dir: str) -> list[Path]:
+    """The report page and its images under ``root``, as they are on disk now."""
+    images = sorted(p for p in (root / report_dir).rglob("*") if p.is_file())
+    return [p for p in [root / report_name, *images] if p.is_file()]
+
+
+def refresh_files(manifest_path: Path, report: list[Path]) -> None:
+    """After a report is rewritten: the manifest lists the files it listed (those still there) and the report's,
+    each with the hash it has now, so the manifest stays true."""
+    root = manifest_path.parent
+    manifest = json.loads(manifest_path.read_text())
+    listed = [root / entry["path"] for entry in manifest.get("files", [])]
+    paths = dict.fromkeys(p for p in [*listed, *report] if p.is_file())
+    manifest["files"] = [file_entry(root, p) for p in paths]
+    write_manifest(manifest_path, manifest)

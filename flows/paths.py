@@ -9,8 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stems.errors import UserInputError
+
+# Marks an album folder and names its current render: a track folder inside it that holds a finished render
+# of another run (or a single-track render) is not replaced without --force.
+ALBUM_RUN = Path(".musicmaker") / "album-run"
 
 
 def slugify(text: str) -> str:
@@ -83,28 +88,49 @@ def remove_partial_files(folder: Path) -> list[Path]:
     return stale
 
 
+def _lock_path(folder: Path) -> Path:
+    return Path(folder) / ".musicmaker" / "lock"
+
+
+def _flock(handle: Any, folder: Path, exclusive: bool) -> None:
+    """Take the lock of ``folder`` without waiting; refused with the holder's name while a render holds it."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise UserInputError(
+            f"{folder} is being rendered right now by {holder}; wait for that render to finish "
+            "(or stop it) before starting another into the same folder"
+        ) from None
+
+
 @contextmanager
 def render_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` for a render; a second render of it is refused, not interleaved.
 
     ``flock`` locks die with their process, so a render killed with SIGKILL never leaves a stale lock behind.
     """
-    import fcntl
-
-    lock_path = Path(folder) / ".musicmaker" / "lock"
+    lock_path = _lock_path(folder)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise UserInputError(
-                f"{folder} is being rendered right now by {holder}; wait for that render to finish "
-                "(or stop it) before starting another into the same folder"
-            ) from None
+        _flock(handle, folder, exclusive=True)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
         handle.flush()
         yield
+
+
+def refuse_running_album(out_dir: Path) -> None:
+    """Refuse a single-track render into ``out_dir`` while the album render of ``out_dir`` runs.
+
+    The album's own track renders (on a pool's workers) skip this check; everything else would race them.
+    """
+    out_dir = Path(out_dir)
+    if not (out_dir / ALBUM_RUN).is_file() or not _lock_path(out_dir).is_file():
+        return
+    with open(_lock_path(out_dir), "a+") as handle:
+        _flock(handle, out_dir, exclusive=False)  # a probe: released at once, never blocks another probe

@@ -19,11 +19,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from flows import generation, progress, stages
+from flows.cache import StageCache
 from flows.generation import GenerationJob
 from flows.gpu import ensure_gpu_limit, gpu_slot
 from flows.manifest import build_manifest, list_outputs, write_manifest
-from flows.paths import RenderPaths, prepare_render_folder, render_lock, slugify
+from flows.paths import RenderPaths, prepare_render_folder, refuse_running_album, render_lock, slugify
 from flows.report import write_track_report
+from flows.report_album import REPORT_NAME
+from flows.report_media import REPORT_DIR
 from flows.schema import Arrangement, Stem
 from stems.errors import MusicmakerError
 
@@ -145,10 +148,22 @@ def _timings(
     }
 
 
+def _write_report_then_manifest(paths: RenderPaths, manifest: dict[str, Any]) -> None:
+    """The report first; then the manifest, listing every file (the report's too) as it is on disk now.
+
+    The manifest's presence marks the render finished, so a render stopped before it is resumed, never left
+    "finished" without its report or with the hashes of files that were rewritten after it.
+    """
+    manifest["files"] = list_outputs(paths.root, skip=(REPORT_NAME, REPORT_DIR))  # the page cannot list itself
+    write_track_report(paths.root, manifest=manifest)
+    manifest["files"] = list_outputs(paths.root)
+    write_manifest(paths.manifest, manifest)
+
+
 @task(name="finish-track", cache_policy=NO_CACHE)
 def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[dict],
                 midi: list[tuple[Any, bool]], mixed: dict[str, Any], started: float) -> str:  # fmt: skip
-    """Write the track's multi-track MIDI and, last, its manifest (which marks the render finished)."""
+    """Write the track's multi-track MIDI, its report and, last, its manifest (which marks the render finished)."""
     arrangement, paths = job.arrangement, job.paths
     tracks = [track for track, _ in midi]
     stages.write_track_midi(arrangement, tracks, paths)
@@ -168,10 +183,9 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[d
         title=arrangement.title, source=str(arrangement.source) if arrangement.source else None,
         render=job.render, seed=arrangement.seed, arrangement=arrangement.model_dump(mode="json"),
         stems=stem_records, mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files")},
-        timings=_timings(gen, ref, midi, mixed, started), reused=reused, files=list_outputs(paths.root),
+        timings=_timings(gen, ref, midi, mixed, started), reused=reused, files=[],
     )  # fmt: skip
-    write_manifest(paths.manifest, manifest)
-    write_track_report(paths.root)
+    _write_report_then_manifest(paths, manifest)
     return str(paths.root)
 
 
@@ -254,11 +268,36 @@ def track_job(
     only: list[str] | None,
     slug: str | None = None,
     tags: dict[str, str] | None = None,
+    album_run: str | None = None,
 ) -> TrackJob:
+    """The track's job, its folder prepared; ``album_run`` names the album render it belongs to (in the manifest).
+
+    ``only`` names stems to redo, with those that follow them and the mix (see :func:`_only_stems`).
+    """
+    redone = generation.redone_stems(arrangement, only)
     paths = prepare_render_folder(arrangement.title, out_dir, force, slug)
-    stems = tuple(generation.selected_stems(arrangement, only))
-    render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only}
-    return TrackJob(arrangement, paths, stems, render, tags or {})
+    _forget(paths, redone)
+    stems = _only_stems(arrangement, only, paths) if only else list(arrangement.stems)
+    render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only, "album_run": album_run}
+    return TrackJob(arrangement, paths, tuple(stems), render, tags or {})
+
+
+def _only_stems(arrangement: Arrangement, only: list[str], paths: RenderPaths) -> list[Stem]:
+    """The stems of an ``--only`` render: the named ones, the stems they follow, and every stem the folder
+    already holds (reused through the stage cache unless redone), so the mix, stems.zip and MIDI keep an
+    earlier render's stems; in a fresh folder, only the named stems and those they follow are rendered."""
+    held = [s.name for s in arrangement.stems if paths.raw(s.name).is_file()]
+    return generation.selected_stems(arrangement, [*only, *held])
+
+
+def _forget(paths: RenderPaths, stems: list[str]) -> None:
+    """Drop the stage records of ``stems`` and of the mix, so this render redoes them even if nothing changed."""
+    cache = StageCache(paths.root)
+    for name in stems:
+        for stage in ("generate", "separate", "refine", "transcribe"):
+            cache.forget(stage, name)
+    if stems:
+        cache.forget("mix", "mix")
 
 
 @flow(name="render_arrangement")
@@ -270,14 +309,20 @@ def render_arrangement(
     slug: str | None = None,
     source: str | None = None,
     tags: dict[str, str] | None = None,
+    album_run: str | None = None,
 ) -> str:
     """Render one arrangement into ``out_dir/<slug>/`` and return that folder.
 
     ``source`` names the YAML file the arrangement came from when it arrives as JSON (a deployment parameter).
+    ``album_run`` is set by the album render whose track this is (on a pool); any other render into the folder
+    of an album being rendered is refused.
     """
     if source:
         arrangement = arrangement.model_copy(update={"source": Path(source)})
     folder = Path(out_dir) / (slug or slugify(arrangement.title))
+    if album_run is None:
+        refuse_running_album(Path(out_dir))
     with render_lock(folder):
-        (result,) = run_tracks([track_job(arrangement, Path(out_dir), force, only, slug, tags)])
+        job = track_job(arrangement, Path(out_dir), force, only, slug, tags, album_run)
+        (result,) = run_tracks([job])
         return result

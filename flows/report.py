@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from flows.manifest import refresh_files, report_files
 from flows.report_album import (
     ALBUM_AUDIO,
     MIX_FILES,
@@ -28,6 +29,7 @@ from flows.report_album import (
 )
 from flows.report_html import esc, link, page, section
 from flows.report_media import (
+    REPORT_DIR,
     AudioView,
     RollView,
     Timeline,
@@ -116,13 +118,16 @@ def _images_of(mix: AudioView | None, roll: RollView | None, stems: list[StemVie
     return {p for v in views for p in (v.wave, v.spec) if p} | {r.image for r in rolls if r.image}
 
 
-def write_track_report(folder: Path, progress: Progress | None = None) -> Path:
+def write_track_report(
+    folder: Path, progress: Progress | None = None, manifest: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``folder/report.html`` (and its images under ``folder/report/``) for a finished track render.
 
-    ``progress(label, done, total)`` is called after the mix and after each stem's images.
+    ``progress(label, done, total)`` is called after the mix and after each stem's images. ``manifest`` is the
+    one about to be written (a render writes its report first), else ``folder/manifest.json`` is read.
     """
     folder = Path(folder)
-    manifest = _load_manifest(folder, TRACK_MANIFEST)
+    manifest = _load_manifest(folder, TRACK_MANIFEST) if manifest is None else manifest
     names = stem_names(folder, manifest)
     report = progress or (lambda label, done, total: None)
     arrangement = mapping(manifest.get("arrangement"))
@@ -169,16 +174,17 @@ def _ensure_track_reports(folder: Path, tracks: list[Mapping[str, Any]]) -> None
             write_track_report(folder / sub)
 
 
-def write_album_report(folder: Path) -> Path:
+def write_album_report(folder: Path, manifest: Mapping[str, Any] | None = None) -> Path:
     """Write ``folder/report.html``: album player, cue sheet, and the track list linking each track's report.
 
-    A track folder with a manifest but no report.html gets its report written first.
+    A track folder with a manifest but no report.html gets its report written first. ``manifest`` is the album
+    manifest about to be written (an album render writes its report first), else it is read from the folder.
     """
     folder = Path(folder)
-    manifest = _load_manifest(folder, ALBUM_MANIFEST)
+    manifest = _load_manifest(folder, ALBUM_MANIFEST) if manifest is None else manifest
     tracks = records(manifest.get("tracks"))
     _ensure_track_reports(folder, tracks)
-    downloads = [f for f in (*ALBUM_AUDIO, "album.cue", ALBUM_MANIFEST) if (folder / f).is_file()]
+    downloads = [*(f for f in (*ALBUM_AUDIO, "album.cue") if (folder / f).is_file()), ALBUM_MANIFEST]
     links = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in downloads) + "</ul>"
     body = section("album", "Album", album_player(folder) + links + album_loudness(manifest))
     body += section("tracks", "Tracks", track_table(folder, tracks))
@@ -190,8 +196,10 @@ def write_album_report(folder: Path) -> Path:
 
 
 def write_report(folder: Path) -> Path:
-    """The track or album report of ``folder``, chosen by which manifest it holds (album wins if both)."""
+    """The track or album report of ``folder``, chosen by which manifest it holds (album wins if both); the
+    manifest then lists the rewritten report files with their new hashes."""
     folder = Path(folder)
-    if (folder / ALBUM_MANIFEST).is_file():
-        return write_album_report(folder)
-    return write_track_report(folder)
+    album = (folder / ALBUM_MANIFEST).is_file()
+    path = write_album_report(folder) if album else write_track_report(folder)
+    refresh_files(folder / (ALBUM_MANIFEST if album else TRACK_MANIFEST), report_files(folder, REPORT_NAME, REPORT_DIR))
+    return path

@@ -291,11 +291,8 @@ def files_section(folder: Path, manifest: Mapping[str, Any]) -> str:
         rows.append(
             (shown, size(entry.get("bytes")), f"<code>{esc(str(entry.get('sha256', ''))[:16])}</code>")
         )
-    manifest_link = (
-        f"<p>Every figure on this page comes from {link('manifest.json')}.</p>"
-        if (folder / "manifest.json").is_file()
-        else ""
-    )
+    # A render writes this page just before manifest.json (whose presence marks it finished): link it anyway.
+    manifest_link = f"<p>Every figure on this page comes from {link('manifest.json')}.</p>"
     return section("files", "Files", manifest_link + table(("file", "size", "sha256 (first 16)"), rows, (1,)))
 
 
