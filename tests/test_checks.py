@@ -188,3 +188,14 @@ def test_album_schema_takes_plain_track_file_names(tmp_path: Path) -> None:
         jsonschema.validate({"title": "A", "tracks": [3]}, schema)
     committed = json.loads((Path(__file__).parents[1] / "arrangements" / "album.schema.json").read_text())
     assert committed == schema
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "99999999999"])
+def test_seed_option_takes_the_schemas_range(seed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "song.yaml"
+    path.write_text(HEAD + STEMS)
+    with pytest.raises(SystemExit) as stopped:  # argparse's usage error
+        main(["render", str(path), "--seed", seed, "--dry-run"])
+    assert stopped.value.code == 2
+    assert f"argument --seed: {seed} is out of range; use a whole number from 0 to 4294967295" in capsys.readouterr().err
+    assert main(["render", str(path), "--seed", "4294967295", "--dry-run", "--quiet"]) == 0
