@@ -12,7 +12,8 @@ the loop ourselves on the model's own decoder (with its KV cache) and its own de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,10 @@ import torch
 class Conditions:
     """Decoder conditioning for a batch: cross-attention states (MusicGen) or a prefix (MusicGen-melody).
 
-    ``uncond`` is the null condition for CFG (None when CFG is off).
+    ``uncond`` is the null condition for CFG (None when CFG is off). A mask is ``(B, S)``, 1 = attend, and
+    None when no row is padded (decided on the host, so the step loop never inspects a mask). ``pads`` is,
+    per row, how many of the prefix's positions are padding (melody models only): those rows' audio
+    positions move back by as many, so a row sees exactly the sequence it would see alone.
     """
 
     cond: torch.Tensor
@@ -31,6 +35,7 @@ class Conditions:
     uncond: torch.Tensor | None
     uncond_mask: torch.Tensor | None
     prefix: bool  # True for MusicGen-melody: states are prepended to the decoder input once
+    pads: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,33 @@ def sample_next(
     return torch.stack(rows)
 
 
+class _RowPositions(torch.nn.Module):
+    """transformers' sinusoidal positions, per row: positions past the ``prefix`` move back by the row's
+    padded prefix positions (transformers numbers positions per batch, which would put a padded row's
+    audio later than it sits when the row is rendered alone)."""
+
+    def __init__(self, table: Any, shift: torch.Tensor, prefix: int) -> None:
+        super().__init__()
+        self.table, self.shift, self.prefix = table, shift, prefix
+
+    def forward(self, inputs_embeds: torch.Tensor, past_key_values_length: int = 0) -> torch.Tensor:
+        seq = inputs_embeds.shape[1]
+        if seq + past_key_values_length > self.table.weights.size(0):
+            self.table.make_weights(seq + past_key_values_length, self.table.embedding_dim)
+        ids = torch.arange(seq, device=self.shift.device) + past_key_values_length
+        return self.table.weights[ids[None] - self.shift[:, None] * (ids >= self.prefix)]
+
+
+def _mask_4d(decoder: Any, mask: torch.Tensor) -> Any:
+    """A ``(rows, kv)`` padding mask in the attention implementation's own 4D form, built once: given a 4D
+    mask, transformers uses it as is instead of checking a 2D one for padding (a host sync) every step."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    dtype = next(decoder.parameters()).dtype
+    probe = torch.empty((mask.shape[0], 1, decoder.config.hidden_size), dtype=dtype, device=mask.device)
+    return create_bidirectional_mask(decoder.config, probe, mask, allow_is_bidirectional_skip=False)
+
+
 class _Stream:
     """One KV-cached pass over the delayed sequence for one condition (cond, uncond, or both stacked)."""
 
@@ -93,42 +125,78 @@ class _Stream:
     ):
         self.decoder, self.states, self.mask, self.prefix, self.repeat = decoder, states, mask, prefix, repeat
         self.cache: Any = None
+        self.cross = _mask_4d(decoder, mask) if mask is not None and not prefix else None
+        self.steps: Any = None
+        self.positions: _RowPositions | None = None
+
+    def pad_prefix(self, pads: Sequence[int], length: int) -> None:
+        """Melody prefix with padded rows: mask the padding on the prefill and every step, shift positions."""
+        assert self.prefix and self.mask is not None
+        mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], length))], dim=1)
+        self.steps = _mask_4d(self.decoder, mask)
+        shift = torch.tensor(list(pads) * self.repeat, device=self.mask.device)
+        table = self.decoder.model.decoder.embed_positions
+        self.positions = _RowPositions(table, shift, self.states.shape[1])
 
     def logits(self, ids: torch.Tensor) -> torch.Tensor:
         ids = ids.repeat((self.repeat, 1)) if self.repeat > 1 else ids
         first = self.cache is None
         if self.prefix:  # MusicGen-melody: conditioning is a prefix fed once, then lives in the cache
-            out = self.decoder(
-                input_ids=ids,
-                encoder_hidden_states=self.states if first else None,
-                past_key_values=self.cache,
-                use_cache=True,
-            )
+            seen = 0 if first else self.cache.get_seq_length()
+            with self._row_positions():
+                out = self.decoder(
+                    input_ids=ids,
+                    encoder_hidden_states=self.states if first else None,
+                    encoder_attention_mask=self.mask if first else None,
+                    attention_mask=None
+                    if first or self.steps is None
+                    else self.steps[..., : seen + ids.shape[1]],
+                    past_key_values=self.cache,
+                    use_cache=True,
+                )
         else:
             out = self.decoder(
                 input_ids=ids,
                 encoder_hidden_states=self.states,
-                encoder_attention_mask=self.mask,
+                encoder_attention_mask=self.cross,
                 past_key_values=self.cache,
                 use_cache=True,
             )
         self.cache = out.past_key_values
         return out.logits[:, -1, :]
 
+    @contextmanager
+    def _row_positions(self) -> Iterator[None]:
+        if self.positions is None:
+            yield
+            return
+        inner = self.decoder.model.decoder
+        table = inner.embed_positions
+        inner.embed_positions = self.positions
+        try:
+            yield
+        finally:
+            inner.embed_positions = table
 
-def _streams(decoder: Any, conditions: Conditions, sampler: Sampler) -> list[_Stream]:
+
+def _streams(decoder: Any, conditions: Conditions, sampler: Sampler, length: int) -> list[_Stream]:
     if conditions.uncond is None or sampler.cfg_coef == 1.0:
-        return [_Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1)]
-    if sampler.two_step_cfg:
-        return [
+        streams = [_Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1)]
+    elif sampler.two_step_cfg:
+        streams = [
             _Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1),
             _Stream(decoder, conditions.uncond, conditions.uncond_mask, conditions.prefix, 1),
         ]
-    masks = None
-    if conditions.cond_mask is not None and conditions.uncond_mask is not None:
-        masks = torch.cat([conditions.cond_mask, conditions.uncond_mask])
-    states = torch.cat([conditions.cond, conditions.uncond])
-    return [_Stream(decoder, states, masks, conditions.prefix, 2)]
+    else:
+        masks = None
+        if conditions.cond_mask is not None and conditions.uncond_mask is not None:
+            masks = torch.cat([conditions.cond_mask, conditions.uncond_mask])
+        states = torch.cat([conditions.cond, conditions.uncond])
+        streams = [_Stream(decoder, states, masks, conditions.prefix, 2)]
+    for stream in streams:
+        if stream.prefix and stream.mask is not None:
+            stream.pad_prefix(conditions.pads, length)
+    return streams
 
 
 def _guided_logits(streams: list[_Stream], ids: torch.Tensor, cfg_coef: float, batch: int) -> torch.Tensor:
@@ -162,7 +230,7 @@ def generate_window(
     first_input, pattern = decoder.build_delay_pattern_mask(ids, pad, max_length=length)
     seq = pattern.clone()
     begin = first_input.shape[-1]
-    streams = _streams(decoder, conditions, sampler)
+    streams = _streams(decoder, conditions, sampler, length)
     with torch.inference_mode(), autocast or _nullcontext():
         for pos in range(begin, length):
             window = seq[:, :pos] if pos == begin else seq[:, pos - 1 : pos]

@@ -2,8 +2,9 @@
 
 Window k+1's prompt is the last ``max_window - extend_stride`` seconds of window k's TOKENS (no
 decode/re-encode between windows), exactly as audiocraft ``BaseGenModel._generate_tokens``; a user
-continuation is encoded once with EnCodec and is window 0's prompt. Tokens of the whole stem are
-decoded once at the end and trimmed to ``round(duration * sample_rate)`` samples.
+continuation is encoded once with EnCodec and is window 0's prompt (up to a window minus one frame of
+it). Tokens of the whole stem are decoded once at the end, starting inside the continuation's codes,
+and trimmed to ``round(duration * sample_rate)`` samples.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class _Job:
     """One request with everything derived from it before the first window."""
 
-    def __init__(self, req: StemRequest, gen: Generator, loaded: Loaded, overlap: int) -> None:
+    def __init__(self, req: StemRequest, gen: Generator, loaded: Loaded, context: int) -> None:
         self.req = req
         self.samples = round(req.duration * gen.sample_rate)
         hop = gen.sample_rate // gen.frame_rate
@@ -43,12 +44,29 @@ class _Job:
         self.prompt = (
             None
             if req.continuation is None
-            else encode_continuation(loaded.model, req.continuation, gen, overlap)
+            else encode_continuation(loaded.model, req.continuation, gen, context)
         )
         self.prompt_frames = 0 if self.prompt is None else int(self.prompt.shape[-1])
         self.melody = None
+        self.lead_in: np.ndarray | None = None  # the continuation's prompt frames, as chroma input
         if req.melody is not None:
             self.melody = convert_audio(req.melody, CHROMA_SAMPLE_RATE, 1).samples[0]
+            if req.continuation is not None:
+                mono = convert_audio(req.continuation, CHROMA_SAMPLE_RATE, 1).samples[0]
+                self.lead_in = mono[
+                    len(mono) - round(self.prompt_frames / gen.frame_rate * CHROMA_SAMPLE_RATE) :
+                ]
+
+    def melody_window(self, start: float) -> np.ndarray:
+        """The chroma input of a window from ``start`` s: the melody, and before 0 (frames of the user's
+        continuation) the continuation itself, as audiocraft's chroma covers its prompt with the prompt's audio."""
+        assert self.melody is not None
+        chunk = melody_slice(self.melody, max(start, 0.0), self.req.melody_loop)
+        if start >= 0:
+            return chunk
+        assert self.lead_in is not None, "a window starts before 0 only with a continuation"
+        before = self.lead_in[len(self.lead_in) - round(-start * CHROMA_SAMPLE_RATE) :]
+        return np.concatenate([before, chunk])[: len(chunk)]
 
 
 def encode_continuation(model: Any, audio: Audio, gen: Generator, max_frames: int) -> torch.Tensor:
@@ -93,15 +111,20 @@ def _decode_mono(codec: Any, codes: torch.Tensor) -> torch.Tensor:
     return torch.cat(pieces)
 
 
-def decode_codes(model: Any, codes: torch.Tensor, channels: int, samples: int) -> np.ndarray:
-    """Audio ``(channels, samples)`` from codes ``(K, frames)``; stereo codebooks are L/R interleaved."""
+def decode_codes(model: Any, codes: torch.Tensor, channels: int, samples: int, lead: int = 0) -> np.ndarray:
+    """Audio ``(channels, samples)`` from codes ``(K, frames)``; stereo codebooks are L/R interleaved.
+
+    The first ``lead`` frames are context: decoded so the decoder's state has settled where the wanted
+    audio starts, then dropped.
+    """
     import torch
 
     with torch.inference_mode():
         audio = [_decode_mono(model.audio_encoder, codes[c::channels]) for c in range(channels)]
     out = torch.stack(audio).float().cpu().numpy()
-    assert out.shape[1] >= samples, (out.shape, samples)
-    return np.ascontiguousarray(out[:, :samples])
+    skip = lead * int(model.audio_encoder.config.hop_length)
+    assert out.shape[1] >= skip + samples, (out.shape, skip, samples)
+    return np.ascontiguousarray(out[:, skip : skip + samples])
 
 
 def melody_slice(mono: np.ndarray, start: float, loop: bool) -> np.ndarray:
@@ -114,20 +137,35 @@ def melody_slice(mono: np.ndarray, start: float, loop: bool) -> np.ndarray:
     return out
 
 
-def _text_states(loaded: Loaded, texts: Sequence[str], device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """T5 states projected to the decoder width and zeroed on padding, as transformers' forward does."""
+def _text_states(loaded: Loaded, texts: Sequence[str], device: str) -> tuple[torch.Tensor, list[int]]:
+    """T5 states projected to the decoder width, zero past each text's end, and each text's length.
+
+    Each text is encoded on its own: T5 over a padded batch shifts a short text's states in the last bits,
+    and a stem must not depend on what it is batched with.
+    """
     import torch
 
     model = loaded.model
-    enc = loaded.tokenizer(
-        list(texts), padding=True, truncation=True, max_length=TEXT_MAX_TOKENS, return_tensors="pt"
-    )
-    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+    rows = []
     with torch.inference_mode():
-        states = model.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        if hasattr(model, "enc_to_dec_proj"):
-            states = model.enc_to_dec_proj(states)
-    return states * mask[..., None], mask
+        for text in texts:
+            enc = loaded.tokenizer([text], truncation=True, max_length=TEXT_MAX_TOKENS, return_tensors="pt")
+            ids = enc["input_ids"].to(device)
+            states = model.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+            rows.append(model.enc_to_dec_proj(states)[0] if hasattr(model, "enc_to_dec_proj") else states[0])
+    lengths = [len(r) for r in rows]
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths
+
+
+def _padding_mask(lengths: Sequence[int], lead: int, device: str) -> torch.Tensor | None:
+    """``(B, lead + max(lengths))``: ones over ``lead`` positions and each text; None when nothing is padded."""
+    import torch
+
+    width = max(lengths)
+    if all(n == width for n in lengths):
+        return None
+    mask = torch.arange(width)[None] < torch.tensor(lengths)[:, None]
+    return torch.cat([torch.ones((len(lengths), lead), dtype=torch.bool), mask], dim=1).long().to(device)
 
 
 def _chroma_states(model: Any, chroma: torch.Tensor) -> torch.Tensor:
@@ -154,28 +192,32 @@ def null_chroma(batch: int, frames: int, device: str) -> torch.Tensor:
 def _conditions(
     loaded: Loaded, texts: list[str], chroma: torch.Tensor | None, cfg: bool, device: str
 ) -> Conditions:
-    """Text (and chroma) states for the decoder, in the decoder's dtype."""
+    """Text (and chroma) states for the decoder, in the decoder's dtype, with padding masks.
+
+    The null condition is zero states. MusicGen attends to them across a mask of ones: the projections have
+    no bias, so zero keys and values give exactly the output of transformers' all-zero mask, without a fully
+    masked row (NaN risk on CUDA). MusicGen-melody attends to the prefix, so its null rows mask exactly
+    the positions their conditional rows mask: each row then sees what it would see alone.
+    """
     import torch
 
     dtype = loaded.half or torch.float32
-    text, mask = _text_states(loaded, texts, device)
+    text, lengths = _text_states(loaded, texts, device)
     text = text.to(dtype)
     if not loaded.melody:
-        return Conditions(
-            text,
-            mask,
-            torch.zeros_like(text) if cfg else None,
-            torch.zeros_like(mask) if cfg else None,
-            False,
-        )
+        mask = _padding_mask(lengths, 0, device)
+        uncond_mask = None if mask is None or not cfg else torch.ones_like(mask)
+        return Conditions(text, mask, torch.zeros_like(text) if cfg else None, uncond_mask, False)
     assert chroma is not None
     model = loaded.model
     cond = torch.cat([_chroma_states(model, chroma).to(dtype), text], dim=1)
+    mask = _padding_mask(lengths, model.config.chroma_length, device)
     uncond = None
     if cfg:
         null = _chroma_states(model, null_chroma(len(texts), chroma.shape[1], device)).to(dtype)
         uncond = torch.cat([null, torch.zeros_like(text)], dim=1)
-    return Conditions(cond, None, uncond, None, True)
+    pads = tuple(max(lengths) - n for n in lengths)
+    return Conditions(cond, mask, uncond, mask if cfg else None, True, pads)
 
 
 def _window_chroma(jobs: Sequence[_Job], start: float, device: str) -> torch.Tensor:
@@ -186,7 +228,7 @@ def _window_chroma(jobs: Sequence[_Job], start: float, device: str) -> torch.Ten
         if job.melody is None:
             frames.append(None)
         else:
-            frames.append(one_hot_chroma(chroma_raw(melody_slice(job.melody, start, job.req.melody_loop))))
+            frames.append(one_hot_chroma(chroma_raw(job.melody_window(start))))
     length = max((len(f) for f in frames if f is not None), default=1)
     null = null_chroma(1, length, "cpu")[0].numpy()
     stacked = np.stack([null if f is None else f for f in frames])
@@ -214,9 +256,8 @@ class _Batch:
         # AR sampling of their frames does not depend on the extra frames generated after them.
         total = max(j.total for j in jobs)
         self.offset = jobs[0].prompt_frames
-        self.plans = plan_frames(
-            total, round(params.extend_stride * fr), round(gen.max_window * fr), self.offset
-        )
+        window = round(gen.max_window * fr)
+        self.plans = plan_frames(total, round(params.extend_stride * fr), window, self.offset, window - 1)
         k = loaded.model.decoder.num_codebooks
         self.tokens = torch.zeros((len(jobs), k, self.offset + total), dtype=torch.long, device=gen.device)
         for b, job in enumerate(jobs):
@@ -286,9 +327,12 @@ class _Batch:
         stems = []
         with tiny_model_threads(self.loaded.model, self.gen.device):
             self._run_windows(names, progress, on_window)
+            # Decode from up to DECODE_CONTEXT_FRAMES into a continuation, so the stem starts where the
+            # decoder's rendering of the user's audio would go on: no cold-start edge (a click) at the join.
+            lead = min(self.offset, DECODE_CONTEXT_FRAMES)
             for b, job in enumerate(self.jobs):
-                codes = self.tokens[b, :, self.offset : self.offset + job.total]
-                audio = decode_codes(self.loaded.model, codes, self.gen.channels, job.samples)
+                codes = self.tokens[b, :, self.offset - lead : self.offset + job.total]
+                audio = decode_codes(self.loaded.model, codes, self.gen.channels, job.samples, lead)
                 stems.append(
                     GeneratedStem(job.req.name, Audio(audio, self.gen.sample_rate), tuple(self.records[b]))
                 )
@@ -355,12 +399,16 @@ def render(
     progress: Progress | None,
     on_window: Callable[[WindowTokens], None] | None,
 ) -> list[GeneratedStem]:
-    """Group requests by continuation length, split groups to fit memory, render each batch."""
-    overlap = round(gen.max_window * gen.frame_rate) - round(params.extend_stride * gen.frame_rate)
+    """Group requests by continuation length, split groups to fit memory, render each batch.
+
+    A continuation gives the first window up to all of it but one frame as context (audiocraft
+    ``generate_continuation``); later windows keep ``max_window - extend_stride`` s as usual.
+    """
+    context = round(gen.max_window * gen.frame_rate) - 1
     limit = _batch_limit(gen, loaded, params)
     groups: dict[int, list[_Job]] = {}
     for req in requests:
-        job = _Job(req, gen, loaded, overlap)
+        job = _Job(req, gen, loaded, context)
         groups.setdefault(job.prompt_frames, []).append(job)
     done: dict[str, GeneratedStem] = {}
     for jobs in groups.values():

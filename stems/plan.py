@@ -97,11 +97,18 @@ class FrameWindow:
         return self.end - self.new_start
 
 
-def plan_frames(total: int, stride: int, window: int, prompt: int = 0) -> list[FrameWindow]:
-    """Frame-exact windows covering ``[0, total)``; ``prompt`` frames of user continuation precede 0."""
+def plan_frames(
+    total: int, stride: int, window: int, prompt: int = 0, max_prompt: int | None = None
+) -> list[FrameWindow]:
+    """Frame-exact windows covering ``[0, total)``; ``prompt`` frames of user continuation precede 0.
+
+    The first window keeps at most ``max_prompt`` of them (default ``window - stride``, what every later
+    window keeps); audiocraft's ``generate_continuation`` lets it keep up to ``window - 1`` (one new frame).
+    """
     assert 0 < stride < window and total > 0, (total, stride, window)
     overlap = window - stride
-    prompt = min(prompt, overlap)
+    assert max_prompt is None or 0 <= max_prompt < window, (max_prompt, window)
+    prompt = min(prompt, overlap if max_prompt is None else max_prompt)
     plans: list[FrameWindow] = []
     new_start = 0
     start = -prompt
