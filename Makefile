@@ -6,8 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.musicmaker-installed
 # Debian packages: ffmpeg (MP3/FLAC export, loudness checks), fluidsynth + GM soundfont (transcription
-# evaluation), chromium (the report page is tested in a headless browser).
-APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium
+# evaluation), chromium (the report page is tested in a headless browser), rubberband-cli (conform: time-map
+# stretching and retuning of stems).
+APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium rubberband-cli
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: demo test lint install system-deps bench lock clean

@@ -26,9 +26,10 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "stems/models.py"),
     "separate": ("stems/separate.py", "stems/demucs_models.py", "stems/demucs_debug.py", "stems/audio.py"),
     "refine": ("stems/clean.py", "stems/audio.py"),
+    "conform": ("stems/conform", "stems/audio.py"),
     "transcribe": ("stems/transcribe.py", "stems/transcribe_notes.py", "stems/transcribe_settings.py",
                    "stems/drums.py", "stems/midi.py"),
-    "mix": ("mixing/loudness.py", "mixing/mix.py", "mixing/master.py", "mixing/limiter.py", "mixing/export.py",
+    "mix": ("stems/conform", "mixing/loudness.py", "mixing/mix.py", "mixing/master.py", "mixing/limiter.py", "mixing/export.py",
             "mixing/truepeak.py", "mixing/_kernels.py", "mixing/ffmpeg.py", "mixing/_parallel.py"),
 }  # fmt: skip
 _REPO = Path(__file__).resolve().parents[1]
@@ -40,8 +41,8 @@ def code_version(stage: str) -> str:
     digest = hashlib.sha256(metadata.version("musicmaker").encode())
     for rel in STAGE_CODE[stage]:
         path = _REPO / rel
-        if path.exists():
-            digest.update(rel.encode() + path.read_bytes())
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else []:
+            digest.update(file.relative_to(_REPO).as_posix().encode() + file.read_bytes())
     return digest.hexdigest()[:16]
 
 

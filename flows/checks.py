@@ -8,6 +8,7 @@ They run in the one checking pass that ``validate``, ``render --dry-run`` and ``
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flows import generation, stages
@@ -18,9 +19,9 @@ from stems.errors import UserInputError
 
 def render_issues(arrangement: Arrangement) -> list[Issue]:
     """Every problem a render of ``arrangement`` would meet before (or instead of) making sound; each once."""
-    issues: list[Issue] = []
+    issues: list[Issue] = _band_issues(arrangement)
     for index, stem in enumerate(arrangement.stems):
-        issues += _generation_issues(arrangement, index, stem)
+        issues += [] if stem.from_band else _generation_issues(arrangement, index, stem)
         issues += _separation_issues(arrangement, index, stem)
         issues += _melody_stems_issues(arrangement, index, stem)
         issues += _refine_issues(index, stem)
@@ -65,6 +66,30 @@ def _generation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
 
     melody_loc = (*where, "melody") if stem.melody else ("melody",)
     return _attempt(melody_loc, melody) + _attempt((*where, "continuation"), continuation)
+
+
+def _band_issues(arrangement: Arrangement) -> list[Issue]:
+    """The band take's model and melody, like a stem's, and a split model that has every band stem's source."""
+    from flows.band import requested_separation_model
+    from stems.models import model_info
+    from stems.separate import check_separation_model, model_for
+
+    if arrangement.band is None or not any(s.from_band for s in arrangement.stems):
+        return []
+    take = generation.band_take(arrangement)
+    model_loc: Loc = ("band", "model") if arrangement.band.model else ("model",)
+    issues = _attempt(model_loc, lambda: model_info(generation.stem_model(arrangement, take)))
+    if not issues:
+        issues += _generation_issues(arrangement, 0, take)  # the track's melody: its locs are top-level fields
+        issues += _melody_stems_issues(arrangement, 0, take)
+    requested = requested_separation_model(arrangement)
+    own = arrangement.band.separation_model is not None
+    split = _attempt(("band", "separation_model") if own else ("separation_model",),
+                     lambda: check_separation_model(requested))  # fmt: skip
+    for index, stem in enumerate(arrangement.stems):
+        if stem.from_band and not split:
+            split += _attempt(("stems", index, "source"), partial(model_for, stem.source or "", requested))
+    return issues + split
 
 
 def _separation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list[Issue]:

@@ -185,6 +185,54 @@ def _cmd_master(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _analysis_text(a: Any) -> str:
+    tempo = "no steady beat" if a.tempo_bpm is None else f"{a.tempo_bpm:.2f} bpm"
+    downbeat = "none" if a.downbeat is None else f"{a.downbeat:.3f} s"
+    lines = [f"tempo     {tempo} (confidence {a.tempo_confidence:.2f}), {len(a.beats)} beats",
+             f"downbeat  {downbeat} (confidence {a.downbeat_confidence:.2f})",
+             f"key       {a.key or 'unknown'} (confidence {a.key_confidence:.2f})",
+             f"tuning    {a.tuning_cents:+.1f} cents from A440 (confidence {a.tuning_confidence:.2f})"]  # fmt: skip
+    return "\n".join(lines + [f"note      {w}" for w in a.warnings])
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from stems.conform.files import analyze_file
+
+    analysis = analyze_file(Path(args.audio), bpm_hint=args.bpm, beats_per_bar=args.time_signature)
+    _emit(args, {"audio": args.audio, **analysis.to_dict()}, _analysis_text(analysis))
+    return EXIT_OK
+
+
+def _cmd_conform(args: argparse.Namespace) -> int:
+    from stems.audio import check_output_file
+    from stems.conform.files import conform_file
+    from stems.errors import AudioInputError
+
+    audio = Path(args.audio)
+    out = Path(args.output) if args.output else audio.with_name(audio.stem + ".conformed.wav")
+    check_output_file(out)
+    result = conform_file(audio, out, bpm=args.bpm, beats_per_bar=args.time_signature, key=args.key)
+    if not result.applied:
+        raise AudioInputError(f"{audio}: not conformed, {result.reason}; nothing written")
+    _emit(args, {"output": str(out), **result.to_dict()}, f"Wrote {out}: {result.reason}")
+    return EXIT_OK
+
+
+def _bpm(text: str) -> float:
+    bpm = float(text)
+    if not 20.0 <= bpm <= 400.0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; give a tempo from 20 to 400 bpm")
+    return bpm
+
+
+def _beats_per_bar(text: str) -> int:
+    """``4/4`` -> 4: the numerator counts the beats ``--bpm`` counts, as the arrangement's time_signature."""
+    top, _, bottom = text.partition("/")
+    if not (top.isdigit() and bottom in {"1", "2", "4", "8", "16", "32"} and 1 <= int(top) <= 32):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time signature; write e.g. 4/4, 3/4 or 6/8")
+    return int(top)
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from stems.models import known_models, weights_cached
 
@@ -324,6 +372,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--true-peak", type=float, default=-1.0, help="true-peak ceiling in dBTP (default -1)")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_master)
+
+    p = sub.add_parser("analyze", help="tempo, beats, downbeat, key and tuning of any audio file",
+                       formatter_class=fmt, epilog="examples:\n  musicmaker analyze bass.wav\n"
+                                                   "  musicmaker analyze mix.wav --bpm 120 --json   # beats at the level nearest 120")  # fmt: skip
+    p.add_argument("audio", metavar="AUDIO")
+    p.add_argument("--bpm", type=_bpm, help="expected tempo: beats are reported at the metrical level nearest it")
+    p.add_argument("--time-signature", type=_beats_per_bar, default=4, metavar="N/D",
+                   help="its numerator is the beats per bar the downbeat is found with (default 4/4)")  # fmt: skip
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("conform", help="warp any audio file onto a tempo grid (and retune it to a key)",
+                       formatter_class=fmt, epilog="Each beat goes to its grid beat (a time map, Rubber Band R3), so "
+                       "drift and phase are corrected too.\nThe output keeps the input's sample rate and channels "
+                       "and lasts the input's length at the new tempo;\nbar 1 beat 1 comes right after the "
+                       "input's lead-in. Without --key only the tempo changes; with --key the audio\nis also "
+                       "retuned to A440 and moved by the fewest semitones to that key's notes.\n"
+                       "Audio without a steady beat, silent or shorter than two bars is not conformed (exit 2).\n"
+                       "examples:\n  musicmaker conform guitar.wav --bpm 120 -o guitar.120.wav\n"
+                       "  musicmaker conform keys.wav --bpm 96 --time-signature 3/4 --key \"A minor\"")  # fmt: skip
+    p.add_argument("audio", metavar="AUDIO")
+    p.add_argument("--bpm", type=_bpm, required=True, help="target tempo in beats per minute")
+    p.add_argument("--time-signature", type=_beats_per_bar, default=4, metavar="N/D",
+                   help="beats per bar of the grid (default 4/4)")  # fmt: skip
+    p.add_argument("--key", help='retune toward this key, e.g. "A minor" (default: no retuning)')
+    p.add_argument("-o", "--output", help="output WAV (default: AUDIO.conformed.wav)")
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_conform)
 
     p = sub.add_parser("models", help="list known models", epilog="example:\n  musicmaker models --json",
                        formatter_class=fmt)  # fmt: skip

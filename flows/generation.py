@@ -13,6 +13,7 @@ from typing import Any
 from flows.cache import StageCache, file_digest, stage_key
 from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
+from flows.schema_checks import BAND
 from stems.audio import Audio, read_audio, write_wav
 from stems.errors import UserInputError
 
@@ -26,7 +27,41 @@ def stem_seed(seed: int, stem: str) -> int:
 
 
 def stem_model(arrangement: Arrangement, stem: Stem) -> str:
-    return stem.model or arrangement.model
+    return arrangement.stem_model(stem)
+
+
+# Words for a band stem without a prompt in the composed band prompt; the other sources name themselves.
+_SOURCE_WORDS = {"other": "other instruments"}
+
+
+def band_prompt(arrangement: Arrangement) -> str:
+    """``band.prompt``, else "full band: " and each band stem's prompt (or its source), once each.
+
+    The take's windows add the context (bpm, key, time) and the section texts, as every stem's do.
+    """
+    assert arrangement.band is not None
+    if arrangement.band.prompt is not None:
+        return arrangement.band.prompt
+    parts = [s.prompt or _SOURCE_WORDS.get(s.source or "", s.source) for s in arrangement.stems if s.from_band]
+    return "full band: " + ", ".join(dict.fromkeys(p for p in parts if p))
+
+
+def band_take(arrangement: Arrangement) -> Stem:
+    """The band take as the generation stage sees a stem: the band's prompt and model, the track's melody."""
+    assert arrangement.band is not None
+    return Stem(name=BAND, prompt=band_prompt(arrangement), model=arrangement.band.model)
+
+
+def generated_stem(arrangement: Arrangement, name: str) -> Stem:
+    """The generation item called ``name``: a stem, or the band take (no stem has its name, schema_checks)."""
+    return band_take(arrangement) if name == BAND and arrangement.band is not None else arrangement.stem(name)
+
+
+def generated_items(arrangement: Arrangement, stems: list[Stem]) -> list[Stem]:
+    """What a render of ``stems`` generates: the stems but band stems, and the band take first when a band stem
+    or a stem that follows the take is among them."""
+    needs_band = arrangement.band is not None and any(s.from_band or s.follow == BAND for s in stems)
+    return ([band_take(arrangement)] if needs_band else []) + [s for s in stems if not s.from_band]
 
 
 def context_text(arrangement: Arrangement) -> str:
@@ -48,7 +83,7 @@ def selected_stems(arrangement: Arrangement, only: list[str] | None) -> list[Ste
         if name not in wanted:
             wanted.add(name)
             follow = by_name[name].follow
-            if follow:
+            if follow and follow in by_name:  # the band take is generated whenever a selected stem needs it
                 stack.append(follow)
     return [s for s in arrangement.stems if s.name in wanted]
 
@@ -62,18 +97,22 @@ def redone_stems(arrangement: Arrangement, only: list[str] | None) -> list[str]:
         return []
     selected_stems(arrangement, only)  # refuses unknown names
     redone = set(only)
+    if any(arrangement.stem(name).from_band for name in only):  # a new band take changes every band stem
+        redone |= {BAND, *(s.name for s in arrangement.stems if s.from_band)}
     for _ in arrangement.stems:  # a follow chain is never longer than the list of stems
         redone |= {s.name for s in arrangement.stems if s.follow in redone}
-    return [s.name for s in arrangement.stems if s.name in redone]
+    return [BAND] * (BAND in redone) + [s.name for s in arrangement.stems if s.name in redone]
 
 
 def generation_levels(arrangement: Arrangement, stems: list[Stem]) -> list[dict[str, list[str]]]:
-    """Stems by follow level (a stem comes after the one it follows), each level split by model."""
+    """What ``stems`` generate (:func:`generated_items`) by follow level (a stem comes after the one it follows),
+    each level split by model."""
     from stems.plan import generation_order
 
-    by_name = {s.name: s for s in stems}
+    items = generated_items(arrangement, stems)
+    by_name = {s.name: s for s in items}
     levels: list[dict[str, list[str]]] = []
-    for level in generation_order({s.name: s.follow for s in stems}):
+    for level in generation_order({s.name: s.follow for s in items}):
         models: dict[str, list[str]] = {}
         for name in level:
             models.setdefault(stem_model(arrangement, by_name[name]), []).append(name)
@@ -101,20 +140,20 @@ def build_requests(
     """StemRequests for ``names``; without ``paths`` (a preflight), followed stems' melodies are left out."""
     from stems.generate import StemRequest
 
-    by_name = {s.name: s for s in arrangement.stems}
+    items = [generated_stem(arrangement, name) for name in names]
     return [
         StemRequest(
-            name=name,
-            prompt=by_name[name].prompt,
+            name=item.name,
+            prompt=item.prompt or "",
             duration=arrangement.duration,
-            seed=stem_seed(arrangement.seed, name),
+            seed=stem_seed(arrangement.seed, item.name),
             context=context_text(arrangement),
             sections=tuple(section_spans(arrangement)),
-            melody=melody_audio(arrangement, by_name[name], paths, takes_melody),
+            melody=melody_audio(arrangement, item, paths, takes_melody),
             melody_loop=arrangement.melody_loop,
-            continuation=continuation_audio(by_name[name]),
+            continuation=continuation_audio(item),
         )
-        for name in names
+        for item in items
     ]
 
 
@@ -267,7 +306,7 @@ class GenerationJob:
 def _record(
     job: GenerationJob, request: Any, result: Any, model: str, batch: list[str], seconds: float
 ) -> dict:
-    stem = job.arrangement.stem(result.name)
+    stem = generated_stem(job.arrangement, result.name)
     source = melody_path(job.arrangement, stem, job.paths, True)
     return {
         "model": model, "seed": request.seed, "batch": batch, "sample_rate": result.audio.sample_rate,
@@ -293,7 +332,8 @@ def generate_jobs(
         cache = StageCache(job.paths.root)
         records: dict[str, dict] = {}
         for name in job.names:
-            key = generation_key(job.arrangement, job.arrangement.stem(name), model, job.paths, takes_melody)
+            item = generated_stem(job.arrangement, name)
+            key = generation_key(job.arrangement, item, model, job.paths, takes_melody)
             hit = cache.lookup("generate", name, key)
             if hit is None:
                 todo.append((index, name, key))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.schema_checks import BAND
 from stems.errors import UserInputError
 
 # Marks an album folder and names its current render: a track folder inside it that holds a finished render
@@ -32,12 +33,25 @@ class RenderPaths:
     def raw(self, stem: str) -> Path:
         return self.root / "raw" / f"{stem}.wav"
 
+    @property
+    def band_take(self) -> Path:
+        """The band take (``band:``), before Demucs splits it into the band stems' raw/<stem>.wav."""
+        return self.raw(BAND)
+
+    def band_source(self, source: str) -> Path:
+        """One Demucs source of the band take: an intermediate, copied to the raw/<stem>.wav of its stems."""
+        return self.root / ".musicmaker" / "kept" / f"{BAND}.{source}.wav"
+
     def residual(self, stem: str) -> Path:
         return self.root / "raw" / f"{stem}.residual.wav"
 
     def kept(self, stem: str) -> Path:
         """The source Demucs kept, before cleanup: an intermediate, hidden from the output layout."""
         return self.root / ".musicmaker" / "kept" / f"{stem}.wav"
+
+    def cleaned(self, stem: str) -> Path:
+        """The cleaned stem before conform: an intermediate, hidden from the output layout."""
+        return self.root / ".musicmaker" / "cleaned" / f"{stem}.wav"
 
     def stem(self, stem: str) -> Path:
         return self.root / "stems" / f"{stem}.wav"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows import generation, stages
+from flows import band, generation, stages
 from flows.schema import Arrangement, Stem
 
 
@@ -46,6 +46,10 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
                         "time_estimates": estimates(model, len(names), arrangement.duration)})  # fmt: skip
     separation_models = {m for m in (stages.separation_model(arrangement, s) for s in stems) if m is not None}
     separation_models |= {m for m in (_melody_separation(arrangement, s) for s in stems) if m is not None}
+    band_plan = _band_plan(arrangement, stems)
+    separation_models |= {band_plan["separation_model"]} if band_plan and band_plan["separation_model"] else set()
+    take = [generation.band_take(arrangement)] if band_plan else []
+    separation_models |= {m for m in (_melody_separation(arrangement, s) for s in take) if m is not None}
     if weights:
         check_weights({str(b["model"]) for b in batches}, separation_models)
     windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)
@@ -58,9 +62,12 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
             {"index": w.index, "start": w.start, "new_start": w.new_start, "end": w.end} for w in windows
         ],
         "sections": [{"name": s.name, "start": s.start, "end": s.end, "prompt": s.prompt} for s in spans],
+        "band": band_plan,
         "stems": {
             s.name: {
                 "model": generation.stem_model(arrangement, s),
+                "from": s.from_,
+                "source": s.source,
                 "follow": s.follow,
                 "separate": s.separate,
                 "midi": stages.midi_instrument(s),
@@ -68,6 +75,16 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
             for s in stems
         },  # fmt: skip
     }
+
+
+def _band_plan(arrangement: Arrangement, stems: list[Stem]) -> dict[str, Any] | None:
+    """The band take of a render of ``stems`` (its prompt, models and the stems split out of it), or None."""
+    take = next((i for i in generation.generated_items(arrangement, stems) if i.name == generation.BAND), None)
+    if take is None:
+        return None
+    split = {s.name: s.source for s in stems if s.from_band}  # none when only a stem that follows the take
+    return {"prompt": take.prompt, "model": generation.stem_model(arrangement, take),
+            "separation_model": band.band_separation_model(arrangement) if split else None, "stems": split}  # fmt: skip
 
 
 def _melody_separation(arrangement: Arrangement, stem: Stem) -> str | None:
@@ -128,7 +145,14 @@ def describe(plan: dict[str, Any]) -> str:
         )
     for s in plan["sections"]:
         lines.append(f"  section {s['name']}: {s['start']:.1f}-{s['end']:.1f} s  {s['prompt']}")
+    if plan["band"]:
+        split = ", ".join(f"{name} ({source})" for name, source in plan["band"]["stems"].items())
+        lines.append(f"  band take: {plan['band']['model']}, prompt {plan['band']['prompt']!r}\n"
+                     f"    split by {plan['band']['separation_model']} into {split or 'no stem (only followed)'}")  # fmt: skip
     for name, stem in plan["stems"].items():
+        if stem["from"] == generation.BAND:
+            lines.append(f"  stem {name}: from the band take (source {stem['source']}), midi {stem['midi']}")
+            continue
         lines.append(f"  stem {name}: model {stem['model']}, follow {stem['follow']}, "
                      f"separate {stem['separate']}, midi {stem['midi']}")  # fmt: skip
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from flows import generation, progress, stages
+from flows import band, generation, progress, stages
 from flows.cache import StageCache
 from flows.generation import GenerationJob
 from flows.gpu import ensure_gpu_limit, gpu_slot
@@ -82,6 +82,7 @@ def separate_task(
 ) -> dict[str, dict[str, Any]]:
     with gpu_slot():  # Demucs runs where MusicGen runs
         records = stages.separate_track(arrangement, stems, paths)
+        records.update(band.separate_band(arrangement, stems, paths))  # the band take, split once
     progress.advance(_stages_label(paths))
     return records
 
@@ -91,6 +92,13 @@ def refine_task(
     arrangement: Arrangement, stem: Stem, paths: RenderPaths, separated: dict[str, dict[str, Any]] | None
 ) -> dict[str, Any]:
     record = stages.refine_stem(arrangement, stem, paths, (separated or {}).get(stem.name))
+    progress.advance(_stages_label(paths))
+    return record
+
+
+@_stage("conform")
+def conform_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
+    record = stages.conform_stem(arrangement, stem, paths)
     progress.advance(_stages_label(paths))
     return record
 
@@ -129,9 +137,8 @@ def _midi_record(track: Any) -> dict[str, Any] | None:
             "notes": len(track.notes), "warnings": list(track.warnings), "seconds": round(track.seconds, 3)}  # fmt: skip
 
 
-def _timings(
-    generated: dict, refined: dict, midi: list[tuple[Any, bool]], mixed: dict, started: float
-) -> dict:
+def _timings(generated: dict, refined: dict, conformed: list[dict], midi: list[tuple[Any, bool]], mixed: dict,
+             started: float) -> dict:  # fmt: skip
     """Seconds spent on work done in this run (reused stages count zero); generation counted once per batch."""
     separations = [r["separation"] for r in refined.values() if r["separation"]]
     batches = {tuple(r["batch"]): r["seconds"] for r in generated.values() if not r["reused"]}
@@ -142,6 +149,7 @@ def _timings(
             + sum({tuple(s["batch"]): s["seconds"] for s in separations if not s["reused"]}.values()),
             3,
         ),
+        "conform": round(sum(c["seconds"] for c in conformed if not c["reused"]), 3),
         "transcribe": round(sum(t.seconds for t, reused in midi if t is not None and not reused), 3),
         "mix_and_master": 0.0 if mixed.get("reused") else mixed["seconds"],
         "total": round(time.time() - started, 3),
@@ -161,7 +169,7 @@ def _write_report_then_manifest(paths: RenderPaths, manifest: dict[str, Any]) ->
 
 
 @task(name="finish-track", cache_policy=NO_CACHE)
-def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[dict],
+def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[dict], conformed: list[dict],
                 midi: list[tuple[Any, bool]], mixed: dict[str, Any], started: float) -> str:  # fmt: skip
     """Write the track's multi-track MIDI, its report and, last, its manifest (which marks the render finished)."""
     arrangement, paths = job.arrangement, job.paths
@@ -170,20 +178,23 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[d
     gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
     ref = {s.name: r for s, r in zip(job.stems, refined)}
     stem_records = {
-        s.name: {"generation": gen[s.name], "refine": ref[s.name], "midi": _midi_record(t),
-                 "loudness": mixed["stems"][s.name], "gain_db_applied": mixed["stem_gain_db"].get(s.name)}
-        for s, t in zip(job.stems, tracks)
+        s.name: {"generation": band.stem_generation(gen, s), "refine": ref[s.name], "conform": c,
+                 "midi": _midi_record(t), "loudness": mixed["stems"][s.name],
+                 "gain_db_applied": mixed["stem_gain_db"].get(s.name)}
+        for s, c, t in zip(job.stems, conformed, tracks)
     }  # fmt: skip
     reused = {"generate": sorted(n for n, r in gen.items() if r["reused"]),
               "separate": sorted(n for n, r in ref.items() if r["separation"] and r["separation"]["reused"]),
               "clean": sorted(n for n, r in ref.items() if r["reused"]),
+              "conform": sorted(s.name for s, c in zip(job.stems, conformed) if c["reused"]),
               "transcribe": sorted(s.name for s, (t, reused) in zip(job.stems, midi) if reused),
               "mix_and_master": bool(mixed.get("reused"))}  # fmt: skip
     manifest = build_manifest(
         title=arrangement.title, source=str(arrangement.source) if arrangement.source else None,
         render=job.render, seed=arrangement.seed, arrangement=arrangement.model_dump(mode="json"),
-        stems=stem_records, mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files")},
-        timings=_timings(gen, ref, midi, mixed, started), reused=reused, files=[],
+        stems=stem_records, band=band.manifest_section(arrangement, paths, list(job.stems), gen, ref),
+        mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files", "analysis")},
+        timings=_timings(gen, ref, conformed, midi, mixed, started), reused=reused, files=[],
     )  # fmt: skip
     _write_report_then_manifest(paths, manifest)
     return str(paths.root)
@@ -226,8 +237,8 @@ def submit_track_stages(
     Returns every future of the track in dependency order, the manifest's last.
     """
     arrangement, paths, stems = track.arrangement, track.paths, list(track.stems)
-    separating = [s for s in stems if s.separate]
-    progress.expect(_stages_label(paths), 2 * len(stems) + 1 + bool(separating))
+    separating = [s for s in stems if s.separate or s.from_band]
+    progress.expect(_stages_label(paths), 3 * len(stems) + 1 + bool(separating))
     separated = (
         separate_task.submit(arrangement, separating, paths, wait_for=generation_futures)
         if separating
@@ -235,14 +246,15 @@ def submit_track_stages(
     )
     refined = [
         refine_task.submit(
-            arrangement, s, paths, separated if s.separate else None, wait_for=generation_futures
+            arrangement, s, paths, separated if s in separating else None, wait_for=generation_futures
         )
         for s in stems
     ]
-    midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
-    mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=refined)
-    finished = finish_task.submit(track, generation_futures, refined, midi, mixed, started)  # type: ignore[arg-type]
-    return [*generation_futures, *([separated] if separated else []), *refined, *midi, mixed, finished]
+    conformed = [conform_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
+    midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[c]) for s, c in zip(stems, conformed)]
+    mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=conformed)
+    finished = finish_task.submit(track, generation_futures, refined, conformed, midi, mixed, started)  # type: ignore[arg-type]
+    return [*generation_futures, *([separated] if separated else []), *refined, *conformed, *midi, mixed, finished]
 
 
 def run_tracks(tracks: list[TrackJob], across_tracks: bool = True) -> list[str]:
@@ -294,7 +306,7 @@ def _forget(paths: RenderPaths, stems: list[str]) -> None:
     """Drop the stage records of ``stems`` and of the mix, so this render redoes them even if nothing changed."""
     cache = StageCache(paths.root)
     for name in stems:
-        for stage in ("generate", "separate", "refine", "transcribe"):
+        for stage in ("generate", "separate", "refine", "conform", "transcribe"):
             cache.forget(stage, name)
     if stems:
         cache.forget("mix", "mix")

@@ -19,7 +19,7 @@ from flows.report_media import AudioView, RollView, Timeline, note_name
 SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/transcribe)
 LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
 NAV = (
-    ("mix", "Mix"), ("sections", "Sections"), ("stems", "Stems"), ("loudness", "Loudness"),
+    ("mix", "Mix"), ("sections", "Sections"), ("stems", "Stems"), ("grid", "Tempo and key"), ("loudness", "Loudness"),
     ("settings", "Generation settings"), ("timings", "Timings"), ("files", "Files"),
     ("environment", "Environment"),
 )  # fmt: skip
@@ -203,6 +203,42 @@ def stems_section(stems: Sequence[StemViews], manifest: Mapping[str, Any]) -> st
     recorded = mapping(manifest.get("stems"))
     cards = [stem_card(s, by_name.get(s.name, {}), mapping(recorded.get(s.name))) for s in stems]
     return section("stems", "Stems", "".join(cards) or '<p class="muted">no stems</p>')
+
+
+def _analysis_cells(analysis: Any) -> list[str]:
+    """Measured tempo (confidence), first downbeat, key (confidence), tuning of one analysis record."""
+    found = mapping(analysis)
+    tempo = number(found.get("tempo_bpm"))
+    if tempo != "–":
+        tempo += f' <span class="muted">({number(found.get("tempo_confidence"), 2)})</span>'
+    key = esc(str(found.get("key") or "–"))
+    if found.get("key"):
+        key += f' <span class="muted">({number(found.get("key_confidence"), 2)})</span>'
+    return [tempo, number(found.get("downbeat"), 3, "s"), key, number(found.get("tuning_cents"), 0)]
+
+
+def grid_section(manifest: Mapping[str, Any]) -> str:
+    """Each stem and the mix against the arrangement's grid: what was measured, the beat alignment error
+    before and after conform, and what conform did or why it left the stem as it was."""
+    arrangement = mapping(manifest.get("arrangement"))
+    rows = []
+    for name, rec in mapping(manifest.get("stems")).items():
+        done = mapping(mapping(rec).get("conform"))
+        if not done:  # a render made before the conform stage
+            continue
+        rows.append((esc(name), *_analysis_cells(done.get("before")), number(done.get("error_before_ms"), 0),
+                     number(done.get("error_after_ms"), 0), esc(str(done.get("reason") or ""))))  # fmt: skip
+    mix = mapping(manifest.get("mix")).get("analysis")
+    if mix:
+        rows.append(("mix", *_analysis_cells(mix), "–", "–", "measured on the master"))
+    if not rows:
+        return ""
+    headers = ("stem", "tempo bpm", "first downbeat", "key", "tuning ¢", "beat error before ms",
+               "after ms", "conform")  # fmt: skip
+    note = (f'<p class="muted">Arranged: {number(arrangement.get("bpm"))} bpm, {esc(str(arrangement.get("key", "–")))},'
+            f' {esc(str(arrangement.get("time_signature", "4/4")))}. Beat error: mean distance from each measured beat'
+            " to the nearest beat of the arrangement's grid; confidence in brackets (0 to 1).</p>")  # fmt: skip
+    return section("grid", "Tempo and key", table(headers, rows, (1, 2, 4, 5, 6), "grid") + note)
 
 
 def _loudness_cells(values: Any, target_tp: Any) -> list[str]:

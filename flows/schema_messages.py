@@ -15,10 +15,11 @@ import annotated_types
 import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import ErrorDetails
 
 Loc = tuple[str | int, ...]
-HIDDEN_FIELDS = {"source"}  # model fields that are not YAML keys
+HIDDEN_FIELDS = {"source"}  # model fields that are not YAML keys (where hidden from the JSON Schema too)
 
 _EXPECTED = {
     "float_type": "a number",
@@ -128,7 +129,12 @@ def locate_field(model: type[BaseModel], loc: Loc) -> tuple[type[BaseModel] | No
 
 def yaml_keys(model: type[BaseModel]) -> list[str]:
     """The keys a YAML mapping for ``model`` may hold (aliases where set)."""
-    return [info.alias or name for name, info in model.model_fields.items() if name not in HIDDEN_FIELDS]
+    return [info.alias or name for name, info in model.model_fields.items() if not _hidden(name, info)]
+
+
+def _hidden(name: str, info: FieldInfo) -> bool:
+    """Arrangement's and Album's ``source`` (set by the loaders); a stem's ``source`` is a YAML key."""
+    return name in HIDDEN_FIELDS and any(type(m) is SkipJsonSchema for m in info.metadata)
 
 
 def _field_by_key(model: type[BaseModel], key: str) -> FieldInfo | None:

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
-from flows.schema_checks import cross_field_issues
+from flows.schema_checks import BAND, BAND_STEM_FORBIDDEN, cross_field_issues
 from flows.schema_errors import format_field
 from mixing.formats import MP3_BITRATES, bitrate_problem, format_problem
 from stems.errors import UserInputError
@@ -258,6 +258,21 @@ class Clean(_Model):
         return out
 
 
+class Conform(_Model):
+    """After cleanup, put the stem on the arrangement's grid and, optionally, in its key."""
+
+    tempo: SBool = Field(
+        default=True,
+        description="warp the stem's beats onto the arrangement's tempo grid (a time map through Rubber Band); "
+        "a stem without a steady beat is left as is, and the manifest says why",
+    )
+    key: SBool = Field(
+        default=False,
+        description="retune by the measured cents and the nearest semitones toward the arrangement's key "
+        "(drums are never pitch-shifted)",
+    )
+
+
 class Transcription(_Model):
     """Per-stem overrides of the instrument family's transcription settings (null: the family's value)."""
 
@@ -277,13 +292,45 @@ class Transcription(_Model):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+# Editors see the two kinds of stem: generated (a prompt) or a source of the band take (from: band, source).
+_STEM_KINDS_JSON_SCHEMA: dict[str, Any] = {
+    "if": {"properties": {"from": {"const": BAND}}, "required": ["from"]},
+    "then": {"required": ["source"], "not": {"anyOf": [{"required": [f]} for f in BAND_STEM_FORBIDDEN]}},
+    "else": {"required": ["prompt"], "not": {"required": ["source"]}},
+}
+_MISSING_PROMPT = (
+    "required field 'prompt' is missing (or null) in this stem; add it, e.g. prompt: tight funk drums "
+    f"(only a stem with 'from: {BAND}' may leave it out)"
+)
+
+
 class Stem(_Model):
-    """One generated track."""
+    """One track: generated from its prompt, or (``from: band``) one source of the band take."""
+
+    # `from_` is the Python name of `from`; accepted from model_dump(by_alias=False) as Arrangement's `$schema`
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True,
+                              json_schema_extra=_STEM_KINDS_JSON_SCHEMA)  # fmt: skip
 
     name: str = Field(
         description="file-name slug", examples=["drums"], json_schema_extra={"pattern": SLUG_PATTERN}
     )
-    prompt: Prompt = Field(description="text prompt for MusicGen", examples=["tight funk drums"])
+    from_: Literal["band"] | None = Field(
+        default=None,
+        alias="from",
+        description="band: this stem is one source of the band take (see band:), not generated on its own",
+    )
+    source: SeparateSource | None = Field(
+        default=None,
+        validate_default=True,
+        description="with from: band, the Demucs source of the band take that is this stem",
+    )
+    prompt: Prompt | None = Field(
+        default=None,
+        validate_default=True,
+        description="text prompt for MusicGen; with from: band (optional), this stem's words in the composed "
+        "band prompt",
+        examples=["tight funk drums"],
+    )
     model: ModelName | None = Field(
         default=None, description="defaults to the arrangement's model; a name or a local checkpoint folder"
     )
@@ -303,6 +350,7 @@ class Stem(_Model):
         "files store as program 71, counting from 0); false: no MIDI; null: guess",
     )
     clean: Clean = Clean()
+    conform: Conform = Conform()
     transcription: Transcription = Transcription()
     gain_db: SFloat = Field(default=0.0, ge=-60, le=24)
     pan: SFloat = Field(default=0.0, ge=-1, le=1, description="-1 left, 0 centre, 1 right")
@@ -320,12 +368,31 @@ class Stem(_Model):
             )
         return value
 
+    @field_validator("source")
+    @classmethod
+    def _band_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("from_") == BAND:
+            raise ValueError(
+                f"required with 'from: {BAND}': the source of the band take that is this stem, one of "
+                f"{', '.join(get_args(SeparateSource))} (guitar and piano split the take with htdemucs_6s)"
+            )
+        return value
+
     @field_validator("prompt")
     @classmethod
-    def _prompt(cls, value: str) -> str:
+    def _prompt(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if "from_" in info.data and info.data["from_"] is None:  # an invalid `from` is reported already
+                raise ValueError(_MISSING_PROMPT)
+            return None
         if not value.strip():
             raise ValueError("the prompt is empty; describe the sound, e.g. prompt: tight funk drums")
         return value.strip()
+
+    @property
+    def from_band(self) -> bool:
+        """Whether this stem is a source of the band take rather than generated on its own."""
+        return self.from_ == BAND
 
     @field_validator("midi", mode="before")
     @classmethod
@@ -342,6 +409,31 @@ class Stem(_Model):
         except UserInputError as err:
             message = f"received the number {value}; {err}" if isinstance(value, int) else str(err)
             raise ValueError(message) from None
+
+
+class Band(_Model):
+    """One MusicGen take of the whole band, with the track's melody, sections and windows, split once by Demucs
+    into the stems that say ``from: band``: they share one clock and one key by construction."""
+
+    prompt: Prompt | None = Field(
+        default=None,
+        description="the take's text prompt; null: 'full band: ' and the band stems' prompts (or sources)",
+        examples=["funk band, tight drums, slap bass, clean guitar"],
+    )
+    model: ModelName | None = Field(default=None, description="defaults to the arrangement's model")
+    separation_model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Demucs model that splits the take; defaults to the arrangement's, or its 6-source sibling "
+        "when a band stem takes guitar or piano",
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the prompt is empty; describe the band, or write null to compose it from the stems")
+        return None if value is None else value.strip()
 
 
 class Master(_Model):
@@ -425,6 +517,10 @@ class Arrangement(_Model):
     )
     melody_loop: SBool = True
     sections: list[Section] = Field(default_factory=list)
+    band: Band | None = Field(
+        default=None,
+        description="one take of the whole band, split by Demucs into the stems with from: band; null: none",
+    )
     stems: list[Stem] = Field(
         min_length=1, max_length=32, examples=[[{"name": "drums", "prompt": "tight funk drums"}]]
     )
@@ -470,6 +566,22 @@ class Arrangement(_Model):
             return data
         sink.append((("json_schema",), "unknown key 'json_schema'; did you mean '$schema'?"))
         return {key: value for key, value in data.items() if key != "json_schema"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stem_python_name_not_in_yaml(cls, data: Any, info: ValidationInfo) -> Any:
+        """A stem's ``from_`` is reported as ``json_schema`` is, then read as the ``from`` it stands for."""
+        sink = _issue_sink(info)
+        stems = data.get("stems") if isinstance(data, dict) else None
+        if sink is None or not isinstance(stems, list):
+            return data
+        fixed = []
+        for index, stem in enumerate(stems):
+            if isinstance(stem, dict) and "from_" in stem:
+                sink.append((("stems", index, "from_"), "unknown key 'from_'; did you mean 'from'?"))
+                stem = {("from" if key == "from_" and "from" not in stem else key): v for key, v in stem.items()}
+            fixed.append(stem)
+        return {**data, "stems": fixed}
 
     @field_validator("source")
     @classmethod
@@ -528,11 +640,15 @@ class Arrangement(_Model):
         raise KeyError(name)
 
     def stem_model(self, stem: Stem) -> str:
-        """The MusicGen model of ``stem``: its own, else the arrangement's."""
+        """The MusicGen model of ``stem``: its own, the band take's for a band stem, else the arrangement's."""
+        if stem.from_band and self.band is not None:
+            return self.band.model or self.model
         return stem.model or self.model
 
     def stem_separation_model(self, stem: Stem) -> str:
-        """The Demucs model of ``stem``: its own, else the arrangement's."""
+        """The Demucs model of ``stem``: its own, the band take's for a band stem, else the arrangement's."""
+        if stem.from_band and self.band is not None:
+            return self.band.separation_model or self.separation_model
         return stem.separation_model or self.separation_model
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from flows.cache import StageCache, file_digest, stage_key
 from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
-from stems.audio import check_finite, convert_audio, read_audio, write_wav
-from stems.instruments import INSTRUMENT_FAMILIES, resolve_instrument
+from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
+from stems.instruments import DRUM_FAMILY, INSTRUMENT_FAMILIES, resolve_instrument
 
 # Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
 _FAMILY_SOURCES = frozenset({"drums", "bass", "vocals", "guitar", "piano"})
@@ -23,11 +23,12 @@ _FAMILY_SOURCES = frozenset({"drums", "bass", "vocals", "guitar", "piano"})
 
 def instrument_family(stem: Stem) -> str | None:
     """The instrument family used for cleanup and MIDI: `midi:`'s (clarinet: woodwind) if given, else from
-    `separate:` or the name."""
+    `separate:` (or a band stem's `source:`) or the name."""
     if isinstance(stem.midi, str):
         return resolve_instrument(stem.midi).family
-    if stem.separate in _FAMILY_SOURCES:
-        return stem.separate
+    kept = stem.separate or stem.source
+    if kept in _FAMILY_SOURCES:
+        return kept
     return next((w for w in INSTRUMENT_FAMILIES if w.rstrip("s") in stem.name), None)
 
 
@@ -105,7 +106,7 @@ def _separate_batch(
 def refine_stem(
     arrangement: Arrangement, stem: Stem, paths: RenderPaths, separation: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Clean the stem (its separated source when it has `separate:`) into stems/<stem>.wav, exactly aligned.
+    """Clean the stem (its separated source when it has `separate:`), exactly aligned, for :func:`conform_stem`.
 
     ``separation`` is the stem's record from :func:`separate_track`, kept in this stage's record.
     """
@@ -124,11 +125,51 @@ def refine_stem(
         audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=stem.name)
     rate = arrangement.sample_rate or audio.sample_rate
     audio = convert_audio(audio, rate, audio.channels).fitted(round(arrangement.duration * rate))
-    write_wav(paths.stem(stem.name), audio)
+    write_wav(paths.cleaned(stem.name), audio)
     record = {"cleaned": stem.clean.enabled, "sample_rate": rate, "samples": audio.num_samples,
               "seconds": round(time.perf_counter() - started, 3), "started": began, "finished": time.time()}  # fmt: skip
-    cache.store("refine", stem.name, key, [paths.stem(stem.name)], record)
+    cache.store("refine", stem.name, key, [paths.cleaned(stem.name)], record)
     return {**record, "separation": separation, "reused": False}
+
+
+def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
+    """Warp the cleaned stem's beats onto the arrangement's grid (and retune it, with ``conform.key``) into
+    stems/<stem>.wav, which transcription and the mix read; a stem without a steady beat is left as is.
+
+    The record holds the analysis before and after, the alignment error and what was done or why not. Stems
+    that come from the band take share its clock, so they are all warped by the take's beats (one time map).
+    """
+    from stems.conform import Grid, analyze, conform
+
+    source = paths.cleaned(stem.name)
+    pitched = instrument_family(stem) != DRUM_FAMILY
+    grid = Grid(arrangement.bpm, arrangement.beats_per_bar, arrangement.duration, arrangement.key)
+    inputs = {"audio": file_digest(source), "conform": stem.conform.model_dump(), "grid": asdict(grid),
+              "pitched": pitched, "band": file_digest(paths.band_take) if stem.from_band else None}  # fmt: skip
+    cache, key, record = _cached(paths, "conform", stem.name, inputs)
+    if record is not None:
+        return record
+    started = time.perf_counter()
+    audio = read_audio(source)
+    if stem.conform.tempo or stem.conform.key:
+        clock = (analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+                 if stem.from_band else None)  # fmt: skip
+        result = conform(audio, grid, tempo=stem.conform.tempo, key=stem.conform.key, pitched=pitched,
+                         analysis=clock)  # fmt: skip
+        audio, record = result.audio, result.to_dict()
+    else:
+        record = {"applied": False, "reason": "conform is off for this stem (conform: {tempo: false, key: false})"}
+    write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    cache.store("conform", stem.name, key, [paths.stem(stem.name)], record)
+    return {**record, "reused": False}
+
+
+def analyze_mix(audio: Audio, arrangement: Arrangement) -> dict[str, Any]:
+    """Tempo, beats, downbeat, key and tuning of the master, against the arranged tempo (for the manifest)."""
+    from stems.conform import analyze
+
+    return analyze(audio, bpm_hint=arrangement.bpm, beats_per_bar=arrangement.beats_per_bar).to_dict()
 
 
 def tempo_map(arrangement: Arrangement) -> Any:
@@ -224,6 +265,7 @@ def mix_and_master(
         "master": result.report.to_dict(),
         "master_gain_db": result.gain_db,
         "master_iterations": result.iterations,
+        "analysis": analyze_mix(result.audio, arrangement),
         "files": [Path(f).name for f in files],
         "seconds": round(time.perf_counter() - started, 3),
     }

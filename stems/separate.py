@@ -196,6 +196,19 @@ class Separator:
         kept = sources[[self.sources.index(s) for s in keep]].sum(axis=0)
         return _back_to_input(kept, audio, self.sample_rate, 0.0).kept
 
+    def separate_sources(
+        self, audio: Audio, keep: Sequence[str], progress: Progress | None = None, *, name: str | None = None
+    ) -> dict[str, Audio]:
+        """Each source of ``keep`` from one model run, at the input's rate, channels and length: a whole mix
+        split once into several stems."""
+        label = name or f"separate {'+'.join(keep)}"
+        if not keep:
+            raise UserInputError(f"{label}: no source to keep; name one of {', '.join(self.sources)}")
+        for source in keep:
+            self._check_item(audio, source, label)
+        sources = self._apply(self._to_model(audio)[None], label, progress)[0]
+        return {s: _back_to_input(sources[self.sources.index(s)], audio, self.sample_rate, 0.0).kept for s in keep}
+
     def _check_item(self, audio: Audio, keep: str, label: str) -> None:
         check_finite(audio, label)
         if audio.channels not in (1, 2):

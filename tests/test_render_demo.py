@@ -95,6 +95,7 @@ def test_manifest_is_complete(demo_render: Path) -> None:
     assert set(manifest["timings"]) == {
         "generate",
         "separate_and_clean",
+        "conform",
         "transcribe",
         "mix_and_master",
         "total",

@@ -80,7 +80,7 @@ CASES = [
         "unknown_stem",
         HEAD + _stems("colour: red  #<"),
         "stems[0].colour",
-        "allowed keys here: name, prompt",
+        "allowed keys here: name, from, source, prompt",
         col=5,
     ),
     Bad(

@@ -1,0 +1,437 @@
+"""Conforming measured on public-domain scores played off their written tempo; prints one JSON object.
+
+Each piece of the music21 corpus (``PIECES``) is cut to whole bars of about ``--seconds`` from its first
+full bar (a pickup is dropped) and played, per part with a GM program, by fluidsynth
+(``eval_transcription.render``) as a performance: 2-8 % off the written tempo, 50-200 ms of silence before
+bar 1 and a tempo drifting linearly by 1-3 % over the excerpt (all seeded). The written score is the
+target: its grid has bar 1 beat 1 at 0 s and beat k at k * 60 / bpm (``Grid.origin`` = 0).
+
+Measured against that grid:
+
+- beat F-measure (``mir_eval.beat.f_measure``, 70 ms, no 5 s trim) of the beats ``analyze`` finds in the
+  conformed audio (``after``; a stem left as is is its input), and of those it finds in the performance
+  itself (``before``, the unconformed baseline); ``placed``: of the performance's true beats where the
+  conforming put them (a click track warped with the music's time map), which a tracker that errs the
+  same way before and after cannot flatter; ``tracker``: ``before``'s beats against the true beats;
+- note-onset F1 of basic-pitch transcription (``eval_transcription.score``, 50 ms) of the conformed audio,
+  of the performance as it is, and of a rendering at the written tempo with no offset (``unwarped``);
+- key and tuning ``analyze`` reads from the performance transposed by one semitone (seeded sign, tuning
+  truth 0 cents) and retuned by 30 cents (resampled, seeded sign; key unchanged): right when the tonic and
+  mode match music21's ``analyze('key')`` of the excerpt, and the cents are within 15 of the truth;
+- seconds to conform a 300 s stereo 32 kHz performance (one piece looped) on this machine.
+
+    .venv/bin/python bench/conform.py            # 10 pieces x 30 s, speed on 300 s
+    .venv/bin/python bench/conform.py --quick    # 3 pieces x 15 s, speed on 60 s (CI-sized)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stems.audio import Audio, convert_audio, resample
+from stems.midi import Note
+from tests.bench_scripts import load_bench
+
+if TYPE_CHECKING:
+    from stems.conform import ConformResult, Grid
+
+_transcription = load_bench("eval_transcription")
+render, score = _transcription.render, _transcription.score
+
+BEAT_WINDOW = 0.07  # mir_eval.beat F-measure tolerance (MIREX), seconds
+TUNING_TOLERANCE = 15.0  # cents
+ARTICULATION = 0.92  # sounding fraction of a written note value, so repeated notes re-attack
+SPEED_RATE = 32_000  # MusicGen's rate: the stems conforming meets
+GOALS = {"beat_f": 0.95, "onset_f1_gap": 0.05, "key_tuning_accuracy": 0.90, "realtime_factor": 0.25}
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A corpus score, its written tempo (quarter notes per minute), transcription family, GM programs."""
+
+    path: str
+    bpm: float
+    family: str
+    programs: tuple[int, ...]  # per part, cycled: 0 piano, 4 e-piano, 24/25 guitar, 40-42 violin/viola/cello
+
+
+# Quarter-note meters only, so a beat is a quarter. The tempo is the score's metronome mark where it has one
+# a beat tracker can follow at the quarter (the chorales' 96, K. 545's 132, the rag's 100), else a usual one.
+PIECES = (
+    Piece("bach/bwv66.6", 96.0, "piano", (0,)),
+    Piece("mozart/k545/movement1_exposition", 132.0, "piano", (0,)),
+    Piece("joplin/maple_leaf_rag", 100.0, "piano", (0,)),
+    Piece("bach/bwv7.7", 96.0, "keys", (4, 4, 5, 4)),
+    Piece("bach/bwv269", 88.0, "strings", (48, 48, 49, 48)),
+    Piece("bach/bwv84.5", 92.0, "guitar", (24, 25, 24, 25)),
+    Piece("mozart/k155/movement1", 126.0, "strings", (40, 40, 41, 42)),
+    Piece("haydn/opus74no1/movement3", 138.0, "strings", (40, 40, 41, 42)),
+    Piece("schubert/Lindenbaum", 84.0, "piano", (73, 0, 0)),
+    Piece("ryansMammoth/AmericanHornpipe", 100.0, "guitar", (24,)),
+)
+QUICK = 3
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """Whole bars of a score from its first full bar; note times in beats (quarters) from bar 1."""
+
+    notes: tuple[tuple[float, float, int, int, int], ...]  # (start, end, pitch, velocity, part)
+    beats: float  # written length
+    beats_per_bar: int
+    tonic: int  # pitch class
+    mode: str  # "major" / "minor"
+
+
+def excerpt(piece: Piece, seconds: float) -> Excerpt:
+    from music21 import corpus, meter
+
+    score = corpus.parse(piece.path)
+    signature = score.recurse().getElementsByClass(meter.TimeSignature)[0]
+    if signature.denominator != 4:
+        raise ValueError(f"{piece.path}: {signature.ratioString} is not a quarter-note meter")
+    numbers = [m.number for m in score.parts[0].getElementsByClass("Measure") if m.number >= 1]
+    bars = min(max(1, round(seconds * piece.bpm / 60 / signature.numerator)), len(numbers))
+    cut = score.measures(1, bars)
+    key = excerpt_key(cut)
+    notes = {}
+    for index, part in enumerate(cut.parts):
+        for n in part.stripTies().flatten().notes:
+            start, length = float(n.offset), float(n.quarterLength)
+            if length <= 0 or start >= bars * signature.numerator:
+                continue  # grace notes; anything past the cut
+            velocity = n.volume.velocity or (88 if index == 0 else 72)  # the top part a little louder
+            end = start + length * ARTICULATION
+            for p in n.pitches:
+                notes[(round(start, 3), p.midi)] = (start, end, p.midi, velocity, index)
+    ends = max(s + (e - s) / ARTICULATION for s, e, *_ in notes.values())  # a final bar can be short
+    return Excerpt(
+        notes=tuple(sorted(notes.values())),  # unisons between parts counted once
+        beats=float(min(bars * signature.numerator, np.ceil(ends - 1e-6))),
+        beats_per_bar=int(signature.numerator),
+        tonic=key.tonic.pitchClass,
+        mode=key.mode,
+    )
+
+
+def excerpt_key(cut: Any) -> Any:
+    """music21's key profile estimate, the best-correlated key its key signature allows (major or relative
+    minor): the profile alone calls the C major Menuetto of Haydn op. 74/1 "c minor"."""
+    from music21 import key
+
+    found = cut.analyze("key")
+    signatures = cut.recurse().getElementsByClass(key.KeySignature)
+    if not signatures:
+        return found
+    allowed = [k for k in [found, *found.alternateInterpretations] if k.sharps == signatures[0].sharps]
+    return allowed[0] if allowed else found
+
+
+@dataclass(frozen=True)
+class Performance:
+    """Where beat b is played: tempo ``factor`` x written at bar 1, changing linearly by ``drift`` over
+    ``beats``; ``lead`` s of silence first."""
+
+    bpm: float
+    factor: float
+    drift: float
+    lead: float
+    beats: float
+
+    def time(self, beat: float | np.ndarray) -> np.ndarray:
+        """Integral of the beat period 60 / (bpm * factor * (1 + drift * b / beats)) from 0 to ``beat``."""
+        period = 60.0 / (self.bpm * self.factor)
+        if abs(self.drift) < 1e-9:
+            return self.lead + period * np.asarray(beat, dtype=float)
+        scale = self.beats / self.drift
+        return self.lead + period * scale * np.log1p(np.asarray(beat, dtype=float) / scale)
+
+
+def performance(piece: Piece, beats: float, rng: np.random.Generator) -> Performance:
+    sign = rng.choice([-1.0, 1.0], size=2)
+    return Performance(
+        bpm=piece.bpm,
+        factor=1.0 + sign[0] * rng.uniform(0.02, 0.08),
+        drift=sign[1] * rng.uniform(0.01, 0.03),
+        lead=rng.uniform(0.05, 0.20),
+        beats=beats,
+    )
+
+
+BeatTime = Callable[[float | np.ndarray], np.ndarray]  # beat (quarters from bar 1) -> seconds
+
+
+def written(bpm: float) -> BeatTime:
+    """Beat -> seconds on the target grid: bar 1 beat 1 at 0 s."""
+    return lambda beat: np.asarray(beat, dtype=float) * 60.0 / bpm
+
+
+def notes_at(ex: Excerpt, at: BeatTime, transpose: int = 0) -> list[Note]:
+    return [Note(float(at(s)), float(at(e)), p + transpose, int(v)) for s, e, p, v, _ in ex.notes]
+
+
+def play(piece: Piece, ex: Excerpt, at: BeatTime, transpose: int = 0) -> Audio:
+    """Each part rendered with its program (parts sharing one are rendered together), summed, peak 0.5."""
+    groups: dict[int, list[int]] = {}
+    for part in sorted({n[4] for n in ex.notes}):
+        groups.setdefault(piece.programs[part % len(piece.programs)], []).append(part)
+    renders = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for program, parts in groups.items():
+            sub = Excerpt(tuple(n for n in ex.notes if n[4] in parts), ex.beats, ex.beats_per_bar, 0, "")
+            renders.append(render(notes_at(sub, at, transpose), program, False, Path(tmp)))
+    length = max(r.num_samples for r in renders)
+    mix = sum(r.fitted(length).samples for r in renders)
+    return Audio(0.5 * mix / max(float(np.abs(mix).max()), 1e-9), renders[0].sample_rate)
+
+
+def retune(audio: Audio, cents: float) -> Audio:
+    """Played ``cents`` sharp (flat when negative): resampled as if recorded at rate x 2^(cents/1200)."""
+    played_at = round(audio.sample_rate * 2 ** (cents / 1200))
+    return Audio(resample(audio.samples, played_at, audio.sample_rate), audio.sample_rate)
+
+
+def beat_f(reference: np.ndarray, estimate: tuple[float, ...] | np.ndarray) -> float:
+    import mir_eval
+
+    estimate = np.asarray(estimate, dtype=float)
+    if len(estimate) == 0:
+        return 0.0
+    return float(mir_eval.beat.f_measure(reference, estimate, f_measure_threshold=BEAT_WINDOW))
+
+
+def clicks(times: np.ndarray, like: Audio) -> Audio:
+    """5 ms 2 kHz bursts at ``times``, as long as ``like``: the performance's true beats as audio."""
+    rate, burst = like.sample_rate, int(0.005 * like.sample_rate)
+    x = np.zeros(like.num_samples, dtype=np.float32)
+    tone = 0.5 * np.sin(2 * np.pi * 2000.0 * np.arange(burst) / rate) * np.hanning(burst)
+    for start in np.round(np.asarray(times) * rate).astype(int):
+        x[start : start + burst] += tone[: max(0, like.num_samples - start)]
+    return Audio(x[None], rate)
+
+
+def click_times(audio: Audio, gap: float = 0.1) -> np.ndarray:
+    """Where the bursts rise through a quarter of the peak (no two within ``gap`` s)."""
+    level = np.abs(audio.samples).max(axis=0)
+    above = np.flatnonzero(level >= 0.25 * max(float(level.max()), 1e-9))
+    if len(above) == 0:
+        return above.astype(float)
+    starts = above[np.concatenate([[True], np.diff(above) > gap * audio.sample_rate])]
+    return starts / audio.sample_rate
+
+
+def placed_beats(case: Case, result: ConformResult) -> np.ndarray:
+    """Where conforming put the performance's true beats: a click track at them, conformed with the time
+    map of the music (``conform(..., analysis=result.before)``), read back. Independent of the beat tracker
+    on the output, so ``beat_f.placed`` below ``after`` means the tracker, not the warp, missed."""
+    from stems.conform import conform
+
+    if not result.applied:
+        return case.true_beats
+    out = conform(clicks(case.true_beats, case.audio), grid(case), tempo=True, analysis=result.before)
+    return click_times(out.audio)
+
+
+def onset_f1(reference: list[Note], audio: Audio, family: str) -> float:
+    from stems.transcribe import get_transcriber
+
+    track = get_transcriber().transcribe(audio, family, family)
+    return score(tuple(reference), track.notes)["onset_f1"]
+
+
+_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def key_class(name: str | None) -> tuple[int, str] | None:
+    """``"F# minor"`` / ``"Bb major"`` -> (pitch class, mode); None when unreadable."""
+    if not name or len(name.split()) != 2 or name[0].upper() not in _NAMES:
+        return None
+    tonic, mode = name.split()
+    shift = sum({"#": 1, "♯": 1, "b": -1, "♭": -1, "-": -1}.get(c, 0) for c in tonic[1:])
+    return (_NAMES[tonic[0].upper()] + shift) % 12, mode.lower()
+
+
+def _mean(values: list[float]) -> float:
+    return round(float(np.mean(values)), 4) if values else float("nan")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One piece as the bench plays it."""
+
+    piece: Piece
+    excerpt: Excerpt
+    performance: Performance
+    audio: Audio  # the performance
+    seed: int
+
+    @property
+    def grid_beats(self) -> np.ndarray:
+        return np.arange(int(self.excerpt.beats)) * 60.0 / self.piece.bpm
+
+    @property
+    def true_beats(self) -> np.ndarray:
+        """Where the performance plays the written beats."""
+        return self.performance.time(np.arange(int(self.excerpt.beats)))
+
+    @property
+    def reference(self) -> list[Note]:
+        return notes_at(self.excerpt, written(self.piece.bpm))
+
+
+def make_case(piece: Piece, seconds: float, seed: int) -> Case:
+    ex = excerpt(piece, seconds)
+    rng = np.random.default_rng([seed, PIECES.index(piece) if piece in PIECES else 99])
+    perf = performance(piece, ex.beats, rng)
+    return Case(piece, ex, perf, play(piece, ex, perf.time), seed)
+
+
+def grid(case: Case) -> Grid:
+    from stems.conform import Grid
+
+    length = case.excerpt.beats * 60.0 / case.piece.bpm + 1.0  # the last notes ring a second
+    return Grid(case.piece.bpm, case.excerpt.beats_per_bar, duration=length)
+
+
+def tempo_row(case: Case) -> dict[str, Any]:
+    """Beat F and onset F1 before and after conforming, and on the unwarped rendering."""
+    from stems.conform import conform
+
+    result = conform(case.audio, grid(case), tempo=True)
+    after = result.after if result.after is not None else result.before  # left as is: output = input
+    family, reference = case.piece.family, case.reference
+    unwarped = play(case.piece, case.excerpt, written(case.piece.bpm))
+    return {
+        "piece": case.piece.path,
+        "tempo_factor": round(case.performance.factor, 4),
+        "drift": round(case.performance.drift, 4),
+        "lead_s": round(case.performance.lead, 3),
+        "applied": result.applied,
+        "reason": result.reason,
+        "stretch": round(result.stretch, 4),
+        "grid_origin": result.grid_origin,
+        "error_ms": {"before": result.error_before_ms, "after": result.error_after_ms},
+        "beat_f": {
+            "before": round(beat_f(case.grid_beats, result.before.beats), 4),
+            "after": round(beat_f(case.grid_beats, after.beats), 4),
+            "placed": round(beat_f(case.grid_beats, placed_beats(case, result)), 4),
+            "tracker": round(beat_f(case.true_beats, result.before.beats), 4),
+        },
+        "onset_f1": {
+            "unwarped": round(onset_f1(reference, unwarped, family), 4),
+            "before": round(onset_f1(reference, case.audio, family), 4),
+            "conformed": round(onset_f1(reference, result.audio, family), 4),
+        },
+    }
+
+
+def detuned_rows(case: Case) -> list[dict[str, Any]]:
+    """Key and tuning ``analyze`` reads on the performance a semitone and 30 cents off."""
+    from stems.conform import analyze
+
+    rng = np.random.default_rng([case.seed, 7, PIECES.index(case.piece) if case.piece in PIECES else 99])
+    semitone, cents = int(rng.choice([-1, 1])), float(rng.choice([-30.0, 30.0]))
+    transposed = play(case.piece, case.excerpt, case.performance.time, semitone)
+    variants = (
+        (f"{semitone:+d} semitone", transposed, semitone, 0.0),
+        (f"{cents:+.0f} cents", retune(case.audio, cents), 0, cents),
+    )
+    rows = []
+    for name, audio, transpose, truth_cents in variants:
+        found = analyze(audio, beats_per_bar=case.excerpt.beats_per_bar)
+        truth = ((case.excerpt.tonic + transpose) % 12, case.excerpt.mode)
+        rows.append(
+            {
+                "piece": case.piece.path,
+                "variant": name,
+                "key": found.key,
+                "key_right": key_class(found.key) == truth,
+                "tuning_cents": round(found.tuning_cents, 1),
+                "tuning_right": abs(found.tuning_cents - truth_cents) <= TUNING_TOLERANCE,
+            }
+        )
+    return rows
+
+
+def speed(case: Case, seconds: float) -> dict[str, float]:
+    """Wall seconds to conform ``seconds`` of the performance looped, stereo at 32 kHz (analysis included)."""
+    from stems.conform import Grid, conform
+
+    stereo = convert_audio(case.audio, SPEED_RATE, 2)
+    reps = int(np.ceil(seconds * SPEED_RATE / stereo.num_samples))
+    long = Audio(np.tile(stereo.samples, reps)[:, : int(seconds * SPEED_RATE)], SPEED_RATE)
+    start = time.perf_counter()
+    conform(long, Grid(case.piece.bpm, case.excerpt.beats_per_bar), tempo=True)
+    took = time.perf_counter() - start
+    return {"seconds": round(took, 2), "realtime_factor": round(took / seconds, 4)}
+
+
+def summary(
+    rows: list[dict[str, Any]], detuned: list[dict[str, Any]], timing: dict[str, float], seconds: float
+) -> dict[str, Any]:
+    def mean(section: str, key: str) -> float:
+        return _mean([r[section][key] for r in rows])
+
+    out: dict[str, Any] = {
+        "pieces": len(rows),
+        "beat_f": {k: mean("beat_f", k) for k in ("before", "after", "placed", "tracker")},
+        "onset_f1": {k: mean("onset_f1", k) for k in ("unwarped", "before", "conformed")},
+        "key_accuracy": _mean([float(r["key_right"]) for r in detuned]),
+        "tuning_accuracy": _mean([float(r["tuning_right"]) for r in detuned]),
+        "speed_audio_s": seconds,  # stereo, 32 kHz
+        "conform_s": timing["seconds"],
+        "realtime_factor": timing["realtime_factor"],
+    }  # fmt: skip
+    onset = out["onset_f1"]
+    out["goals"] = {
+        "beat_f_after": out["beat_f"]["after"] >= GOALS["beat_f"],
+        "beat_f_placed": out["beat_f"]["placed"] >= GOALS["beat_f"],
+        "onset_f1_within": onset["conformed"] >= onset["unwarped"] - GOALS["onset_f1_gap"],
+        "key_accuracy": out["key_accuracy"] >= GOALS["key_tuning_accuracy"],
+        "tuning_accuracy": out["tuning_accuracy"] >= GOALS["key_tuning_accuracy"],
+        "realtime_factor": timing["realtime_factor"] <= GOALS["realtime_factor"],
+    }
+    return out
+
+
+def evaluate(pieces: tuple[Piece, ...], seconds: float, speed_seconds: float, seed: int) -> dict[str, Any]:
+    cases = [make_case(p, seconds, seed) for p in pieces]
+    rows = [tempo_row(c) for c in cases]
+    detuned = [row for c in cases for row in detuned_rows(c)]
+    timing = speed(cases[0], speed_seconds)
+    result = summary(rows, detuned, timing, speed_seconds)
+    return {**result, "seed": seed, "seconds_per_piece": seconds, "per_piece": rows, "detuned": detuned}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK} pieces x 15 s, speed on 60 s")
+    parser.add_argument("--seconds", type=float, default=30.0, help="excerpt length (whole bars)")
+    parser.add_argument("--speed-seconds", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pieces", nargs="*", default=None, help="corpus paths, e.g. bach/bwv66.6")
+    args = parser.parse_args(argv)
+    pieces = tuple(p for p in PIECES if args.pieces is None or p.path in args.pieces)
+    if not pieces:
+        parser.error(f"no piece of {[p.path for p in PIECES]} was named")
+    if args.quick:
+        pieces, args.seconds, args.speed_seconds = pieces[:QUICK], 15.0, 60.0
+    print(json.dumps(evaluate(pieces, args.seconds, args.speed_seconds, args.seed), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""``conform``: warp a stem's beats onto the grid and optionally retune it, or leave it as is and say why."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from stems.audio import Audio
+from stems.conform import timemap, warp
+from stems.conform.analysis import analyze
+from stems.conform.beats import to_level
+from stems.conform.keys import semitones_toward
+from stems.conform.records import Analysis, ConformResult, Grid
+
+log = logging.getLogger(__name__)
+
+MIN_TEMPO_CONFIDENCE = 0.30  # below this the onset envelope has no steady period (noise measures ~0.05)
+MIN_TUNING_CONFIDENCE = 0.30  # circular resultant of the peaks' offsets; noise and drums measure < 0.1
+MIN_KEY_CONFIDENCE = 0.30
+MIN_DOWNBEAT_CONFIDENCE = 0.30  # below this bar 1 goes to the nearest grid beat, not the nearest bar line
+MIN_BARS = 2
+MIN_SHIFT_CENTS = 3.0  # a smaller shift is inaudible and not worth a pass through the stretcher
+_TEMPO_LEFT = "tempo left as is: "
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What ``conform`` decided before touching audio."""
+
+    warp: bool
+    cents: float
+    notes: tuple[str, ...]  # what the reason says about it
+
+
+def _check_input(audio: Audio, grid: Grid) -> None:
+    if not (np.isfinite(grid.bpm) and 20.0 <= grid.bpm <= 400.0):
+        raise ValueError(f"grid bpm must be 20 to 400, got {grid.bpm}")
+    if grid.beats_per_bar < 1:
+        raise ValueError(f"beats_per_bar must be positive, got {grid.beats_per_bar}")
+    if grid.duration is not None and not (np.isfinite(grid.duration) and grid.duration > 0):
+        raise ValueError(f"grid duration must be positive seconds, got {grid.duration}")
+
+
+def _tempo_problem(analysis: Analysis, audio: Audio, grid: Grid) -> str | None:
+    """Why the tempo cannot be conformed, or None."""
+    two_bars = MIN_BARS * grid.beats_per_bar * grid.beat_period
+    if analysis.warnings and analysis.warnings[0].startswith("silent"):
+        return analysis.warnings[0]
+    if audio.duration < two_bars:
+        return f"shorter than two bars ({audio.duration:.2f} s < {two_bars:.2f} s at {grid.bpm:g} bpm)"
+    if analysis.tempo_bpm is None or analysis.tempo_confidence < MIN_TEMPO_CONFIDENCE:
+        return (f"no steady beat: confidence {analysis.tempo_confidence:.2f} below "
+                f"{MIN_TEMPO_CONFIDENCE:.2f}")  # fmt: skip
+    if len(analysis.beats) < MIN_BARS * grid.beats_per_bar:
+        return f"no steady beat: only {len(analysis.beats)} beats found, fewer than two bars"
+    return None
+
+
+def _shift_cents(analysis: Analysis, grid: Grid) -> tuple[float, list[str]]:
+    """Pitch shift toward A440 and the grid's key: (cents, what to say about it)."""
+    if analysis.tuning_confidence < MIN_TUNING_CONFIDENCE:
+        return 0.0, [f"not retuned: no clear pitch (tuning confidence {analysis.tuning_confidence:.2f})"]
+    cents, notes = -analysis.tuning_cents, [f"tuning {analysis.tuning_cents:+.0f} cents"]
+    if grid.key and analysis.key:
+        if analysis.key_confidence >= MIN_KEY_CONFIDENCE:
+            semis = semitones_toward(analysis.key, grid.key)
+            cents += 100.0 * semis
+            notes.append(f"key {analysis.key} -> {grid.key} ({semis:+d} semitones)")
+        else:
+            notes.append(f"key {analysis.key} too uncertain ({analysis.key_confidence:.2f}) to transpose")
+    return (cents if abs(cents) >= MIN_SHIFT_CENTS else 0.0), notes
+
+
+def _plan(analysis: Analysis, audio: Audio, grid: Grid, tempo: bool, key: bool, pitched: bool) -> _Plan:
+    problem = _tempo_problem(analysis, audio, grid) if tempo or key else None
+    if problem and not problem.startswith("no steady beat"):
+        return _Plan(warp=False, cents=0.0, notes=(problem,))  # silent or too short: nothing to measure
+    notes = [f"{_TEMPO_LEFT}{problem}"] if problem and tempo else []
+    cents = 0.0
+    if key and pitched:
+        cents, said = _shift_cents(analysis, grid)
+        notes += said
+    elif key and not pitched:
+        notes.append("not retuned: unpitched stem")
+    return _Plan(warp=tempo and problem is None, cents=cents, notes=tuple(notes))
+
+
+def _length(audio: Audio, grid: Grid, tmap: timemap.TimeMap | None) -> int:
+    if grid.duration is not None:
+        return round(grid.duration * audio.sample_rate)
+    end = audio.duration if tmap is None else float(tmap.target[-1])
+    return max(1, round(end * audio.sample_rate))
+
+
+def _as_is(audio: Audio, grid: Grid, analysis: Analysis, reason: str) -> ConformResult:
+    origin = grid.origin if grid.origin is not None else (analysis.downbeat or 0.0)
+    error = timemap.grid_error_ms(np.array(analysis.beats), grid.beat_period, origin)
+    out = audio.fitted(_length(audio, grid, None))
+    return ConformResult(out, False, f"left as is: {reason}", analysis, None, error, None, 1.0, 0.0)
+
+
+def conform(audio: Audio, grid: Grid, *, tempo: bool = True, key: bool = False, pitched: bool = True,
+            analysis: Analysis | None = None) -> ConformResult:  # fmt: skip
+    """Warp ``audio``'s beats onto ``grid`` (``tempo``) and retune it toward A440 and ``grid.key`` (``key``,
+    never when not ``pitched``); or return it fitted to the length, ``applied=False``, with the reason."""
+    _check_input(audio, grid)
+    if analysis is None:
+        analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+    if not tempo and not key:
+        return _as_is(audio, grid, analysis, "conform is off for this stem")
+    plan = _plan(analysis, audio, grid, tempo, key, pitched)
+    if not plan.warp and plan.cents == 0.0:
+        said = [note.removeprefix(_TEMPO_LEFT) for note in plan.notes]
+        return _as_is(audio, grid, analysis, "; ".join(said) or "nothing to change")
+    beats, level = _beats_at_grid_level(analysis, grid)
+    tmap = _time_map(beats, analysis, audio, grid) if plan.warp else None
+    out = _render(audio, grid, tmap, plan.cents)
+    return _finish(audio, out, grid, analysis, tmap, plan, level)
+
+
+def _beats_at_grid_level(analysis: Analysis, grid: Grid) -> tuple[np.ndarray, str | None]:
+    beats = np.array(analysis.beats)
+    if analysis.tempo_bpm is None or len(beats) < 2:
+        return beats, None
+    return to_level(beats, analysis.tempo_bpm, grid.bpm)
+
+
+def _time_map(beats: np.ndarray, analysis: Analysis, audio: Audio, grid: Grid) -> timemap.TimeMap:
+    """An uncertain downbeat moves the stem to the nearest grid beat, not possibly most of a bar away."""
+    downbeat = analysis.downbeat if analysis.downbeat is not None else float(beats[0])
+    sure = analysis.downbeat_confidence >= MIN_DOWNBEAT_CONFIDENCE
+    bar = grid.beats_per_bar * grid.beat_period if sure else grid.beat_period
+    return timemap.build(beats, downbeat, audio.duration, grid.beat_period, bar, grid.origin)
+
+
+def _render(audio: Audio, grid: Grid, tmap: timemap.TimeMap | None, cents: float) -> Audio:
+    """Stretch (or only retune), then place the output on the grid: silence before a positive start, a cut
+    before a negative one, and exactly the asked length."""
+    if tmap is None:
+        source = target = np.array([0.0, audio.duration])
+    else:
+        source, target = tmap.source, tmap.target
+    out = warp.stretch(audio, source, target, cents=cents)
+    start = round(float(target[0]) * audio.sample_rate)
+    samples = np.pad(out.samples, ((0, 0), (start, 0))) if start > 0 else out.samples[:, -start:]
+    return Audio(samples, audio.sample_rate).fitted(_length(audio, grid, tmap))
+
+
+def _finish(audio: Audio, out: Audio, grid: Grid, before: Analysis, tmap: timemap.TimeMap | None,
+            plan: _Plan, level: str | None) -> ConformResult:  # fmt: skip
+    """Analyse the output, compare it with the input on the grid, and say what was done."""
+    after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+    origin = grid.origin if grid.origin is not None else (tmap.downbeat_at if tmap is not None else 0.0)
+    error_before = timemap.grid_error_ms(np.array(before.beats), grid.beat_period, origin)
+    error_after = timemap.grid_error_ms(np.array(after.beats), grid.beat_period, origin)
+    said = list(plan.notes) + [w for w in before.warnings if "bpm" in w] + ([level] if level else [])
+    if tmap is not None and before.downbeat_confidence < MIN_DOWNBEAT_CONFIDENCE:
+        said.append(f"downbeat uncertain ({before.downbeat_confidence:.2f}): moved to the nearest grid beat")
+    if tmap is not None:
+        worse = error_before is not None and (error_after is None or error_after > max(error_before, 15.0))
+        if worse:
+            reason = (f"conforming moved the beats away from the grid (mean error {error_before:.0f} ms -> "
+                      f"{error_after or float('nan'):.0f} ms)")  # fmt: skip
+            return _as_is(audio, grid, before, reason)
+        said.insert(0, f"warped {before.tempo_bpm:.1f} -> {grid.bpm:g} bpm, first downbeat at {tmap.downbeat_at:.3f} s")
+    if plan.cents:
+        said.append(f"shifted {plan.cents:+.0f} cents")
+    return ConformResult(
+        audio=out, applied=True, reason="; ".join(said), before=before, after=after,
+        error_before_ms=error_before, error_after_ms=error_after,
+        stretch=tmap.stretch if tmap is not None else 1.0, shift_cents=plan.cents,
+        grid_origin=origin, engine=warp.ENGINE_NAME,
+        time_map=() if tmap is None else tuple(zip(tmap.source.tolist(), tmap.target.tolist())),
+    )  # fmt: skip

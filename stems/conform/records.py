@@ -1,0 +1,110 @@
+"""What conforming hands on: the analysis of a stem, the grid it goes to, and the result (manifest records).
+
+Light module (numpy only) so the schema, the manifest and the CLI can import the types without librosa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stems.audio import Audio
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Tempo, beats, downbeat, tuning and key of one piece of audio, each with a confidence in 0..1."""
+
+    duration: float  # seconds
+    tempo_bpm: float | None  # None: no beat found
+    tempo_confidence: float
+    beats: tuple[float, ...]  # beat times, seconds
+    downbeat: float | None  # time of the first downbeat (bar 1 beat 1), seconds
+    downbeat_confidence: float
+    tuning_cents: float  # offset from A440 equal temperament, -50..50
+    tuning_confidence: float
+    key: str | None  # "A minor": the arrangement schema's "Tonic mode" form
+    key_confidence: float
+    beats_per_bar: int = 4
+    warnings: tuple[str, ...] = field(default=())  # what the analysis met (silence, a changed metrical level)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, for the manifest and ``musicmaker analyze --json``."""
+        return {
+            "duration": _r(self.duration),
+            "tempo_bpm": _r(self.tempo_bpm, 2),
+            "tempo_confidence": _r(self.tempo_confidence, 3),
+            "beats": [_r(b) for b in self.beats],
+            "downbeat": _r(self.downbeat),
+            "downbeat_confidence": _r(self.downbeat_confidence, 3),
+            "tuning_cents": _r(self.tuning_cents, 1),
+            "tuning_confidence": _r(self.tuning_confidence, 3),
+            "key": self.key,
+            "key_confidence": _r(self.key_confidence, 3),
+            "beats_per_bar": self.beats_per_bar,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The tempo grid (and key) a stem is conformed to.
+
+    ``origin`` is the output time of a bar line of the grid: grid beat ``k`` is at ``origin + k * 60 / bpm``.
+    The stem's first downbeat goes to the grid bar line nearest it, so a stem whose bar 1 starts 80 ms late
+    gets bar 1 at ``origin``; what comes before it is kept before it (cut where it would fall before 0 s).
+    ``None``: bar 1 goes after the input's lead-in (the audio before its first downbeat, at the new tempo),
+    which is what ``musicmaker conform`` does. The arrangement's grid has bar 1 beat 1 at 0 s (the default).
+    """
+
+    bpm: float
+    beats_per_bar: int = 4
+    duration: float | None = None  # output length in s; None: the input's length at the new tempo (CLI)
+    key: str | None = None  # target key for retuning, "A minor"
+    origin: float | None = 0.0
+
+    @property
+    def beat_period(self) -> float:
+        return 60.0 / self.bpm
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bpm": self.bpm, "beats_per_bar": self.beats_per_bar, "duration": self.duration,
+                "key": self.key, "origin": self.origin}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConformResult:
+    """A conformed stem, or the input left as is, with the reason either way."""
+
+    audio: Audio  # input rate and channels; exactly round(grid.duration * rate) samples when duration is set
+    applied: bool  # False: left as is (audio is then the input, fitted to the length)
+    reason: str  # what was done, or why nothing was done (for the user and the manifest)
+    before: Analysis
+    after: Analysis | None  # analysis of the output (None when not applied)
+    error_before_ms: float | None  # mean |beat - nearest grid beat| in ms, before
+    error_after_ms: float | None
+    stretch: float  # mean time ratio applied (output / input time; 1.0 when none)
+    shift_cents: float  # pitch shift applied (0 when key is off or for unpitched stems)
+    grid_origin: float | None = None  # output time of the grid's bar line bar 1 beat 1 went to (None: not applied)
+    engine: str | None = None  # the stretcher used ("rubberband R3 (--fine)")
+    # (input s, output s) anchors of the warp, for checks against known beats; not in to_dict (600 per 300 s)
+    time_map: tuple[tuple[float, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, without the audio (the manifest records the file)."""
+        return {
+            "applied": self.applied,
+            "reason": self.reason,
+            "error_before_ms": _r(self.error_before_ms, 1),
+            "error_after_ms": _r(self.error_after_ms, 1),
+            "stretch": _r(self.stretch, 5),
+            "shift_cents": _r(self.shift_cents, 1),
+            "grid_origin": _r(self.grid_origin),
+            "engine": self.engine,
+            "before": self.before.to_dict(),
+            "after": None if self.after is None else self.after.to_dict(),
+        }
