@@ -187,27 +187,28 @@ class Separator:
 
         audiocraft's ``ChromaStemConditioner._get_stemmed_wav`` does this with ``vocals`` + ``other``.
         """
-        label = name or f"separate {'+'.join(keep)}"
-        if not keep:
-            raise UserInputError(f"{label}: no source to keep; name one of {', '.join(self.sources)}")
-        for source in keep:
-            self._check_item(audio, source, label)
-        sources = self._apply(self._to_model(audio)[None], label, progress)[0]
-        kept = sources[[self.sources.index(s) for s in keep]].sum(axis=0)
-        return _back_to_input(kept, audio, self.sample_rate, 0.0).kept
+        kept = self._split(audio, keep, name, progress)
+        return _back_to_input(np.sum(list(kept.values()), axis=0), audio, self.sample_rate, 0.0).kept
 
     def separate_sources(
         self, audio: Audio, keep: Sequence[str], progress: Progress | None = None, *, name: str | None = None
     ) -> dict[str, Audio]:
         """Each source of ``keep`` from one model run, at the input's rate, channels and length: a whole mix
         split once into several stems."""
+        kept = self._split(audio, keep, name, progress)
+        return {s: _back_to_input(part, audio, self.sample_rate, 0.0).kept for s, part in kept.items()}
+
+    def _split(
+        self, audio: Audio, keep: Sequence[str], name: str | None, progress: Progress | None
+    ) -> dict[str, np.ndarray]:
+        """The sources ``keep`` of one model run over ``audio``, at the model's rate."""
         label = name or f"separate {'+'.join(keep)}"
         if not keep:
             raise UserInputError(f"{label}: no source to keep; name one of {', '.join(self.sources)}")
         for source in keep:
             self._check_item(audio, source, label)
         sources = self._apply(self._to_model(audio)[None], label, progress)[0]
-        return {s: _back_to_input(sources[self.sources.index(s)], audio, self.sample_rate, 0.0).kept for s in keep}
+        return {s: sources[self.sources.index(s)] for s in keep}
 
     def _check_item(self, audio: Audio, keep: str, label: str) -> None:
         check_finite(audio, label)
