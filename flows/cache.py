@@ -21,16 +21,18 @@ from stems.audio import write_bytes_atomic
 # The modules whose code decides each stage's output: editing one invalidates that stage (and, through the output
 # hashes, everything downstream of it).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "generate": ("stems/generate.py", "stems/musicgen_load.py", "stems/musicgen_sampling.py",
+    "generate": ("flows/generation.py", "stems/generate.py", "stems/musicgen_load.py", "stems/musicgen_sampling.py",
                  "stems/musicgen_windows.py", "stems/chroma.py", "stems/plan.py", "stems/debug_models.py",
                  "stems/models.py"),
-    "separate": ("stems/separate.py", "stems/demucs_models.py", "stems/demucs_debug.py", "stems/audio.py"),
-    "refine": ("stems/clean.py", "stems/audio.py"),
-    "conform": ("stems/conform", "stems/audio.py"),
-    "transcribe": ("stems/transcribe.py", "stems/transcribe_notes.py", "stems/transcribe_settings.py",
-                   "stems/drums.py", "stems/midi.py"),
-    "mix": ("stems/conform", "mixing/loudness.py", "mixing/mix.py", "mixing/master.py", "mixing/limiter.py", "mixing/export.py",
-            "mixing/truepeak.py", "mixing/_kernels.py", "mixing/ffmpeg.py", "mixing/_parallel.py"),
+    "separate": ("flows/stages.py", "flows/band.py", "stems/separate.py", "stems/demucs_models.py",
+                 "stems/demucs_debug.py", "stems/audio.py"),
+    "refine": ("flows/stages.py", "stems/clean.py", "stems/audio.py"),
+    "conform": ("flows/stages.py", "stems/conform", "stems/audio.py"),
+    "transcribe": ("flows/stages.py", "stems/transcribe.py", "stems/transcribe_notes.py",
+                   "stems/transcribe_settings.py", "stems/instruments.py", "stems/drums.py", "stems/midi.py"),
+    "mix": ("flows/stages.py", "stems/conform", "mixing/loudness.py", "mixing/mix.py", "mixing/master.py",
+            "mixing/limiter.py", "mixing/export.py", "mixing/truepeak.py", "mixing/_kernels.py", "mixing/ffmpeg.py",
+            "mixing/_parallel.py"),
 }  # fmt: skip
 _REPO = Path(__file__).resolve().parents[1]
 

@@ -76,10 +76,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from flows import preflight
+    from flows.paths import slugify
     from flows.settings import apply_prefect_defaults
 
     arrangement = _load(args.file, args.seed)
-    plan = preflight.check(arrangement, args.only, weights=not args.dry_run)
+    folder = Path(args.output) / slugify(arrangement.title)
+    plan = preflight.check(arrangement, args.only, weights=not args.dry_run, folder=folder)
     if args.dry_run:
         _emit(args, plan, preflight.describe(plan))
         return EXIT_OK
@@ -460,13 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except OSError as err:  # a full disk or a read-only folder met outside our writers is still the user's to fix
-        from stems.audio import storage_error
+    except OSError as err:  # our writers raise StorageError; this is a path met elsewhere, read or written
+        from stems.audio import STORAGE_ADVICE
 
-        storage = storage_error(err)
-        if storage is None:
+        if err.errno not in STORAGE_ADVICE:
             return _internal_error()
-        print(f"error: {storage}", file=sys.stderr)
+        print(f"error: {err.filename or 'a path you gave'}: {os.strerror(err.errno or 0)}; check the paths you "
+              "gave: that they exist, their permissions and the free space where outputs go", file=sys.stderr)  # fmt: skip
         return EXIT_USER
     except Exception:  # noqa: BLE001 - an internal failure: show everything, exit 1
         return _internal_error()

@@ -10,12 +10,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from flows.cache import StageCache, file_digest, stage_key
 from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
 from flows.schema_checks import BAND
 from stems.audio import Audio, read_audio, write_wav
 from stems.errors import UserInputError
+from stems.models import checkpoint_fingerprint
 
 Progress = Callable[[str, int, int], None]
 
@@ -66,6 +69,17 @@ def generated_items(arrangement: Arrangement, stems: list[Stem]) -> list[Stem]:
 
 def context_text(arrangement: Arrangement) -> str:
     return f"{arrangement.bpm:g} bpm, {arrangement.key}, {arrangement.time_signature} time"
+
+
+def render_stems(arrangement: Arrangement, only: list[str] | None, paths: RenderPaths) -> list[Stem]:
+    """The stems a render into ``paths`` renders: all; with ``--only``, the named ones, the stems they follow,
+    and every stem the folder already holds (reused through the stage cache unless redone), so the mix,
+    stems.zip and MIDI keep an earlier render's stems. In a fresh folder that is the named stems and those they
+    follow. The dry run and the weights check plan the same stems."""
+    if not only:
+        return list(arrangement.stems)
+    held = [s.name for s in arrangement.stems if paths.raw(s.name).is_file()]
+    return selected_stems(arrangement, [*only, *held])
 
 
 def selected_stems(arrangement: Arrangement, only: list[str] | None) -> list[Stem]:
@@ -186,7 +200,22 @@ def melody_audio(
         from stems.separate import separate_sum
 
         split = separate_sum
-    return split(audio, keep, melody_separation_model(arrangement, keep))
+    kept = split(audio, keep, melody_separation_model(arrangement, keep))
+    return _audible_melody(kept, stem, keep)
+
+
+def _audible_melody(melody: Audio, stem: Stem, keep: tuple[str, ...]) -> Audio:
+    """A melody file whose kept sources are silent (a bass or drum riff) cannot be checked before Demucs runs:
+    say here what to change."""
+    from stems.errors import AudioInputError
+    from stems.generate import SILENCE_RMS
+
+    if float(np.sqrt(np.mean(np.square(melody.samples, dtype=np.float64)))) >= SILENCE_RMS:
+        return melody
+    raise AudioInputError(
+        f"stem {stem.name!r}: its melody file is silent once Demucs keeps only {', '.join(keep)} "
+        "(melody_stems); for a bass or drum riff write melody_stems: [] to use the file as it is"
+    )
 
 
 def melody_stems(arrangement: Arrangement, stem: Stem) -> tuple[str, ...]:
@@ -280,6 +309,7 @@ def generation_key(
     melody = melody_path(arrangement, stem, paths, takes_melody)
     inputs = {
         "model": model,
+        "checkpoint": checkpoint_fingerprint(model),
         "prompt": stem.prompt,
         "seed": stem_seed(arrangement.seed, stem.name),
         "duration": arrangement.duration,

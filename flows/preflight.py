@@ -7,9 +7,11 @@ reported by the loaders with its file and line (``flows.checks``), so a render n
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flows import band, generation, stages
+from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
 
 
@@ -27,17 +29,29 @@ def check_weights(generation_models: set[str], separation_models: set[str]) -> N
         raise ModelUnavailableError("; ".join(missing))
 
 
-def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool = True) -> dict[str, Any]:
+def check_tools(stems: list[Stem]) -> None:
+    """Programs a render runs besides Python: Rubber Band for stems that conform (before any model loads)."""
+    from stems.conform.warp import require_rubberband
+
+    if any(s.conform.tempo or s.conform.key for s in stems):
+        require_rubberband()
+
+
+def check(
+    arrangement: Arrangement, only: list[str] | None = None, weights: bool = True, folder: Path | None = None
+) -> dict[str, Any]:
     """The plan of a render of ``arrangement`` (plain JSON-able data); with ``weights``, also make sure every
     model can be loaded from here (a cache look-up, and a short network probe only when something is missing).
 
     ``arrangement`` comes from the loaders, which have run every input check (``flows.checks``) already.
+    ``folder`` is the track's render folder, whose stems an ``--only`` render keeps (see
+    ``generation.render_stems``).
     """
     from stems.models import describe_model, model_info, vram_gb
     from stems.plan import plan_windows
     from stems.speed import estimates
 
-    stems = generation.selected_stems(arrangement, only)
+    stems = generation.render_stems(arrangement, only, RenderPaths(folder or Path("."), ""))
     batches = []
     for model, names in generation.generation_batches(arrangement, stems):
         batches.append({"model": model, "about": describe_model(model), "stems": names,
@@ -52,6 +66,7 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
     separation_models |= {m for m in (_melody_separation(arrangement, s) for s in take) if m is not None}
     if weights:
         check_weights({str(b["model"]) for b in batches}, separation_models)
+        check_tools(stems)
     windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)
     spans = generation.section_spans(arrangement)
     return {
@@ -79,7 +94,8 @@ def check(arrangement: Arrangement, only: list[str] | None = None, weights: bool
 
 def _band_plan(arrangement: Arrangement, stems: list[Stem]) -> dict[str, Any] | None:
     """The band take of a render of ``stems`` (its prompt, models and the stems split out of it), or None."""
-    take = next((i for i in generation.generated_items(arrangement, stems) if i.name == generation.BAND), None)
+    items = generation.generated_items(arrangement, stems) if arrangement.band is not None else []
+    take = next((i for i in items if i.name == generation.BAND), None)  # a stem may be called band without one
     if take is None:
         return None
     split = {s.name: s.source for s in stems if s.from_band}  # none when only a stem that follows the take

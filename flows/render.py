@@ -284,22 +284,14 @@ def track_job(
 ) -> TrackJob:
     """The track's job, its folder prepared; ``album_run`` names the album render it belongs to (in the manifest).
 
-    ``only`` names stems to redo, with those that follow them and the mix (see :func:`_only_stems`).
+    ``only`` names stems to redo, with those that follow them and the mix (see :func:`generation.render_stems`).
     """
     redone = generation.redone_stems(arrangement, only)
     paths = prepare_render_folder(arrangement.title, out_dir, force, slug)
     _forget(paths, redone)
-    stems = _only_stems(arrangement, only, paths) if only else list(arrangement.stems)
+    stems = generation.render_stems(arrangement, only, paths)
     render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only, "album_run": album_run}
     return TrackJob(arrangement, paths, tuple(stems), render, tags or {})
-
-
-def _only_stems(arrangement: Arrangement, only: list[str], paths: RenderPaths) -> list[Stem]:
-    """The stems of an ``--only`` render: the named ones, the stems they follow, and every stem the folder
-    already holds (reused through the stage cache unless redone), so the mix, stems.zip and MIDI keep an
-    earlier render's stems; in a fresh folder, only the named stems and those they follow are rendered."""
-    held = [s.name for s in arrangement.stems if paths.raw(s.name).is_file()]
-    return generation.selected_stems(arrangement, [*only, *held])
 
 
 def _forget(paths: RenderPaths, stems: list[str]) -> None:

@@ -51,28 +51,21 @@ _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u2
 _PROMPT_WHITESPACE = frozenset("\t\n\r")  # prompts may span lines (YAML block scalars)
 
 
-def _first_control(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
-    return next((ch for ch in _CONTROL_CHARACTERS.findall(value) if ch not in allowed), None)
+def _no_controls(value: str, allowed: frozenset[str], why: str) -> str:
+    bad = next((ch for ch in _CONTROL_CHARACTERS.findall(value) if ch not in allowed), None)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad!r} at position {value.index(bad) + 1}; {why}")
+    return value
 
 
 def _one_line(value: str) -> str:
-    bad = _first_control(value)
-    if bad is not None:
-        raise ValueError(
-            f"contains the control character {bad!r} at position {value.index(bad) + 1}; titles and names reach "
-            "file tags, CUE sheets and the terminal, so write them on one line of printable characters"
-        )
-    return value
+    why = "titles and names reach file tags, CUE sheets and the terminal, so write them on one line of printable characters"
+    return _no_controls(value, frozenset(), why)
 
 
 def _prompt_text(value: str) -> str:
-    bad = _first_control(value, _PROMPT_WHITESPACE)
-    if bad is not None:
-        raise ValueError(
-            f"contains the control character {bad!r} at position {value.index(bad) + 1}; a prompt may hold "
-            "line breaks and tabs, no other control characters (they would reach the terminal raw)"
-        )
-    return value
+    why = "a prompt may hold line breaks and tabs, no other control characters (they would reach the terminal raw)"
+    return _no_controls(value, _PROMPT_WHITESPACE, why)
 
 
 SFloat = Annotated[float, Strict()]  # strict float still accepts ints (bpm: 96), but not "96" or true
@@ -170,11 +163,15 @@ ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 def _model_name(value: str, info: ValidationInfo) -> str:
     """A model is a name (hub, debug, random:) or a local checkpoint folder; a folder next to the YAML file
     becomes its absolute path, as a relative melody file does (a hub name with no such folder stays a name)."""
+    from stems.models import is_builtin_name, looks_like_path
+
     context = info.context if isinstance(info.context, dict) else {}
     base = context.get("base_dir")
+    if not base or is_builtin_name(value):
+        return value
     try:
-        folder = Path(base) / Path(value).expanduser() if base else None
-        return str(folder.resolve()) if folder is not None and folder.is_dir() else value
+        folder = Path(base) / Path(value).expanduser()
+        return str(folder.resolve()) if looks_like_path(value) or folder.is_dir() else value
     except (OSError, ValueError):  # not a usable path: the model check reports the name
         return value
 

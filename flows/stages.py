@@ -140,25 +140,24 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> di
     that come from the band take share its clock, so they are all warped by the take's beats (one time map).
     """
     from stems.conform import Grid, analyze, conform
+    from stems.conform.warp import rubberband_version
 
     source = paths.cleaned(stem.name)
     pitched = instrument_family(stem) != DRUM_FAMILY
     grid = Grid(arrangement.bpm, arrangement.beats_per_bar, arrangement.duration, arrangement.key)
     inputs = {"audio": file_digest(source), "conform": stem.conform.model_dump(), "grid": asdict(grid),
-              "pitched": pitched, "band": file_digest(paths.band_take) if stem.from_band else None}  # fmt: skip
+              "pitched": pitched, "band": file_digest(paths.band_take) if stem.from_band else None,
+              "rubberband": rubberband_version() if stem.conform.tempo or stem.conform.key else None}  # fmt: skip
     cache, key, record = _cached(paths, "conform", stem.name, inputs)
     if record is not None:
         return record
     started = time.perf_counter()
     audio = read_audio(source)
-    if stem.conform.tempo or stem.conform.key:
-        clock = (analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
-                 if stem.from_band else None)  # fmt: skip
-        result = conform(audio, grid, tempo=stem.conform.tempo, key=stem.conform.key, pitched=pitched,
-                         analysis=clock)  # fmt: skip
-        audio, record = result.audio, result.to_dict()
-    else:
-        record = {"applied": False, "reason": "conform is off for this stem (conform: {tempo: false, key: false})"}
+    on = stem.conform.tempo or stem.conform.key
+    clock = (analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+             if stem.from_band and on else None)  # fmt: skip
+    result = conform(audio, grid, tempo=stem.conform.tempo, key=stem.conform.key, pitched=pitched, analysis=clock)
+    audio, record = result.audio, result.to_dict()  # measured even when off: the report shows it
     write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
     record["seconds"] = round(time.perf_counter() - started, 3)
     cache.store("conform", stem.name, key, [paths.stem(stem.name)], record)
@@ -228,13 +227,14 @@ def _mix_inputs(
         "stems": [{"digest": file_digest(paths.stem(s.name)), "gain_db": s.gain_db, "pan": s.pan, "mute": s.mute,
                    "solo": s.solo} for s in stems],
         "master": arrangement.master.model_dump(), "title": arrangement.title, "artist": arrangement.artist,
+        "grid": [arrangement.bpm, arrangement.beats_per_bar],  # the master's analysis is read against it
     }  # fmt: skip
 
 
 def mix_and_master(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, album_tags: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Mix the cleaned stems, master to the target, export mix.<fmt> (and stems.zip); returns the loudness report.
+    """Mix the stems (cleaned and conformed), master to the target, export mix.<fmt> (and stems.zip); returns the loudness report.
 
     ``album_tags`` (album, track number) go into the MP3/WAV/FLAC tags of a track rendered as part of an album.
     """

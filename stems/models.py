@@ -11,6 +11,7 @@ A local folder in the Hugging Face format (a fine-tuned MusicGen, a mirror of th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -183,7 +184,7 @@ def model_info(name: str) -> ModelInfo:
     local = _local(name)
     if local is not None:
         return local.info(name)
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise UserInputError(
             f"model folder {name!r} does not exist (looked in {Path(name).expanduser().absolute()}); "
             "give the folder of a MusicGen checkpoint in the Hugging Face format (as `save_pretrained` writes it)"
@@ -223,6 +224,30 @@ def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
     """Decoder dims, audio channels and melody flag of a real checkpoint name (for random-init builds)."""
     size, channels, melody, _params, _decoder = _CHECKPOINTS[name]
     return DIMS[size], channels, melody
+
+
+def is_builtin_name(name: str) -> bool:
+    """A hub checkpoint, debug or ``random:`` name: never read as a folder."""
+    return name in _DEBUG_INFO or name in _CHECKPOINTS or _is_random(name)
+
+
+def looks_like_path(name: str) -> bool:
+    """Written as a path (``./x``, ``../x``, ``/x``, ``~/x``, ``x/``), so a folder is meant even if missing."""
+    return name.startswith(("/", "./", "../", "~")) or name.endswith("/") or os.path.isabs(name)
+
+
+def checkpoint_fingerprint(name: str) -> str | None:
+    """What a local checkpoint folder holds, for cache keys: its config and each file's name, size and change
+    time (a fine-tune saved into the same folder changes it); None for a hub, debug or random name."""
+    local = _local(name)
+    if local is None:
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in local.path.iterdir() if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    digest.update((local.path / CONFIG_FILE).read_bytes())
+    return digest.hexdigest()
 
 
 def is_local_checkpoint(name: str) -> bool:
@@ -305,13 +330,9 @@ def local_folder(name: str) -> Path | None:
     return path.resolve() if path.is_dir() else None
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or name.endswith("/") or os.path.isabs(name)
-
-
 def _local(name: str) -> LocalCheckpoint | None:
     """The checkpoint in folder ``name``; None for a built-in name (they win over a folder of the same name)."""
-    if name in _DEBUG_INFO or name in _CHECKPOINTS or _is_random(name):
+    if is_builtin_name(name):
         return None
     folder = local_folder(name)
     return None if folder is None else read_checkpoint(folder)

@@ -85,3 +85,18 @@ def test_manifest_and_report_show_the_analysis(demo_render: Path) -> None:
     assert "conform" in manifest["timings"] and "conform" in manifest["reused"]
     page = (demo_render / "report.html").read_text()
     assert 'id="grid"' in page and "Tempo and key" in page and "measured on the master" in page
+
+
+def test_a_render_without_rubberband_stops_before_any_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+    from stems.conform import warp
+
+    monkeypatch.setattr(warp.shutil, "which", lambda name: None)
+    song = tmp_path / "song.yaml"
+    song.write_text(SONG.format(conform=""))
+    assert main(["render", str(song), "-o", str(tmp_path / "out")]) == 2
+    assert "rubberband was not found" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    song.write_text(SONG.format(conform=", conform: {tempo: false}"))
+    assert main(["render", str(song), "-o", str(tmp_path / "out"), "--dry-run", "--quiet"]) == 0

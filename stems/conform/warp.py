@@ -10,6 +10,7 @@ before and after, R3 warp and retune) took 38.9 s wall, 0.13x real time, on the 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +36,14 @@ def require_rubberband() -> str:
     if path is None:
         raise UserInputError(f"rubberband was not found (needed to conform stems to the tempo grid); {INSTALL_HINT}")
     return path
+
+
+@functools.cache
+def rubberband_version() -> str:
+    """The installed Rubber Band's version (part of the conform stage's cache key: another version stretches
+    differently)."""
+    done = subprocess.run([require_rubberband(), "--version"], capture_output=True, text=True, timeout=30)
+    return (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr).strip() else "unknown"
 
 
 def stretch(audio: Audio, source: np.ndarray, target: np.ndarray, *, cents: float = 0.0) -> Audio:
