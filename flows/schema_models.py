@@ -290,11 +290,14 @@ class Transcription(_Model):
 
 
 # Editors see the two kinds of stem: generated (a prompt) or a source of the band take (from: band, source).
+# "Absent" is written as absent or null: Prefect checks a deployment's parameters, dumped with every field, against
+# this schema.
 _STEM_KINDS_JSON_SCHEMA: dict[str, Any] = {
     "if": {"properties": {"from": {"const": BAND}}, "required": ["from"]},
-    "then": {"required": ["source"], "not": {"anyOf": [{"required": [f]} for f in BAND_STEM_FORBIDDEN]}},
-    "else": {"required": ["prompt"], "not": {"required": ["source"]}},
-}
+    "then": {"required": ["source"], "properties": {"source": {"type": "string"},
+             **{f: {"type": "null"} for f in BAND_STEM_FORBIDDEN}}},
+    "else": {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "source": {"type": "null"}}},
+}  # fmt: skip
 _MISSING_PROMPT = (
     "required field 'prompt' is missing (or null) in this stem; add it, e.g. prompt: tight funk drums "
     f"(only a stem with 'from: {BAND}' may leave it out)"

@@ -282,3 +282,14 @@ def test_band_stem_gain_edit_reuses_the_take_and_its_split(band_render: tuple[Pa
     )
     assert not manifest["reused"]["mix_and_master"]
     assert (_digest(folder / "raw" / "band.wav"), _digest(folder / "raw" / "bass.wav")) == (take, split)
+
+
+def test_dumped_arrangements_pass_their_json_schema() -> None:
+    """Prefect checks a deployment's parameters (the arrangement dumped with every field, nulls included)
+    against the flow's schema: the stem kinds' if/then/else must take null for absent."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from flows.schema import arrangement_json_schema, load_arrangement
+
+    for name in ("demo.yaml", "band-demo.yaml"):
+        arrangement = load_arrangement(Path(__file__).parents[1] / "arrangements" / name)
+        jsonschema.validate(arrangement.model_dump(mode="json", exclude={"source"}), arrangement_json_schema())
