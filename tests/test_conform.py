@@ -255,6 +255,21 @@ def test_time_map_counts_a_skipped_beat_and_places_bar_one_on_the_nearest_bar_li
     assert keep.downbeat_at == pytest.approx(0.08) and keep.target[0] == pytest.approx(0.0)
 
 
+def test_beats_half_a_beat_off_move_to_where_the_bass_is() -> None:
+    from stems.conform.beats import fix_phase
+
+    salience = np.full(1000, 0.1)
+    salience[::50] = 1.0  # bass onsets every 50 frames
+    salience[500::50] = 0.1  # the second half: bass only midway, as if the tracker slipped half a beat
+    salience[525::50] = 1.0
+    off = np.arange(25, 500, 50)  # tracked half a beat off in the first half, on the beat in the second
+    frames = np.concatenate((off, np.arange(525, 1000, 50)))
+    np.testing.assert_array_equal(fix_phase(frames, salience)[:8], off[:8] + 25)
+    np.testing.assert_array_equal(fix_phase(frames, salience)[-6:], frames[-6:])
+    flat = np.ones(1000)  # beats and midpoints alike (running sixteenths): the tracker's phase stands
+    np.testing.assert_array_equal(fix_phase(off, flat), off)
+
+
 def test_records_are_json() -> None:
     a = Analysis(1.0, None, 0.0, (), None, 0.0, 0.0, 0.0, None, 0.0)
     assert json.loads(json.dumps(a.to_dict()))["tempo_bpm"] is None

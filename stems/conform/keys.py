@@ -1,10 +1,10 @@
-"""Tuning (cents from A440) and key (Krumhansl-Schmuckler), and the key arithmetic retuning needs.
+"""Tuning (cents from A440) and key (Krumhansl-Schmuckler, Albrecht-Shanahan profiles), and the key arithmetic retuning needs.
 
 Tuning is the weighted circular mean of every spectral peak's offset from the nearest equal-tempered
 semitone (peaks from ``librosa.piptrack``): a circular mean does not split a tuning near +-50 cents in two as
 a histogram does, and its resultant length (0: offsets spread evenly, 1: all the same) is the confidence.
-The key is the Krumhansl-Schmuckler correlation of the tuning-corrected CQT chroma with the 24 rotated
-Krumhansl-Kessler probe-tone profiles (Krumhansl 1990, "Cognitive Foundations of Musical Pitch", table 4.1).
+The key is the Krumhansl-Schmuckler correlation (Krumhansl 1990, "Cognitive Foundations of Musical Pitch")
+of the tuning-corrected CQT chroma with the 24 rotated Albrecht-Shanahan key profiles.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import numpy as np
 
 from stems.errors import UserInputError
 
-# Krumhansl-Kessler (1982) probe-tone ratings, tonic first.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Albrecht and Shanahan (2013, "The Use of Large Corpora to Train a New Type of Key-Finding Algorithm",
+# Music Perception 31(1)) pitch-class distributions, tonic first: on the detuned set of bench/conform.py
+# they name 18 of 20 keys right where the Krumhansl-Kessler probe-tone ratings (1982) named 13, which read
+# K. 545 and two other major pieces as their dominant or a semitone off (the flat non-scale degrees weigh
+# too much there). Adding bass-register chroma made every profile worse (11-15 of 20).
+MAJOR_PROFILE = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
+MINOR_PROFILE = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
 # How a key is spelled when we name it: the spelling with the fewest accidentals in its signature.
 MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
