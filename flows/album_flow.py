@@ -12,7 +12,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -25,6 +25,7 @@ from flows.report import write_album_report
 from flows.report_album import REPORT_NAME
 from flows.report_media import REPORT_DIR
 from flows.schema import Arrangement
+from flows.schema_models import SessionFormat
 from stems.audio import read_audio, write_bytes_atomic
 from stems.errors import UserInputError
 
@@ -180,6 +181,7 @@ def render_album(
         else:
             folders = _render_here(album, tracks, folder, force, run)
         sequenced = sequence_task(album, tracks, folders, folder)
+        sequenced["files"] += _album_sessions(album, tracks, folder, sequenced["tracks"])
         reused = {
             Path(f).name: json.loads((Path(f) / "manifest.json").read_text()).get("reused") for f in folders
         }
@@ -191,6 +193,19 @@ def render_album(
         )  # fmt: skip
         _write_report_then_manifest(folder, sequenced["files"], manifest)
     return str(folder)
+
+
+def _album_sessions(album: Album, tracks: list[Arrangement], folder: Path, listing: list[dict]) -> list[str]:
+    """The album session (every track's mix in sequence on one timeline), in each format any track asks for;
+    written before the album manifest, which lists it."""
+    from flows.sessions import album_session, write_sessions
+
+    asked = {fmt for a in tracks for fmt in a.master.sessions}
+    formats = [fmt for fmt in get_args(SessionFormat) if fmt in asked]
+    if not formats:
+        return []
+    session = album_session(folder, album.title, album.artist or "", listing)
+    return list(write_sessions(session, folder, folder.name, formats)["files"])
 
 
 def _write_report_then_manifest(folder: Path, album_files: list[str], manifest: dict[str, Any]) -> None:

@@ -258,6 +258,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from flows.sessions import export_folder
+    from mixing.sessions import SESSION_FORMATS
+
+    formats = list(SESSION_FORMATS) if args.format == "all" else [args.format]
+    written = export_folder(Path(args.folder), formats)
+    files = "\n".join(f"  {Path(args.folder) / f}" for f in written["files"])
+    _emit(args, written, f"Wrote\n{files}")
+    for note in written["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     if args.kind == "album":
         from flows.album import album_json_schema as make
@@ -413,6 +426,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("export", help="write DAW sessions (DAWproject, REAPER) of a track or album render",
+                       formatter_class=fmt, epilog="Writes DIR/session/<slug>.dawproject (Bitwig Studio, Studio One, "
+                       "Cubase: the audio inside)\nand DIR/session/<slug>.rpp (REAPER: the render's files by "
+                       "relative path).\nA part whose file is missing is left out, and a note says so.\n"
+                       "examples:\n  musicmaker export renders/demo-groove\n"
+                       "  musicmaker export renders/demo-album --format reaper")  # fmt: skip
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("--format", choices=["dawproject", "reaper", "all"], default="all",
+                   help="which session to write (default: all)")  # fmt: skip
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the arrangement format", formatter_class=fmt,
                        epilog="examples:\n  musicmaker schema -o arrangements/arrangement.schema.json\n"

@@ -18,7 +18,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from flows import band, generation, progress, stages
+from flows import band, generation, progress, sessions, stages
 from flows.cache import StageCache
 from flows.generation import GenerationJob
 from flows.gpu import ensure_gpu_limit, gpu_slot
@@ -171,7 +171,8 @@ def _write_report_then_manifest(paths: RenderPaths, manifest: dict[str, Any]) ->
 @task(name="finish-track", cache_policy=NO_CACHE)
 def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[dict], conformed: list[dict],
                 midi: list[tuple[Any, bool]], mixed: dict[str, Any], started: float) -> str:  # fmt: skip
-    """Write the track's multi-track MIDI, its report and, last, its manifest (which marks the render finished)."""
+    """Write the track's multi-track MIDI, its DAW sessions, its report and, last, its manifest (which marks the
+    render finished)."""
     arrangement, paths = job.arrangement, job.paths
     tracks = [track for track, _ in midi]
     stages.write_track_midi(arrangement, tracks, paths)
@@ -196,6 +197,9 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[d
         mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files", "analysis")},
         timings=_timings(gen, ref, conformed, midi, mixed, started), reused=reused, files=[],
     )  # fmt: skip
+    # Sessions are outputs: written before the report and the manifest that lists every output with its hash.
+    manifest["sessions"] = sessions.write_track_sessions(paths.root, paths.slug, manifest,
+                                                         list(arrangement.master.sessions))  # fmt: skip
     _write_report_then_manifest(paths, manifest)
     return str(paths.root)
 

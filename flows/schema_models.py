@@ -136,6 +136,7 @@ MELODY_STEMS_DESCRIPTION = (
     "trained on) for trained models, the file as it is for debug and random: models"
 )
 AudioFormat = Literal["wav", "flac", "mp3"]  # mixing.formats.FORMATS (a test keeps the two equal)
+SessionFormat = Literal["dawproject", "reaper"]  # mixing.sessions.model.SESSION_FORMATS (a test keeps them equal)
 ExportRate = Literal[32000, 44100, 48000]
 Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
 
@@ -451,9 +452,14 @@ class Master(_Model):
         description='constant "320k" (32k..320k) or VBR "V0".."V9"',
         json_schema_extra={"enum": list(MP3_BITRATES)},
     )
-    zip_stems: SBool = Field(default=False, description="also write stems.zip of the cleaned stems")
+    zip_stems: SBool = Field(default=False, description="also write stems.zip of the stems (cleaned and conformed)")
+    sessions: list[SessionFormat] = Field(
+        default=list(get_args(SessionFormat)),
+        description="DAW sessions written to session/<slug>.dawproject (Bitwig Studio, Studio One, Cubase) and "
+        "session/<slug>.rpp (REAPER); [] writes none",
+    )
 
-    @field_validator("formats")
+    @field_validator("formats", "sessions")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         repeated = sorted({fmt for fmt in value if value.count(fmt) > 1})

@@ -117,6 +117,7 @@ def test_full_fixture_reads_every_field(full_yaml: Path) -> None:
         "sample_rate": 48000,
         "mp3_bitrate": "V0",
         "zip_stems": True,
+        "sessions": ["reaper"],
     }
     assert keys.clean.overrides() == {"dc": False, "highpass_hz": 80.0, "lowpass_hz": 9000.0,
                                       "gate_open_db": None, "gate_close_db": None, "fade_in_s": None,
