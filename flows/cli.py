@@ -221,18 +221,24 @@ def _cmd_conform(args: argparse.Namespace) -> int:
 
 
 def _bpm(text: str) -> float:
+    """``--bpm`` takes what the arrangement's ``bpm:`` takes."""
+    from flows.schema_models import BPM_RANGE
+
     bpm = float(text)
-    if not 20.0 <= bpm <= 400.0:
-        raise argparse.ArgumentTypeError(f"{text} is out of range; give a tempo from 20 to 400 bpm")
+    if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; give a tempo from {BPM_RANGE[0]:g} to "
+                                         f"{BPM_RANGE[1]:g} bpm")  # fmt: skip
     return bpm
 
 
 def _beats_per_bar(text: str) -> int:
     """``4/4`` -> 4: the numerator counts the beats ``--bpm`` counts, as the arrangement's time_signature."""
-    top, _, bottom = text.partition("/")
-    if not (top.isdigit() and bottom in {"1", "2", "4", "8", "16", "32"} and 1 <= int(top) <= 32):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time signature; write e.g. 4/4, 3/4 or 6/8")
-    return int(top)
+    from flows.schema_models import parse_time_signature
+
+    try:
+        return parse_time_signature(text)[0]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -43,6 +43,19 @@ KEY_MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "ae
 _KEY_RE = re.compile(r"^\s*([A-G])([#b\u266f\u266d]?)\s+(" + "|".join(KEY_MODES) + r")\s*$", re.IGNORECASE)
 _TIME_SIGNATURE_RE = re.compile(r"^\s*(\d{1,3})\s*/\s*(\d{1,3})\s*$")
 BEAT_UNITS = (1, 2, 4, 8, 16, 32)
+BPM_RANGE = (20, 300)  # beats of the time signature's unit per minute, as `bpm:` and `--bpm` take them
+
+
+def parse_time_signature(value: str) -> tuple[int, int]:
+    """``"6/8"`` -> ``(6, 8)``; a ValueError saying what to write otherwise (the schema and the CLI share it)."""
+    match = _TIME_SIGNATURE_RE.match(value)
+    beats, unit = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not (1 <= beats <= 32 and unit in BEAT_UNITS):
+        raise ValueError(
+            f'received {value!r}; write "N/D" with N from 1 to 32 beats per bar and D one of '
+            f'{", ".join(map(str, BEAT_UNITS))}, e.g. "4/4", "3/4", "6/8" (quote it in YAML)'
+        )
+    return beats, unit
 
 MAX_SEED = 2**32 - 1  # MusicGen seeds go through numpy's and torch's generators, which take 32 bits
 # Characters that must not reach file tags, CUE sheets or a terminal raw: C0/C1 controls (NUL, newline, ESC of a
@@ -501,7 +514,7 @@ class Arrangement(_Model):
     )
     title: Name = Field(examples=["Night Drive"])
     artist: OneLine | None = None
-    bpm: SFloat = Field(ge=20, le=300, examples=[96])
+    bpm: SFloat = Field(ge=BPM_RANGE[0], le=BPM_RANGE[1], examples=[96])
     key: str = Field(description="tonic and mode", examples=["A minor", "C# major", "Bb dorian"])
     time_signature: str = Field(default="4/4", description='beats per bar / beat unit, e.g. "4/4", "6/8"')
     duration: SFloat = Field(ge=5, le=600, description="seconds", examples=[180])
@@ -551,13 +564,7 @@ class Arrangement(_Model):
     @field_validator("time_signature")
     @classmethod
     def _time_signature(cls, value: str) -> str:
-        match = _TIME_SIGNATURE_RE.match(value)
-        beats, unit = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-        if not (1 <= beats <= 32 and unit in BEAT_UNITS):
-            raise ValueError(
-                f'received {value!r}; write "N/D" with N from 1 to 32 beats per bar and D one of '
-                f'{", ".join(map(str, BEAT_UNITS))}, e.g. "4/4", "3/4", "6/8" (quote it in YAML)'
-            )
+        beats, unit = parse_time_signature(value)
         return f"{beats}/{unit}"
 
     # `json_schema` is the Python name of `$schema`: accepted from model_dump(by_alias=False) (Prefect does
