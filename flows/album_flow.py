@@ -18,18 +18,14 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.album import Album, load_album, track_slug
-from flows.manifest import build_manifest, file_entry, report_files, write_manifest
+from flows.manifest import build_manifest, file_entry
 from flows.paths import ALBUM_RUN, render_lock, slugify
 from flows.render import run_tracks, track_job
-from flows.report import write_album_report
-from flows.report_album import REPORT_NAME
-from flows.report_media import REPORT_DIR
+from flows.report import ALBUM_MANIFEST, publish
 from flows.schema import Arrangement
 from flows.schema_models import SessionFormat
 from stems.audio import read_audio, write_bytes_atomic
 from stems.errors import UserInputError
-
-ALBUM_MANIFEST = "album-manifest.json"
 
 
 def _album_folder(album: Album, out_dir: Path, force: bool) -> Path:
@@ -191,7 +187,7 @@ def render_album(
             reused=reused, timings={"total": round(time.time() - started, 3)},
             files=[], distributed=bool(track_deployment),
         )  # fmt: skip
-        _write_report_then_manifest(folder, sequenced["files"], manifest)
+        publish(folder, ALBUM_MANIFEST, manifest, [file_entry(folder, folder / name) for name in sequenced["files"]])
     return str(folder)
 
 
@@ -208,10 +204,3 @@ def _album_sessions(album: Album, tracks: list[Arrangement], folder: Path, listi
     return list(write_sessions(session, folder, folder.name, formats)["files"])
 
 
-def _write_report_then_manifest(folder: Path, album_files: list[str], manifest: dict[str, Any]) -> None:
-    """The report first, then the album manifest (its presence marks the album finished) listing the album's
-    files and the report's, as they are on disk now."""
-    manifest["files"] = [file_entry(folder, folder / name) for name in album_files]
-    write_album_report(folder, manifest)
-    manifest["files"] += [file_entry(folder, p) for p in report_files(folder, REPORT_NAME, REPORT_DIR)]
-    write_manifest(folder / ALBUM_MANIFEST, manifest)

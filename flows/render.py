@@ -22,9 +22,9 @@ from flows import band, generation, progress, sessions, stages
 from flows.cache import StageCache
 from flows.generation import GenerationJob
 from flows.gpu import ensure_gpu_limit, gpu_slot
-from flows.manifest import build_manifest, list_outputs, write_manifest
+from flows.manifest import build_manifest, list_outputs
 from flows.paths import RenderPaths, prepare_render_folder, refuse_running_album, render_lock, slugify
-from flows.report import write_track_report
+from flows.report import publish
 from flows.report_album import REPORT_NAME
 from flows.report_media import REPORT_DIR
 from flows.schema import Arrangement, Stem
@@ -156,18 +156,6 @@ def _timings(generated: dict, refined: dict, conformed: list[dict], midi: list[t
     }
 
 
-def _write_report_then_manifest(paths: RenderPaths, manifest: dict[str, Any]) -> None:
-    """The report first; then the manifest, listing every file (the report's too) as it is on disk now.
-
-    The manifest's presence marks the render finished, so a render stopped before it is resumed, never left
-    "finished" without its report or with the hashes of files that were rewritten after it.
-    """
-    manifest["files"] = list_outputs(paths.root, skip=(REPORT_NAME, REPORT_DIR))  # the page cannot list itself
-    write_track_report(paths.root, manifest=manifest)
-    manifest["files"] = list_outputs(paths.root)
-    write_manifest(paths.manifest, manifest)
-
-
 @task(name="finish-track", cache_policy=NO_CACHE)
 def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[dict], conformed: list[dict],
                 midi: list[tuple[Any, bool]], mixed: dict[str, Any], started: float) -> str:  # fmt: skip
@@ -200,7 +188,7 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[d
     # Sessions are outputs: written before the report and the manifest that lists every output with its hash.
     manifest["sessions"] = sessions.write_track_sessions(paths.root, paths.slug, manifest,
                                                          list(arrangement.master.sessions))  # fmt: skip
-    _write_report_then_manifest(paths, manifest)
+    publish(paths.root, paths.manifest.name, manifest, list_outputs(paths.root, skip=(REPORT_NAME, REPORT_DIR)))
     return str(paths.root)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flows.manifest import refresh_files, report_files
+from flows.manifest import file_entry, refresh_files, report_files, write_manifest
 from flows.report_album import (
     ALBUM_AUDIO,
     MIX_FILES,
@@ -205,3 +205,16 @@ def write_report(folder: Path) -> Path:
     path = write_album_report(folder) if album else write_track_report(folder)
     refresh_files(folder / (ALBUM_MANIFEST if album else TRACK_MANIFEST), report_files(folder, REPORT_NAME, REPORT_DIR))
     return path
+
+
+def publish(folder: Path, manifest_name: str, manifest: dict[str, Any], files: list[dict[str, Any]]) -> None:
+    """The report first, then the manifest listing ``files`` and the report's own files as they are on disk now.
+
+    The manifest's presence marks the render finished, so a render stopped between the two is resumed, never
+    left "finished" without its report or with the hashes of files rewritten after it.
+    """
+    manifest["files"] = files  # the page lists the outputs; it cannot list itself
+    write_page = write_album_report if manifest_name == ALBUM_MANIFEST else write_track_report
+    write_page(folder, manifest=manifest)
+    manifest["files"] = files + [file_entry(folder, p) for p in report_files(folder, REPORT_NAME, REPORT_DIR)]
+    write_manifest(folder / manifest_name, manifest)

@@ -208,8 +208,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
     """``musicmaker export``: write the sessions of the track or album render in ``folder``, then keep its
     manifest true (it lists every output with its hash)."""
-    from flows.album_flow import ALBUM_MANIFEST
     from flows.manifest import refresh_files
+    from flows.report import ALBUM_MANIFEST
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -80,7 +80,7 @@ def test_rewriting_the_report_keeps_the_manifest_true(rendered: tuple[Path, Path
 
 def test_report_is_written_before_the_manifest(rendered: tuple[Path, Path],
                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from flows import render
+    from flows import report
 
     song, folder = rendered
     (folder / "report.html").unlink()
@@ -88,7 +88,7 @@ def test_report_is_written_before_the_manifest(rendered: tuple[Path, Path],
     def disk_full(path: Path, manifest: dict) -> None:
         raise StorageError("No space left on device")
 
-    monkeypatch.setattr(render, "write_manifest", disk_full)
+    monkeypatch.setattr(report, "write_manifest", disk_full)
     assert _render(song, folder.parent, "--force") == 2
     # stopped between the two: the report is there, the render is not finished, so a plain re-run finishes it
     assert (folder / "report.html").is_file() and not (folder / "manifest.json").exists()
