@@ -270,6 +270,26 @@ def test_beats_half_a_beat_off_move_to_where_the_bass_is() -> None:
     np.testing.assert_array_equal(fix_phase(off, flat), off)
 
 
+def test_beats_that_drift_off_the_first_note_move_back_half_a_beat() -> None:
+    from stems.conform.beats import fix_start_phase
+
+    env = np.full(2000, 0.1)
+    env[100::50] = 1.0  # notes every half beat from frame 100: beats at 100, 200, ...
+    # A tracker that began on the first note and settled midway, as on a hornpipe with no bass.
+    frames = np.concatenate(([100, 160, 210], np.arange(250, 2000, 100)))
+    still = np.zeros((12, 2000))  # one chord throughout: harmony neither confirms nor vetoes
+    moved = fix_start_phase(frames, env, still)
+    np.testing.assert_array_equal(moved[:10], np.arange(100, 1100, 100))  # the first bars laid anew too
+    chords = np.zeros((12, 2000))
+    for k, start in enumerate(range(0, 2000, 100)):  # a chord change on every tracked (midway) beat
+        chords[k % 12, max(0, start - 50) : start + 50] = 1.0
+    np.testing.assert_array_equal(fix_start_phase(frames, env, chords), frames)
+    on = np.arange(100, 2000, 100)  # tracked on the beat: the first note is on the line, nothing moves
+    np.testing.assert_array_equal(fix_start_phase(on, env, still), on)
+    wandering = frames + (np.arange(len(frames)) % 3) * 20  # no steady line to run back: left alone
+    np.testing.assert_array_equal(fix_start_phase(wandering, env, still), wandering)
+
+
 def test_records_are_json() -> None:
     a = Analysis(1.0, None, 0.0, (), None, 0.0, 0.0, 0.0, None, 0.0)
     assert json.loads(json.dumps(a.to_dict()))["tempo_bpm"] is None
