@@ -11,7 +11,7 @@ STAMP := $(VENV)/.musicmaker-installed
 APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium rubberband-cli
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test lint install system-deps bench lock clean
+.PHONY: demo test test-fast lint install system-deps bench lock clean
 
 demo: install
 	$(VENV)/bin/musicmaker render arrangements/demo.yaml -o renders --force
@@ -20,6 +20,10 @@ test: install
 	$(VENV)/bin/ruff check flows stems mixing tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+# Every test not marked slow (no end-to-end renders, no model-heavy cases): the loop to run while editing.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check flows stems mixing tests bench

@@ -327,7 +327,7 @@ def tempo_row(case: Case) -> dict[str, Any]:
     """Beat F and onset F1 before and after conforming, and on the unwarped rendering."""
     from stems.conform import conform
 
-    result = conform(case.audio, grid(case), tempo=True)
+    result = conform(case.audio, grid(case), tempo=True, family=case.piece.family)
     after = result.after if result.after is not None else result.before  # left as is: output = input
     family, reference = case.piece.family, case.reference
     unwarped = play(case.piece, case.excerpt, written(case.piece.bpm))

@@ -2,12 +2,14 @@
 
 Per instrument family: random (seeded) melodies, bass lines, chord progressions and piano pieces
 at a constant tempo, rendered with ``fluidsynth -ni -F out.wav -r 22050 FluidR3_GM.sf2 in.mid``,
-transcribed with basic-pitch's default settings and with ours, scored with
+transcribed with basic-pitch's default settings and with ours (for the GM instrument each clip is
+rendered with, as a user would name it: ``clip_settings``), scored with
 ``mir_eval.transcription`` (onset-only F1 at 50 ms; and with offsets, 20 % / 50 ms). Drums: GM
 channel-10 patterns, onset F1 per drum class (50 ms).
 
-Run: ``.venv/bin/python bench/eval_transcription.py [--quick] [--seeds 100 101 102]`` (prints JSON).
-The table in stems/transcribe_settings.py was tuned on seeds 0-2; the report uses seeds 100-102.
+Run: ``.venv/bin/python bench/eval_transcription.py [--quick] [--seeds 100 101 102] [--no-real]`` (prints
+JSON). The table in stems/transcribe_settings.py was tuned on seeds 0-2; the report uses seeds 100-102.
+The output's ``real_music`` is ``bench/real_music.py``'s report split (public-domain scores, per group).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Clip:
     notes: tuple[Note, ...]
     audio: Audio
     bpm: float
+    program: int = 0  # GM program (0-based) it was rendered with: the instrument it is transcribed as
 
 
 def _line(rng: np.random.Generator, lo: int, hi: int, beat: float, seconds: float) -> list[Note]:
@@ -166,15 +169,25 @@ def render(notes: list[Note], program: int, is_drum: bool, work: Path) -> Audio:
 def make_clip(family: str, seed: int, seconds: float) -> Clip:
     rng = np.random.default_rng(seed * 1000 + (INDEX.get(family, 99)))
     bpm = float(rng.integers(80, 140))
+    program = RENDER_PROGRAMS[family][seed % len(RENDER_PROGRAMS[family])] if family != "drums" else 0
     with tempfile.TemporaryDirectory() as tmp:
         if family == "drums":
             notes = _drum_notes(rng, bpm, seconds)
             audio = render(notes, 0, True, Path(tmp))
         else:
             notes = _score_notes(family, rng, bpm, seconds)
-            programs = RENDER_PROGRAMS[family]
-            audio = render(notes, programs[seed % len(programs)], False, Path(tmp))
-    return Clip(family, seed, tuple(sorted(notes, key=lambda n: (n.start, n.pitch))), audio, bpm)
+            audio = render(notes, program, False, Path(tmp))
+    return Clip(family, seed, tuple(sorted(notes, key=lambda n: (n.start, n.pitch))), audio, bpm, program)
+
+
+def clip_settings(clip: Clip) -> TranscriptionSettings:
+    """Our settings for the clip's GM instrument, named as a user would name it (``string ensemble 1``): the
+    instrument's own row where it has one (stems.transcribe_settings), else the clip's family's. An instrument
+    GM files under another family (the clavinet is a GM piano) is transcribed as the clip's family."""
+    from stems.instruments import resolve_instrument
+
+    found = resolve_instrument(clip.program + 1)  # GM tables number programs from 1
+    return settings_for(found if found.family == clip.family else clip.family)
 
 
 def _arrays(notes: tuple[Note, ...] | list[Note]) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +247,7 @@ def evaluate(seeds: list[int], seconds: float, families: tuple[str, ...] | None 
             rows[family] = {k: float(np.mean([p[k] for p in per if k in p])) for k in DRUM_CLASSES}
             continue
         default = [evaluate_pitched(c, BASIC_PITCH_DEFAULTS) for c in clips]
-        ours = [evaluate_pitched(c, settings_for(family)) for c in clips]
+        ours = [evaluate_pitched(c, clip_settings(c)) for c in clips]
         rows[family] = {
             "default_onset_f1": float(np.mean([d["onset_f1"] for d in default])),
             "ours_onset_f1": float(np.mean([d["onset_f1"] for d in ours])),
@@ -263,10 +276,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[100, 101, 102])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--families", nargs="*", default=None)
+    parser.add_argument("--no-real", action="store_true", help="skip the real-music report split")
     args = parser.parse_args(argv)
     seeds, seconds = ([args.seeds[0]], 8.0) if args.quick else (args.seeds, args.seconds)
     result = evaluate(seeds, seconds, tuple(args.families) if args.families else None)
+    if not args.no_real:
+        result["real_music"] = _real_music()
     print(json.dumps(result, indent=2))
+
+
+def _real_music() -> dict[str, object]:
+    """bench/real_music.py's report split, per group and overall (excerpts left out: see that script)."""
+    from tests.bench_scripts import load_bench
+
+    real = load_bench("real_music")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = real.evaluate(real.prepare(c, Path(tmp)) for c in real.cases("report"))
+    return {"groups": out["groups"], "summary": out["summary"]}
 
 
 if __name__ == "__main__":

@@ -5,9 +5,13 @@
     .venv/bin/python bench/generate.py --model random:facebook/musicgen-small --window 3 --stride 2 --long 9 --stems 2
     .venv/bin/python bench/generate.py --model random:facebook/musicgen-medium --device cuda --record
     .venv/bin/python bench/generate.py --model random:facebook/musicgen-stereo-large --device cuda --stems 8 --long-batch
+    .venv/bin/python bench/generate.py --quick --only decode                   # eager vs fast decode step
+    .venv/bin/python bench/gpu_decode.py                                       # issue 16's GPU figures
 
 ``--long-batch`` also renders --stems stems of --long seconds in one batched call, as an album track's stems
 are: issue 3's GPU figure is 8 stems x 300 s of musicgen-stereo-large size on one H200 (goal under 60 s).
+``decode`` compares the two decode engines in one run (``bench/decode.py``): ms per step, identical tokens,
+ATen dispatches per step; the other sections render with ``--engine`` (default fast).
 ``--record`` adds the result to this machine's speed table (``stems.speed``), which ``render --dry-run`` uses for
 its time estimates.
 
@@ -29,7 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stems.generate import Generator, SamplingParams, StemRequest
+from bench.decode import compare
+from stems.generate import DEFAULT_ENGINE, ENGINES, Generator, SamplingParams, StemRequest
 from stems.models import FRAME_RATE
 from stems.plan import plan_windows
 from stems.speed import SpeedRow, record
@@ -59,6 +64,16 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--record", action="store_true", help="add the result to this machine's speed table")
     p.add_argument(
         "--long-batch", action="store_true", help="also render --stems stems of --long s in one batched call"
+    )
+    p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE, help="decode engine of the renders")
+    p.add_argument(
+        "--only", choices=("decode", "long-batch"), default=None, help="run only this section (default: all)"
+    )
+    p.add_argument(
+        "--decode-seconds",
+        type=float,
+        default=None,
+        help="stem length of the decode section (default 4 s; 2 with --quick)",
     )
     return p.parse_args(argv)
 
@@ -109,30 +124,19 @@ def _tokens(gen: Generator, duration: float) -> int:
     return math.ceil(duration * gen.frame_rate) * codebooks
 
 
-def run(argv: list[str] | None = None) -> dict[str, Any]:
-    a = _args(argv)
-    model = a.model or ("debug" if a.quick else "random:facebook/musicgen-small")
-    gen = Generator(model, a.device, max_window=a.window or (4.0 if a.quick else None))
-    stride = a.stride or (2.5 if a.quick else 18.0)
-    long_s = a.long or (20.0 if a.quick else 300.0)
+def _throughput(
+    gen: Generator, a: argparse.Namespace, params: SamplingParams, long_s: float
+) -> dict[str, Any]:
+    """One window, one long stem, and --stems windows batched vs one by one."""
     window = gen.max_window
-    params = SamplingParams(extend_stride=stride)
-    _timed(gen, [StemRequest("warmup", "warm up", min(2.0, window), 0)], params)  # one-time costs
-
     single_s = _timed(gen, [StemRequest("one", "lofi drums", window, 1)], params)
     long_t = _timed(gen, [StemRequest("long", "lofi drums", long_s, 1)], params)
     single_tps = _tokens(gen, window) / single_s
     long_tps = _tokens(gen, long_s) / long_t
-
     reqs = [StemRequest(f"s{i}", f"stem {i} prompt", window, i) for i in range(a.stems)]
     batched = _timed(gen, reqs, params)
     sequential = sum(_timed(gen, [r], params) for r in reqs)
-    result: dict[str, Any] = {
-        "model": model,
-        "device": gen.device,
-        "device_label": device_label(gen.device),
-        "window_s": window,
-        "extend_stride_s": stride,
+    return {
         "single_window": {
             "seconds": round(single_s, 3),
             "tokens": _tokens(gen, window),
@@ -140,7 +144,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "long_render": {
             "duration_s": long_s,
-            "windows": len(plan_windows(long_s, stride, window)),
+            "windows": len(plan_windows(long_s, params.extend_stride, window)),
             "seconds": round(long_t, 3),
             "tokens": _tokens(gen, long_s),
             "tokens_per_s": round(long_tps, 1),
@@ -155,17 +159,53 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             "speedup": round(sequential / batched, 2),
         },
     }
-    if a.long_batch:
-        many = [StemRequest(f"l{i}", f"stem {i} prompt", long_s, i) for i in range(a.stems)]
-        seconds = _timed(gen, many, params)
-        result["long_batch"] = {
-            "stems": a.stems,
-            "duration_s": long_s,
-            "seconds": round(seconds, 3),
-            "tokens_per_s": round(_tokens(gen, long_s) * a.stems / seconds, 1),
-            "audio_s_per_s": round(long_s * a.stems / seconds, 2),
-        }
-    if a.record:
+
+
+def long_batch(gen: Generator, stems: int, long_s: float, params: SamplingParams) -> dict[str, Any]:
+    """--stems stems of --long s in one batched call, as an album track's stems are rendered."""
+    import torch
+
+    cuda = gen.device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    many = [StemRequest(f"l{i}", f"stem {i} prompt", long_s, i) for i in range(stems)]
+    seconds = _timed(gen, many, params)
+    return {
+        "stems": stems,
+        "duration_s": long_s,
+        "engine": params.engine,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(_tokens(gen, long_s) * stems / seconds, 1),
+        "audio_s_per_s": round(long_s * stems / seconds, 2),
+        **({"peak_vram_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)} if cuda else {}),
+    }
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    a = _args(argv)
+    model = a.model or ("debug" if a.quick else "random:facebook/musicgen-small")
+    gen = Generator(model, a.device, max_window=a.window or (4.0 if a.quick else None))
+    stride = a.stride or (2.5 if a.quick else 18.0)
+    long_s = a.long or (20.0 if a.quick else 300.0)
+    params = SamplingParams(extend_stride=stride, engine=a.engine)
+    warm = [StemRequest("warmup", "warm up", min(2.0, gen.max_window), 0)]
+    _timed(gen, warm, params)  # one-time costs
+    result: dict[str, Any] = {
+        "model": model,
+        "device": gen.device,
+        "device_label": device_label(gen.device),
+        "window_s": gen.max_window,
+        "extend_stride_s": stride,
+        "engine": a.engine,
+    }
+    if a.only in (None, "decode"):
+        seconds = a.decode_seconds or min(2.0 if a.quick else 4.0, gen.max_window)
+        result["decode"] = compare(gen, a.stems, seconds, params)
+    if a.only is None:
+        result.update(_throughput(gen, a, params, long_s))
+    if a.long_batch or a.only == "long-batch":
+        result["long_batch"] = long_batch(gen, a.stems, long_s, params)
+    if a.record and "long_render" in result:
         command = "`bench/generate.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`"
         row = speed_row(result, f"{time.strftime('%Y-%m-%d')} {command}")
         result["recorded"] = {"file": str(record(row)), "row": asdict(row)}

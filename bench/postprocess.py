@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.transcription_bench import bench_transcription
 from stems.audio import Audio
+from stems.demucs_catalog import DEFAULT_MODEL
 
 SECONDS = {True: 8.0, False: 20.0}
 REPEATS = {True: 3, False: 5}
@@ -165,7 +166,7 @@ def _overhead(times: dict[str, float], key: str) -> float:
     return round(100 * (times[key] / times["direct"] - 1), 2)
 
 
-def bench_separation(quick: bool, models: tuple[str, ...] = ("debug", "htdemucs")) -> dict[str, Any]:
+def bench_separation(quick: bool, models: tuple[str, ...] = ("debug", DEFAULT_MODEL)) -> dict[str, Any]:
     """Separation RTF on CPU (or the default device) and facade overhead, per model."""
     import torch
 
@@ -179,7 +180,7 @@ def bench_separation(quick: bool, models: tuple[str, ...] = ("debug", "htdemucs"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 s of audio, 3 repeats (20 s, 5 otherwise)")
-    parser.add_argument("--models", nargs="+", default=["debug", "htdemucs"], help="separation models")
+    parser.add_argument("--models", nargs="+", default=["debug", DEFAULT_MODEL], help="separation models")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:

@@ -6,6 +6,8 @@ the benchmark needs no fluidsynth.
 
 * ``rtf``: wall seconds per second of audio for ``Transcriber.transcribe`` per family (model
   already loaded, as in a render where one Transcriber serves every stem).
+* ``long_stem``: the same for one 300 s stem (issue 17's goal: under 0.05x real time on 2 cores, basic-pitch's
+  ONNX pass included), per family whose row uses the note tracker of ``stems.transcribe_tracking``.
 * ``facade_overhead``: ``transcribe_file``'s path (read the file, ``Transcriber.transcribe`` with
   basic-pitch's default settings) against ``basic_pitch.inference.predict`` on the same file with an
   already loaded model; median of several runs. Goal: within 5 % (negative = faster).
@@ -92,6 +94,23 @@ def real_time_factors(seconds: float, repeats: int) -> dict[str, float]:
     return out
 
 
+LONG_FAMILIES = ("piano", "strings", "violin", "guitar", "woodwind", "brass", "bass")
+
+
+def long_stem(seconds: float = 300.0) -> dict[str, object]:
+    """Wall seconds / audio seconds for one long stem, per family; also the ONNX pass alone."""
+    transcriber = get_transcriber()
+    song = synthetic_song(seconds)
+    transcriber.transcribe(synthetic_song(5.0), "piano", "warmup")
+    onnx = _median_time(lambda: transcriber.posteriors(song), 1)
+    out: dict[str, object] = {"audio_seconds": seconds, "onnx_only": round(onnx / seconds, 4)}
+    for family in LONG_FAMILIES:
+        began = time.perf_counter()
+        transcriber.transcribe(song, family, family)
+        out[family] = round((time.perf_counter() - began) / seconds, 4)
+    return out
+
+
 def facade_overhead(seconds: float, repeats: int) -> dict[str, float]:
     with quiet_basic_pitch_import():
         from basic_pitch.inference import Model, predict
@@ -129,6 +148,7 @@ def bench_transcription(quick: bool) -> dict[str, object]:
         "audio_seconds": seconds,
         "real_time_factor": real_time_factors(seconds, repeats),
         "facade_overhead": facade_overhead(seconds, repeats),
+        **({} if quick else {"long_stem": long_stem()}),
     }
 
 

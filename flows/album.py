@@ -18,9 +18,21 @@ from pydantic_core import CoreSchema
 from flows.paths import slugify
 from flows.schema import Arrangement, Problem, SchemaError, render_checks, validate_document
 from flows.schema_errors import format_field
-from flows.schema_models import SLUG_PATTERN, AudioFormat, ExistingFile, Name, OneLine, SBool, SFloat, _Model
+from flows.schema_models import (
+    SLUG_PATTERN,
+    AudioFormat,
+    ExistingFile,
+    Lufs,
+    Name,
+    OneLine,
+    SBool,
+    SFloat,
+    TruePeak,
+    _Model,
+)
 from flows.yamlload import Loc, Position, YamlDocument, read_yaml_file
 from mixing.sequence import crossfade_problem
+from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK
 
 # Arrangement keys an album may set for all its tracks (a track's own value wins).
 DEFAULTABLE = ("artist", "bpm", "key", "time_signature", "duration", "sample_rate", "seed", "model",
@@ -73,8 +85,8 @@ class Album(_Model):
     loudness: Literal["track", "album"] = Field(
         default="track", description="track: every track to the target; album: one gain keeps relative levels"
     )
-    lufs: SFloat = Field(default=-14.0, ge=-40, le=-5)
-    true_peak: SFloat = Field(default=-1.0, ge=-9, le=0)
+    lufs: Lufs = DEFAULT_LUFS
+    true_peak: TruePeak = DEFAULT_TRUE_PEAK
     formats: list[AudioFormat] = Field(default_factory=lambda: ["wav", "mp3"], min_length=1)  # type: ignore[arg-type]
     batch_tracks: SBool = Field(
         default=True,

@@ -19,9 +19,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.album import Album, load_album, track_slug
 from flows.manifest import build_manifest, file_entry
-from flows.paths import ALBUM_RUN, render_lock, slugify
+from flows.paths import ALBUM_CUE, ALBUM_MANIFEST, ALBUM_RUN, TRACK_MANIFEST, render_lock, slugify
 from flows.render import run_tracks, track_job
-from flows.report import ALBUM_MANIFEST, publish
+from flows.report import publish
 from flows.schema import Arrangement
 from flows.schema_models import SessionFormat
 from stems.audio import read_audio, write_bytes_atomic
@@ -64,11 +64,11 @@ def _refuse_foreign_tracks(album: Album, tracks: list[Arrangement], folder: Path
     """Without --force, a track folder holding a finished render made by anything but this album run (a
     single-track render, another album) is never replaced: the rule of ``render`` for every track folder."""
     for i, a in enumerate(tracks):
-        manifest = folder / track_slug(album, i, a) / "manifest.json"
+        manifest = folder / track_slug(album, i, a) / TRACK_MANIFEST
         if manifest.exists() and _run_of(manifest) != run:
             raise UserInputError(
                 f"{manifest.parent} already holds a finished render that is not part of this album render "
-                "(manifest.json); pass --force to render the album over it (unchanged stages are reused) "
+                f"({TRACK_MANIFEST}); pass --force to render the album over it (unchanged stages are reused) "
                 "or choose another folder with -o"
             )
 
@@ -154,11 +154,11 @@ def sequence_task(
              for fmt in dict.fromkeys(["wav", *album.formats])]  # fmt: skip
     names = [(a.title, start) for a, start in zip(tracks, joined.starts)]
     write_bytes_atomic(
-        folder / "album.cue", cue_sheet("album.wav", album.title, album.artist, names).encode()
+        folder / ALBUM_CUE, cue_sheet("album.wav", album.title, album.artist, names).encode()
     )
     listing = [{"number": i + 1, "slug": Path(f).name, "title": a.title, "folder": Path(f).name, "start": s, "duration": d}
                for i, (a, f, s, d) in enumerate(zip(tracks, folders, joined.starts, joined.durations))]  # fmt: skip
-    return {"tracks": listing, "loudness": result.report.to_dict(), "files": [*files, "album.cue"]}
+    return {"tracks": listing, "loudness": result.report.to_dict(), "files": [*files, ALBUM_CUE]}
 
 
 @flow(name="render_album")
@@ -179,7 +179,7 @@ def render_album(
         sequenced = sequence_task(album, tracks, folders, folder)
         sequenced["files"] += _album_sessions(album, tracks, folder, sequenced["tracks"])
         reused = {
-            Path(f).name: json.loads((Path(f) / "manifest.json").read_text()).get("reused") for f in folders
+            Path(f).name: json.loads((Path(f) / TRACK_MANIFEST).read_text()).get("reused") for f in folders
         }
         manifest = build_manifest(
             title=album.title, artist=album.artist, source=str(album.source), album=album.model_dump(mode="json"),

@@ -13,34 +13,30 @@ from pathlib import Path
 from typing import Any
 
 from flows.cache import StageCache, file_digest, stage_key
+from flows.generation import band_prompt
 from flows.paths import RenderPaths
-from flows.schema import Arrangement, Stem
 from flows.schema_checks import BAND
+from flows.schema_models import Arrangement, Stem
 from stems.audio import read_audio, write_bytes_atomic, write_wav
+from stems.demucs_catalog import MODEL_SOURCES, SOURCES
 
 
 def band_sources(arrangement: Arrangement) -> tuple[str, ...]:
     """Every source a band stem of ``arrangement`` takes, in Demucs' order: the split is the same whichever of
     its stems a render selects (``--only``)."""
-    from stems.separate import SOURCES
-
     wanted = {s.source for s in arrangement.stems if s.from_band}
     return tuple(source for source in SOURCES if source in wanted)
-
-
-def requested_separation_model(arrangement: Arrangement) -> str:
-    """``band.separation_model``, else the arrangement's."""
-    own = arrangement.band.separation_model if arrangement.band is not None else None
-    return own or arrangement.separation_model
 
 
 def band_separation_model(arrangement: Arrangement) -> str | None:
     """The Demucs model that splits the take: the requested one, or its 6-source sibling when a band stem takes
     guitar or piano (``stems.separate.model_for``); None without band stems. UserInputError when it lacks one."""
-    from stems.demucs_models import MODEL_SOURCES
     from stems.separate import model_for
 
-    requested = requested_separation_model(arrangement)
+    band_stem = next((s for s in arrangement.stems if s.from_band), None)
+    if band_stem is None:
+        return None
+    requested = arrangement.stem_separation_model(band_stem)  # the same for every band stem
     models = [model_for(source, requested) for source in band_sources(arrangement)]
     return max(models, key=lambda name: len(MODEL_SOURCES[name]), default=None)
 
@@ -101,16 +97,14 @@ def manifest_section(
     paths: RenderPaths,
     stems: list[Stem],
     generated: dict[str, dict[str, Any]],
-    refined: dict[str, dict[str, Any]],
+    cleaned: dict[str, dict[str, Any]],
 ) -> dict[str, Any] | None:
     """The manifest's ``band``: the take's prompt, file, generation and split, and which stems came out of it
     (stem: source); None when the render made no take."""
-    from flows.generation import band_prompt
-
     if arrangement.band is None or BAND not in generated:
         return None
     band_stems = [s for s in stems if s.from_band]
-    separation = next((refined[s.name]["separation"] for s in band_stems), None)
+    separation = next((cleaned[s.name]["separation"] for s in band_stems), None)
     return {
         "prompt": band_prompt(arrangement),
         "take": paths.band_take.relative_to(paths.root).as_posix(),

@@ -14,6 +14,7 @@ from typing import Any
 from flows import generation, stages
 from flows.schema_checks import Issue, Loc
 from flows.schema_models import Arrangement, Stem
+from stems.demucs_catalog import MODEL_SOURCES
 from stems.errors import UserInputError
 
 
@@ -24,7 +25,7 @@ def render_issues(arrangement: Arrangement) -> list[Issue]:
         issues += [] if stem.from_band else _generation_issues(arrangement, index, stem)
         issues += _separation_issues(arrangement, index, stem)
         issues += _melody_stems_issues(arrangement, index, stem)
-        issues += _refine_issues(index, stem)
+        issues += _settings_issues(index, stem)
     return list(dict.fromkeys(issues))  # an arrangement-wide field (model, melody) is reported once
 
 
@@ -41,7 +42,7 @@ def _generation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
     from stems.generate import check_continuation, check_melody
     from stems.models import model_info
 
-    model = generation.stem_model(arrangement, stem)
+    model = arrangement.stem_model(stem)
     where = ("stems", index)
     try:
         info = model_info(model)
@@ -70,7 +71,6 @@ def _generation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
 
 def _band_issues(arrangement: Arrangement) -> list[Issue]:
     """The band take's model and melody, like a stem's, and a split model that has every band stem's source."""
-    from flows.band import requested_separation_model
     from stems.models import model_info
     from stems.separate import check_separation_model, model_for
 
@@ -78,11 +78,11 @@ def _band_issues(arrangement: Arrangement) -> list[Issue]:
         return []
     take = generation.band_take(arrangement)
     model_loc: Loc = ("band", "model") if arrangement.band.model else ("model",)
-    issues = _attempt(model_loc, lambda: model_info(generation.stem_model(arrangement, take)))
+    issues = _attempt(model_loc, lambda: model_info(arrangement.stem_model(take)))
     if not issues:
         issues += _generation_issues(arrangement, 0, take)  # the track's melody: its locs are top-level fields
         issues += _melody_stems_issues(arrangement, 0, take)
-    requested = requested_separation_model(arrangement)
+    requested = arrangement.stem_separation_model(next(s for s in arrangement.stems if s.from_band))
     own = arrangement.band.separation_model is not None
     split = _attempt(("band", "separation_model") if own else ("separation_model",),
                      lambda: check_separation_model(requested))  # fmt: skip
@@ -99,7 +99,7 @@ def _separation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
         return []
     own = stem.separation_model
     loc: Loc = ("stems", index, "separation_model") if own else ("separation_model",)
-    issues = _attempt(loc, lambda: check_separation_model(own or arrangement.separation_model))
+    issues = _attempt(loc, lambda: check_separation_model(arrangement.stem_separation_model(stem)))
     return issues or _attempt(
         ("stems", index, "separate"), lambda: stages.separation_model(arrangement, stem)
     )
@@ -107,8 +107,6 @@ def _separation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
 
 def _melody_stems_issues(arrangement: Arrangement, index: int, stem: Stem) -> list[Issue]:
     """The separation model must have every source ``melody_stems`` keeps, and must not keep them all."""
-    from stems.demucs_models import MODEL_SOURCES
-
     if stem.follow or (stem.melody is None and arrangement.melody is None):
         return []
     loc: Loc = ("stems", index, "melody_stems") if stem.melody is not None and stem.melody_stems is not None else (
@@ -124,7 +122,8 @@ def _melody_stems_issues(arrangement: Arrangement, index: int, stem: Stem) -> li
     return []
 
 
-def _refine_issues(index: int, stem: Stem) -> list[Issue]:
+def _settings_issues(index: int, stem: Stem) -> list[Issue]:
+    """The cleanup and transcription settings of ``stem`` (its family's, with its overrides) must be valid."""
     from stems.clean import settings_for as clean_settings_for
     from stems.transcribe import settings_for
 

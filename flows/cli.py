@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flows.paths import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST, slugify
+from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
 
@@ -76,7 +79,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from flows import preflight
-    from flows.paths import slugify
     from flows.settings import apply_prefect_defaults
 
     arrangement = _load(args.file, args.seed)
@@ -95,12 +97,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_arrangement(arrangement, out_dir=str(args.output), force=args.force, only=args.only)
-    manifest = json.loads((Path(root) / "manifest.json").read_text())
+    manifest = json.loads((Path(root) / TRACK_MANIFEST).read_text())
     files = "\n".join(f"  {f['path']}" for f in manifest["files"])
     _emit(
         args,
-        {"folder": root, "files": manifest["files"], "report": str(Path(root) / "report.html")},
-        f"Rendered '{arrangement.title}' into {root}/\n{files}\nOpen {Path(root) / 'report.html'} to listen and look.",
+        {"folder": root, "files": manifest["files"], "report": str(Path(root) / REPORT_NAME)},
+        f"Rendered '{arrangement.title}' into {root}/\n{files}\nOpen {Path(root) / REPORT_NAME} to listen and look.",
     )
     return EXIT_OK
 
@@ -128,9 +130,9 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
 
     with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_album(str(Path(args.album)), out_dir=str(args.output), force=args.force)
-    manifest = json.loads((Path(root) / "album-manifest.json").read_text())
+    manifest = json.loads((Path(root) / ALBUM_MANIFEST).read_text())
     listing = "\n".join(f"  {t['number']:2d}. {t['title']} ({t['folder']}/)" for t in manifest["tracks"])
-    report = Path(root) / "report.html"
+    report = Path(root) / REPORT_NAME
     _emit(args, {"folder": root, "report": str(report), **manifest},
           f"Rendered album '{album.title}' into {root}/\n{listing}\nOpen {report} to listen and look.")  # fmt: skip
     return EXIT_OK
@@ -200,7 +202,8 @@ def _analysis_text(a: Any) -> str:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from stems.conform.files import analyze_file
 
-    analysis = analyze_file(Path(args.audio), bpm_hint=args.bpm, beats_per_bar=args.time_signature)
+    analysis = analyze_file(Path(args.audio), bpm_hint=args.bpm, beats_per_bar=args.time_signature,
+                            instrument=args.instrument)  # fmt: skip
     _emit(args, {"audio": args.audio, **analysis.to_dict()}, _analysis_text(analysis))
     return EXIT_OK
 
@@ -213,11 +216,17 @@ def _cmd_conform(args: argparse.Namespace) -> int:
     audio = Path(args.audio)
     out = Path(args.output) if args.output else audio.with_name(audio.stem + ".conformed.wav")
     check_output_file(out)
-    result = conform_file(audio, out, bpm=args.bpm, beats_per_bar=args.time_signature, key=args.key)
+    result = conform_file(audio, out, bpm=args.bpm, beats_per_bar=args.time_signature, key=args.key,
+                          instrument=args.instrument)  # fmt: skip
     if not result.applied:
         raise AudioInputError(f"{audio}: not conformed, {result.reason}; nothing written")
     _emit(args, {"output": str(out), **result.to_dict()}, f"Wrote {out}: {result.reason}")
     return EXIT_OK
+
+
+def _add_instrument_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--instrument", help="what the audio plays (a family such as strings or drums, or a General MIDI "
+                   "name): bowed strings' onsets are timed later, drums are never retuned (default: a mix)")  # fmt: skip
 
 
 def _bpm(text: str) -> float:
@@ -389,8 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  musicmaker master mix.wav -o master.wav --lufs -14 --true-peak -1")  # fmt: skip
     p.add_argument("audio", metavar="AUDIO")
     p.add_argument("-o", "--output", help="output WAV (default: AUDIO.master.wav)")
-    p.add_argument("--lufs", type=float, default=-14.0, help="integrated loudness target (default -14)")
-    p.add_argument("--true-peak", type=float, default=-1.0, help="true-peak ceiling in dBTP (default -1)")
+    p.add_argument("--lufs", type=float, default=DEFAULT_LUFS, help=f"integrated loudness target (default {DEFAULT_LUFS:g})")
+    p.add_argument("--true-peak", type=float, default=DEFAULT_TRUE_PEAK,
+                   help=f"true-peak ceiling in dBTP (default {DEFAULT_TRUE_PEAK:g})")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_master)
 
@@ -401,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpm", type=_bpm, help="expected tempo: beats are reported at the metrical level nearest it")
     p.add_argument("--time-signature", type=_beats_per_bar, default=4, metavar="N/D",
                    help="its numerator is the beats per bar the downbeat is found with (default 4/4)")  # fmt: skip
+    _add_instrument_flag(p)
     _add_output_flags(p)
     p.set_defaults(func=_cmd_analyze)
 
@@ -419,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="beats per bar of the grid (default 4/4)")  # fmt: skip
     p.add_argument("--key", help='retune toward this key, e.g. "A minor" (default: no retuning)')
     p.add_argument("-o", "--output", help="output WAV (default: AUDIO.conformed.wav)")
+    _add_instrument_flag(p)
     _add_output_flags(p)
     p.set_defaults(func=_cmd_conform)
 

@@ -14,9 +14,10 @@ import numpy as np
 
 from flows.cache import StageCache, file_digest, stage_key
 from flows.paths import RenderPaths
-from flows.schema import Arrangement, Stem
 from flows.schema_checks import BAND
+from flows.schema_models import Arrangement, Stem
 from stems.audio import Audio, read_audio, write_wav
+from stems.demucs_catalog import SOURCES
 from stems.errors import UserInputError
 from stems.models import checkpoint_fingerprint
 
@@ -27,10 +28,6 @@ def stem_seed(seed: int, stem: str) -> int:
     """A seed per stem derived from the track seed, so editing one stem never changes another's audio."""
     digest = hashlib.sha256(f"{seed}:{stem}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def stem_model(arrangement: Arrangement, stem: Stem) -> str:
-    return arrangement.stem_model(stem)
 
 
 # Words for a band stem without a prompt in the composed band prompt; the other sources name themselves.
@@ -129,7 +126,7 @@ def generation_levels(arrangement: Arrangement, stems: list[Stem]) -> list[dict[
     for level in generation_order({s.name: s.follow for s in items}):
         models: dict[str, list[str]] = {}
         for name in level:
-            models.setdefault(stem_model(arrangement, by_name[name]), []).append(name)
+            models.setdefault(arrangement.stem_model(by_name[name]), []).append(name)
         levels.append(models)
     return levels
 
@@ -228,7 +225,7 @@ def melody_stems(arrangement: Arrangement, stem: Stem) -> tuple[str, ...]:
     is, so offline runs need no Demucs weights (measured in bench/melody_stems.py).
     """
     from stems.models import DEBUG_MODELS, RANDOM_PREFIX
-    from stems.separate import SOURCES, melody_sources
+    from stems.separate import melody_sources
 
     if stem.follow:
         return ()
@@ -236,7 +233,7 @@ def melody_stems(arrangement: Arrangement, stem: Stem) -> tuple[str, ...]:
     chosen = chosen if chosen is not None else arrangement.melody_stems
     if chosen is not None:  # summed, so the order is no choice: one spelling, one cache key
         return tuple(sorted(chosen, key=SOURCES.index))
-    model = stem_model(arrangement, stem)
+    model = arrangement.stem_model(stem)
     if model in DEBUG_MODELS or model.startswith(RANDOM_PREFIX):
         return ()
     return melody_sources(arrangement.separation_model)

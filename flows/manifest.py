@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from flows.paths import TRACK_MANIFEST
 from stems.audio import write_bytes_atomic
 
 PACKAGES = (
@@ -18,6 +19,9 @@ PACKAGES = (
     "pyloudnorm", "pydub", "soundfile", "pretty_midi", "mido", "pydantic",
 )  # fmt: skip
 MANIFEST_VERSION = 1
+# Keys that keep the clean stage's earlier names, so that renders made before it was called "clean" still report:
+CLEAN_RECORD = "refine"  # a stem's clean-stage record (with its separation inside)
+CLEAN_TIMING = "separate_and_clean"  # seconds of separation and cleanup in ``timings``
 
 
 def package_versions() -> dict[str, str | None]:
@@ -45,7 +49,7 @@ def list_outputs(root: Path, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]
     files = sorted(p for p in root.rglob("*") if p.is_file())
     parts = [(p, p.relative_to(root).parts) for p in files]
     visible = [p for p, rel in parts if rel[0] not in skip and not any(part.startswith(".") for part in rel)]
-    return [file_entry(root, p) for p in visible if p.name != "manifest.json"]
+    return [file_entry(root, p) for p in visible if p.name != TRACK_MANIFEST]
 
 
 def build_manifest(**sections: Any) -> dict[str, Any]:

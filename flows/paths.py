@@ -14,15 +14,25 @@ from typing import Any
 from flows.schema_checks import BAND
 from stems.errors import UserInputError
 
+# The names of a render folder's files, used by every module that writes or reads them.
+TRACK_MANIFEST = "manifest.json"  # written last: its presence marks a track render finished
+ALBUM_MANIFEST = "album-manifest.json"  # the same for an album folder
+REPORT_NAME = "report.html"
+REPORT_DIR = "report"  # the report's images
+ALBUM_CUE = "album.cue"
+STEMS_ZIP = "stems.zip"
+STATE_DIR = ".musicmaker"  # hidden: stage records, intermediates, the lock; not an output
 # Marks an album folder and names its current render: a track folder inside it that holds a finished render
 # of another run (or a single-track render) is not replaced without --force.
-ALBUM_RUN = Path(".musicmaker") / "album-run"
+ALBUM_RUN = Path(STATE_DIR) / "album-run"
+FOLDER_SLUG_LENGTH = 60
 
 
-def slugify(text: str) -> str:
-    """Lower-case ASCII words joined by '-', for folder names."""
+def slugify(text: str, max_length: int = FOLDER_SLUG_LENGTH, fallback: str = "track") -> str:
+    """Lower-case ASCII letters and digits, each other run of characters one '-', at most ``max_length`` long:
+    the folder of a title, and the suggestion for a stem name or track slug that is not one."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:60] or "track"
+    return slug[:max_length] or fallback
 
 
 @dataclass(frozen=True)
@@ -40,18 +50,18 @@ class RenderPaths:
 
     def band_source(self, source: str) -> Path:
         """One Demucs source of the band take: an intermediate, copied to the raw/<stem>.wav of its stems."""
-        return self.root / ".musicmaker" / "kept" / f"{BAND}.{source}.wav"
+        return self.root / STATE_DIR / "kept" / f"{BAND}.{source}.wav"
 
     def residual(self, stem: str) -> Path:
         return self.root / "raw" / f"{stem}.residual.wav"
 
     def kept(self, stem: str) -> Path:
         """The source Demucs kept, before cleanup: an intermediate, hidden from the output layout."""
-        return self.root / ".musicmaker" / "kept" / f"{stem}.wav"
+        return self.root / STATE_DIR / "kept" / f"{stem}.wav"
 
     def cleaned(self, stem: str) -> Path:
         """The cleaned stem before conform: an intermediate, hidden from the output layout."""
-        return self.root / ".musicmaker" / "cleaned" / f"{stem}.wav"
+        return self.root / STATE_DIR / "cleaned" / f"{stem}.wav"
 
     def stem(self, stem: str) -> Path:
         return self.root / "stems" / f"{stem}.wav"
@@ -68,7 +78,7 @@ class RenderPaths:
 
     @property
     def manifest(self) -> Path:
-        return self.root / "manifest.json"
+        return self.root / TRACK_MANIFEST
 
 
 def prepare_render_folder(title: str, out_dir: Path, force: bool, slug: str | None = None) -> RenderPaths:
@@ -81,7 +91,7 @@ def prepare_render_folder(title: str, out_dir: Path, force: bool, slug: str | No
     if paths.manifest.exists():
         if not force:
             raise UserInputError(
-                f"{paths.root} already holds a finished render (manifest.json); "
+                f"{paths.root} already holds a finished render ({TRACK_MANIFEST}); "
                 "pass --force to render it again (unchanged stages are reused) or choose another folder with -o"
             )
         paths.manifest.unlink()
@@ -103,7 +113,7 @@ def remove_partial_files(folder: Path) -> list[Path]:
 
 
 def _lock_path(folder: Path) -> Path:
-    return Path(folder) / ".musicmaker" / "lock"
+    return Path(folder) / STATE_DIR / "lock"
 
 
 def _flock(handle: Any, folder: Path, exclusive: bool) -> None:

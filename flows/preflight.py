@@ -13,11 +13,12 @@ from typing import Any
 from flows import band, generation, stages
 from flows.paths import RenderPaths
 from flows.schema import Arrangement, Stem
+from stems.demucs_catalog import DEBUG_SOURCES
 
 
 def check_weights(generation_models: set[str], separation_models: set[str]) -> None:
     """Fail fast (exit 2) when a real model's weights are neither cached nor downloadable from here."""
-    from stems.demucs_models import DEBUG_SOURCES, hf_cache_has, network_reachable, torch_hub_has
+    from stems.demucs_models import hf_cache_has, network_reachable, torch_hub_has
     from stems.demucs_models import unavailable_message as separation_message
     from stems.errors import ModelUnavailableError
     from stems.models import hub_offline, unavailable_message, weights_cached
@@ -80,7 +81,7 @@ def check(
         "band": band_plan,
         "stems": {
             s.name: {
-                "model": generation.stem_model(arrangement, s),
+                "model": arrangement.stem_model(s),
                 "from": s.from_,
                 "source": s.source,
                 "follow": s.follow,
@@ -99,7 +100,7 @@ def _band_plan(arrangement: Arrangement, stems: list[Stem]) -> dict[str, Any] | 
     if take is None:
         return None
     split = {s.name: s.source for s in stems if s.from_band}  # none when only a stem that follows the take
-    return {"prompt": take.prompt, "model": generation.stem_model(arrangement, take),
+    return {"prompt": take.prompt, "model": arrangement.stem_model(take),
             "separation_model": band.band_separation_model(arrangement) if split else None, "stems": split}  # fmt: skip
 
 
@@ -107,7 +108,7 @@ def _melody_separation(arrangement: Arrangement, stem: Stem) -> str | None:
     """The Demucs model that splits ``stem``'s melody file (``melody_stems``), None when it is used as it is."""
     from stems.models import model_info
 
-    model = generation.stem_model(arrangement, stem)
+    model = arrangement.stem_model(stem)
     has_melody = stem.melody is not None or arrangement.melody is not None
     if stem.follow or not has_melody or not model_info(model).takes_melody:
         return None

@@ -19,14 +19,20 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from flows import band, generation, progress, sessions, stages
-from flows.cache import StageCache
+from flows.cache import STAGES, StageCache
 from flows.generation import GenerationJob
 from flows.gpu import ensure_gpu_limit, gpu_slot
-from flows.manifest import build_manifest, list_outputs
-from flows.paths import RenderPaths, prepare_render_folder, refuse_running_album, render_lock, slugify
+from flows.manifest import CLEAN_RECORD, CLEAN_TIMING, build_manifest, list_outputs
+from flows.paths import (
+    REPORT_DIR,
+    REPORT_NAME,
+    RenderPaths,
+    prepare_render_folder,
+    refuse_running_album,
+    render_lock,
+    slugify,
+)
 from flows.report import publish
-from flows.report_album import REPORT_NAME
-from flows.report_media import REPORT_DIR
 from flows.schema import Arrangement, Stem
 from stems.errors import MusicmakerError
 
@@ -88,10 +94,10 @@ def separate_task(
 
 
 @_stage("clean")
-def refine_task(
+def clean_task(
     arrangement: Arrangement, stem: Stem, paths: RenderPaths, separated: dict[str, dict[str, Any]] | None
 ) -> dict[str, Any]:
-    record = stages.refine_stem(arrangement, stem, paths, (separated or {}).get(stem.name))
+    record = stages.clean_stem(arrangement, stem, paths, (separated or {}).get(stem.name))
     progress.advance(_stages_label(paths))
     return record
 
@@ -137,15 +143,15 @@ def _midi_record(track: Any) -> dict[str, Any] | None:
             "notes": len(track.notes), "warnings": list(track.warnings), "seconds": round(track.seconds, 3)}  # fmt: skip
 
 
-def _timings(generated: dict, refined: dict, conformed: list[dict], midi: list[tuple[Any, bool]], mixed: dict,
+def _timings(generated: dict, cleaned: dict, conformed: list[dict], midi: list[tuple[Any, bool]], mixed: dict,
              started: float) -> dict:  # fmt: skip
     """Seconds spent on work done in this run (reused stages count zero); generation counted once per batch."""
-    separations = [r["separation"] for r in refined.values() if r["separation"]]
+    separations = [r["separation"] for r in cleaned.values() if r["separation"]]
     batches = {tuple(r["batch"]): r["seconds"] for r in generated.values() if not r["reused"]}
     return {
         "generate": round(sum(batches.values()), 3),
-        "separate_and_clean": round(
-            sum(r["seconds"] for r in refined.values() if not r["reused"])
+        CLEAN_TIMING: round(
+            sum(r["seconds"] for r in cleaned.values() if not r["reused"])
             + sum({tuple(s["batch"]): s["seconds"] for s in separations if not s["reused"]}.values()),
             3,
         ),
@@ -157,7 +163,7 @@ def _timings(generated: dict, refined: dict, conformed: list[dict], midi: list[t
 
 
 @task(name="finish-track", cache_policy=NO_CACHE)
-def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[dict], conformed: list[dict],
+def finish_task(job: TrackJob, generated: list[dict[str, dict]], cleaned: list[dict], conformed: list[dict],
                 midi: list[tuple[Any, bool]], mixed: dict[str, Any], started: float) -> str:  # fmt: skip
     """Write the track's multi-track MIDI, its DAW sessions, its report and, last, its manifest (which marks the
     render finished)."""
@@ -165,25 +171,25 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], refined: list[d
     tracks = [track for track, _ in midi]
     stages.write_track_midi(arrangement, tracks, paths)
     gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
-    ref = {s.name: r for s, r in zip(job.stems, refined)}
+    clean = {s.name: r for s, r in zip(job.stems, cleaned)}
     stem_records = {
-        s.name: {"generation": band.stem_generation(gen, s), "refine": ref[s.name], "conform": c,
+        s.name: {"generation": band.stem_generation(gen, s), CLEAN_RECORD: clean[s.name], "conform": c,
                  "midi": _midi_record(t), "loudness": mixed["stems"][s.name],
                  "gain_db_applied": mixed["stem_gain_db"].get(s.name)}
         for s, c, t in zip(job.stems, conformed, tracks)
     }  # fmt: skip
     reused = {"generate": sorted(n for n, r in gen.items() if r["reused"]),
-              "separate": sorted(n for n, r in ref.items() if r["separation"] and r["separation"]["reused"]),
-              "clean": sorted(n for n, r in ref.items() if r["reused"]),
+              "separate": sorted(n for n, r in clean.items() if r["separation"] and r["separation"]["reused"]),
+              "clean": sorted(n for n, r in clean.items() if r["reused"]),
               "conform": sorted(s.name for s, c in zip(job.stems, conformed) if c["reused"]),
               "transcribe": sorted(s.name for s, (t, reused) in zip(job.stems, midi) if reused),
               "mix_and_master": bool(mixed.get("reused"))}  # fmt: skip
     manifest = build_manifest(
         title=arrangement.title, source=str(arrangement.source) if arrangement.source else None,
         render=job.render, seed=arrangement.seed, arrangement=arrangement.model_dump(mode="json"),
-        stems=stem_records, band=band.manifest_section(arrangement, paths, list(job.stems), gen, ref),
+        stems=stem_records, band=band.manifest_section(arrangement, paths, list(job.stems), gen, clean),
         mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files", "analysis")},
-        timings=_timings(gen, ref, conformed, midi, mixed, started), reused=reused, files=[],
+        timings=_timings(gen, clean, conformed, midi, mixed, started), reused=reused, files=[],
     )  # fmt: skip
     # Sessions are outputs: written before the report and the manifest that lists every output with its hash.
     manifest["sessions"] = sessions.write_track_sessions(paths.root, paths.slug, manifest,
@@ -236,17 +242,17 @@ def submit_track_stages(
         if separating
         else None
     )
-    refined = [
-        refine_task.submit(
+    cleaned = [
+        clean_task.submit(
             arrangement, s, paths, separated if s in separating else None, wait_for=generation_futures
         )
         for s in stems
     ]
-    conformed = [conform_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, refined)]
+    conformed = [conform_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, cleaned)]
     midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[c]) for s, c in zip(stems, conformed)]
     mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=conformed)
-    finished = finish_task.submit(track, generation_futures, refined, conformed, midi, mixed, started)  # type: ignore[arg-type]
-    return [*generation_futures, *([separated] if separated else []), *refined, *conformed, *midi, mixed, finished]
+    finished = finish_task.submit(track, generation_futures, cleaned, conformed, midi, mixed, started)  # type: ignore[arg-type]
+    return [*generation_futures, *([separated] if separated else []), *cleaned, *conformed, *midi, mixed, finished]
 
 
 def run_tracks(tracks: list[TrackJob], across_tracks: bool = True) -> list[str]:
@@ -290,8 +296,9 @@ def _forget(paths: RenderPaths, stems: list[str]) -> None:
     """Drop the stage records of ``stems`` and of the mix, so this render redoes them even if nothing changed."""
     cache = StageCache(paths.root)
     for name in stems:
-        for stage in ("generate", "separate", "refine", "conform", "transcribe"):
-            cache.forget(stage, name)
+        for stage in STAGES:
+            if stage != "mix":
+                cache.forget(stage, name)
     if stems:
         cache.forget("mix", "mix")
 

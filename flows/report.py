@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from flows.manifest import file_entry, refresh_files, report_files, write_manifest
+from flows.paths import ALBUM_CUE, ALBUM_MANIFEST, REPORT_DIR, REPORT_NAME, TRACK_MANIFEST
+from flows.records import stem_records
 from flows.report_album import (
     ALBUM_AUDIO,
     MIX_FILES,
-    REPORT_NAME,
-    TRACK_MANIFEST,
     album_loudness,
     album_player,
     track_dir,
@@ -29,7 +29,6 @@ from flows.report_album import (
 )
 from flows.report_html import esc, link, page, section
 from flows.report_media import (
-    REPORT_DIR,
     AudioView,
     RollView,
     Timeline,
@@ -59,7 +58,6 @@ from stems.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
-ALBUM_MANIFEST = "album-manifest.json"
 SAFE_NAME = re.compile(r"[^/\\\x00]+")  # no separators: a name always gets a suffix, so ".." cannot climb
 
 Progress = Callable[[str, int, int], None]
@@ -88,7 +86,7 @@ def _load_manifest(folder: Path, name: str) -> dict[str, Any]:
 def stem_names(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
     """Stems in arrangement order, then any others the manifest or the stems/ folder has (older renders)."""
     declared = [s.get("name") for s in records(mapping(manifest.get("arrangement")).get("stems"))]
-    recorded = list(mapping(manifest.get("stems")).keys())
+    recorded = list(stem_records(manifest))
     on_disk = sorted(p.stem for p in (folder / "stems").glob("*.wav")) if (folder / "stems").is_dir() else []
     names = dict.fromkeys(str(n) for n in [*declared, *recorded, *on_disk] if n)
     # A name is used in paths: never one that could leave the folder (a hand-edited manifest).
@@ -186,7 +184,7 @@ def write_album_report(folder: Path, manifest: Mapping[str, Any] | None = None) 
     manifest = _load_manifest(folder, ALBUM_MANIFEST) if manifest is None else manifest
     tracks = records(manifest.get("tracks"))
     _ensure_track_reports(folder, tracks)
-    downloads = [*(f for f in (*ALBUM_AUDIO, "album.cue") if (folder / f).is_file()), ALBUM_MANIFEST]
+    downloads = [*(f for f in (*ALBUM_AUDIO, ALBUM_CUE) if (folder / f).is_file()), ALBUM_MANIFEST]
     links = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in downloads) + "</ul>"
     body = section("album", "Album", album_player(folder) + links + album_loudness(manifest))
     body += section("tracks", "Tracks", track_table(folder, tracks))

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flows.paths import REPORT_NAME, TRACK_MANIFEST
+from flows.records import mix_record
 from flows.report_html import clock, esc, href, image, link, number, player, table
 from flows.report_media import image_path
 from flows.report_track import mapping
 
-TRACK_MANIFEST = "manifest.json"
-REPORT_NAME = "report.html"
 MIX_FILES = ("mix.wav", "mix.flac", "mix.mp3")  # the first present one is played (WAV is lossless)
 ALBUM_AUDIO = ("album.wav", "album.flac", "album.mp3")
 
@@ -57,7 +57,7 @@ def _track_loudness(track_folder: Path) -> tuple[str, str]:
         manifest = json.loads((track_folder / TRACK_MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "–", "–"
-    master = mapping(mapping(mapping(manifest).get("mix")).get("master"))
+    master = mix_record(manifest).master
     return number(master.get("integrated_lufs")), number(master.get("true_peak_dbtp"))
 
 

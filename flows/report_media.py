@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from flows.paths import REPORT_DIR
 from flows.report_images import (
     TRACK_COLORS,
     piano_roll_image,
@@ -30,7 +31,6 @@ from stems.plan import SectionSpan, bar_seconds, section_spans
 
 log = logging.getLogger(__name__)
 
-REPORT_DIR = "report"
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 

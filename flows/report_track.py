@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.records import Measured, MidiRecord, StemRecord, mix_record, stem_records
 from flows.report_html import clock, esc, image, kv_table, link, number, player, section, size, table
 from flows.report_images import TRACK_COLORS
 from flows.report_media import AudioView, RollView, Timeline, note_name
@@ -72,7 +73,7 @@ def overview(manifest: Mapping[str, Any], timeline: Timeline) -> str:
         "Time signature": esc(arrangement.get("time_signature", "–")),
         "Seed": esc(manifest.get("seed", arrangement.get("seed", "–"))),
         "Model": esc(arrangement.get("model", "–")), "Stems": esc(len(records(arrangement.get("stems")))),
-        "Master LUFS": number(_get(manifest, "mix", "master", "integrated_lufs")),
+        "Master LUFS": number(mix_record(manifest).master.get("integrated_lufs")),
     }  # fmt: skip
     return '<div class="meta">' + "".join(f"<div><b>{k}</b>{v}</div>" for k, v in facts.items()) + "</div>"
 
@@ -111,19 +112,18 @@ def audio_figure(label: str, view: AudioView) -> str:
     return "<figure>" + "".join(parts) + "</figure>"
 
 
-def roll_figure(roll: RollView, midi: Mapping[str, Any] | None) -> str:
+def roll_figure(roll: RollView, midi: MidiRecord | None) -> str:
     if roll.image is None:
         problem = f'<span class="bad">{esc(roll.error)}</span>'
         return f"<figure><figcaption>{link(roll.path)} · {problem}</figcaption></figure>"
-    midi = mapping(midi)
-    warnings = midi.get("warnings")
-    warnings = warnings if isinstance(warnings, list) else []
-    drums = midi.get("is_drum") or midi.get("instrument") == "drums"
+    warnings = midi.warnings if midi else ()
+    drums = midi is not None and midi.drums
     shown = (
         f"GM drum keys {roll.low}–{roll.high}" if drums else f"{note_name(roll.low)}–{note_name(roll.high)}"
     )
     notes = f"{roll.notes} note{'' if roll.notes == 1 else 's'}, {shown}"
-    caption = f"<b>piano roll</b> · {link(roll.path)} · {esc(midi.get('instrument', ''))} · {notes}"
+    instrument = (midi.instrument if midi else None) or ""
+    caption = f"<b>piano roll</b> · {link(roll.path)} · {esc(instrument)} · {notes}"
     warn = "".join(f'<div class="warn">⚠ {esc(w)}</div>' for w in warnings)
     alt = f"piano roll of {roll.path}; bar lines and section starts"
     return f"<figure><figcaption>{caption}</figcaption>{image(roll.image, alt, 'roll')}{warn}</figure>"
@@ -176,22 +176,23 @@ def sections_section(manifest: Mapping[str, Any], timeline: Timeline) -> str:
     )
 
 
-def stem_card(stem: StemViews, arrangement_stem: Mapping[str, Any], record: Mapping[str, Any]) -> str:
-    tags = [_get(record, "generation", "model"), _get(record, "refine", "separation", "source")]
+def stem_card(stem: StemViews, arrangement_stem: Mapping[str, Any], record: StemRecord) -> str:
+    separation = record.clean.separation if record.clean else None
+    tags = [record.generation.model if record.generation else None, separation.source if separation else None]
     tag_html = "".join(f'<span class="tag">{esc(t)}</span>' for t in tags if t)
     prompt = arrangement_stem.get("prompt")
     head = f"<h3>{esc(stem.name)}{tag_html}</h3>" + (f'<p class="prompt">{esc(prompt)}</p>' if prompt else "")
     takes = '<div class="takes">' + "".join(audio_figure(label, v) for label, v in stem.takes) + "</div>"
-    roll = roll_figure(stem.roll, record.get("midi")) if stem.roll else ""
+    roll = roll_figure(stem.roll, record.midi) if stem.roll else ""
     return f'<div class="card" id="stem-{esc(stem.name)}">{head}{takes}{roll}{windows_details(record)}</div>'
 
 
-def windows_details(record: Mapping[str, Any]) -> str:
-    windows = records(_get(record, "generation", "windows"))
+def windows_details(record: StemRecord) -> str:
+    windows = record.generation.windows if record.generation else ()
     if not windows:
         return ""
     rows = [
-        (esc(w.get("index", i)), number(w.get("start"), 2), number(w.get("end"), 2), esc(w.get("text", "")))
+        (esc(i if w.index is None else w.index), number(w.start, 2), number(w.end, 2), esc(w.text))
         for i, w in enumerate(windows)
     ]
     body = table(("window", "start s", "end s", "text prompt"), rows, (0, 1, 2))
@@ -200,21 +201,21 @@ def windows_details(record: Mapping[str, Any]) -> str:
 
 def stems_section(stems: Sequence[StemViews], manifest: Mapping[str, Any]) -> str:
     by_name = {s.get("name"): s for s in records(_get(manifest, "arrangement", "stems"))}
-    recorded = mapping(manifest.get("stems"))
-    cards = [stem_card(s, by_name.get(s.name, {}), mapping(recorded.get(s.name))) for s in stems]
+    recorded = stem_records(manifest)
+    empty = StemRecord.from_json({})
+    cards = [stem_card(s, by_name.get(s.name, {}), recorded.get(s.name, empty)) for s in stems]
     return section("stems", "Stems", "".join(cards) or '<p class="muted">no stems</p>')
 
 
-def _analysis_cells(analysis: Any) -> list[str]:
+def _analysis_cells(found: Measured) -> list[str]:
     """Measured tempo (confidence), first downbeat, key (confidence), tuning of one analysis record."""
-    found = mapping(analysis)
-    tempo = number(found.get("tempo_bpm"))
+    tempo = number(found.tempo_bpm)
     if tempo != "–":
-        tempo += f' <span class="muted">({number(found.get("tempo_confidence"), 2)})</span>'
-    key = esc(str(found.get("key") or "–"))
-    if found.get("key"):
-        key += f' <span class="muted">({number(found.get("key_confidence"), 2)})</span>'
-    return [tempo, number(found.get("downbeat"), 3, "s"), key, number(found.get("tuning_cents"), 0)]
+        tempo += f' <span class="muted">({number(found.tempo_confidence, 2)})</span>'
+    key = esc(found.key or "–")
+    if found.key:
+        key += f' <span class="muted">({number(found.key_confidence, 2)})</span>'
+    return [tempo, number(found.downbeat, 3, "s"), key, number(found.tuning_cents, 0)]
 
 
 def grid_section(manifest: Mapping[str, Any]) -> str:
@@ -222,14 +223,13 @@ def grid_section(manifest: Mapping[str, Any]) -> str:
     before and after conform, and what conform did or why it left the stem as it was."""
     arrangement = mapping(manifest.get("arrangement"))
     rows = []
-    for name, rec in mapping(manifest.get("stems")).items():
-        done = mapping(mapping(rec).get("conform"))
-        if not done:  # a render made before the conform stage
+    for name, rec in stem_records(manifest).items():
+        done = rec.conform
+        if done is None:  # a render made before the conform stage
             continue
-        rows.append((esc(name), *_analysis_cells(done.get("before")), number(done.get("error_before_ms"), 0),
-                     number(done.get("error_after_ms"), 0), esc(str(done.get("reason") or ""))))  # fmt: skip
-    mix = mapping(manifest.get("mix")).get("analysis")
-    if mix:
+        rows.append((esc(name), *_analysis_cells(done.before), number(done.error_before_ms, 0),
+                     number(done.error_after_ms, 0), esc(done.reason)))  # fmt: skip
+    if (mix := mix_record(manifest).analysis) is not None:
         rows.append(("mix", *_analysis_cells(mix), "–", "–", "measured on the master"))
     if not rows:
         return ""
@@ -254,18 +254,11 @@ def _loudness_cells(values: Any, target_tp: Any) -> list[str]:
 def loudness_section(manifest: Mapping[str, Any]) -> str:
     master = mapping(_get(manifest, "arrangement", "master"))
     rows = [
-        (esc(name), *_loudness_cells(rec.get("loudness"), None), number(rec.get("gain_db_applied")))
-        for name, rec in mapping(manifest.get("stems")).items()
-        if isinstance(rec, Mapping)
+        (esc(name), *_loudness_cells(rec.loudness, None), number(rec.gain_db_applied))
+        for name, rec in stem_records(manifest).items()
     ]
-    mix = mapping(manifest.get("mix"))
-    rows.append(
-        (
-            "master",
-            *_loudness_cells(mix.get("master"), master.get("true_peak")),
-            number(mix.get("master_gain_db")),
-        )
-    )
+    mix = mix_record(manifest)
+    rows.append(("master", *_loudness_cells(mix.master, master.get("true_peak")), number(mix.master_gain_db)))
     headers = ("stem", "integrated LUFS", "LRA LU", "true peak dBTP", "sample peak dBFS", "gain dB")
     target = (
         f"Target {number(master.get('lufs'))} LUFS, true-peak ceiling {number(master.get('true_peak'))} dBTP"
@@ -278,14 +271,12 @@ def loudness_section(manifest: Mapping[str, Any]) -> str:
 def settings_section(manifest: Mapping[str, Any]) -> str:
     arrangement = mapping(manifest.get("arrangement"))
     rows = []
-    for name, rec in mapping(manifest.get("stems")).items():
-        gen, refine, midi = (mapping(_get(rec, k)) for k in ("generation", "refine", "midi"))
-        sep = mapping(refine.get("separation"))
-        rows.append((
-            esc(name), esc(gen.get("model", "–")), esc(gen.get("seed", "–")), esc(gen.get("melody") or "–"),
-            esc(f"{sep.get('model')} → {sep.get('source')}" if sep else "–"), esc(refine.get("cleaned", "–")),
-            esc(midi.get("instrument", "–")), esc(midi.get("notes", "–")),
-        ))  # fmt: skip
+    for name, rec in stem_records(manifest).items():
+        gen, clean, midi = rec.generation, rec.clean, rec.midi
+        sep = clean.separation if clean else None
+        cells = (gen and gen.model, gen and gen.seed, gen and gen.melody, sep and f"{sep.model} → {sep.source}",
+                 clean and clean.cleaned, midi and midi.instrument, midi and midi.notes)  # fmt: skip
+        rows.append((esc(name), *(esc("–" if c is None or c == "" else c) for c in cells)))
     headers = ("stem", "model", "seed", "melody", "separation", "cleaned", "MIDI instrument", "notes")
     top = kv_table({"model": arrangement.get("model"), **mapping(arrangement.get("generation"))})
     master = kv_table(mapping(arrangement.get("master")))
@@ -304,9 +295,11 @@ def timings_section(manifest: Mapping[str, Any]) -> str:
     ]
     rows.append(("<b>total</b>", f"<b>{number(sum(timings.values()), 2)}</b>", ""))
     per_stem = [
-        (esc(name), number(_get(rec, "generation", "seconds"), 2), number(_get(rec, "refine", "seconds"), 2),
-         number(_get(rec, "refine", "separation", "seconds"), 2), number(_get(rec, "midi", "seconds"), 2))
-        for name, rec in mapping(manifest.get("stems")).items()
+        (esc(name), number(rec.generation.seconds if rec.generation else None, 2),
+         number(rec.clean.seconds if rec.clean else None, 2),
+         number(rec.clean.separation.seconds if rec.clean and rec.clean.separation else None, 2),
+         number(rec.midi.seconds if rec.midi else None, 2))
+        for name, rec in stem_records(manifest).items()
     ]  # fmt: skip
     stage_table = table(("stage", "seconds", ""), rows, (1,))
     stem_table = table(

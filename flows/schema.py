@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from flows.checks import render_issues
 from flows.schema_checks import Issue
 from flows.schema_errors import ROOT_FIELD, Problem, SchemaError, format_field
 from flows.schema_messages import describe, friendly_message, yaml_keys
@@ -23,7 +24,7 @@ from flows.schema_models import (
     Arrangement,
     Clean,
     Generation,
-    Master,
+    MasterSettings,
     Midi,
     Section,
     Stem,
@@ -36,7 +37,7 @@ __all__ = [
     "Arrangement",
     "Clean",
     "Generation",
-    "Master",
+    "MasterSettings",
     "Midi",
     "Problem",
     "SchemaError",
@@ -74,8 +75,6 @@ def _with_source(arrangement: Arrangement, path: Path) -> Arrangement:
 
 def render_checks(arrangement: Arrangement) -> list[Issue]:
     """What a render would reject beyond the schema (models, audio files, separation, MIDI): ``flows.checks``."""
-    from flows.checks import render_issues
-
     return render_issues(arrangement)
 
 

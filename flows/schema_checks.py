@@ -6,13 +6,58 @@ line of that item; ``Arrangement``'s after-validator raises them when validating
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from flows.schema_models import Arrangement, Stem
+from collections.abc import Sequence
+from typing import Protocol
 
 Loc = tuple[str | int, ...]
 Issue = tuple[Loc, str]
+
+
+# The rules read an arrangement through these views of ``flows.schema_models``' classes, so that the models can
+# import the rules without the rules importing the models (mypy checks that the models fit the views).
+class _Section(Protocol):
+    @property
+    def bars(self) -> int: ...
+
+
+class _Band(Protocol):
+    @property
+    def prompt(self) -> str | None: ...
+
+
+class Stem(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def prompt(self) -> str | None: ...
+    @property
+    def follow(self) -> str | None: ...
+    @property
+    def melody(self) -> object: ...
+    @property
+    def from_(self) -> str | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def mute(self) -> bool: ...
+    @property
+    def solo(self) -> bool: ...
+
+
+class Arrangement(Protocol):
+    @property
+    def stems(self) -> Sequence[Stem]: ...
+    @property
+    def sections(self) -> Sequence[_Section]: ...
+    @property
+    def band(self) -> _Band | None: ...
+    @property
+    def bpm(self) -> float: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def bar_seconds(self) -> float: ...
+    def stem(self, name: str) -> Stem: ...
 
 BAND = "band"  # `from: band`, the name of the band take (raw/band.wav) and of its generation and separation
 # What a stem that comes out of the band take cannot have: it is not generated, and the take is split once.

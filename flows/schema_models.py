@@ -24,18 +24,21 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
+from flows.paths import slugify
 from flows.schema_checks import BAND, BAND_STEM_FORBIDDEN, cross_field_issues
 from flows.schema_errors import format_field
 from mixing.formats import MP3_BITRATES, bitrate_problem, format_problem
+from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, LUFS_RANGE, TRUE_PEAK_RANGE
+from stems.demucs_catalog import DEFAULT_MODEL as DEFAULT_SEPARATION_MODEL
 from stems.errors import UserInputError
 from stems.instruments import GM_PROGRAM_FIRST, GM_PROGRAM_LAST, INSTRUMENT_FAMILIES, resolve_instrument
 
 DEFAULT_MODEL = "facebook/musicgen-stereo-medium"
-DEFAULT_SEPARATION_MODEL = "htdemucs"
 MUSICGEN_WINDOW_S = 30.0  # MusicGen generates at most 30 s per call (Copet et al. 2023, "Simple and
 # Controllable Music Generation"); each further window continues from the last (30 - extend_stride) s.
 
-_SLUG = r"[a-z0-9][a-z0-9_-]{0,39}"
+SLUG_LENGTH = 40
+_SLUG = f"[a-z0-9][a-z0-9_-]{{0,{SLUG_LENGTH - 1}}}"
 SLUG_PATTERN = (
     f"^{_SLUG}$"  # for the JSON Schema; Python checks with fullmatch ("$" also matches before "\n")
 )
@@ -87,6 +90,8 @@ SBool = Annotated[bool, Strict()]
 OneLine = Annotated[str, AfterValidator(_one_line)]
 Prompt = Annotated[str, AfterValidator(_prompt_text)]
 Name = Annotated[OneLine, Field(min_length=1, max_length=200)]
+Lufs = Annotated[SFloat, Field(ge=LUFS_RANGE[0], le=LUFS_RANGE[1])]
+TruePeak = Annotated[SFloat, Field(ge=TRUE_PEAK_RANGE[0], le=TRUE_PEAK_RANGE[1])]
 
 SeparateSource = Literal["drums", "bass", "other", "vocals", "guitar", "piano"]
 # A stem's `midi:` holds an instrument's canonical name (stems.instruments.resolve_instrument: a family, a GM
@@ -152,6 +157,7 @@ AudioFormat = Literal["wav", "flac", "mp3"]  # mixing.formats.FORMATS (a test ke
 SessionFormat = Literal["dawproject", "reaper"]  # mixing.sessions.model.SESSION_FORMATS (a test keeps them equal)
 ExportRate = Literal[32000, 44100, 48000]
 Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
+DecodeEngine = Literal["eager", "fast"]  # stems.generate.ENGINES (tests/test_fast_decode.py keeps the two equal)
 
 
 def _existing_file(value: Path, info: ValidationInfo) -> Path:
@@ -193,12 +199,6 @@ def _model_name(value: str, info: ValidationInfo) -> str:
 ModelName = Annotated[str, Field(min_length=1), AfterValidator(_model_name)]
 
 
-def slugify(text: str) -> str:
-    """A suggestion that matches ``SLUG_PATTERN``: lowercase, other characters become '-'."""
-    slug = re.sub(r"[^a-z0-9_-]+", "-", text.strip().lower()).strip("-_")
-    return slug[:40] or "stem"
-
-
 def _issue_sink(info: ValidationInfo) -> list[Any] | None:
     """The list where the YAML loader collects ``(loc, message)`` issues; None outside the loader."""
     context = info.context if isinstance(info.context, dict) else {}
@@ -224,6 +224,10 @@ class Generation(_Model):
         gt=0,
         lt=MUSICGEN_WINDOW_S,
         description="seconds of new audio per 30 s window after the first",
+    )
+    engine: DecodeEngine = Field(
+        default="fast",
+        description="decode loop: fast (static KV cache, CUDA graphs on a GPU) or eager (transformers, reference)",
     )
 
 
@@ -298,6 +302,18 @@ class Transcription(_Model):
     max_frequency: SFloat | None = Field(default=None, gt=0, le=20000, description="highest pitch kept (Hz)")
     monophonic: SBool | None = Field(default=None, description="one note at a time")
     pitch_bends: SBool | None = Field(default=None, description="write pitch bends (monophonic stems)")
+    note_tracking: SBool | None = Field(
+        default=None, description="our note tracker (ends from the activation's decay); false: basic-pitch's"
+    )
+    rise_weight: SFloat | None = Field(
+        default=None, ge=0, le=50, description="note tracker: onsets also from the note activation's rise"
+    )
+    release_ratio: SFloat | None = Field(
+        default=None, ge=0, lt=1, description="note tracker: a note ends below this fraction of its peak"
+    )
+    release_ms: SFloat | None = Field(
+        default=None, ge=0, le=500, description="note tracker: ends moved this much earlier (reverb tail)"
+    )
 
     def overrides(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -376,9 +392,9 @@ class Stem(_Model):
     def _slug(cls, value: str) -> str:
         if not re.fullmatch(_SLUG, value):
             raise ValueError(
-                f"stem name {value!r} is not a valid file-name slug: use 1 to 40 lowercase letters, "
+                f"stem name {value!r} is not a valid file-name slug: use 1 to {SLUG_LENGTH} lowercase letters, "
                 f"digits, '-' "
-                f"or '_', starting with a letter or digit ({SLUG_PATTERN}); e.g. {slugify(value)!r}"
+                f"or '_', starting with a letter or digit ({SLUG_PATTERN}); e.g. {slugify(value, SLUG_LENGTH, 'stem')!r}"
             )
         return value
 
@@ -450,13 +466,11 @@ class Band(_Model):
         return None if value is None else value.strip()
 
 
-class Master(_Model):
+class MasterSettings(_Model):  # the settings of `master:`; mixing.master.Master is the mastering itself
     """Final loudness and export."""
 
-    lufs: SFloat = Field(
-        default=-14.0, ge=-40, le=-5, description="integrated loudness target (ITU-R BS.1770-4)"
-    )
-    true_peak: SFloat = Field(default=-1.0, ge=-9, le=0, description="true-peak ceiling in dBTP (EBU R128)")
+    lufs: Lufs = Field(default=DEFAULT_LUFS, description="integrated loudness target (ITU-R BS.1770-4)")
+    true_peak: TruePeak = Field(default=DEFAULT_TRUE_PEAK, description="true-peak ceiling in dBTP (EBU R128)")
     formats: list[AudioFormat] = Field(default=["wav"], min_length=1)  # pydantic copies mutable defaults
     bit_depth: Literal[16, 24, "float"] = 24
     sample_rate: ExportRate | None = None
@@ -543,7 +557,7 @@ class Arrangement(_Model):
     stems: list[Stem] = Field(
         min_length=1, max_length=32, examples=[[{"name": "drums", "prompt": "tight funk drums"}]]
     )
-    master: Master = Master()
+    master: MasterSettings = MasterSettings()
     midi: Midi = Midi()
     source: SkipJsonSchema[Path | None] = None  # set by load_arrangement to the YAML file; not a YAML key
 

@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from flows.paths import ALBUM_MANIFEST, TRACK_MANIFEST
+from flows.records import MidiRecord, mix_record, stem_records
 from mixing.sessions import (
     SESSION_DIR,
     SESSION_SUFFIXES,
@@ -78,22 +80,22 @@ def _markers(arrangement: dict[str, Any], tempo: Tempo) -> tuple[Marker, ...]:
 
 
 def _audio_tracks(root: Path, manifest: dict[str, Any], notes: list[str]) -> list[AudioTrack]:
-    tracks = []
+    tracks, recorded = [], stem_records(manifest)
     for stem in manifest["arrangement"]["stems"]:
-        name, record = stem["name"], manifest["stems"].get(stem["name"])
+        name, record = stem["name"], recorded.get(stem["name"])
         if record is None:
             continue  # not rendered into this folder (--only in a fresh folder)
         if not (root / "stems" / f"{name}.wav").is_file():
             notes.append(f"stems/{name}.wav is missing: the audio track of stem {name!r} is left out")
             continue
-        gain = record.get("gain_db_applied")
+        gain = record.gain_db_applied
         tracks.append(AudioTrack(name, family_color(_family(stem)), _clip(root, f"stems/{name}.wav"),
                                  float(stem.get("gain_db", 0.0) if gain is None else gain),
                                  float(stem.get("pan", 0.0)), bool(stem.get("mute")), bool(stem.get("solo"))))  # fmt: skip
     return tracks
 
 
-def _midi_track(file: Path, name: str, color: str, length: float, record: dict[str, Any]) -> MidiTrack:
+def _midi_track(file: Path, name: str, color: str, length: float, record: MidiRecord) -> MidiTrack:
     """The notes of ``file``; program and drum channel as transcribed (``record``: the manifest's ``midi``), which
     a file without notes cannot tell."""
     import pretty_midi
@@ -105,23 +107,23 @@ def _midi_track(file: Path, name: str, color: str, length: float, record: dict[s
     instrument = midi.instruments[0] if midi.instruments else pretty_midi.Instrument(0, name=name)
     notes = tuple(MidiNote(float(n.start), float(n.end), int(n.pitch), int(n.velocity))
                   for n in sorted(instrument.notes, key=lambda n: (n.start, n.pitch)))  # fmt: skip
-    program, is_drum = record.get("program", instrument.program), record.get("is_drum", instrument.is_drum)
+    program = instrument.program if record.program is None else record.program
+    is_drum = instrument.is_drum if record.is_drum is None else record.is_drum
     return MidiTrack(f"{name} (MIDI)", color, int(program), bool(is_drum), notes, length)
 
 
 def _midi_tracks(root: Path, manifest: dict[str, Any], length: float, notes: list[str]) -> list[MidiTrack]:
-    tracks = []
+    tracks, recorded = [], stem_records(manifest)
     for stem in manifest["arrangement"]["stems"]:
-        name, record = stem["name"], manifest["stems"].get(stem["name"])
-        if record is None or not record.get("midi"):
+        record = recorded.get(name := stem["name"])
+        if record is None or record.midi is None:
             continue
         file = root / "midi" / f"{name}.mid"
         if not file.is_file():
             notes.append(f"midi/{name}.mid is missing: the MIDI track of stem {name!r} is left out")
             continue
-        tracks.append(_midi_track(file, name, family_color(_family(stem)), length, record["midi"]))
-    if not tracks and not any((manifest["stems"].get(s["name"]) or {}).get("midi")
-                              for s in manifest["arrangement"]["stems"]):  # fmt: skip
+        tracks.append(_midi_track(file, name, family_color(_family(stem)), length, record.midi))
+    if not tracks and not any(r.midi for s in manifest["arrangement"]["stems"] if (r := recorded.get(s["name"]))):
         notes.append("no stem was transcribed (midi: false): the session has no MIDI tracks")
     return tracks
 
@@ -140,7 +142,7 @@ def track_session(root: Path, manifest: dict[str, Any]) -> Session:
         notes.append(f"{MIX_FILE} is missing: the reference track is left out")
     length = max([t.clip.length for t in audio] + [float(arrangement.get("duration", 0.0))])
     midi = _midi_tracks(root, manifest, length, notes)
-    master_gain = float(manifest.get("mix", {}).get("master_gain_db") or 0.0)
+    master_gain = mix_record(manifest).master_gain_db or 0.0
     return Session(str(arrangement.get("title", manifest.get("title", ""))), str(arrangement.get("artist") or ""),
                    tempo, tuple(audio), tuple(midi), _markers(arrangement, tempo), master_gain, reference,
                    tuple(notes))  # fmt: skip
@@ -173,7 +175,7 @@ def album_session(folder: Path, title: str, artist: str, tracks: list[dict[str, 
     folder, notes = Path(folder), []
     if not tracks:
         raise UserInputError(f"{folder}: the album manifest lists no tracks; render the album again")
-    first = _read_manifest(folder / tracks[0]["folder"] / "manifest.json")
+    first = _read_manifest(folder / tracks[0]["folder"] / TRACK_MANIFEST)
     tempo = _tempo(first["arrangement"])
     audio, markers = [], []
     for track in tracks:
@@ -209,7 +211,6 @@ def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
     """``musicmaker export``: write the sessions of the track or album render in ``folder``, then keep its
     manifest true (it lists every output with its hash)."""
     from flows.manifest import refresh_files
-    from flows.report import ALBUM_MANIFEST
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -221,7 +222,7 @@ def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
                                 list(manifest.get("tracks") or []))  # fmt: skip
         manifest_path = album
     else:
-        manifest_path = folder / "manifest.json"
+        manifest_path = folder / TRACK_MANIFEST
         manifest = _read_manifest(manifest_path)
         try:
             session = track_session(folder, manifest)

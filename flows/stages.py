@@ -1,4 +1,4 @@
-"""Post-generation stages of a track render, without Prefect: separate + clean, transcribe, mix + master.
+"""Post-generation stages of a track render, without Prefect: separate, clean, conform, transcribe, mix + master.
 
 Each stage reads what the previous one wrote in the render folder and is skipped when the stage cache holds a
 result made from the same inputs (see :mod:`flows.cache`).
@@ -11,14 +11,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from flows.cache import StageCache, file_digest, stage_key
-from flows.paths import RenderPaths
-from flows.schema import Arrangement, Stem
+from flows.cache import Stage, StageCache, file_digest, stage_key
+from flows.paths import STEMS_ZIP, RenderPaths
+from flows.schema_models import Arrangement, Stem
 from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
+from stems.demucs_catalog import SOURCES
 from stems.instruments import DRUM_FAMILY, INSTRUMENT_FAMILIES, resolve_instrument
 
 # Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
-_FAMILY_SOURCES = frozenset({"drums", "bass", "vocals", "guitar", "piano"})
+_FAMILY_SOURCES = frozenset(SOURCES) & frozenset(INSTRUMENT_FAMILIES)
 
 
 def instrument_family(stem: Stem) -> str | None:
@@ -43,7 +44,7 @@ def midi_instrument(stem: Stem) -> str | None:
 
 
 def _cached(
-    paths: RenderPaths, stage: str, item: str, inputs: dict[str, Any]
+    paths: RenderPaths, stage: Stage, item: str, inputs: dict[str, Any]
 ) -> tuple[StageCache, str, dict[str, Any] | None]:
     cache = StageCache(paths.root)
     key = stage_key(stage, inputs)
@@ -57,7 +58,7 @@ def separation_model(arrangement: Arrangement, stem: Stem) -> str | None:
         return None
     from stems.separate import model_for
 
-    return model_for(stem.separate, stem.separation_model or arrangement.separation_model)
+    return model_for(stem.separate, arrangement.stem_separation_model(stem))
 
 
 def separate_track(
@@ -103,7 +104,7 @@ def _separate_batch(
     return records
 
 
-def refine_stem(
+def clean_stem(
     arrangement: Arrangement, stem: Stem, paths: RenderPaths, separation: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Clean the stem (its separated source when it has `separate:`), exactly aligned, for :func:`conform_stem`.
@@ -115,7 +116,7 @@ def refine_stem(
     source = paths.kept(stem.name) if stem.separate else paths.raw(stem.name)
     inputs = {"audio": file_digest(source), "clean": stem.clean.model_dump(), "family": instrument_family(stem),
               "rate": arrangement.sample_rate, "duration": arrangement.duration}  # fmt: skip
-    cache, key, record = _cached(paths, "refine", stem.name, inputs)
+    cache, key, record = _cached(paths, "clean", stem.name, inputs)
     if record is not None:
         return {**record, "separation": separation}
     started, began = time.perf_counter(), time.time()
@@ -128,7 +129,7 @@ def refine_stem(
     write_wav(paths.cleaned(stem.name), audio)
     record = {"cleaned": stem.clean.enabled, "sample_rate": rate, "samples": audio.num_samples,
               "seconds": round(time.perf_counter() - started, 3), "started": began, "finished": time.time()}  # fmt: skip
-    cache.store("refine", stem.name, key, [paths.cleaned(stem.name)], record)
+    cache.store("clean", stem.name, key, [paths.cleaned(stem.name)], record)
     return {**record, "separation": separation, "reused": False}
 
 
@@ -143,10 +144,11 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> di
     from stems.conform.warp import rubberband_version
 
     source = paths.cleaned(stem.name)
-    pitched = instrument_family(stem) != DRUM_FAMILY
+    family = instrument_family(stem)
+    pitched = family != DRUM_FAMILY
     grid = Grid(arrangement.bpm, arrangement.beats_per_bar, arrangement.duration, arrangement.key)
     inputs = {"audio": file_digest(source), "conform": stem.conform.model_dump(), "grid": asdict(grid),
-              "pitched": pitched, "band": file_digest(paths.band_take) if stem.from_band else None,
+              "family": family, "band": file_digest(paths.band_take) if stem.from_band else None,
               "rubberband": rubberband_version() if stem.conform.tempo or stem.conform.key else None}  # fmt: skip
     cache, key, record = _cached(paths, "conform", stem.name, inputs)
     if record is not None:
@@ -156,7 +158,8 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> di
     on = stem.conform.tempo or stem.conform.key
     clock = (analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
              if stem.from_band and on else None)  # fmt: skip
-    result = conform(audio, grid, tempo=stem.conform.tempo, key=stem.conform.key, pitched=pitched, analysis=clock)
+    result = conform(audio, grid, tempo=stem.conform.tempo, key=stem.conform.key, pitched=pitched, analysis=clock,
+                     family=family)  # fmt: skip
     audio, record = result.audio, result.to_dict()  # measured even when off: the report shows it
     write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
     record["seconds"] = round(time.perf_counter() - started, 3)
@@ -258,7 +261,7 @@ def mix_and_master(
         for fmt in dict.fromkeys(["wav", *master.formats])
     ]  # fmt: skip
     if master.zip_stems:
-        files.append(zip_files([paths.stem(s.name) for s in stems], paths.root / "stems.zip"))
+        files.append(zip_files([paths.stem(s.name) for s in stems], paths.root / STEMS_ZIP))
     record = {
         "stems": {name: report.to_dict() for name, report in mixed.stem_reports.items()},
         "stem_gain_db": mixed.stem_gain_db,

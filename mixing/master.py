@@ -29,14 +29,13 @@ from mixing.loudness import (
     to_db,
     weighted_power,
 )
+from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, target_problem
 from mixing.truepeak import interval_peaks
 from stems.audio import Audio, AudioInfo, audio_info, check_audio_info, check_finite, check_sample_rate
 from stems.errors import AudioInputError, UserInputError
 
 log = logging.getLogger(__name__)
 
-# Common delivery targets: streaming (-14, e.g. Spotify/YouTube), Apple Music (-16), EBU R128 (-23).
-PRESETS_LUFS: dict[str, float] = {"streaming": -14.0, "apple": -16.0, "ebu-r128": -23.0}
 TOLERANCE_LU = 0.1  # we aim well inside the 0.3 LU the issue allows, so an independent meter agrees
 SEARCH_TOLERANCE_LU = 0.02
 PEAK_MARGIN_DB = 0.1  # our meter vs ffmpeg's (resample to 48 kHz, then 4x): stay this far under the ceiling
@@ -76,31 +75,21 @@ class _Analysis:
     headroom_db: float  # peaks are complete wherever (gain - ceiling) up to this could push them over
 
 
-def _check_targets(lufs: float, true_peak: float) -> None:
-    if not (math.isfinite(lufs) and -40.0 <= lufs <= -5.0):
-        raise UserInputError(f"loudness target {lufs} LUFS is out of range; use -40 to -5 (-14, -16 or -23)")
-    if not (math.isfinite(true_peak) and -12.0 <= true_peak <= 0.0):
-        raise UserInputError(f"true-peak ceiling {true_peak} dBTP is out of range; use -12 to 0 (e.g. -1)")
-    if lufs > true_peak - 1.0:
-        raise UserInputError(
-            f"loudness target {lufs} LUFS is too close to the {true_peak} dBTP ceiling; "
-            "keep the target at least 1 LU below the ceiling (e.g. --lufs -14 --true-peak -1)"
-        )
-
-
 class Master:
     """Bring a mix to a loudness target under a true-peak ceiling (defaults: -14 LUFS, -1 dBTP)."""
 
     def __init__(
         self,
-        lufs: float = -14.0,
-        true_peak: float = -1.0,
+        lufs: float = DEFAULT_LUFS,
+        true_peak: float = DEFAULT_TRUE_PEAK,
         *,
         lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
         release_ms: float = DEFAULT_RELEASE_MS,
         progress: Progress | None = None,
     ) -> None:
-        _check_targets(lufs, true_peak)
+        problem = target_problem(lufs, true_peak)
+        if problem:
+            raise UserInputError(problem)
         check_times(lookahead_ms, release_ms)
         self._lufs = float(lufs)
         self._true_peak = float(true_peak)
@@ -246,7 +235,9 @@ def _predicted(power: np.ndarray, curve: np.ndarray | None, gain_db: float, samp
     return level + gain_db
 
 
-def master_file(in_path: Path, out_path: Path, lufs: float = -14.0, true_peak: float = -1.0) -> MasterResult:
+def master_file(
+    in_path: Path, out_path: Path, lufs: float = DEFAULT_LUFS, true_peak: float = DEFAULT_TRUE_PEAK
+) -> MasterResult:
     """Master any readable audio file into ``out_path`` (format from its suffix: .wav 24-bit, .flac, .mp3)."""
     from mixing.export import export_audio, format_for_path, load_audio
 

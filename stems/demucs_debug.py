@@ -18,13 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from stems.audio import write_bytes_atomic
+from stems.demucs_catalog import DEBUG_SOURCES
 
 logger = logging.getLogger(__name__)
 
-DEBUG_SOURCES: dict[str, tuple[str, ...]] = {
-    "debug": ("drums", "bass", "other", "vocals"),
-    "debug_6s": ("drums", "bass", "other", "vocals", "guitar", "piano"),
-}
 
 # Small enough that 20 s of stereo separates in a couple of seconds on 2 CPU cores. Depth 4 keeps the
 # cross-transformer's sequences short (depth 2-3 were 2-10x slower); nfft 2048 and one DConv layer

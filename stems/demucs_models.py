@@ -16,20 +16,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from stems.demucs_debug import DEBUG_SOURCES, default_model_dir, load_debug_model
+from stems.demucs_catalog import DEBUG_SOURCES, MODEL_SOURCES
+from stems.demucs_debug import default_model_dir, load_debug_model
 from stems.errors import ModelUnavailableError, UserInputError
 
 logger = logging.getLogger(__name__)
 
-_FOUR = ("drums", "bass", "other", "vocals")
-# Source order as the models emit them (demucs/remote/*.yaml and the model cards).
-MODEL_SOURCES: dict[str, tuple[str, ...]] = {
-    "htdemucs": _FOUR,
-    "htdemucs_ft": _FOUR,
-    "htdemucs_6s": _FOUR + ("guitar", "piano"),
-    "mdx_extra": _FOUR,
-    **DEBUG_SOURCES,
-}
 NETWORK_TIMEOUT_S = 3.0
 _LOAD_LOCK = threading.Lock()
 _PROBE_HOSTS = (("huggingface.co", 443), ("dl.fbaipublicfiles.com", 443))

@@ -26,6 +26,10 @@ MIN_MELODY_SECONDS = 1.0  # two chroma hops of 4096 samples at 32 kHz, with marg
 MIN_CONTINUATION_SECONDS = 0.5  # 25 EnCodec frames of context
 # -60 dBFS RMS: quieter than dither on 16-bit audio; such a melody or prompt carries no pitch or timbre.
 SILENCE_RMS = 1e-3
+# Decode engines: ``eager`` runs every step through transformers (the reference), ``fast`` through the static
+# KV cache step of ``stems.musicgen_fast`` (token-identical on CPU, CUDA graphs on a GPU; issue 16).
+ENGINES = ("eager", "fast")
+DEFAULT_ENGINE = "fast"
 
 Progress = Callable[[str, int, int], None]
 
@@ -41,6 +45,7 @@ class SamplingParams:
     cfg_coef: float = 3.0
     two_step_cfg: bool = False
     extend_stride: float = 18.0
+    engine: str = DEFAULT_ENGINE
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ def validate_params(params: SamplingParams, max_window: float = MAX_WINDOW_SECON
         (params.top_k >= 0, "top_k", ">= 0 (0 disables top-k)"),
         (0.0 <= params.top_p <= 1.0, "top_p", "between 0 and 1 (0 disables nucleus sampling)"),
         (math.isfinite(params.cfg_coef) and params.cfg_coef >= 0, "cfg_coef", ">= 0 (1 disables guidance)"),
+        (params.engine in ENGINES, "engine", " or ".join(ENGINES)),
     ]
     for ok, field, allowed in checks:
         if not ok:

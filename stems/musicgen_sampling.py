@@ -8,6 +8,9 @@ the loop ourselves on the model's own decoder (with its KV cache) and its own de
   forward pass, or as two separate passes with ``two_step_cfg``.
 * sampling: softmax(logits / temperature), then top-p if ``top_p > 0`` else top-k, else greedy argmax.
 * every request has its own ``torch.Generator`` so a stem's randomness does not depend on its batch mates.
+
+This loop is the ``eager`` engine, the reference; ``stems.musicgen_fastloop`` is the ``fast`` one (issue 16),
+which shares the prefill, conditions, CFG and filters here and must give the same tokens on CPU.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ def _mask_4d(decoder: Any, mask: torch.Tensor) -> Any:
     return create_bidirectional_mask(decoder.config, probe, mask, allow_is_bidirectional_skip=False)
 
 
-class _Stream:
+class Stream:
     """One KV-cached pass over the delayed sequence for one condition (cond, uncond, or both stacked)."""
 
     def __init__(
@@ -179,27 +182,27 @@ class _Stream:
             inner.embed_positions = table
 
 
-def _streams(decoder: Any, conditions: Conditions, sampler: Sampler, length: int) -> list[_Stream]:
+def make_streams(decoder: Any, conditions: Conditions, sampler: Sampler, length: int) -> list[Stream]:
     if conditions.uncond is None or sampler.cfg_coef == 1.0:
-        streams = [_Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1)]
+        streams = [Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1)]
     elif sampler.two_step_cfg:
         streams = [
-            _Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1),
-            _Stream(decoder, conditions.uncond, conditions.uncond_mask, conditions.prefix, 1),
+            Stream(decoder, conditions.cond, conditions.cond_mask, conditions.prefix, 1),
+            Stream(decoder, conditions.uncond, conditions.uncond_mask, conditions.prefix, 1),
         ]
     else:
         masks = None
         if conditions.cond_mask is not None and conditions.uncond_mask is not None:
             masks = torch.cat([conditions.cond_mask, conditions.uncond_mask])
         states = torch.cat([conditions.cond, conditions.uncond])
-        streams = [_Stream(decoder, states, masks, conditions.prefix, 2)]
+        streams = [Stream(decoder, states, masks, conditions.prefix, 2)]
     for stream in streams:
         if stream.prefix and stream.mask is not None:
             stream.pad_prefix(conditions.pads, length)
     return streams
 
 
-def _guided_logits(streams: list[_Stream], ids: torch.Tensor, cfg_coef: float, batch: int) -> torch.Tensor:
+def guided_logits(streams: list[Stream], ids: torch.Tensor, cfg_coef: float, batch: int) -> torch.Tensor:
     outs = [s.logits(ids).float() for s in streams]
     if len(outs) == 1 and streams[0].repeat == 1:
         logits = outs[0]
@@ -207,6 +210,21 @@ def _guided_logits(streams: list[_Stream], ids: torch.Tensor, cfg_coef: float, b
         cond, uncond = (outs[0], outs[1]) if len(outs) == 2 else outs[0].chunk(2)
         logits = uncond + (cond - uncond) * cfg_coef
     return logits.reshape(batch, -1, logits.shape[-1])
+
+
+def delayed_sequence(
+    model: Any, prompt: torch.Tensor | None, total: int, batch: int, device: Any
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The window's delayed sequence ``(B * K, length)`` (pattern and prompt filled in), the pattern
+    (-1 where a token is to be generated) and the first position to generate."""
+    decoder = model.decoder
+    num_codebooks = decoder.num_codebooks
+    pad = int(model.generation_config.pad_token_id)
+    start = torch.full((batch * num_codebooks, 1), pad, dtype=torch.long, device=device)
+    ids = start if prompt is None else torch.cat([start, prompt.reshape(batch * num_codebooks, -1)], dim=1)
+    length = 1 + total + max(codebook_delays(num_codebooks, decoder.config.audio_channels))
+    first_input, pattern = decoder.build_delay_pattern_mask(ids, pad, max_length=length)
+    return pattern.clone(), pattern, int(first_input.shape[-1])
 
 
 def generate_window(
@@ -222,19 +240,13 @@ def generate_window(
     """Codes ``(B, K, total)`` whose first ``P`` frames are ``prompt`` ``(B, K, P)`` (None: P = 0)."""
     decoder = model.decoder
     num_codebooks, batch = decoder.num_codebooks, len(generators)
-    pad = int(model.generation_config.pad_token_id)
-    device = conditions.cond.device
-    start = torch.full((batch * num_codebooks, 1), pad, dtype=torch.long, device=device)
-    ids = start if prompt is None else torch.cat([start, prompt.reshape(batch * num_codebooks, -1)], dim=1)
-    length = 1 + total + max(codebook_delays(num_codebooks, decoder.config.audio_channels))
-    first_input, pattern = decoder.build_delay_pattern_mask(ids, pad, max_length=length)
-    seq = pattern.clone()
-    begin = first_input.shape[-1]
-    streams = _streams(decoder, conditions, sampler, length)
+    seq, pattern, begin = delayed_sequence(model, prompt, total, batch, conditions.cond.device)
+    length = seq.shape[-1]
+    streams = make_streams(decoder, conditions, sampler, length)
     with torch.inference_mode(), autocast or _nullcontext():
         for pos in range(begin, length):
             window = seq[:, :pos] if pos == begin else seq[:, pos - 1 : pos]
-            logits = _guided_logits(streams, window, sampler.cfg_coef, batch)
+            logits = guided_logits(streams, window, sampler.cfg_coef, batch)
             nxt = sample_next(logits, sampler, generators).reshape(-1)
             seq[:, pos] = torch.where(pattern[:, pos] == -1, nxt, pattern[:, pos])
             if on_step is not None:

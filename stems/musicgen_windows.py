@@ -20,6 +20,7 @@ import numpy as np
 from stems.audio import Audio, convert_audio
 from stems.chroma import CHROMA_SAMPLE_RATE, CHUNK_SECONDS, chroma_raw, one_hot_chroma
 from stems.models import TEXT_MAX_TOKENS
+from stems.musicgen_fastloop import fast_supported, generate_window_fast
 from stems.musicgen_load import max_batch
 from stems.musicgen_sampling import Conditions, Sampler, generate_window, steps_per_window
 from stems.plan import FrameWindow, plan_frames, section_for, window_text
@@ -251,6 +252,8 @@ class _Batch:
             params.two_step_cfg,
         )
         self.cfg = params.cfg_coef != 1.0
+        fast = params.engine == "fast" and fast_supported(gen.device)
+        self.decode_window = generate_window_fast if fast else generate_window
         fr = gen.frame_rate
         # Shorter stems ride along with the longest: their windows share starts with the long plan and
         # AR sampling of their frames does not depend on the extra frames generated after them.
@@ -289,7 +292,7 @@ class _Batch:
         prompt = self.tokens[:, :, a:b].clone() if plan.prompt > 0 else None
         half = self.loaded.half
         autocast = torch.autocast(self.gen.device.split(":")[0], dtype=half) if half is not None else None
-        out = generate_window(
+        out = self.decode_window(
             self.loaded.model,
             prompt,
             plan.end - plan.start,

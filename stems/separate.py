@@ -23,16 +23,12 @@ from typing import Any
 import numpy as np
 
 from stems.audio import Audio, check_finite, convert_audio, fit_length
-from stems.demucs_models import MODEL_SOURCES, check_separation_model, load_separation_model
+from stems.demucs_catalog import DEFAULT_MODEL, MODEL_SOURCES, SIX_SOURCE_ONLY, SIX_SOURCE_SIBLING, SOURCES
+from stems.demucs_models import check_separation_model, load_separation_model
 from stems.errors import AudioInputError, UserInputError
 
 logger = logging.getLogger(__name__)
 
-SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals", "guitar", "piano")
-SIX_SOURCE_ONLY = ("guitar", "piano")
-DEFAULT_MODEL = "htdemucs"
-# Requested models that silently become their 6-source sibling when guitar or piano is asked for.
-_AUTO_SIX: dict[str | None, str] = {None: "htdemucs_6s", "htdemucs": "htdemucs_6s", "debug": "debug_6s"}
 # Sum of stem durations separated in one apply_model batch: about 1.7 GB of float32 output for a
 # 4-source stereo model at 44.1 kHz, which fits CPU RAM and a 24 GB GPU.
 BATCH_SECONDS = 600.0
@@ -65,8 +61,8 @@ def model_for(source: str, requested: str | None) -> str:
         )
     if requested is not None:
         check_separation_model(requested)
-    if source in SIX_SOURCE_ONLY and requested in _AUTO_SIX:
-        return _AUTO_SIX[requested]
+    if source in SIX_SOURCE_ONLY and requested in SIX_SOURCE_SIBLING:
+        return SIX_SOURCE_SIBLING[requested]
     name = requested or DEFAULT_MODEL
     if source not in MODEL_SOURCES[name]:
         raise UserInputError(
@@ -93,7 +89,7 @@ def melody_model(sources: Sequence[str], requested: str | None) -> str:
     if requested is not None:
         check_separation_model(requested)
     six = any(s in SIX_SOURCE_ONLY for s in sources)
-    name = _AUTO_SIX[requested] if six and requested in _AUTO_SIX else requested or DEFAULT_MODEL
+    name = SIX_SOURCE_SIBLING[requested] if six and requested in SIX_SOURCE_SIBLING else requested or DEFAULT_MODEL
     missing = [s for s in sources if s not in MODEL_SOURCES[name]]
     if missing:
         raise UserInputError(

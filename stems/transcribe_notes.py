@@ -1,8 +1,9 @@
 """basic-pitch posteriorgrams -> notes, with the instrument-aware clean-up steps.
 
-Note extraction itself is ``basic_pitch.note_creation`` (onset peak picking, frame tracking, the
-"melodia trick"); this module adds what the settings table asks for on top: faint-note and
-octave-ghost removal, monophonic reduction and pitch bends.
+Note extraction is either ``basic_pitch.note_creation`` (onset peak picking, frame tracking, the
+"melodia trick"; basic-pitch's defaults) or, with ``note_tracking``, :mod:`stems.transcribe_tracking`
+(offsets by hysteresis on the activation's decay, re-onsets); this module adds what the settings table
+asks for on top: faint-note and octave-ghost removal, monophonic reduction and pitch bends.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def notes_from_posteriors(
     posteriors: dict[str, np.ndarray], settings: TranscriptionSettings
 ) -> tuple[tuple[Note, ...], tuple[PitchBend, ...]]:
     """Notes (sorted by start, pitch) and pitch bends from the model output of one stem."""
-    events = _raw_events(posteriors, settings)
+    events = (
+        _tracked_events(posteriors, settings) if settings.note_tracking else _raw_events(posteriors, settings)
+    )
     events = [e for e in events if round(127 * e[3]) >= max(settings.min_velocity, 1)]
     if settings.octave_ghosts:
         events = _drop_ghosts(events)
@@ -110,6 +113,27 @@ def _raw_events(posteriors: dict[str, np.ndarray], settings: TranscriptionSettin
         )
     shift = [(max(int(s) - EDGE_PAD, 0), int(e) - EDGE_PAD, int(p), float(a)) for s, e, p, a in raw]
     return [(s, e, p, a, None) for s, e, p, a in shift if e > s]
+
+
+def _tracked_events(posteriors: dict[str, np.ndarray], settings: TranscriptionSettings) -> list[Event]:
+    """:func:`stems.transcribe_tracking.track_notes` on the pitches inside the frequency bounds."""
+    from stems.transcribe_tracking import Tracking, track_notes
+
+    note, onset = posteriors["note"], posteriors["onset"]
+    midi = np.arange(note.shape[1]) + MIDI_OFFSET
+    hz = 440.0 * 2 ** ((midi - 69) / 12)
+    inside = (hz >= (settings.min_frequency or 0.0)) & (hz <= (settings.max_frequency or np.inf))
+    params = Tracking(
+        onset_threshold=settings.onset_threshold,
+        frame_threshold=settings.frame_threshold,
+        min_frames=int(np.round(settings.min_note_ms / 1000 * FRAMES_PER_SECOND)),
+        rise_weight=settings.rise_weight,
+        release_ratio=settings.release_ratio,
+        release_frames=int(np.round(settings.release_ms / 1000 * FRAMES_PER_SECOND)),
+    )
+    events = track_notes(note * inside, onset * inside, params)
+    last = note.shape[0] - 1  # the frame times end there; a note still sounding ends with the stem
+    return [(s, min(e, last), p + MIDI_OFFSET, a, b) for s, e, p, a, b in events if min(e, last) > s]
 
 
 def _frame_times(n_frames: int) -> np.ndarray:

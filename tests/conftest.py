@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +38,25 @@ def demo_render(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory)
     assert main(["render", str(DEMO), "-o", str(out), "--quiet"]) == 0
     (folder,) = [p for p in out.iterdir() if p.is_dir()]
     return folder
+
+
+@pytest.fixture()
+def no_host_sync() -> Iterator[Any]:
+    """A progress callback that, from the first finished step on, makes any tensor -> Python conversion raise."""
+    import torch
+
+    names = ("__bool__", "item", "tolist", "__int__", "__float__")
+    saved = {n: getattr(torch.Tensor, n) for n in names}
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("host-device sync inside the step loop")
+
+    def progress(name: str, done: int, total: int) -> None:
+        for n in names:
+            setattr(torch.Tensor, n, forbidden if done < total else saved[n])
+
+    try:
+        yield progress
+    finally:
+        for n, fn in saved.items():
+            setattr(torch.Tensor, n, fn)

@@ -223,7 +223,7 @@ def test_a_failing_stage_is_retried_but_a_user_error_is_not(prefect_harness: Non
     from stems.errors import UserInputError
 
     (tmp_path / "song.yaml").write_text(TINY)
-    real, calls = stages.refine_stem, []
+    real, calls = stages.clean_stem, []
 
     def flaky(*args: object) -> object:
         calls.append(1)
@@ -231,7 +231,7 @@ def test_a_failing_stage_is_retried_but_a_user_error_is_not(prefect_harness: Non
             raise RuntimeError("transient fault")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(stages, "refine_stem", flaky)
+    monkeypatch.setattr(stages, "clean_stem", flaky)
     assert main(["render", str(tmp_path / "song.yaml"), "-o", str(tmp_path / "a"), "--quiet"]) == 0
     assert len(calls) == 2
 
@@ -240,7 +240,7 @@ def test_a_failing_stage_is_retried_but_a_user_error_is_not(prefect_harness: Non
         raise UserInputError("a user mistake")
 
     calls.clear()
-    monkeypatch.setattr(stages, "refine_stem", wrong)
+    monkeypatch.setattr(stages, "clean_stem", wrong)
     assert main(["render", str(tmp_path / "song.yaml"), "-o", str(tmp_path / "b"), "--quiet"]) == 2
     assert len(calls) == 1
 

@@ -179,7 +179,7 @@ def test_an_unreadable_stage_record_means_redo(tmp_path: Path) -> None:
 def test_a_render_redoes_a_stage_whose_record_is_corrupt(rendered: tuple[Path, Path]) -> None:
     song, folder = rendered
     stages = folder / ".musicmaker" / "stages"
-    (stages / "refine.keys.json").write_text("[]")
+    (stages / "clean.keys.json").write_text("[]")
     (stages / "generate.bass.json").write_bytes(b"\x00\xff not json")
     assert _render(song, folder.parent, "--force") == 0
     reused = _manifest(folder)["reused"]

@@ -93,6 +93,7 @@ def test_full_fixture_reads_every_field(full_yaml: Path) -> None:
         "cfg_coef": 5.0,
         "two_step_cfg": True,
         "extend_stride": 20.5,
+        "engine": "eager",
     }
     assert song.melody == folder / "melodies" / "theme.wav" and song.melody_loop is False
     assert [(s.name, s.bars, s.prompt) for s in song.sections] == [
@@ -303,3 +304,47 @@ def test_json_schema_describes_the_yaml_format(full_yaml: Path) -> None:
         jsonschema.validate(
             {"title": "t", "bpm": 90, "key": "A minor", "duration": 10, "stems": [], "x": 1}, schema
         )
+
+
+# --- facts the schema shares with the code that acts on them -----------------------------------------------------
+
+
+def test_the_schema_takes_its_facts_from_the_code_that_uses_them() -> None:
+    from typing import get_args
+
+    from flows.album import Album
+    from flows.schema_models import SeparateSource
+    from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, LUFS_RANGE, TRUE_PEAK_RANGE
+    from stems.demucs_catalog import DEFAULT_MODEL as DEMUCS_DEFAULT
+    from stems.demucs_catalog import SOURCES
+
+    assert get_args(SeparateSource) == SOURCES  # a Literal for the JSON Schema, pinned to the catalog
+    assert DEFAULT_SEPARATION_MODEL == DEMUCS_DEFAULT
+    for schema in (arrangement_json_schema()["$defs"]["MasterSettings"], Album.model_json_schema()):
+        lufs, peak = schema["properties"]["lufs"], schema["properties"]["true_peak"]
+        assert (lufs["minimum"], lufs["maximum"], lufs["default"]) == (*LUFS_RANGE, DEFAULT_LUFS)
+        assert (peak["minimum"], peak["maximum"], peak["default"]) == (*TRUE_PEAK_RANGE, DEFAULT_TRUE_PEAK)
+
+
+def test_every_true_peak_the_schema_takes_the_master_takes() -> None:
+    from mixing.master import Master
+    from mixing.targets import TRUE_PEAK_RANGE
+
+    for true_peak in TRUE_PEAK_RANGE:
+        song = parse_arrangement(HEAD + ONE_STEM + f"master: {{true_peak: {true_peak}}}\n", Path("s.yaml"))
+        assert Master(-20.0, song.master.true_peak).true_peak == true_peak
+    below = TRUE_PEAK_RANGE[0] - 0.5
+    with pytest.raises(SchemaError, match="true_peak"):
+        parse_arrangement(HEAD + ONE_STEM + f"master: {{true_peak: {below}}}\n", Path("s.yaml"))
+    with pytest.raises(UserInputError, match="-9 to 0"):
+        Master(-20.0, below)
+
+
+def test_one_slug_rule_for_folders_and_name_suggestions() -> None:
+    from flows.paths import slugify
+
+    assert slugify("Night Drive (take 2)!") == "night-drive-take-2"
+    assert slugify("???") == "track" and slugify("???", fallback="stem") == "stem"
+    assert len(slugify("x" * 100)) == 60 and len(slugify("x" * 100, 40)) == 40
+    with pytest.raises(SchemaError, match="e.g. 'lead-synth'"):
+        parse_arrangement(HEAD + "stems:\n  - {name: Lead_Synth, prompt: p}\n", Path("s.yaml"))

@@ -46,7 +46,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Arrangement, obj
 
 def test_every_cleanup_step_off_leaves_the_raw_audio(rendered: tuple[Arrangement, object]) -> None:
     arrangement, paths = rendered
-    record = stages.refine_stem(arrangement, arrangement.stem("keys"), paths)  # type: ignore[arg-type]
+    record = stages.clean_stem(arrangement, arrangement.stem("keys"), paths)  # type: ignore[arg-type]
     raw, _ = sf.read(str(paths.raw("keys")))  # type: ignore[attr-defined]
     cleaned, _ = sf.read(str(paths.cleaned("keys")))  # type: ignore[attr-defined]
     assert record["cleaned"] is True and np.array_equal(raw, cleaned)
@@ -54,7 +54,7 @@ def test_every_cleanup_step_off_leaves_the_raw_audio(rendered: tuple[Arrangement
 
 def test_default_cleanup_changes_the_audio(rendered: tuple[Arrangement, object]) -> None:
     arrangement, paths = rendered
-    stages.refine_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
+    stages.clean_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
     raw, _ = sf.read(str(paths.raw("lead")))  # type: ignore[attr-defined]
     cleaned, _ = sf.read(str(paths.cleaned("lead")))  # type: ignore[attr-defined]
     assert raw.shape == cleaned.shape and not np.array_equal(raw, cleaned)
@@ -76,7 +76,7 @@ def test_transcription_overrides_reach_the_transcriber(tmp_path: Path, rendered:
         return real(self, audio, instrument, name, settings, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transcribe.Transcriber, "transcribe", spy)
-    stages.refine_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
+    stages.clean_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
     stages.conform_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
     track, reused = stages.transcribe_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
     assert not reused and seen[0].onset_threshold == 0.5 and seen[0].min_note_ms == 60  # type: ignore[attr-defined]
@@ -96,7 +96,7 @@ def test_mp3_bitrate_zip_and_album_tags(rendered: tuple[Arrangement, object]) ->
 
     arrangement, paths = rendered
     for stem in arrangement.stems:
-        stages.refine_stem(arrangement, stem, paths)  # type: ignore[arg-type]
+        stages.clean_stem(arrangement, stem, paths)  # type: ignore[arg-type]
         stages.conform_stem(arrangement, stem, paths)  # type: ignore[arg-type]
     record = stages.mix_and_master(arrangement, list(arrangement.stems), paths,  # type: ignore[arg-type]
                                    {"album": "Stage Album", "track": "2/3"})  # fmt: skip

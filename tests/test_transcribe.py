@@ -239,7 +239,7 @@ def _slice_scores(family: str) -> tuple[float, float]:
     """(ours, basic-pitch defaults) onset-F1 on one fluidsynth-rendered clip of the family."""
     ev = load_bench("eval_transcription")
     clip = ev.make_clip(family, 7, 6.0)
-    ours = ev.evaluate_pitched(clip, settings_for(family))
+    ours = ev.evaluate_pitched(clip, ev.clip_settings(clip))
     default = ev.evaluate_pitched(clip, BASIC_PITCH_DEFAULTS)
     return ours["onset_f1"], default["onset_f1"]
 

@@ -7,7 +7,6 @@ for a 3 s stem), so each takes about a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -198,28 +197,6 @@ def test_no_click_where_the_stem_joins_its_continuation(generators: dict[str, Ge
     own = max(_max_jump(played[:, join - tenth : join]), _max_jump(played[:, join : join + tenth]))
     assert own > 0  # the stem moves: its own jumps are a fair yardstick
     assert _max_jump(played[:, join - 1 : join + 1]) <= 1.5 * own
-
-
-@pytest.fixture()
-def no_host_sync() -> Iterator[Any]:
-    """A progress callback that, from the first finished step on, makes any tensor -> Python conversion raise."""
-    import torch
-
-    names = ("__bool__", "item", "tolist", "__int__", "__float__")
-    saved = {n: getattr(torch.Tensor, n) for n in names}
-
-    def forbidden(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("host-device sync inside the step loop")
-
-    def progress(name: str, done: int, total: int) -> None:
-        for n in names:
-            setattr(torch.Tensor, n, forbidden if done < total else saved[n])
-
-    try:
-        yield progress
-    finally:
-        for n, fn in saved.items():
-            setattr(torch.Tensor, n, fn)
 
 
 @pytest.mark.parametrize("name", ["debug", "debug-stereo", "debug-melody"])

@@ -29,9 +29,11 @@ def _tempo(times: np.ndarray) -> float | None:
     return 60.0 / float(slope) if slope > 0 else None
 
 
-def analyze(audio: Audio, *, bpm_hint: float | None = None, beats_per_bar: int = 4) -> Analysis:
+def analyze(audio: Audio, *, bpm_hint: float | None = None, beats_per_bar: int = 4,
+            family: str | None = None) -> Analysis:  # fmt: skip
     """Analyse ``audio``; with ``bpm_hint`` the beats are at the metrical level nearest it (and a warning
-    says so when that differs from the level the tracker found)."""
+    says so when that differs from the level the tracker found). ``family`` (an instrument family such as
+    ``strings``; None for a mix) sets how late its onsets peak after the note-ons (``beats.latency``)."""
     check_finite(audio, "analysis input")
     if bpm_hint is not None and not (np.isfinite(bpm_hint) and bpm_hint > 0):
         raise ValueError(f"bpm_hint must be a positive number, got {bpm_hint}")
@@ -41,7 +43,7 @@ def analyze(audio: Audio, *, bpm_hint: float | None = None, beats_per_bar: int =
         note = f"silent: RMS {loudness:.0f} dBFS, below {SILENCE_DBFS:g}"
         return Analysis(audio.duration, None, 0.0, (), None, 0.0, 0.0, 0.0, None, 0.0, beats_per_bar, (note,))
     env = beatlib.onset_envelope(y, ANALYSIS_RATE)
-    found = beatlib.track(y, ANALYSIS_RATE, env, bpm_hint)
+    found = beatlib.track(y, ANALYSIS_RATE, env, bpm_hint, family)
     times, warnings = found.times, list[str]()
     if bpm_hint is not None and found.tempo_bpm is not None:
         times, level = beatlib.to_level(times, found.tempo_bpm, bpm_hint)

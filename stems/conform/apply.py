@@ -102,12 +102,13 @@ def _as_is(audio: Audio, grid: Grid, analysis: Analysis, reason: str) -> Conform
 
 
 def conform(audio: Audio, grid: Grid, *, tempo: bool = True, key: bool = False, pitched: bool = True,
-            analysis: Analysis | None = None) -> ConformResult:  # fmt: skip
+            analysis: Analysis | None = None, family: str | None = None) -> ConformResult:  # fmt: skip
     """Warp ``audio``'s beats onto ``grid`` (``tempo``) and retune it toward A440 and ``grid.key`` (``key``,
-    never when not ``pitched``); or return it fitted to the length, ``applied=False``, with the reason."""
+    never when not ``pitched``); or return it fitted to the length, ``applied=False``, with the reason.
+    ``family`` is the stem's instrument family (``analyze``'s), for the analysis before and after."""
     _check_input(audio, grid)
     if analysis is None:
-        analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+        analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
     if not tempo and not key:
         return _as_is(audio, grid, analysis, "conform is off for this stem")
     plan = _plan(analysis, audio, grid, tempo, key, pitched)
@@ -117,7 +118,7 @@ def conform(audio: Audio, grid: Grid, *, tempo: bool = True, key: bool = False, 
     beats, level = _beats_at_grid_level(analysis, grid)
     tmap = _time_map(beats, analysis, audio, grid) if plan.warp else None
     out = _render(audio, grid, tmap, plan.cents)
-    return _finish(audio, out, grid, analysis, tmap, plan, level)
+    return _finish(audio, out, grid, analysis, tmap, plan, level, family)
 
 
 def _beats_at_grid_level(analysis: Analysis, grid: Grid) -> tuple[np.ndarray, str | None]:
@@ -149,9 +150,9 @@ def _render(audio: Audio, grid: Grid, tmap: timemap.TimeMap | None, cents: float
 
 
 def _finish(audio: Audio, out: Audio, grid: Grid, before: Analysis, tmap: timemap.TimeMap | None,
-            plan: _Plan, level: str | None) -> ConformResult:  # fmt: skip
+            plan: _Plan, level: str | None, family: str | None) -> ConformResult:  # fmt: skip
     """Analyse the output, compare it with the input on the grid, and say what was done."""
-    after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+    after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
     origin = grid.origin if grid.origin is not None else (tmap.downbeat_at if tmap is not None else 0.0)
     error_before = timemap.grid_error_ms(np.array(before.beats), grid.beat_period, origin)
     error_after = timemap.grid_error_ms(np.array(after.beats), grid.beat_period, origin)
