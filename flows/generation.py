@@ -20,6 +20,7 @@ from stems.audio import Audio, read_audio, write_wav
 from stems.demucs_catalog import SOURCES
 from stems.errors import UserInputError
 from stems.models import checkpoint_fingerprint
+from stems.plan import MUSICGEN_WINDOW_S
 
 Progress = Callable[[str, int, int], None]
 
@@ -258,11 +259,9 @@ def melody_stems_key(
 
 def continuation_audio(stem: Stem) -> Audio | None:
     """The tail of the continuation file: at most its last window (less one frame) prompts the model."""
-    from stems.generate import MAX_WINDOW_SECONDS
-
     if not stem.continuation:
         return None
-    return read_audio(stem.continuation, max_seconds=MAX_WINDOW_SECONDS + READ_MARGIN_SECONDS, tail=True)
+    return read_audio(stem.continuation, max_seconds=MUSICGEN_WINDOW_S + READ_MARGIN_SECONDS, tail=True)
 
 
 # Read past the span a stage uses, so resampling sees the same neighbours there as in the whole file
@@ -273,9 +272,7 @@ READ_MARGIN_SECONDS = 1.0
 def read_melody(path: Path, duration: float) -> Audio:
     """The part of a melody file a ``duration`` s stem uses: every window takes the 30 s chroma chunk from its
     start (before ``duration``), so a longer file is never used past ``duration + 30`` s, looped or not."""
-    from stems.chroma import CHUNK_SECONDS
-
-    return read_audio(path, max_seconds=duration + CHUNK_SECONDS + READ_MARGIN_SECONDS)
+    return read_audio(path, max_seconds=duration + MUSICGEN_WINDOW_S + READ_MARGIN_SECONDS)
 
 
 def section_spans(arrangement: Arrangement) -> list[Any]:

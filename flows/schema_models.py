@@ -32,10 +32,9 @@ from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, LUFS_RANGE, TRUE_PEA
 from stems.demucs_catalog import DEFAULT_MODEL as DEFAULT_SEPARATION_MODEL
 from stems.errors import UserInputError
 from stems.instruments import GM_PROGRAM_FIRST, GM_PROGRAM_LAST, INSTRUMENT_FAMILIES, resolve_instrument
+from stems.plan import MUSICGEN_WINDOW_S
 
 DEFAULT_MODEL = "facebook/musicgen-stereo-medium"
-MUSICGEN_WINDOW_S = 30.0  # MusicGen generates at most 30 s per call (Copet et al. 2023, "Simple and
-# Controllable Music Generation"); each further window continues from the last (30 - extend_stride) s.
 
 SLUG_LENGTH = 40
 _SLUG = f"[a-z0-9][a-z0-9_-]{{0,{SLUG_LENGTH - 1}}}"

@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from stems.audio import Audio, convert_audio
+from stems.plan import MUSICGEN_WINDOW_S
 
 # audiocraft ChromaStemConditioner / transformers MusicgenMelodyFeatureExtractor defaults.
 CHROMA_SAMPLE_RATE = 32_000
 N_FFT = 2**14
 HOP = N_FFT // 4
 NUM_CHROMA = 12
-CHUNK_SECONDS = 30
 NORM_EPS = 1e-6  # torch.nn.functional.normalize default eps used by the extractor
 
 
@@ -89,7 +89,7 @@ def one_hot_chroma(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def melody_chroma(audio: Audio, max_seconds: float = CHUNK_SECONDS) -> np.ndarray:
+def melody_chroma(audio: Audio, max_seconds: float = MUSICGEN_WINDOW_S) -> np.ndarray:
     """The model's melody condition ``(frames, 12)``: mono, 32 kHz, truncated to ``max_seconds``.
 
     Equals ``MusicgenMelodyFeatureExtractor()(mono_32k, sampling_rate=32000)["input_features"][0]``.

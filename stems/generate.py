@@ -18,9 +18,8 @@ import numpy as np
 from stems.audio import Audio, check_finite
 from stems.errors import AudioInputError, UserInputError
 from stems.models import model_info
-from stems.plan import SectionSpan, check_stride
+from stems.plan import MUSICGEN_WINDOW_S, SectionSpan, check_stride
 
-MAX_WINDOW_SECONDS = 30.0  # MusicGen's training segment length (Copet et al. 2023)
 MIN_DURATION = 0.5  # seconds; below this the codebook delay pattern does not fit in one window
 MIN_MELODY_SECONDS = 1.0  # two chroma hops of 4096 samples at 32 kHz, with margin
 MIN_CONTINUATION_SECONDS = 0.5  # 25 EnCodec frames of context
@@ -92,7 +91,7 @@ class WindowTokens:
     tokens: np.ndarray
 
 
-def validate_params(params: SamplingParams, max_window: float = MAX_WINDOW_SECONDS) -> None:
+def validate_params(params: SamplingParams, max_window: float = MUSICGEN_WINDOW_S) -> None:
     """Sampling values the user can get wrong, checked before any model work."""
     check_stride(params.extend_stride, max_window)
     checks = [
@@ -187,9 +186,9 @@ class Generator:
         self._info = model_info(model)
         self._device = resolve_device(device)
         self._loaded = load_model(model, self._device)
-        self._max_window = MAX_WINDOW_SECONDS if max_window is None else float(max_window)
-        if not (0 < self._max_window <= MAX_WINDOW_SECONDS):
-            raise UserInputError(f"max_window must be in (0, {MAX_WINDOW_SECONDS:g}] s, got {max_window!r}")
+        self._max_window = MUSICGEN_WINDOW_S if max_window is None else float(max_window)
+        if not (0 < self._max_window <= MUSICGEN_WINDOW_S):
+            raise UserInputError(f"max_window must be in (0, {MUSICGEN_WINDOW_S:g}] s, got {max_window!r}")
         self._lock = threading.Lock()
 
     @property

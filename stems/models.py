@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stems.errors import UserInputError
+from stems.plan import MUSICGEN_WINDOW_S
 
 DEBUG_MODELS = ("debug", "debug-stereo", "debug-melody")
 RANDOM_PREFIX = "random:"
@@ -93,7 +94,6 @@ _CHECKPOINTS: dict[str, tuple[str, int, bool, float, float]] = {
 # guidance; x1.3 covers prefill activations and logits; plus the CUDA context. Melody checkpoints prepend 235
 # chroma frames and up to 256 text tokens to every window.
 FRAME_RATE = 50
-WINDOW_S = 30.0
 KV_OVERHEAD = 1.3
 CUDA_CONTEXT_GB = 0.5
 CHROMA_LENGTH = 235
@@ -148,7 +148,7 @@ def vram_gb(name: str, stems: int = 1) -> float:
     if arch is None:
         return 0.0
     prefix = CHROMA_LENGTH + TEXT_MAX_TOKENS if arch.takes_melody else 0
-    positions = round(WINDOW_S * FRAME_RATE) + 4 * arch.channels + prefix
+    positions = round(MUSICGEN_WINDOW_S * FRAME_RATE) + 4 * arch.channels + prefix
     dims = arch.dims
     kv = kv_cache_bytes(dims.num_hidden_layers, dims.hidden_size, positions, cfg=True, half=True)
     return round(_weights_gb(arch, half=True) + stems * kv / GIB + CUDA_CONTEXT_GB, 1)

@@ -133,7 +133,9 @@ class StaticKV:
         self.filled = int(first.shape[2])
         assert capacity >= self.filled, (capacity, self.filled)
         shape = (2, first.shape[0], first.shape[1], capacity, first.shape[3])
-        self.self_kv = [first.new_empty(shape) for _ in self_cache]
+        # Zeros, not empty: the static form attends over every position under a mask, and a masked weight of
+        # 0 times leftover memory that happens to hold inf or NaN is NaN (seen as run-to-run token changes).
+        self.self_kv = [first.new_zeros(shape) for _ in self_cache]
         for layer, kv in zip(self_cache, self.self_kv, strict=True):
             kv[0, :, :, : self.filled].copy_(layer.keys)
             kv[1, :, :, : self.filled].copy_(layer.values)

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stems.audio import Audio, convert_audio
-from stems.chroma import CHROMA_SAMPLE_RATE, CHUNK_SECONDS, chroma_raw, one_hot_chroma
+from stems.chroma import CHROMA_SAMPLE_RATE, chroma_raw, one_hot_chroma
 from stems.models import TEXT_MAX_TOKENS
 from stems.musicgen_fastloop import fast_supported, generate_window_fast
 from stems.musicgen_load import max_batch
 from stems.musicgen_sampling import Conditions, Sampler, generate_window, steps_per_window
-from stems.plan import FrameWindow, plan_frames, section_for, window_text
+from stems.plan import MUSICGEN_WINDOW_S, FrameWindow, plan_frames, section_for, window_text
 
 if TYPE_CHECKING:
     import torch
@@ -129,8 +129,8 @@ def decode_codes(model: Any, codes: torch.Tensor, channels: int, samples: int, l
 
 
 def melody_slice(mono: np.ndarray, start: float, loop: bool) -> np.ndarray:
-    """``CHUNK_SECONDS`` of melody from ``start`` s; looped (audiocraft) or zero past its end / before 0."""
-    n = int(CHUNK_SECONDS * CHROMA_SAMPLE_RATE)
+    """``MUSICGEN_WINDOW_S`` of melody from ``start`` s; looped (audiocraft) or zero past its end / before 0."""
+    n = int(MUSICGEN_WINDOW_S * CHROMA_SAMPLE_RATE)
     idx = np.arange(n) + round(start * CHROMA_SAMPLE_RATE)
     valid = idx >= 0 if loop else (idx >= 0) & (idx < len(mono))
     out = np.zeros(n, dtype=np.float32)

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 from stems.errors import UserInputError
 
+MUSICGEN_WINDOW_S = 30.0  # MusicGen generates at most 30 s per call, its training segment (Copet et al. 2023,
+# "Simple and Controllable Music Generation"); each further window continues from the last (30 - extend_stride)
+# s, and a melody's chroma is computed over one window (audiocraft's ChromaStemConditioner).
+
 
 def bar_seconds(bpm: float, beats_per_bar: int) -> float:
     """Length of one bar: ``beats_per_bar`` beats of ``60 / bpm`` s (bpm counts the time signature's beats)."""
@@ -121,7 +125,7 @@ def plan_frames(
 
 
 def plan_windows(
-    duration: float, extend_stride: float, max_window: float = 30.0, prompt: float = 0.0
+    duration: float, extend_stride: float, max_window: float = MUSICGEN_WINDOW_S, prompt: float = 0.0
 ) -> list[WindowPlan]:
     """Windows (seconds) for a stem of ``duration`` s; 300 s with stride 18 gives 16 windows.
 
