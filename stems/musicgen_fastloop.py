@@ -28,11 +28,11 @@ from stems.musicgen_sampling import (
     Conditions,
     Sampler,
     Stream,
+    combine_cfg,
     delayed_sequence,
-    filter_top_k,
-    filter_top_p,
     guided_logits,
     make_streams,
+    sampling_probs,
     undelay,
 )
 
@@ -55,12 +55,7 @@ def sample_batched(logits: torch.Tensor, sampler: Sampler, noise: torch.Tensor |
     if not sampler.use_sampling or sampler.temperature <= 0:
         return logits.argmax(dim=-1)
     assert noise is not None
-    probs = torch.softmax(logits / sampler.temperature, dim=-1)  # logits are float32 here
-    if sampler.top_p > 0:
-        probs = filter_top_p(probs, sampler.top_p)
-    elif sampler.top_k > 0:
-        probs = filter_top_k(probs, sampler.top_k)
-    return (probs / noise).argmax(dim=-1)
+    return (sampling_probs(logits, sampler) / noise).argmax(dim=-1)
 
 
 class _Noise:
@@ -123,13 +118,7 @@ class _Step:
             rows = ids.repeat((stream.repeat, 1)) if stream.repeat > 1 else ids
             where = at + self.first if isinstance(at, int) else at
             outs.append(step_logits(self.weights, rows, inp, where))
-        outs = [o if o.dtype == torch.float32 else o.float() for o in outs]  # fp16 under autocast
-        if len(outs) == 1 and self.streams[0].repeat == 1:
-            logits = outs[0]
-        else:
-            cond, uncond = (outs[0], outs[1]) if len(outs) == 2 else outs[0].chunk(2)
-            logits = uncond + (cond - uncond) * self.sampler.cfg_coef
-        return sample_batched(logits, self.sampler, noise)
+        return sample_batched(combine_cfg(self.streams, outs, self.sampler.cfg_coef), self.sampler, noise)
 
 
 class _Graphed:

@@ -84,13 +84,19 @@ def sample_next(
     """Next token per (request, codebook) from logits ``(B, K, V)``; row b uses ``generators[b]``."""
     if not sampler.use_sampling or sampler.temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / sampler.temperature, dim=-1)
-    if sampler.top_p > 0:
-        probs = filter_top_p(probs, sampler.top_p)
-    elif sampler.top_k > 0:
-        probs = filter_top_k(probs, sampler.top_k)
+    probs = sampling_probs(logits, sampler)
     rows = [torch.multinomial(probs[b], 1, generator=generators[b])[:, 0] for b in range(len(generators))]
     return torch.stack(rows)
+
+
+def sampling_probs(logits: torch.Tensor, sampler: Sampler) -> torch.Tensor:
+    """softmax(logits / temperature), then top-p if ``top_p > 0`` else top-k: what a token is drawn from."""
+    probs = torch.softmax(logits.float() / sampler.temperature, dim=-1)
+    if sampler.top_p > 0:
+        return filter_top_p(probs, sampler.top_p)
+    if sampler.top_k > 0:
+        return filter_top_k(probs, sampler.top_k)
+    return probs
 
 
 class _RowPositions(torch.nn.Module):
@@ -203,13 +209,18 @@ def make_streams(decoder: Any, conditions: Conditions, sampler: Sampler, length:
 
 
 def guided_logits(streams: list[Stream], ids: torch.Tensor, cfg_coef: float, batch: int) -> torch.Tensor:
-    outs = [s.logits(ids).float() for s in streams]
-    if len(outs) == 1 and streams[0].repeat == 1:
-        logits = outs[0]
-    else:
-        cond, uncond = (outs[0], outs[1]) if len(outs) == 2 else outs[0].chunk(2)
-        logits = uncond + (cond - uncond) * cfg_coef
+    logits = combine_cfg(streams, [s.logits(ids) for s in streams], cfg_coef)
     return logits.reshape(batch, -1, logits.shape[-1])
+
+
+def combine_cfg(streams: list[Stream], outs: list[torch.Tensor], cfg_coef: float) -> torch.Tensor:
+    """Classifier-free guidance over the streams' float32 logits: uncond + (cond - uncond) * cfg_coef, the
+    rows of a stream that stacks both split in half (one stream without guidance: its logits)."""
+    outs = [o.float() for o in outs]  # fp16 under autocast
+    if len(outs) == 1 and streams[0].repeat == 1:
+        return outs[0]
+    cond, uncond = (outs[0], outs[1]) if len(outs) == 2 else outs[0].chunk(2)
+    return uncond + (cond - uncond) * cfg_coef
 
 
 def delayed_sequence(
