@@ -85,11 +85,16 @@ def notes_from_posteriors(
     return notes, bends
 
 
+def ms_to_frames(ms: float) -> int:
+    """Milliseconds as a whole number of posteriorgram frames (rounded half to even)."""
+    return int(np.round(ms / 1000 * FRAMES_PER_SECOND))
+
+
 def _raw_events(posteriors: dict[str, np.ndarray], settings: TranscriptionSettings) -> list[Event]:
     with quiet_basic_pitch_import():
         from basic_pitch import note_creation
 
-    min_frames = int(np.round(settings.min_note_ms / 1000 * FRAMES_PER_SECOND))
+    min_frames = ms_to_frames(settings.min_note_ms)
     # Zero frames in front: note_creation finds onsets with scipy's argrelmax, which never reports
     # frame 0, so a note struck at the very start of a stem would be lost. np.pad also gives
     # note_creation the copies it needs (it zeroes bands in place).
@@ -126,10 +131,10 @@ def _tracked_events(posteriors: dict[str, np.ndarray], settings: TranscriptionSe
     params = Tracking(
         onset_threshold=settings.onset_threshold,
         frame_threshold=settings.frame_threshold,
-        min_frames=int(np.round(settings.min_note_ms / 1000 * FRAMES_PER_SECOND)),
+        min_frames=ms_to_frames(settings.min_note_ms),
         rise_weight=settings.rise_weight,
         release_ratio=settings.release_ratio,
-        release_frames=int(np.round(settings.release_ms / 1000 * FRAMES_PER_SECOND)),
+        release_frames=ms_to_frames(settings.release_ms),
     )
     events = track_notes(note * inside, onset * inside, params)
     last = note.shape[0] - 1  # the frame times end there; a note still sounding ends with the stem
@@ -173,7 +178,7 @@ def _backtrack(events: list[Event], frames: np.ndarray, max_ms: float) -> list[E
     activation keeps falling (and stays above ``BACKTRACK_FLOOR``) finds that start, as librosa's
     ``onset_backtrack`` does for energy.
     """
-    limit = round(max_ms / 1000 * FRAMES_PER_SECOND)
+    limit = ms_to_frames(max_ms)
     out = []
     for s, e, p, a, b in events:
         column = frames[:, p - MIDI_OFFSET]

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FRAMES_PER_SECOND = 22050 / 256  # basic_pitch.constants.ANNOTATIONS_FPS
 MIN_GAP_FRAMES = 4  # two onsets of a pitch closer than 46 ms are one (a 32nd at 160 bpm is 94 ms)
 HOLD_FRAMES = 2  # frames below the release level that end a note: one-frame dips are noise
 ATTACK_FRAMES = 8  # 93 ms for the activation to reach the frame threshold after an onset
