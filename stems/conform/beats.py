@@ -1,16 +1,15 @@
 """Tempo, beat times and the downbeat of mono audio.
 
-Beats come from librosa's dynamic-programming tracker (Ellis 2007) on a short-window onset envelope,
-then a robust local line through each beat's neighbours gives sub-frame times that follow slow tempo drift.
-A tracker that follows syncopation half a beat off is moved back where bass onsets and bass-note changes
-say the beat is (:func:`fix_phase`); the tempo confidence also counts the bass notes' periodicity, so bowed
-strings without sharp attacks are conformed (bench/conform.py seed 0: Haydn op. 74/1 iii confidence 0.03 ->
-0.55, placed beat F 0.95; K. 155 0.04 -> 0.32; noise and a pad stay below 0.1).
-Where there is no bass to ask (a hornpipe's lone guitar, a keyboard piece's running treble), a tracker that
-began on the first note and settled half a beat off is moved back by that first note (:func:`fix_start_phase`,
-vetoed by chord changes on the tracked beats): placed beat F on bench/conform.py seed 0 0.70 -> 0.78
-(American Hornpipe 0.19 -> 0.95), held out (--held-out --seed 1) 0.45 -> 0.70 (C. P. E. Bach H. 186
-0.23 -> 1.00, Albemarle Hornpipe 0.28 -> 0.98); the pieces already right are unchanged.
+Beats come from a beat-pointer network that follows tempo changes (:mod:`stems.conform.dbn`), centred on
+the arrangement's tempo level, over an activation of all onsets plus the bass onsets and bass-note changes
+that mark a beat rather than the off-beat (:func:`activation`); a robust local line through each beat's
+neighbours then gives sub-frame times. Placed beats within 70 ms on bench/conform.py: librosa's
+fixed-tempo tracker with the earlier phase fixes 0.77 (seed 0) / 0.79 (--held-out --seed 1); this 0.98 / 0.97.
+The tempo confidence also counts the bass notes' periodicity, so bowed strings without sharp attacks are
+conformed (Haydn op. 74/1 iii confidence 0.03 -> 0.55; noise and a pad stay below 0.1).
+Where there is no bass to ask (a keyboard piece's running treble), a path that began on the first note and
+settled half a beat off is moved back by that first note (:func:`fix_start_phase`, vetoed by chord changes
+on the tracked beats): C. P. E. Bach H. 186, held out, 0.00 -> 1.00 of its beats within 70 ms.
 The downbeat is the beat phase (0..beats_per_bar-1) whose beats carry the most bass onset energy and harmonic
 change; librosa has no downbeat tracker.
 """
@@ -21,17 +20,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stems.conform import dbn
+
 HOP = 256  # analysis hop at 22.05 kHz: 11.6 ms
 N_FFT = 1024  # 46 ms: shorter than librosa's 2048 default, so onsets smear less in time
 # The onset envelope peaks after the note starts (librosa pads it by n_fft / 2 and the flux of log power
-# rises over the attack): measured +19 ms (drums) to +29 ms (guitar, piano) against FluidSynth note-ons with
-# these settings, so beat times are moved back by about the middle of that range.
-LATENCY = 0.022
-# Bowed strings swell in, so their onset envelope peaks later still: with LATENCY the tracker's beats sat +20 to
-# +34 ms after the note-ons on all six string pieces of bench/conform.py (seed 0 and --held-out --seed 1). Their
-# latency is 24 ms more: Haydn op. 74/1 iii placed beat F 0.95 -> 1.00 and onset F1 0.55 -> 0.72 (unwarped
-# rendering 0.72), Mozart K. 458 ii onset F1 0.27 -> 0.36. Other families measured within 8 ms of LATENCY.
-FAMILY_LATENCY = {"strings": 0.046}
+# rises over the attack), and a beat is put on the activation's peak: with the beat network (``dbn``) the beats
+# before this correction sat a median +27 ms after the note-ons on the 10 plucked, struck and blown pieces of
+# bench/conform.py (seed 0 and --held-out --seed 1; piece medians -1 to +14 ms around that).
+LATENCY = 0.027
+# Bowed strings swell in, so their onset envelope peaks later still: +48 ms, the median over the six string
+# pieces of bench/conform.py (piece medians -2 to +10 ms around that). With one latency for all families the
+# librosa tracker's beats sat +20 to +34 ms late on every string piece; taking the strings' own off raised
+# Haydn op. 74/1 iii's placed beat F 0.95 -> 1.00 and onset F1 0.55 -> 0.72 (unwarped rendering 0.72).
+FAMILY_LATENCY = {"strings": 0.048}
 # A beat more than this fraction of a beat away from the line through its neighbours is a tracking error.
 _OUTLIER = 0.2
 _TRIM = 0.2
@@ -43,12 +45,7 @@ BASS_BINS = 36  # C1..B3, semitone bins: where bass notes (and so chord changes)
 # against 0.03-0.04 for noise and a synth pad). This scale makes 0.09 of bass periodicity meet the 0.30 of
 # ``apply.MIN_TEMPO_CONFIDENCE``.
 BASS_CONFIDENCE_SCALE = 0.30 / 0.09
-# Beats each side whose on-beat minus midway salience decides the phase of a beat: two bars, so a
-# syncopated bar does not flip it, while a tracker that slips half a beat mid-piece is followed.
-_PHASE_BEATS = 8
-# Midway salience must lead by this mean log ratio (about 10 %) to move a beat: where beats and midpoints
-# sound alike (a click at twice the tempo, running sixteenths) the tracker's phase stands.
-_PHASE_MARGIN = 0.1
+_START_BEATS = 16  # beats past _START_SKIP through which the start check fits its line
 # The start check fits its line to beats from the _START_SKIP-th (past the first bars, over which a tracker
 # that started on the first note drifts to the off-beat), takes the first frame with an onset of
 # _START_ONSET of the loudest, and calls it midway when it is over _START_OFF of a beat off that line.
@@ -108,13 +105,12 @@ def track(y: np.ndarray, sr: int, env: np.ndarray, bpm_hint: float | None, famil
 
     if env.max() <= 0:
         return Beats(None, 0.0, np.zeros(0))
-    _, frames = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, trim=False,
-                                        start_bpm=bpm_hint or 120.0, units="frames")  # fmt: skip
-    frames = _trim(env, np.asarray(frames))
+    bass = bass_onsets(y, sr)
+    salience = _salience(low_onsets(y, sr), bass)
+    frames = dbn.decode(activation(env, salience), sr / HOP, expected_tempo(env, sr, bpm_hint))
+    frames = _trim(env, _extend(env, frames))
     if len(frames) < 3:
         return Beats(None, 0.0, np.zeros(0))
-    bass = bass_onsets(y, sr)
-    frames = fix_phase(frames, _salience(low_onsets(y, sr), bass))
     frames = fix_start_phase(frames, env, _chroma(y, sr))
     times = np.maximum(librosa.frames_to_time(frames, sr=sr, hop_length=HOP) - latency(family), 0.0)
     period = float(np.median(np.diff(times)))
@@ -126,28 +122,39 @@ def track(y: np.ndarray, sr: int, env: np.ndarray, bpm_hint: float | None, famil
     return Beats(60.0 / float(np.median(np.diff(times))), confidence, times, offbeat)
 
 
+def expected_tempo(env: np.ndarray, sr: int, bpm_hint: float | None) -> float:
+    """The tempo the beat network is centred on: librosa's global estimate, or with a hint the hint's
+    metrical level (half, the hint, or double) nearest that estimate. The estimate alone is 3-17 % off on
+    bench/conform.py's string pieces and Lindenbaum, while the level it names is right."""
+    import librosa
+
+    start = bpm_hint or 120.0
+    estimate = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=HOP, start_bpm=start)[0])
+    if bpm_hint is None or estimate <= 0:
+        return estimate if estimate > 0 else start
+    return bpm_hint * 2.0 ** float(np.clip(np.round(np.log2(estimate / bpm_hint)), -1, 1))
+
+
+def activation(env: np.ndarray, salience: np.ndarray) -> np.ndarray:
+    """A beat's likelihood per frame for :func:`dbn.decode`: all onsets plus half as much of what marks a
+    beat rather than the off-beat (bass onsets and bass-note changes), each scaled by its 99th percentile.
+    The bass term keeps a rag's loud off-beat chords off the beat (Maple Leaf Rag: beats within 70 ms
+    0.44 -> 1.00) and Lindenbaum's beats on its bass (0.88 -> 0.98)."""
+    n = min(len(env), len(salience))
+    act = _unit_peak(env[:n]) + 0.5 * _unit_peak(salience[:n])
+    return np.clip(act / max(float(act.max()), 1e-9), 0.0, 1.0)
+
+
+def _unit_peak(x: np.ndarray) -> np.ndarray:
+    peak = float(np.percentile(x, 99))
+    return x / peak if peak > 0 else np.zeros_like(x)
+
+
 def _salience(*envelopes: np.ndarray) -> np.ndarray:
     """What marks a beat rather than the off-beat: bass onsets and bass-note changes (not all onsets: a
     rag's off-beat chords and a melody's syncopations are louder than its bass), each scaled to mean 1."""
     n = min(len(e) for e in envelopes)
     return np.sum([_unit_mean(e[:n]) for e in envelopes], axis=0)
-
-
-def fix_phase(frames: np.ndarray, salience: np.ndarray) -> np.ndarray:
-    """Move to the midway point each beat whose stretch of ``_PHASE_BEATS`` beats each side carries more
-    salience midway between beats than on them: the tracker followed a syncopation or an off-beat
-    accompaniment (a rag's right hand, a string quartet's after-beats) half a beat off."""
-    if len(frames) < 3:
-        return frames
-    step = np.diff(frames)
-    mids = frames + np.append(step, step[-1]) // 2
-    # Log ratio, clipped to a factor e: each beat votes, and one loud chord does not outvote two bars.
-    ratio = (_peak_near(salience, frames) + 1e-3) / (_peak_near(salience, mids) + 1e-3)
-    lead = np.clip(np.log(ratio), -1.0, 1.0)
-    votes = np.convolve(lead, np.ones(2 * _PHASE_BEATS + 1))[_PHASE_BEATS : _PHASE_BEATS + len(lead)]
-    off = votes < -_PHASE_MARGIN * (2 * _PHASE_BEATS + 1)
-    out = np.where(off, mids, frames)
-    return np.unique(out[out < len(salience)])
 
 
 def fix_start_phase(frames: np.ndarray, env: np.ndarray, chroma: np.ndarray) -> np.ndarray:
@@ -159,8 +166,8 @@ def fix_start_phase(frames: np.ndarray, env: np.ndarray, chroma: np.ndarray) -> 
     that first onset half a period off the steady line through the later beats. Chord changes are the check: where
     they fall on the tracked beats (a piece with a pickup, an upbeat start) the beats stand.
     """
-    fit = frames[_START_SKIP : _START_SKIP + 2 * _PHASE_BEATS]
-    if len(fit) < _PHASE_BEATS:
+    fit = frames[_START_SKIP : _START_SKIP + _START_BEATS]
+    if len(fit) < _START_BEATS // 2:
         return frames
     index = np.arange(_START_SKIP, _START_SKIP + len(fit))
     slope, intercept = np.polyfit(index, fit, 1)
@@ -198,6 +205,24 @@ def _harmony_lead(chroma: np.ndarray, frames: np.ndarray) -> float:
 def _span_change(chroma: np.ndarray, bounds: np.ndarray) -> float:
     means = [chroma[:, a : max(b, a + 1)].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])]
     return float(np.mean([_cosine_distance(a, b) for a, b in zip(means[:-1], means[1:])]))
+
+
+def _extend(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Add the beats a period before the first and after the last while an onset is there (within 2 frames,
+    of a fifth of the typical beat's strength, as :func:`_trim` keeps): the network scores a beat over its
+    whole beat region, which at the signal's edges runs into silence or past the end (a stem conformed to the
+    grid has its first beat at 0 s)."""
+    if len(frames) < 2:
+        return frames
+    floor = _TRIM * float(np.median(_peak_near(env, frames)))
+    beats = list(frames)
+    for end, step in ((0, beats[0] - beats[1]), (-1, beats[-1] - beats[-2])):
+        while step and 0 <= (guess := beats[end] + step) < len(env):
+            near = env[max(0, guess - 2) : guess + 3]
+            if near.max(initial=0.0) < floor:
+                break
+            beats.insert(len(beats) if end else 0, max(0, guess - 2) + int(np.argmax(near)))
+    return np.array(beats, dtype=frames.dtype)
 
 
 def _trim(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
