@@ -1,8 +1,8 @@
 """Conforming measured on public-domain scores played off their written tempo; prints one JSON object.
 
 Each piece of the music21 corpus (``PIECES``) is cut to whole bars of about ``--seconds`` from its first
-full bar (a pickup is dropped) and played, per part with a GM program, by fluidsynth
-(``eval_transcription.render``) as a performance: 2-8 % off the written tempo, 50-200 ms of silence before
+full bar (a pickup is dropped) and played, per part with a GM program, by fluidsynth (``bench/corpus.py``,
+as the transcription evaluation plays its scores) as a performance: 2-8 % off the written tempo, 50-200 ms of silence before
 bar 1 and a tempo drifting linearly by 1-3 % over the excerpt (all seeded). The written score is the
 target: its grid has bar 1 beat 1 at 0 s and beat k at k * 60 / bpm (``Grid.origin`` = 0).
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,12 +49,11 @@ from tests.bench_scripts import load_bench
 if TYPE_CHECKING:
     from stems.conform import ConformResult, Grid
 
-_transcription = load_bench("eval_transcription")
-render, score = _transcription.render, _transcription.score
+corpus = load_bench("corpus")
+score = load_bench("eval_transcription").score
 
 BEAT_WINDOW = 0.07  # mir_eval.beat F-measure tolerance (MIREX), seconds
 TUNING_TOLERANCE = 15.0  # cents
-ARTICULATION = 0.92  # sounding fraction of a written note value, so repeated notes re-attack
 SPEED_RATE = 32_000  # MusicGen's rate: the stems conforming meets
 GOALS = {"beat_f": 0.95, "onset_f1_gap": 0.05, "key_tuning_accuracy": 0.90, "realtime_factor": 0.25}
 
@@ -68,6 +66,11 @@ class Piece:
     bpm: float
     family: str
     programs: tuple[int, ...]  # per part, cycled: 0 piano, 4 e-piano, 24/25 guitar, 40-42 violin/viola/cello
+
+    @property
+    def score(self) -> Any:
+        """The score as bench/corpus.py plays it (all parts, as written)."""
+        return corpus.Piece(self.path, self.bpm, self.programs)
 
 
 # Quarter-note meters only, so a beat is a quarter. The tempo is the score's metronome mark where it has one
@@ -97,59 +100,15 @@ HELD_OUT = (
 )
 
 
-@dataclass(frozen=True)
-class Excerpt:
-    """Whole bars of a score from its first full bar; note times in beats (quarters) from bar 1."""
-
-    notes: tuple[tuple[float, float, int, int, int], ...]  # (start, end, pitch, velocity, part)
-    beats: float  # written length
-    beats_per_bar: int
-    tonic: int  # pitch class
-    mode: str  # "major" / "minor"
+Excerpt = Any  # corpus.Excerpt (a bench script's type, so not importable for annotations)
 
 
 def excerpt(piece: Piece, seconds: float) -> Excerpt:
-    from music21 import corpus, meter
-
-    score = corpus.parse(piece.path)
-    signature = score.recurse().getElementsByClass(meter.TimeSignature)[0]
-    if signature.denominator != 4:
-        raise ValueError(f"{piece.path}: {signature.ratioString} is not a quarter-note meter")
-    numbers = [m.number for m in score.parts[0].getElementsByClass("Measure") if m.number >= 1]
-    bars = min(max(1, round(seconds * piece.bpm / 60 / signature.numerator)), len(numbers))
-    cut = score.measures(1, bars)
-    key = excerpt_key(cut)
-    notes = {}
-    for index, part in enumerate(cut.parts):
-        for n in part.stripTies().flatten().notes:
-            start, length = float(n.offset), float(n.quarterLength)
-            if length <= 0 or start >= bars * signature.numerator:
-                continue  # grace notes; anything past the cut
-            velocity = n.volume.velocity or (88 if index == 0 else 72)  # the top part a little louder
-            end = start + length * ARTICULATION
-            for p in n.pitches:
-                notes[(round(start, 3), p.midi)] = (start, end, p.midi, velocity, index)
-    ends = max(s + (e - s) / ARTICULATION for s, e, *_ in notes.values())  # a final bar can be short
-    return Excerpt(
-        notes=tuple(sorted(notes.values())),  # unisons between parts counted once
-        beats=float(min(bars * signature.numerator, np.ceil(ends - 1e-6))),
-        beats_per_bar=int(signature.numerator),
-        tonic=key.tonic.pitchClass,
-        mode=key.mode,
-    )
-
-
-def excerpt_key(cut: Any) -> Any:
-    """music21's key profile estimate, the best-correlated key its key signature allows (major or relative
-    minor): the profile alone calls the C major Menuetto of Haydn op. 74/1 "c minor"."""
-    from music21 import key
-
-    found = cut.analyze("key")
-    signatures = cut.recurse().getElementsByClass(key.KeySignature)
-    if not signatures:
-        return found
-    allowed = [k for k in [found, *found.alternateInterpretations] if k.sharps == signatures[0].sharps]
-    return allowed[0] if allowed else found
+    """``corpus.excerpt`` with its key, in a quarter-note meter (a beat is a quarter)."""
+    ex = corpus.excerpt(piece.score, seconds, key=True)
+    if not ex.meter.endswith("/4"):
+        raise ValueError(f"{piece.path}: {ex.meter} is not a quarter-note meter")
+    return ex
 
 
 @dataclass(frozen=True)
@@ -183,31 +142,13 @@ def performance(piece: Piece, beats: float, rng: np.random.Generator) -> Perform
     )
 
 
-BeatTime = Callable[[float | np.ndarray], np.ndarray]  # beat (quarters from bar 1) -> seconds
+def play(piece: Piece, ex: Excerpt, timing: Callable[[Any], np.ndarray]) -> Audio:
+    return corpus.play(piece.score, ex, timing=timing)
 
 
-def written(bpm: float) -> BeatTime:
-    """Beat -> seconds on the target grid: bar 1 beat 1 at 0 s."""
-    return lambda beat: np.asarray(beat, dtype=float) * 60.0 / bpm
-
-
-def notes_at(ex: Excerpt, at: BeatTime, transpose: int = 0) -> list[Note]:
-    return [Note(float(at(s)), float(at(e)), p + transpose, int(v)) for s, e, p, v, _ in ex.notes]
-
-
-def play(piece: Piece, ex: Excerpt, at: BeatTime, transpose: int = 0) -> Audio:
-    """Each part rendered with its program (parts sharing one are rendered together), summed, peak 0.5."""
-    groups: dict[int, list[int]] = {}
-    for part in sorted({n[4] for n in ex.notes}):
-        groups.setdefault(piece.programs[part % len(piece.programs)], []).append(part)
-    renders = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for program, parts in groups.items():
-            sub = Excerpt(tuple(n for n in ex.notes if n[4] in parts), ex.beats, ex.beats_per_bar, 0, "")
-            renders.append(render(notes_at(sub, at, transpose), program, False, Path(tmp)))
-    length = max(r.num_samples for r in renders)
-    mix = sum(r.fitted(length).samples for r in renders)
-    return Audio(0.5 * mix / max(float(np.abs(mix).max()), 1e-9), renders[0].sample_rate)
+def notes_at(piece: Piece, ex: Excerpt) -> list[Note]:
+    """The excerpt's notes on the target grid: bar 1 beat 1 at 0 s."""
+    return list(corpus.reference_notes(piece.score, ex))
 
 
 def retune(audio: Audio, cents: float) -> Audio:
@@ -292,16 +233,16 @@ class Case:
 
     @property
     def grid_beats(self) -> np.ndarray:
-        return np.arange(int(self.excerpt.beats)) * 60.0 / self.piece.bpm
+        return np.arange(int(self.excerpt.quarters)) * 60.0 / self.piece.bpm
 
     @property
     def true_beats(self) -> np.ndarray:
         """Where the performance plays the written beats."""
-        return self.performance.time(np.arange(int(self.excerpt.beats)))
+        return self.performance.time(np.arange(int(self.excerpt.quarters)))
 
     @property
     def reference(self) -> list[Note]:
-        return notes_at(self.excerpt, written(self.piece.bpm))
+        return notes_at(self.piece, self.excerpt)
 
 
 def _index(piece: Piece) -> int:
@@ -312,15 +253,15 @@ def _index(piece: Piece) -> int:
 def make_case(piece: Piece, seconds: float, seed: int) -> Case:
     ex = excerpt(piece, seconds)
     rng = np.random.default_rng([seed, _index(piece)])
-    perf = performance(piece, ex.beats, rng)
+    perf = performance(piece, ex.quarters, rng)
     return Case(piece, ex, perf, play(piece, ex, perf.time), seed)
 
 
 def grid(case: Case) -> Grid:
     from stems.conform import Grid
 
-    length = case.excerpt.beats * 60.0 / case.piece.bpm + 1.0  # the last notes ring a second
-    return Grid(case.piece.bpm, case.excerpt.beats_per_bar, duration=length)
+    length = case.excerpt.quarters * 60.0 / case.piece.bpm + 1.0  # the last notes ring a second
+    return Grid(case.piece.bpm, int(case.excerpt.bar), duration=length)
 
 
 def tempo_row(case: Case) -> dict[str, Any]:
@@ -330,7 +271,7 @@ def tempo_row(case: Case) -> dict[str, Any]:
     result = conform(case.audio, grid(case), tempo=True, family=case.piece.family)
     after = result.after if result.after is not None else result.before  # left as is: output = input
     family, reference = case.piece.family, case.reference
-    unwarped = play(case.piece, case.excerpt, written(case.piece.bpm))
+    unwarped = play(case.piece, case.excerpt, corpus.steady(case.piece.bpm))
     return {
         "piece": case.piece.path,
         "tempo_factor": round(case.performance.factor, 4),
@@ -361,15 +302,16 @@ def detuned_rows(case: Case) -> list[dict[str, Any]]:
 
     rng = np.random.default_rng([case.seed, 7, _index(case.piece)])
     semitone, cents = int(rng.choice([-1, 1])), float(rng.choice([-30.0, 30.0]))
-    transposed = play(case.piece, case.excerpt, case.performance.time, semitone)
+    transposed = play(case.piece, case.excerpt.transposed(semitone), case.performance.time)
     variants = (
         (f"{semitone:+d} semitone", transposed, semitone, 0.0),
         (f"{cents:+.0f} cents", retune(case.audio, cents), 0, cents),
     )
     rows = []
     for name, audio, transpose, truth_cents in variants:
-        found = analyze(audio, beats_per_bar=case.excerpt.beats_per_bar)
-        truth = ((case.excerpt.tonic + transpose) % 12, case.excerpt.mode)
+        found = analyze(audio, beats_per_bar=int(case.excerpt.bar))
+        tonic, mode = case.excerpt.key
+        truth = ((tonic + transpose) % 12, mode)
         rows.append(
             {
                 "piece": case.piece.path,
@@ -391,7 +333,7 @@ def speed(case: Case, seconds: float) -> dict[str, float]:
     reps = int(np.ceil(seconds * SPEED_RATE / stereo.num_samples))
     long = Audio(np.tile(stereo.samples, reps)[:, : int(seconds * SPEED_RATE)], SPEED_RATE)
     start = time.perf_counter()
-    conform(long, Grid(case.piece.bpm, case.excerpt.beats_per_bar), tempo=True)
+    conform(long, Grid(case.piece.bpm, int(case.excerpt.bar)), tempo=True)
     took = time.perf_counter() - start
     return {"seconds": round(took, 2), "realtime_factor": round(took / seconds, 4)}
 

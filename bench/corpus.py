@@ -3,9 +3,11 @@
 A :class:`Piece` names a corpus score, the tempo it is played at (quarter notes per minute), the parts kept
 (``None``: all), the GM program of each kept part (cycled) and a transposition. :func:`excerpt` cuts it
 from its first full bar (a pickup is dropped) to the whole bar nearest ``seconds`` and returns the notes
-in quarters; :func:`reference_notes` puts them in seconds; :func:`play` renders every program's parts with
-``eval_transcription.render`` (the fluidsynth CLI at its defaults, so reverb and chorus are on, as a user
-would hear FluidR3_GM) and sums them to a 0.5 peak.
+in quarters with the meter (and, asked, the key); :func:`reference_notes` puts them in seconds, bar 1 at
+``lead`` or wherever a ``timing`` (quarters -> seconds, such as a performance's drifting tempo) says;
+:func:`play` renders every program's parts with ``eval_transcription.render`` (the fluidsynth CLI at its
+defaults, so reverb and chorus are on, as a user would hear FluidR3_GM) and sums them to a 0.5 peak.
+bench/real_music.py and bench/conform.py both play their scores through this module.
 
 music21's corpus licence (``music21/corpus/license.txt``): the encodings are distributed with their
 encoders' permission; the works used here (Bach, Mozart, Haydn, Beethoven, Joplin, C. P. E. Bach, Weber,
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ ARTICULATION = 0.92  # sounding fraction of a written note value, so repeated no
 TOP_VELOCITY, INNER_VELOCITY = 88, 72  # the top part a little louder where the score gives no dynamics
 
 ScoreNote = tuple[float, float, int, int, int]  # start, end (quarters from bar 1), MIDI pitch, velocity, part
+Timing = Callable[[float | np.ndarray], np.ndarray]  # quarters from bar 1 -> seconds
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,29 @@ class Excerpt:
 
     notes: tuple[ScoreNote, ...]
     quarters: float  # written length
+    meter: str = "4/4"
+    key: tuple[int, str] | None = None  # (tonic pitch class, "major" / "minor") when asked for
+
+    @property
+    def bar(self) -> float:
+        """Quarters per bar."""
+        count, unit = (int(x) for x in self.meter.split("/"))
+        return count * 4.0 / unit
+
+    def transposed(self, semitones: int) -> Excerpt:
+        notes = tuple((s, e, p + semitones, v, part) for s, e, p, v, part in self.notes)
+        key = None if self.key is None else ((self.key[0] + semitones) % 12, self.key[1])
+        return replace(self, notes=notes, key=key)
 
 
-def excerpt(piece: Piece, seconds: float) -> Excerpt:
-    """The piece's first whole bars lasting about ``seconds`` at ``piece.bpm``."""
+def excerpt(piece: Piece, seconds: float, *, key: bool = False) -> Excerpt:
+    """The piece's first whole bars lasting about ``seconds`` at ``piece.bpm``; with ``key``, the key of
+    those bars (:func:`excerpt_key`)."""
     from music21 import corpus, meter
 
     score = corpus.parse(piece.path)
     signatures = score.recurse().getElementsByClass(meter.TimeSignature)
+    signature = signatures[0].ratioString if signatures else "4/4"
     bar = float(signatures[0].barDuration.quarterLength) if signatures else 4.0
     numbers = [m.number for m in score.parts[0].getElementsByClass("Measure") if m.number >= 1]
     bars = min(max(1, round(seconds * piece.bpm / 60 / bar)), len(numbers))
@@ -78,8 +97,28 @@ def excerpt(piece: Piece, seconds: float) -> Excerpt:
             notes.update(_part_notes(part, index, bars * bar, piece.transpose))
     if not notes:
         raise ValueError(f"{piece.path}: no notes in bars 1-{bars} of parts {piece.parts}")
-    ends = max(s + (e - s) / ARTICULATION for s, e, *_ in notes.values())
-    return Excerpt(tuple(sorted(notes.values())), float(min(bars * bar, np.ceil(ends - 1e-6))))
+    ends = max(s + (e - s) / ARTICULATION for s, e, *_ in notes.values())  # a final bar can be short
+    found = excerpt_key(cut) if key else None
+    tonic = None if found is None else (int(found.tonic.pitchClass) + piece.transpose) % 12
+    return Excerpt(
+        notes=tuple(sorted(notes.values())),  # unisons between parts counted once
+        quarters=float(min(bars * bar, np.ceil(ends - 1e-6))),
+        meter=signature,
+        key=None if found is None or tonic is None else (tonic, str(found.mode)),
+    )
+
+
+def excerpt_key(cut: Any) -> Any:
+    """music21's key profile estimate, the best-correlated key its key signature allows (major or relative
+    minor): the profile alone calls the C major Menuetto of Haydn op. 74/1 "c minor"."""
+    from music21 import key
+
+    found = cut.analyze("key")
+    signatures = cut.recurse().getElementsByClass(key.KeySignature)
+    if not signatures:
+        return found
+    allowed = [k for k in [found, *found.alternateInterpretations] if k.sharps == signatures[0].sharps]
+    return allowed[0] if allowed else found
 
 
 def _part_notes(part: Any, index: int, limit: float, transpose: int) -> dict[tuple[float, int], ScoreNote]:
@@ -98,15 +137,21 @@ def _part_notes(part: Any, index: int, limit: float, transpose: int) -> dict[tup
     return out
 
 
-def reference_notes(piece: Piece, ex: Excerpt, lead: float = 0.0) -> tuple[Note, ...]:
-    """The excerpt's notes in seconds, bar 1 at ``lead`` s."""
-    scale = 60.0 / piece.bpm
-    notes = (Note(lead + s * scale, lead + e * scale, p, v) for s, e, p, v, _ in ex.notes)
+def steady(bpm: float, lead: float = 0.0) -> Timing:
+    """Quarters -> seconds at a steady ``bpm``, bar 1 at ``lead`` s."""
+    return lambda quarters: lead + np.asarray(quarters, dtype=float) * 60.0 / bpm
+
+
+def reference_notes(piece: Piece, ex: Excerpt, lead: float = 0.0, timing: Timing | None = None) -> tuple[Note, ...]:
+    """The excerpt's notes in seconds: bar 1 at ``lead`` s at the piece's tempo, or as ``timing`` says."""
+    at = timing or steady(piece.bpm, lead)
+    notes = (Note(float(at(s)), float(at(e)), p, int(v)) for s, e, p, v, _ in ex.notes)
     return tuple(sorted(notes, key=lambda n: (n.start, n.pitch)))
 
 
-def play(piece: Piece, ex: Excerpt, lead: float = 0.0) -> Audio:
-    """Each kept part rendered with its program (parts sharing one together), summed to a 0.5 peak."""
+def play(piece: Piece, ex: Excerpt, lead: float = 0.0, timing: Timing | None = None) -> Audio:
+    """Each kept part rendered with its program (parts sharing one together), summed to a 0.5 peak; the
+    notes placed as :func:`reference_notes` places them."""
     render = load_bench("eval_transcription").render
     kept = sorted({n[4] for n in ex.notes})
     groups: dict[int, list[int]] = {}
@@ -115,8 +160,8 @@ def play(piece: Piece, ex: Excerpt, lead: float = 0.0) -> Audio:
     renders = []
     with tempfile.TemporaryDirectory() as tmp:
         for program, parts in groups.items():
-            sub = Excerpt(tuple(n for n in ex.notes if n[4] in parts), ex.quarters)
-            renders.append(render(list(reference_notes(piece, sub, lead)), program, False, Path(tmp)))
+            sub = replace(ex, notes=tuple(n for n in ex.notes if n[4] in parts))
+            renders.append(render(list(reference_notes(piece, sub, lead, timing)), program, False, Path(tmp)))
     length = max(r.num_samples for r in renders)
     mix = sum(r.fitted(length).samples for r in renders)
     return Audio(0.5 * mix / max(float(np.abs(mix).max()), 1e-9), renders[0].sample_rate)

@@ -50,8 +50,8 @@ def test_excerpt_drops_the_pickup_and_reads_the_key(bench: ModuleType) -> None:
     piece = bench.Piece("bach/bwv66.6", 96.0, "piano", (0,))
     ex = bench.excerpt(piece, 30.0)
     assert ex.notes[0][0] == 0.0  # bar 1 beat 1: the one-beat pickup is gone
-    assert (ex.beats_per_bar, ex.tonic, ex.mode) == (4, 6, "minor")  # f# minor
-    assert ex.beats == 35.0  # nine bars, the last one three beats (it completes the pickup)
+    assert (ex.bar, ex.key) == (4.0, (6, "minor"))  # f# minor
+    assert ex.quarters == 35.0  # nine bars, the last one three beats (it completes the pickup)
     assert {n[4] for n in ex.notes} == {0, 1, 2, 3}
 
 
