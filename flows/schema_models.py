@@ -313,6 +313,9 @@ class Transcription(_Model):
     release_ms: SFloat | None = Field(
         default=None, ge=0, le=500, description="note tracker: ends moved this much earlier (reverb tail)"
     )
+    reonset_threshold: SFloat | None = Field(
+        default=None, ge=0, lt=1, description="note tracker: weaker onsets that re-start a held pitch (0: off)"
+    )
 
     def overrides(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
