@@ -5,6 +5,9 @@ Measured on this project's 2-core box, a 293 s stereo 32 kHz FluidSynth stem wit
 R2 ``-c 6`` 6.4 s. R3 placed the output beats closer to the grid (mean 2.9 ms against 5.4 ms for R2, p95 5.9
 against 8.8 ms), well inside the 0.25x budget, so R3 is used. The whole ``conform`` of that stem (analysis
 before and after, R3 warp and retune) took 38.9 s wall, 0.13x real time, on the shared 2-core box.
+Onset F1 of the conformed pieces after transcription (bench/conform.py seed 0 / --held-out --seed 1): R3
+0.792 / 0.675, R3 ``--window-short`` 0.788 / 0.682, R2 lower on 12 of 16 pieces (American Hornpipe 0.92 ->
+0.09); only a plucked guitar line did better with R2 (Albemarle Hornpipe 0.90 -> 0.98), so R3 stays for all.
 ``--ignore-clipping``: the float WAV round trip holds peaks above 0 dBFS, so no gain change is needed.
 """
 
