@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stems.errors import UserInputError
+
+# The scripts live in the source checkout (bench/ beside flows/), not in the installed package.
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SCRIPTS = {"generate": "generate.py", "postprocess": "postprocess.py", "mix": "mix.py"}
 
@@ -28,6 +31,12 @@ def run_benchmarks(
     quick: bool, only: list[str] | None = None, generate: list[str] | None = None
 ) -> dict[str, Any]:
     """``generate``: extra arguments for bench/generate.py (``--model``, ``--device``, ``--record``)."""
+    missing = [SCRIPTS[name] for name in only or SCRIPTS if not (BENCH / SCRIPTS[name]).is_file()]
+    if missing:
+        raise UserInputError(
+            f"`musicmaker bench` runs the benchmark scripts of a source checkout, and they are not installed with "
+            f"the package (no {', '.join(missing)} in {BENCH}); clone the repository and run `make bench` there"
+        )
     names = only or list(SCRIPTS)
     return {
         "quick": quick,

@@ -93,7 +93,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     ensure_folder(args.output)
     apply_prefect_defaults()
     from flows.cli.console import render_progress
-    from flows.cli.lifecycle import stoppable
+    from flows.orchestration.lifecycle import stoppable
     from flows.orchestration.render import render_arrangement
 
     with stoppable(), render_progress(quiet=args.quiet or args.json):
@@ -126,7 +126,7 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
     ensure_folder(args.output)
     apply_prefect_defaults()
     from flows.cli.console import render_progress
-    from flows.cli.lifecycle import stoppable
+    from flows.orchestration.lifecycle import stoppable
     from flows.orchestration.album import render_album
 
     with stoppable(), render_progress(quiet=args.quiet or args.json):

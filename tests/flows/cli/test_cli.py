@@ -73,7 +73,7 @@ COMMANDS = ["validate", "render", "transcribe", "master", "models", "schema", "r
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from flows.cli import build_parser
+    from flows.cli.commands import build_parser
 
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args([*command.split(), "--help"])
@@ -167,3 +167,14 @@ def test_bench_quick_prints_one_json_document(capsys: pytest.CaptureFixture[str]
     report = json.loads(capsys.readouterr().out)
     mix = report["benchmarks"]["mix"]
     assert report["quick"] is True and mix["stems"] == 8 and mix["master_report"]["true_peak_dbtp"] <= -1.0
+
+
+def test_bench_outside_a_checkout_says_the_scripts_are_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import bench
+
+    monkeypatch.setattr(bench, "BENCH", tmp_path / "site-packages" / "bench")  # where an installed copy looks
+    assert main(["bench", "--quick", "--only", "mix"]) == 2
+    err = capsys.readouterr().err
+    assert "not installed with the package" in err and "mix.py" in err and "clone the repository" in err
