@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flows.pipeline.paths import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST
-from flows.schema.slugs import slugify
+from flows.pipeline import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST
+from flows.schema import slugify
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -42,7 +42,7 @@ def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
 def _validate_file(file: str) -> str:
     """Run the checks ``render`` runs on an arrangement, or on an album (a mapping with ``tracks:``) and each of
     its tracks; returns what to add to "ok"."""
-    from flows.schema.album import is_album_file, load_album
+    from flows.schema import is_album_file, load_album
 
     if is_album_file(Path(file)):
         _, tracks = load_album(Path(file))
@@ -93,8 +93,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     ensure_folder(args.output)
     apply_prefect_defaults()
     from flows.cli.console import render_progress
+    from flows.orchestration import render_arrangement
     from flows.orchestration.lifecycle import stoppable
-    from flows.orchestration.render import render_arrangement
 
     with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_arrangement(arrangement, out_dir=str(args.output), force=args.force, only=args.only)
@@ -110,7 +110,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_album_render(args: argparse.Namespace) -> int:
     from flows.cli.settings import apply_prefect_defaults
-    from flows.schema.album import load_album
+    from flows.schema import load_album
 
     album, tracks = load_album(Path(args.album))
     from flows.pipeline import preflight
@@ -126,8 +126,8 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
     ensure_folder(args.output)
     apply_prefect_defaults()
     from flows.cli.console import render_progress
+    from flows.orchestration import render_album
     from flows.orchestration.lifecycle import stoppable
-    from flows.orchestration.album import render_album
 
     with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_album(str(Path(args.album)), out_dir=str(args.output), force=args.force)
@@ -232,7 +232,7 @@ def _add_instrument_flag(p: argparse.ArgumentParser) -> None:
 
 def _bpm(text: str) -> float:
     """``--bpm`` takes what the arrangement's ``bpm:`` takes."""
-    from flows.schema.models import BPM_RANGE
+    from flows.schema import BPM_RANGE
 
     bpm = float(text)
     if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
@@ -243,7 +243,7 @@ def _bpm(text: str) -> float:
 
 def _beats_per_bar(text: str) -> int:
     """``4/4`` -> 4: the numerator counts the beats ``--bpm`` counts, as the arrangement's time_signature."""
-    from flows.schema.models import parse_time_signature
+    from flows.schema import parse_time_signature
 
     try:
         return parse_time_signature(text)[0]
@@ -275,7 +275,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from flows.pipeline.sessions import export_folder
+    from flows.pipeline import export_folder
     from mixing.sessions import SESSION_FORMATS
 
     formats = list(SESSION_FORMATS) if args.format == "all" else [args.format]
@@ -314,7 +314,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _seed(text: str) -> int:
     """``--seed`` takes what the schema's ``seed:`` takes (argparse turns the ValueError into exit 2)."""
-    from flows.schema.models import MAX_SEED
+    from flows.schema import MAX_SEED
 
     seed = int(text)
     if not 0 <= seed <= MAX_SEED:

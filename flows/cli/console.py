@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flows.pipeline.progress import progress_sink
+from flows.pipeline import progress_sink
 from stems.errors import MusicmakerError
 
 _PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")

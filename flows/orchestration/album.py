@@ -18,13 +18,17 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.orchestration.render import run_tracks, track_job
-from flows.pipeline.manifest import build_manifest, file_entry
-from flows.pipeline.paths import ALBUM_CUE, ALBUM_MANIFEST, ALBUM_RUN, TRACK_MANIFEST, render_lock
+from flows.pipeline import (
+    ALBUM_CUE,
+    ALBUM_MANIFEST,
+    ALBUM_RUN,
+    TRACK_MANIFEST,
+    build_manifest,
+    file_entry,
+    render_lock,
+)
 from flows.report import publish
-from flows.schema import Arrangement
-from flows.schema.album import Album, load_album, track_slug
-from flows.schema.models import SessionFormat
-from flows.schema.slugs import slugify
+from flows.schema import Album, Arrangement, SessionFormat, load_album, slugify, track_slug
 from stems.audio import read_audio, write_bytes_atomic
 from stems.errors import UserInputError
 
@@ -195,7 +199,7 @@ def render_album(
 def _album_sessions(album: Album, tracks: list[Arrangement], folder: Path, listing: list[dict]) -> list[str]:
     """The album session (every track's mix in sequence on one timeline), in each format any track asks for;
     written before the album manifest, which lists it."""
-    from flows.pipeline.sessions import album_session, write_sessions
+    from flows.pipeline import album_session, write_sessions
 
     asked = {fmt for a in tracks for fmt in a.master.sessions}
     formats = [fmt for fmt in get_args(SessionFormat) if fmt in asked]

@@ -19,21 +19,28 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from flows.orchestration.gpu import ensure_gpu_limit, gpu_slot
-from flows.pipeline import band, generation, progress, sessions, stages
-from flows.pipeline.cache import STAGES, StageCache
-from flows.pipeline.generation import GenerationJob
-from flows.pipeline.manifest import CLEAN_RECORD, CLEAN_TIMING, build_manifest, list_outputs
-from flows.pipeline.paths import (
+from flows.pipeline import (
+    CLEAN_RECORD,
+    CLEAN_TIMING,
     REPORT_DIR,
     REPORT_NAME,
+    STAGES,
+    GenerationJob,
     RenderPaths,
+    StageCache,
+    band,
+    build_manifest,
+    generation,
+    list_outputs,
     prepare_render_folder,
+    progress,
     refuse_running_album,
     render_lock,
+    sessions,
+    stages,
 )
 from flows.report import publish
-from flows.schema import Arrangement, Stem
-from flows.schema.slugs import slugify
+from flows.schema import Arrangement, Stem, slugify
 from stems.errors import MusicmakerError
 
 

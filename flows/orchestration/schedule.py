@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.schema.album import load_album
-from flows.schema.slugs import slugify
+from flows.schema import load_album, slugify
 from stems.errors import UserInputError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.pipeline import band, generation, stages
 from flows.pipeline.paths import RenderPaths
-from flows.schema import Arrangement, Stem
+from flows.schema.models import Arrangement, Stem
 from stems.separation.catalog import DEBUG_SOURCES
 
 

@@ -49,7 +49,7 @@ def _clip(root: Path, name: str, start: float = 0.0) -> AudioClip:
 
 def _family(stem: dict[str, Any]) -> str | None:
     from flows.pipeline.stages import instrument_family
-    from flows.schema import Stem
+    from flows.schema.models import Stem
 
     try:
         return instrument_family(Stem.model_validate(stem))

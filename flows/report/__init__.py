@@ -16,9 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flows.pipeline.manifest import file_entry, refresh_files, report_files, write_manifest
-from flows.pipeline.paths import ALBUM_CUE, ALBUM_MANIFEST, REPORT_DIR, REPORT_NAME, TRACK_MANIFEST
-from flows.pipeline.records import stem_records
+from flows.pipeline import (
+    ALBUM_CUE,
+    ALBUM_MANIFEST,
+    REPORT_DIR,
+    REPORT_NAME,
+    TRACK_MANIFEST,
+    file_entry,
+    refresh_files,
+    report_files,
+    stem_records,
+    write_manifest,
+)
 from flows.report.album import (
     ALBUM_AUDIO,
     MIX_FILES,

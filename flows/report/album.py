@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flows.pipeline.paths import REPORT_NAME, TRACK_MANIFEST
-from flows.pipeline.records import mix_record
+from flows.pipeline import REPORT_NAME, TRACK_MANIFEST, mix_record
 from flows.report.html import clock, esc, href, image, link, number, player, table
 from flows.report.media import image_path
 from flows.report.track import mapping

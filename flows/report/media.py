@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from flows.pipeline.paths import REPORT_DIR
+from flows.pipeline import REPORT_DIR
 from flows.report.images import (
     TRACK_COLORS,
     piano_roll_image,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.pipeline.records import Measured, MidiRecord, StemRecord, mix_record, stem_records
+from flows.pipeline import Measured, MidiRecord, StemRecord, mix_record, stem_records
 from flows.report.html import clock, esc, image, kv_table, link, number, player, section, size, table
 from flows.report.images import TRACK_COLORS
 from flows.report.media import AudioView, RollView, Timeline, note_name
