@@ -41,7 +41,7 @@ STAGE_CODE: dict[Stage, tuple[str, ...]] = {
         "stems.musicgen.models",
     ),
     "separate": ("flows.pipeline.stages", "flows.pipeline.band", "stems.separation.separator"),
-    "clean": ("flows.pipeline.stages", "stems.separation.clean"),
+    "clean": ("flows.pipeline.stages", "stems.separation.cleanup"),
     "conform": ("flows.pipeline.stages", "stems.conform"),
     "transcribe": ("flows.pipeline.stages", "stems.transcription.transcriber", "stems.transcription.midi"),
     "mix": ("flows.pipeline.stages", "stems.conform", "mixing.mix", "mixing.master", "mixing.export"),

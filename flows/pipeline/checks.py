@@ -124,7 +124,7 @@ def _melody_stems_issues(arrangement: Arrangement, index: int, stem: Stem) -> li
 
 def _settings_issues(index: int, stem: Stem) -> list[Issue]:
     """The cleanup and transcription settings of ``stem`` (its family's, with its overrides) must be valid."""
-    from stems.separation.clean import settings_for as clean_settings_for
+    from stems.separation.cleanup import settings_for as clean_settings_for
     from stems.transcription.transcriber import settings_for
 
     issues = _attempt(("stems", index, "clean"),

@@ -53,7 +53,7 @@ def band_take(arrangement: Arrangement) -> Stem:
 
 
 def generated_stem(arrangement: Arrangement, name: str) -> Stem:
-    """The generation item called ``name``: a stem, or the band take (no stem has its name, schema_checks)."""
+    """The generation item called ``name``: a stem, or the band take (no stem has its name, flows.schema.checks)."""
     return band_take(arrangement) if name == BAND and arrangement.band is not None else arrangement.stem(name)
 
 

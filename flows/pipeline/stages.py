@@ -111,7 +111,7 @@ def clean_stem(
 
     ``separation`` is the stem's record from :func:`separate_track`, kept in this stage's record.
     """
-    from stems.separation.clean import clean, settings_for
+    from stems.separation.cleanup import clean, settings_for
 
     source = paths.kept(stem.name) if stem.separate else paths.raw(stem.name)
     inputs = {"audio": file_digest(source), "clean": stem.clean.model_dump(), "family": instrument_family(stem),

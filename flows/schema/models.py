@@ -255,7 +255,7 @@ class Clean(StrictModel):
     peak_safety: SBool = Field(default=True, description="keep the stem's peak at or under 0 dBFS")
 
     def overrides(self) -> dict[str, Any]:
-        """Keyword overrides for ``stems.separation.clean.settings_for``: what this stem changes of its family's table."""
+        """Keyword overrides for ``stems.separation.cleanup.settings_for``: what this stem changes of its family's table."""
         out: dict[str, Any] = {"dc": self.dc}
         if not self.band_limits:
             out.update(highpass_hz=None, lowpass_hz=None)

@@ -4,7 +4,7 @@ model loading and the offline debug model, and :func:`clean`."""
 from __future__ import annotations
 
 from stems.separation.catalog import DEBUG_SOURCES, DEFAULT_MODEL, MODEL_SOURCES, SOURCES
-from stems.separation.clean import clean, settings_for
+from stems.separation.cleanup import clean, settings_for
 from stems.separation.models import hf_cache_has, network_reachable, torch_hub_has, unavailable_message
 from stems.separation.separator import (
     Separator,

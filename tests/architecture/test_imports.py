@@ -128,3 +128,20 @@ def test_no_module_imports_a_private_name_of_another() -> None:
                 if alias.name.startswith("_") and not own_private_module:
                     wrong.append(f"{name}: from {node.module} import {alias.name}")
     assert not wrong
+
+
+def test_no_facade_name_hides_a_submodule() -> None:
+    """A facade that exports a function named like one of its modules (``clean`` from ``clean.py``) makes
+    ``import pkg.clean as m`` and ``monkeypatch.setattr("pkg.clean.x", ...)`` reach the function instead."""
+    import importlib
+    import types
+
+    modules = module_files(REPO)
+    hidden = []
+    for name in modules:
+        package, _, leaf = name.rpartition(".")
+        if package in modules and modules[package].name == "__init__.py":
+            value = getattr(importlib.import_module(package), leaf, None)
+            if value is not None and not isinstance(value, types.ModuleType):
+                hidden.append(name)
+    assert not hidden

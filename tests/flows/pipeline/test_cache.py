@@ -103,7 +103,7 @@ def _moved(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> Path:
 
 
 def test_changed_code_changes_the_stages_that_run_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    copy = _moved(monkeypatch, tmp_path, "stems.separation.clean")
+    copy = _moved(monkeypatch, tmp_path, "stems.separation.cleanup")
     before = {stage: code_version(stage) for stage in STAGES}
     key = stage_key("clean", {"audio": "abc"})
     copy.write_bytes(copy.read_bytes() + b"\n# an edit\n")
@@ -111,7 +111,7 @@ def test_changed_code_changes_the_stages_that_run_it(tmp_path: Path, monkeypatch
     after = {stage: code_version(stage) for stage in STAGES}
     assert before["clean"] != after["clean"] and stage_key("clean", {"audio": "abc"}) != key
     assert {s for s in STAGES if before[s] != after[s]} == {
-        s for s in STAGES if "stems.separation.clean" in stage_modules(s)
+        s for s in STAGES if "stems.separation.cleanup" in stage_modules(s)
     }
 
 
@@ -128,7 +128,7 @@ def test_a_helper_module_counts_without_being_listed(tmp_path: Path, monkeypatch
 
 def test_stage_modules_follow_the_library_not_the_flows_layer() -> None:
     clean = stage_modules("clean")
-    assert {"flows.pipeline.stages", "stems.separation.clean", "stems.audio", "stems.errors", "stems.instruments"} <= set(clean)
+    assert {"flows.pipeline.stages", "stems.separation.cleanup", "stems.audio", "stems.errors", "stems.instruments"} <= set(clean)
     assert not any(m.startswith("mixing") for m in clean)  # flows/pipeline/stages.py imports mixing only for the mix
     assert "flows.schema" not in clean and "flows.pipeline.cache" not in clean
     assert {"mixing.master", "mixing.limiter", "mixing.truepeak", "stems.conform.analysis"} <= set(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stems.audio import Audio
 from stems.errors import AudioInputError, UserInputError
 from stems.instruments import INSTRUMENT_FAMILIES
-from stems.separation.clean import FAMILIES, CleanSettings, clean, gate_gain, settings_for
+from stems.separation.cleanup import FAMILIES, CleanSettings, clean, gate_gain, settings_for
 
 SR = 44100
 OFF = CleanSettings(
@@ -262,7 +262,7 @@ def test_every_field_is_used_or_validated(field: str) -> None:
     """Guards against a settings field that nothing reads (a flag that cannot do anything)."""
     import inspect
 
-    import stems.separation.clean as module
+    import stems.separation.cleanup as module
 
     assert field in inspect.getsource(module).replace(f"    {field}:", "", 1)
 
