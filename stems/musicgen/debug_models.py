@@ -146,7 +146,7 @@ def build_config(debug: bool, channels: int, melody: bool, size: str = "small") 
     return config
 
 
-def _model_class(melody: bool) -> Any:
+def model_class(melody: bool) -> Any:
     from transformers import MusicgenForConditionalGeneration, MusicgenMelodyForConditionalGeneration
 
     return MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
@@ -214,7 +214,7 @@ def _set_generation_tokens(model: Any) -> None:
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Hide transformers' config warning that pad/bos id == vocab size: that is MusicGen's design
     (the special token sits just past the codebook entries) and the real checkpoints carry it too."""
     from transformers.utils import logging as hf_logging
@@ -233,7 +233,7 @@ def build_debug(name: str) -> tuple[Any, Any]:
 
     channels = 2 if name == "debug-stereo" else 1
     melody = name == "debug-melody"
-    with _quiet_transformers():
+    with quiet_transformers():
         config = build_config(True, channels, melody)
     return _seeded_model(config, melody), ByT5Tokenizer()
 
@@ -249,7 +249,7 @@ def build_random(name: str) -> tuple[Any, Any]:
     base = name[len(RANDOM_PREFIX) :]
     dims, channels, melody = checkpoint_dims(base)
     size = next(k for k, v in DIMS.items() if v == dims)
-    with _quiet_transformers():
+    with quiet_transformers():
         config = build_config(False, channels, melody, size)
     return _seeded_model(config, melody), ByT5Tokenizer()
 
@@ -258,9 +258,9 @@ def _seeded_model(config: Any, melody: bool) -> Any:
     """The model of ``config`` with seeded random weights and codebooks that give distinct audio."""
     import torch
 
-    with _quiet_transformers(), torch.random.fork_rng(devices=[]):
+    with quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEBUG_SEED)
-        model = _model_class(melody)(config)
+        model = model_class(melody)(config)
     with torch.no_grad():
         randomise_codebooks(model, DEBUG_SEED)
     _set_generation_tokens(model)

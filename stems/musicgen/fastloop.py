@@ -58,7 +58,7 @@ def sample_batched(logits: torch.Tensor, sampler: Sampler, noise: torch.Tensor |
     return (sampling_probs(logits, sampler) / noise).argmax(dim=-1)
 
 
-class _Noise:
+class SamplingNoise:
     """Each stem's Exp(1) draws for the window, in blocks drawn ahead of their steps."""
 
     def __init__(
@@ -203,7 +203,7 @@ def generate_window_fast(
     streams = make_streams(decoder, conditions, sampler, length)
     form = form or step_form(str(device))
     sampled = sampler.use_sampling and sampler.temperature > 0
-    noise = _Noise(length - begin, (batch, k, decoder.config.vocab_size), generators) if sampled else None
+    noise = SamplingNoise(length - begin, (batch, k, decoder.config.vocab_size), generators) if sampled else None
     with torch.inference_mode(), autocast or nullcontext():
         logits = guided_logits(streams, seq[:, :begin], sampler.cfg_coef, batch)  # eager prefill
         nxt = sample_batched(logits, sampler, None if noise is None else noise[0])

@@ -76,7 +76,7 @@ DIMS = {
 # Exact counts of the transformers architecture (T5-base + EnCodec 32 kHz + projections + decoder), from a
 # meta-device build (tests/stems/musicgen/test_speed.py checks them). The names' 300M/1.5B/3.3B are nominal: the text-only
 # decoders carry cross-attention to the text, the melody ones prepend it instead, hence their smaller totals.
-_CHECKPOINTS: dict[str, tuple[str, int, bool, float, float]] = {
+CHECKPOINTS: dict[str, tuple[str, int, bool, float, float]] = {
     "facebook/musicgen-small": ("small", 1, False, 586.9, 419.6),
     "facebook/musicgen-medium": ("medium", 1, False, 2005.3, 1837.6),
     "facebook/musicgen-large": ("large", 1, False, 3423.5, 3255.4),
@@ -124,8 +124,8 @@ def architecture(name: str) -> Architecture | None:
     base = name.removeprefix(RANDOM_PREFIX)
     if name in _DEBUG_INFO:
         return None
-    if base in _CHECKPOINTS:
-        size, channels, melody, params, decoder = _CHECKPOINTS[base]
+    if base in CHECKPOINTS:
+        size, channels, melody, params, decoder = CHECKPOINTS[base]
         return Architecture(DIMS[size], channels, melody, params, decoder)
     local = _local(name)
     assert local is not None, name  # model_info accepted it
@@ -162,21 +162,21 @@ _DEBUG_INFO = {
 
 
 def _checkpoint_info(name: str) -> ModelInfo:
-    _size, channels, melody, params, _decoder = _CHECKPOINTS[name]
+    _size, channels, melody, params, _decoder = CHECKPOINTS[name]
     kind = "musicgen-melody" if melody else "musicgen"
     return ModelInfo(name, kind, params, channels, SAMPLE_RATE, melody)
 
 
 def known_models() -> list[ModelInfo]:
     """Every real checkpoint, then the offline debug models."""
-    return [_checkpoint_info(n) for n in _CHECKPOINTS] + list(_DEBUG_INFO.values())
+    return [_checkpoint_info(n) for n in CHECKPOINTS] + list(_DEBUG_INFO.values())
 
 
 def model_info(name: str) -> ModelInfo:
     """Facts about a model name; ``random:NAME`` reports NAME's architecture (random weights, nothing cached)."""
     if name in _DEBUG_INFO:
         return _DEBUG_INFO[name]
-    if name in _CHECKPOINTS:
+    if name in CHECKPOINTS:
         return _checkpoint_info(name)
     if _is_random(name):
         base = _checkpoint_info(name[len(RANDOM_PREFIX) :])
@@ -189,7 +189,7 @@ def model_info(name: str) -> ModelInfo:
             f"model folder {name!r} does not exist (looked in {Path(name).expanduser().absolute()}); "
             "give the folder of a MusicGen checkpoint in the Hugging Face format (as `save_pretrained` writes it)"
         )
-    names = ", ".join([*_CHECKPOINTS, *_DEBUG_INFO])
+    names = ", ".join([*CHECKPOINTS, *_DEBUG_INFO])
     raise UserInputError(
         f"unknown model {name!r}; known models: {names} (or random:<name> for random weights, or the folder "
         "of a MusicGen checkpoint in the Hugging Face format, e.g. ./models/my-musicgen). "
@@ -217,18 +217,18 @@ def describe_model(name: str) -> str:
 
 
 def _is_random(name: str) -> bool:
-    return name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX) :] in _CHECKPOINTS
+    return name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX) :] in CHECKPOINTS
 
 
 def checkpoint_dims(name: str) -> tuple[DecoderDims, int, bool]:
     """Decoder dims, audio channels and melody flag of a real checkpoint name (for random-init builds)."""
-    size, channels, melody, _params, _decoder = _CHECKPOINTS[name]
+    size, channels, melody, _params, _decoder = CHECKPOINTS[name]
     return DIMS[size], channels, melody
 
 
 def is_builtin_name(name: str) -> bool:
     """A hub checkpoint, debug or ``random:`` name: never read as a folder."""
-    return name in _DEBUG_INFO or name in _CHECKPOINTS or _is_random(name)
+    return name in _DEBUG_INFO or name in CHECKPOINTS or _is_random(name)
 
 
 def looks_like_path(name: str) -> bool:
@@ -259,7 +259,7 @@ def is_offline_model(name: str) -> bool:
     """Debug and random-init models are built in-process, local folders are read from disk: no network."""
     if name in _DEBUG_INFO or name.startswith(RANDOM_PREFIX):
         return True
-    return name not in _CHECKPOINTS and local_folder(name) is not None
+    return name not in CHECKPOINTS and local_folder(name) is not None
 
 
 def hf_cache_dir() -> Path:

@@ -198,7 +198,7 @@ def null_chroma(batch: int, frames: int, device: str) -> torch.Tensor:
     return null
 
 
-def _conditions(
+def build_conditions(
     loaded: Loaded, texts: list[str], chroma: torch.Tensor | None, cfg: bool, device: str
 ) -> Conditions:
     """Text (and chroma) states for the decoder, in the decoder's dtype, with padding masks.
@@ -295,7 +295,7 @@ class _Batch:
         fr = self.geo.frame_rate
         texts = self.texts(plan)
         chroma = _window_chroma(self.jobs, plan.start / fr, self.geo.device) if self.loaded.melody else None
-        conditions = _conditions(self.loaded, texts, chroma, self.cfg, self.geo.device)
+        conditions = build_conditions(self.loaded, texts, chroma, self.cfg, self.geo.device)
         a, b = self.offset + plan.start, self.offset + plan.new_start
         prompt = self.tokens[:, :, a:b].clone() if plan.prompt > 0 else None
         half = self.loaded.half

@@ -113,11 +113,13 @@ def test_only_orchestration_imports_prefect(library: str) -> None:
 
 
 def test_no_module_imports_a_private_name_of_another() -> None:
-    """``from a.b import _name`` across modules is a hidden dependency; a package's private module
-    (``from mixing import _kernels`` inside mixing) is its own business."""
+    """``from a.b import _name`` across modules is a hidden dependency (tests and bench scripts included); a
+    package's private module (``from mixing import _kernels`` inside mixing) is its own business."""
     modules = module_files(REPO)
+    scripts = {".".join(f.relative_to(REPO).with_suffix("").parts): f for d in ("tests", "bench")
+               for f in sorted((REPO / d).rglob("*.py")) if "data" not in f.relative_to(REPO).parts}  # fmt: skip
     wrong = []
-    for name, file in modules.items():
+    for name, file in {**modules, **scripts}.items():
         package = name.split(".") if file.name == "__init__.py" else name.split(".")[:-1]
         for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.ImportFrom) or (node.module or "").split(".")[0] not in PACKAGES:

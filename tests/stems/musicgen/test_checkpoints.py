@@ -105,9 +105,9 @@ def test_memory_figures_use_the_folder_geometry(
 
 
 def test_decoder_formula_matches_every_published_checkpoint() -> None:
-    from stems.musicgen.models import _CHECKPOINTS
+    from stems.musicgen.models import CHECKPOINTS
 
-    for name, (size, channels, melody, _params, decoder_m) in _CHECKPOINTS.items():
+    for name, (size, channels, melody, _params, decoder_m) in CHECKPOINTS.items():
         count = decoder_params(DIMS[size], 4 * channels, 2048, melody)
         assert round(count / 1e6, 1) == decoder_m, name
 

@@ -101,12 +101,12 @@ def test_static_form_agrees_with_the_exact_form(generators: dict[str, Generator]
     import torch
 
     from stems.musicgen.sampling import Sampler
-    from stems.musicgen.windows import _conditions
+    from stems.musicgen.windows import build_conditions
 
     gen = generators[name]
     chroma = torch.zeros(2, 30, 12)
     chroma[..., 4] = 1.0
-    conditions = _conditions(
+    conditions = build_conditions(
         gen._loaded, [LONG_PROMPT, "bass"], chroma if gen.takes_melody else None, True, "cpu"
     )
     sampler = Sampler(False, 1.0, 250, 0.0, 3.0, False)
@@ -176,13 +176,13 @@ def test_fast_step_dispatches_fewer_ops_and_never_grows_the_cache(generators: di
 def test_sampling_noise_is_what_multinomial_draws() -> None:
     import torch
 
-    from stems.musicgen.fastloop import _Noise, sample_batched
+    from stems.musicgen.fastloop import SamplingNoise, sample_batched
     from stems.musicgen.sampling import Sampler, sample_next
 
     logits = torch.randn((3, 4, 64), generator=torch.Generator().manual_seed(1)) * 3
     sampler = Sampler(True, 1.0, 10, 0.0, 3.0, False)
     eager_gens = [torch.Generator().manual_seed(s) for s in (5, 6, 7)]
-    noise = _Noise(4, (3, 4, 64), [torch.Generator().manual_seed(s) for s in (5, 6, 7)])
+    noise = SamplingNoise(4, (3, 4, 64), [torch.Generator().manual_seed(s) for s in (5, 6, 7)])
     for step in range(4):
         assert torch.equal(
             sample_next(logits, sampler, eager_gens), sample_batched(logits, sampler, noise[step])

@@ -27,7 +27,7 @@ def own_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_parameter_counts_are_those_of_the_architecture() -> None:
     import torch
 
-    from stems.musicgen.debug_models import _model_class, _quiet_transformers, build_config
+    from stems.musicgen.debug_models import build_config, model_class, quiet_transformers
     from stems.musicgen.models import DIMS, checkpoint_dims
 
     for info in known_models():
@@ -35,10 +35,10 @@ def test_parameter_counts_are_those_of_the_architecture() -> None:
             continue
         dims, channels, melody = checkpoint_dims(info.name)
         size = next(k for k, v in DIMS.items() if v == dims)
-        with _quiet_transformers():
+        with quiet_transformers():
             config = build_config(False, channels, melody, size)
-        with torch.device("meta"), _quiet_transformers():
-            model = _model_class(melody)(config)
+        with torch.device("meta"), quiet_transformers():
+            model = model_class(melody)(config)
         assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == info.params_m, info.name
         decoder_m = sum(p.numel() for p in model.decoder.parameters()) / 1e6
         assert weights_gb(info.name, half=False) - weights_gb(info.name, half=True) == pytest.approx(

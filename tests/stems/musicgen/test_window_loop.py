@@ -113,10 +113,10 @@ def test_context_frames_chroma_comes_from_the_continuation(
     import stems.musicgen.windows as windows
 
     seen: list[np.ndarray] = []
-    conditions = windows._conditions
+    conditions = windows.build_conditions
     monkeypatch.setattr(
         windows,
-        "_conditions",
+        "build_conditions",
         lambda loaded, texts, chroma, *a: (
             seen.append(chroma.cpu().numpy()) or conditions(loaded, texts, chroma, *a)
         ),
@@ -226,11 +226,11 @@ def test_null_rows_with_a_mask_of_ones_give_the_all_zero_mask_output(
     import torch
 
     from stems.musicgen.sampling import Sampler, generate_window
-    from stems.musicgen.windows import _conditions
+    from stems.musicgen.windows import build_conditions
 
     gen = generators[name]
     loaded = gen._loaded
-    ours = _conditions(loaded, [LONG_PROMPT, "bass"], None, True, "cpu")
+    ours = build_conditions(loaded, [LONG_PROMPT, "bass"], None, True, "cpu")
     assert ours.uncond_mask is not None and bool(ours.uncond_mask.all())
     old = replace(ours, uncond_mask=torch.zeros_like(ours.uncond_mask))
     sampler = Sampler(False, 1.0, 250, 0.0, 3.0, False)
