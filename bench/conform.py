@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stems.audio import Audio, convert_audio, resample
-from stems.midi import Note
-from tests.bench_scripts import load_bench
+from stems.transcription.midi import Note
+from tests.support.bench_scripts import load_bench
 
 if TYPE_CHECKING:
     from stems.conform import ConformResult, Grid
@@ -199,7 +199,7 @@ def placed_beats(case: Case, result: ConformResult) -> np.ndarray:
 
 
 def onset_f1(reference: list[Note], audio: Audio, family: str) -> float:
-    from stems.transcribe import get_transcriber
+    from stems.transcription.transcriber import get_transcriber
 
     track = get_transcriber().transcribe(audio, family, family)
     return score(tuple(reference), track.notes)["onset_f1"]

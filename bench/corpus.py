@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stems.audio import Audio
-from stems.midi import Note
-from tests.bench_scripts import load_bench
+from stems.transcription.midi import Note
+from tests.support.bench_scripts import load_bench
 
 ARTICULATION = 0.92  # sounding fraction of a written note value, so repeated notes re-attack
 TOP_VELOCITY, INNER_VELOCITY = 88, 72  # the top part a little louder where the score gives no dynamics

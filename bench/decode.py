@@ -13,8 +13,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from stems.generate import ENGINES, Generator, SamplingParams, StemRequest, WindowTokens
-from stems.models import DEBUG_MODELS
+from stems.musicgen.generator import Generator
+from stems.musicgen.models import DEBUG_MODELS
+from stems.musicgen.types import ENGINES, SamplingParams, StemRequest, WindowTokens
 
 GOAL_RATIO = 1 / 3  # issue 16: the fast step on CPU for the debug model, at most a third of the eager one
 REPEATS = 2  # runs per engine, interleaved; the faster one counts (noise only ever adds time)

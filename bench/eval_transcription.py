@@ -8,7 +8,7 @@ rendered with, as a user would name it: ``clip_settings``), scored with
 channel-10 patterns, onset F1 per drum class (50 ms).
 
 Run: ``.venv/bin/python bench/eval_transcription.py [--quick] [--seeds 100 101 102] [--no-real]`` (prints
-JSON). The table in stems/transcribe_settings.py was tuned on seeds 0-2; the report uses seeds 100-102.
+JSON). The table in stems/transcription/settings.py was tuned on seeds 0-2; the report uses seeds 100-102.
 The output's ``real_music`` is ``bench/real_music.py``'s report split (public-domain scores, per group).
 """
 
@@ -30,9 +30,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stems.audio import Audio, read_audio
-from stems.midi import Note
-from stems.transcribe import get_transcriber, settings_for
-from stems.transcribe_settings import BASIC_PITCH_DEFAULTS, TranscriptionSettings
+from stems.transcription.midi import Note
+from stems.transcription.settings import BASIC_PITCH_DEFAULTS, TranscriptionSettings
+from stems.transcription.transcriber import get_transcriber, settings_for
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RENDER_RATE = 22050
@@ -182,7 +182,7 @@ def make_clip(family: str, seed: int, seconds: float) -> Clip:
 
 def clip_settings(clip: Clip) -> TranscriptionSettings:
     """Our settings for the clip's GM instrument, named as a user would name it (``string ensemble 1``): the
-    instrument's own row where it has one (stems.transcribe_settings), else the clip's family's. An instrument
+    instrument's own row where it has one (stems.transcription.settings), else the clip's family's. An instrument
     GM files under another family (the clavinet is a GM piano) is transcribed as the clip's family."""
     from stems.instruments import resolve_instrument
 
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _real_music() -> dict[str, object]:
     """bench/real_music.py's report split, per group and overall (excerpts left out: see that script)."""
-    from tests.bench_scripts import load_bench
+    from tests.support.bench_scripts import load_bench
 
     real = load_bench("real_music")
     with tempfile.TemporaryDirectory() as tmp:

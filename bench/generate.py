@@ -12,7 +12,7 @@
 are: issue 3's GPU figure is 8 stems x 300 s of musicgen-stereo-large size on one H200 (goal under 60 s).
 ``decode`` compares the two decode engines in one run (``bench/decode.py``): ms per step, identical tokens,
 ATen dispatches per step; the other sections render with ``--engine`` (default fast).
-``--record`` adds the result to this machine's speed table (``stems.speed``), which ``render --dry-run`` uses for
+``--record`` adds the result to this machine's speed table (``stems.musicgen.speed``), which ``render --dry-run`` uses for
 its time estimates.
 
 Tokens counted are new audio tokens: frames of the stem x codebooks (prompt tokens are not counted).
@@ -34,10 +34,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.decode import compare
-from stems.generate import DEFAULT_ENGINE, ENGINES, Generator, SamplingParams, StemRequest
-from stems.models import FRAME_RATE
-from stems.plan import plan_windows
-from stems.speed import SpeedRow, record
+from stems.musicgen.generator import Generator
+from stems.musicgen.models import FRAME_RATE
+from stems.musicgen.plan import plan_windows
+from stems.musicgen.speed import SpeedRow, record
+from stems.musicgen.types import DEFAULT_ENGINE, ENGINES, SamplingParams, StemRequest
 
 GOAL_RATIO = 0.85
 
@@ -96,7 +97,7 @@ def device_label(device: str) -> str:
 
 
 def speed_row(result: dict[str, Any], command: str) -> SpeedRow:
-    """The speed-table row for one run's result (see ``stems.speed``)."""
+    """The speed-table row for one run's result (see ``stems.musicgen.speed``)."""
     long = result["long_render"]
     frames = long["duration_s"] * FRAME_RATE
     ratio = result["batching"]["batched_s"] / result["single_window"]["seconds"]

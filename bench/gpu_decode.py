@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.decode import compare
 from bench.generate import device_label, long_batch
-from stems.generate import Generator, SamplingParams
-from stems.models import FRAME_RATE
+from stems.musicgen.generator import Generator
+from stems.musicgen.models import FRAME_RATE
+from stems.musicgen.types import SamplingParams
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

@@ -3,7 +3,7 @@
 Mixtures come from the transcription set's generators (``bench/eval_transcription.py``): per seed, one tempo,
 a monophonic melody (lead, woodwind, vocals or brass GM programs), a bass line, a chord part (keys, guitar,
 strings or pad) and a drum pattern, each rendered by fluidsynth and summed at the level it renders at. The
-melody's notes are known, so each chroma frame (``stems.chroma.melody_chroma``: hop 4096 at 32 kHz, frame
+melody's notes are known, so each chroma frame (``stems.musicgen.chroma.melody_chroma``: hop 4096 at 32 kHz, frame
 ``i`` centred at ``i * 0.128`` s) where a melody note sounds has a true pitch class. Accuracy is the share of
 those frames whose one-hot chroma is that pitch class, for:
 
@@ -13,7 +13,7 @@ those frames whose one-hot chroma is that pitch class, for:
 * ``melody_only``: the melody alone (the ceiling of the chroma itself);
 * ``cheap_split``: a stand-in without weights: librosa's harmonic/percussive split keeps the harmonic part,
   then a 4th-order 150 Hz Butterworth high-pass removes most of the bass;
-* ``debug_demucs_vocals_other``: the production path (``stems.separate.separate_sum``) with the tiny random
+* ``debug_demucs_vocals_other``: the production path (``stems.separation.separator.separate_sum``) with the tiny random
   ``debug`` Demucs. Its weights are random, so the figure only shows the path runs, not what htdemucs does.
 
 Bass and drums are mixed at their rendered level (0 dB) and 6 dB louder, as in mixes where the kick and the
@@ -73,8 +73,8 @@ from eval_transcription import (  # noqa: E402  (a sibling script, not a package
 )
 
 from stems.audio import Audio, convert_audio  # noqa: E402
-from stems.chroma import CHROMA_SAMPLE_RATE, HOP, melody_chroma  # noqa: E402
-from stems.midi import Note  # noqa: E402
+from stems.musicgen.chroma import CHROMA_SAMPLE_RATE, HOP, melody_chroma  # noqa: E402
+from stems.transcription.midi import Note  # noqa: E402
 
 MELODY_FAMILIES = ("lead", "woodwind", "vocals", "brass")
 CHORD_FAMILIES = ("keys", "guitar", "strings", "pad")
@@ -165,7 +165,7 @@ def cheap_split(audio: Audio) -> Audio:
 
 
 def debug_demucs(audio: Audio) -> Audio:
-    from stems.separate import melody_sources, separate_sum
+    from stems.separation.separator import melody_sources, separate_sum
 
     return separate_sum(audio, melody_sources(SEPARATION_MODEL), SEPARATION_MODEL)
 

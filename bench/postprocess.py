@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.transcription_bench import bench_transcription
 from stems.audio import Audio
-from stems.demucs_catalog import DEFAULT_MODEL
+from stems.separation.catalog import DEFAULT_MODEL
 
 SECONDS = {True: 8.0, False: 20.0}
 REPEATS = {True: 3, False: 5}
@@ -121,7 +121,7 @@ def facade_edges(separator: Any, audio: Audio, repeats: int) -> dict[str, float]
 def bench_model(name: str, quick: bool) -> dict[str, Any]:
     """Best-of-N times, facade and direct runs interleaved so machine load hits both alike."""
     from stems.errors import ModelUnavailableError
-    from stems.separate import Separator
+    from stems.separation.separator import Separator
 
     try:
         separator = Separator(name)

@@ -32,11 +32,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stems.audio import Audio, convert_audio
-from stems.midi import Note
-from stems.transcribe import get_transcriber, settings_for
-from stems.transcribe_notes import notes_from_posteriors
-from stems.transcribe_settings import BASIC_PITCH_DEFAULTS, TranscriptionSettings
-from tests.bench_scripts import load_bench
+from stems.transcription.midi import Note
+from stems.transcription.notes import notes_from_posteriors
+from stems.transcription.settings import BASIC_PITCH_DEFAULTS, TranscriptionSettings
+from stems.transcription.transcriber import get_transcriber, settings_for
+from tests.support.bench_scripts import load_bench
 
 corpus = load_bench("corpus")
 SECONDS = 20.0
@@ -253,11 +253,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _settings_at(rev: str, folder: Path) -> Any:
-    """``settings_for`` of stems/transcribe_settings.py as it was at git revision ``rev``."""
+    """``settings_for`` of stems/transcription/settings.py as it was at git revision ``rev``."""
     import importlib.util
     import subprocess
 
-    text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:stems/transcribe_settings.py"],
+    text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:stems/transcription/settings.py"],
                           check=True, capture_output=True, text=True).stdout  # fmt: skip
     (folder / "old_settings.py").write_text(text)
     spec = importlib.util.spec_from_file_location("old_settings", folder / "old_settings.py")

@@ -7,7 +7,7 @@ the benchmark needs no fluidsynth.
 * ``rtf``: wall seconds per second of audio for ``Transcriber.transcribe`` per family (model
   already loaded, as in a render where one Transcriber serves every stem).
 * ``long_stem``: the same for one 300 s stem (issue 17's goal: under 0.05x real time on 2 cores, basic-pitch's
-  ONNX pass included), per family whose row uses the note tracker of ``stems.transcribe_tracking``.
+  ONNX pass included), per family whose row uses the note tracker of ``stems.transcription.tracking``.
 * ``facade_overhead``: ``transcribe_file``'s path (read the file, ``Transcriber.transcribe`` with
   basic-pitch's default settings) against ``basic_pitch.inference.predict`` on the same file with an
   already loaded model; median of several runs. Goal: within 5 % (negative = faster).
@@ -33,9 +33,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stems.audio import Audio, read_audio, write_wav
-from stems.transcribe import default_model_path, get_transcriber
-from stems.transcribe_notes import quiet_basic_pitch_import
-from stems.transcribe_settings import BASIC_PITCH_DEFAULTS
+from stems.transcription.notes import quiet_basic_pitch_import
+from stems.transcription.settings import BASIC_PITCH_DEFAULTS
+from stems.transcription.transcriber import default_model_path, get_transcriber
 
 SR = 44100
 

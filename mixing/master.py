@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, target_problem
 from mixing.truepeak import interval_peaks
 from stems.audio import Audio, AudioInfo, audio_info, check_audio_info, check_finite, check_sample_rate
 from stems.errors import AudioInputError, UserInputError
+from stems.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ TOLERANCE_LU = 0.1  # we aim well inside the 0.3 LU the issue allows, so an inde
 SEARCH_TOLERANCE_LU = 0.02
 PEAK_MARGIN_DB = 0.1  # our meter vs ffmpeg's (resample to 48 kHz, then 4x): stay this far under the ceiling
 MAX_STEPS = 12
+# Progress in tenths: 3 after the analysis, one more per gain search step from 5, 10 when done.
+PROGRESS_LABEL = "master"
+PROGRESS_STEPS = 10
 HEADROOM_DB = (
     6.0  # interval peaks are computed wherever a gain up to this much above the first guess could clip
 )
@@ -54,7 +57,6 @@ _DOWNMIX_51 = np.array(
     dtype=np.float32,
 )
 
-Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,14 @@ class Master:
         ceiling_db = self._true_peak - PEAK_MARGIN_DB
         first_gain_db = self._lufs - _input_loudness(power, audio.sample_rate)
         analysis = _analyse(audio, power, first_gain_db - ceiling_db)
-        self._notify(0.3)
+        self._notify(3)
         bias, steps = 0.0, 0
         for _ in range(4):  # outer: correct the power approximation and any residual true-peak overshoot
             gain_db, curve, n = self._search(audio, analysis, self._lufs + bias, ceiling_db)
             steps += n
             out = Audio(audio.samples * (curve * 10.0 ** (gain_db / 20.0))[None, :], audio.sample_rate)
             report = measure(out)
-            self._notify(0.5 + 0.1 * steps)
+            self._notify(5 + steps)
             peak_over = (report.true_peak_dbtp or -math.inf) - (self._true_peak - PEAK_MARGIN_DB / 2)
             loud_off = (report.integrated_lufs or -math.inf) - self._lufs
             if peak_over <= 0.0 and abs(loud_off) <= TOLERANCE_LU:
@@ -137,7 +139,7 @@ class Master:
                 f"{report.true_peak_dbtp:.2f} dBTP for a {self._lufs} LUFS / {self._true_peak} dBTP target; "
                 "lower the loudness target or raise the true-peak ceiling"
             )
-        self._notify(1.0)
+        self._notify(PROGRESS_STEPS)
         reduction = max(0.0, -(to_db(float(curve.min())) or 0.0))
         return MasterResult(out, report, gain_db, steps, reduction)
 
@@ -167,9 +169,9 @@ class Master:
             gain_db += error / min(max(slope, 0.05), 1.0)
         return gain_db, curve, MAX_STEPS  # not converged: the caller's exact check reports it
 
-    def _notify(self, fraction: float) -> None:
+    def _notify(self, done: int) -> None:
         if self._progress is not None:
-            self._progress(min(fraction, 1.0))
+            self._progress(PROGRESS_LABEL, min(done, PROGRESS_STEPS), PROGRESS_STEPS)
 
 
 def _check_shape(sample_rate: int, channels: int, num_samples: int, what: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flows.settings import apply_prefect_defaults
+from flows.cli.settings import apply_prefect_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "arrangements" / "demo.yaml"

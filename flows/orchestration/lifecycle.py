@@ -1,0 +1,248 @@
+"""How a render process ends: SIGINT and SIGTERM stop it within seconds, and no child process outlives it.
+
+Used by the CLI around a render; it may leave the process (``os._exit``), so library code never calls it.
+
+Why a signal is not left to Python and Prefect:
+
+- Prefect runs tasks in a thread pool. On Ctrl-C the main thread gets ``KeyboardInterrupt``, but Prefect's task
+  runner then joins its worker threads (``cancel_all`` shuts its executor down with ``wait=True``), and a thread
+  inside torch, waiting on an upstream future that will never resolve, or retrying a call to the API server that
+  the same Ctrl-C killed (it is in the terminal's process group) does not return. Python cannot stop another
+  thread, so after :data:`GRACE_SECONDS` the process leaves with ``os._exit``. That is safe for the outputs: every
+  stage writes a temporary file and ``os.replace``-s it (``stems.audio``), so a hard exit leaves ``.part`` files
+  only, which the next render removes, and finished stages stay in the stage cache (``flows.pipeline.cache``) for reuse.
+- During a flow run Prefect swaps the SIGTERM handler for its own (``capture_sigterm``) and calls the previous one
+  only after its cleanup, the part that blocks. So signals are watched through ``signal.set_wakeup_fd``, which the
+  interpreter writes to on every signal it handles, whichever Python handler is installed.
+
+Why a watchdog process: without ``PREFECT_API_URL`` Prefect starts its API server as a child (uvicorn, in
+``SubprocessASGIServer``) and stops it in an ``atexit`` hook, which SIGKILL, the OOM killer and ``os._exit`` skip:
+the server is adopted by init and lives on. Prefect offers no hook into that ``Popen``, so neither a process group
+of its own nor ``PR_SET_PDEATHSIG`` (which would fire when the spawning *thread* exits, and that may be a
+short-lived worker) can be set on it. Instead a small watchdog process, in a session of its own, polls for the
+children of the render and holds the read end of a pipe whose write end only the render holds: the kernel closes it
+when the render ends, however it ends, and the watchdog then stops every child it saw (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
+from typing import Any, NoReturn
+
+GRACE_SECONDS = 4.0  # from the signal to os._exit when the main thread cannot unwind (issue 11: under 10 s)
+STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "interrupted (SIGTERM)"}
+# Handlers replaced while a render runs: SIG_DFL SIGTERM would kill at once. SIG_IGN (nohup, background jobs) and
+# anybody else's handler are respected.
+_DEFAULT_HANDLERS: dict[signal.Signals, Any] = {
+    signal.SIGINT: signal.default_int_handler,
+    signal.SIGTERM: signal.SIG_DFL,
+}
+SCAN_SECONDS = 0.5  # how often the watchdog looks for new children of the render
+TERM_SECONDS = 5.0  # how long a child has to exit on SIGTERM before the watchdog sends SIGKILL
+
+_leaving = threading.Lock()
+_watchdog_pipe: int | None = None  # write end, held open for the life of the process
+
+
+def exit_code(signum: int) -> int:
+    """The shell's convention for a process ended by a signal: 128 + its number (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + signum
+
+
+def leave(signum: int) -> NoReturn:
+    """Say why and end the process now, without joining worker threads (see the module docstring)."""
+    with _leaving:  # a second caller waits here for the first one's exit
+        _flush_streams(timeout=0.5)
+        if os.isatty(1):
+            os.write(1, b"\x1b[?25h\n")  # show the cursor a progress bar may have hidden
+        os.write(2, f"{STOP_SIGNALS.get(signal.Signals(signum), 'interrupted')}\n".encode())
+        os._exit(exit_code(signum))
+
+
+def _flush_streams(timeout: float) -> None:
+    """Flush stdout and stderr, unless another thread holds them (then a flush would block this exit)."""
+
+    def flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(Exception):
+                stream.flush()
+
+    flusher = threading.Thread(target=flush, daemon=True)
+    flusher.start()
+    flusher.join(timeout)
+
+
+@contextmanager
+def stoppable(grace: float = GRACE_SECONDS) -> Iterator[None]:
+    """Run a render so that SIGINT / SIGTERM end the process within ``grace`` s and its children die with it.
+
+    The main thread first gets ``KeyboardInterrupt`` so that Prefect can record the crash; the process leaves as
+    soon as the block unwinds, or when ``grace`` runs out, whichever comes first. Outside the main thread (where
+    signals cannot be handled) only the watchdog is started.
+    """
+    if _uses_embedded_api():
+        start_watchdog()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with _SignalWatch(grace) as watch:
+        try:
+            yield
+        finally:
+            if watch.signum is not None:
+                leave(watch.signum)
+
+
+class _SignalWatch:
+    """Sees SIGINT / SIGTERM through the wakeup fd and leaves the process ``grace`` s after the first one (at once
+    on a second one). Its own handlers, where the defaults were installed, record the signal before raising
+    ``KeyboardInterrupt``, so that a main thread unwinding at once knows it too."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.signum: int | None = None
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalWatch:
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for signum, default in _DEFAULT_HANDLERS.items():
+            if signal.getsignal(signum) == default:
+                self._previous[signum] = signal.signal(signum, self._interrupt)
+        threading.Thread(target=self._watch, name="musicmaker-signals", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
+        for signum, handler in self._previous.items():
+            if signal.getsignal(signum) == self._interrupt:
+                signal.signal(signum, handler)
+        self._writer.close()
+        with suppress(OSError):
+            self._reader.shutdown(socket.SHUT_RDWR)  # wakes the watch thread, which then ends
+        self._reader.close()
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> NoReturn:
+        if self.signum is None:
+            self.signum = signum
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def _watch(self) -> None:
+        deadline: float | None = None
+        while True:
+            try:
+                self._reader.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                data = self._reader.recv(64)
+            except TimeoutError:
+                assert self.signum is not None
+                leave(self.signum)
+            except OSError:  # closed by __exit__
+                return
+            if not data:
+                return
+            for signum in (s for s in data if s in STOP_SIGNALS):
+                if deadline is not None:
+                    leave(self.signum or signum)  # a second Ctrl-C: no more waiting
+                if self.signum is None:
+                    self.signum = signum
+                deadline = time.monotonic() + self.grace
+
+
+def _uses_embedded_api() -> bool:
+    """Whether Prefect will start its API server as a child of this process (no ``PREFECT_API_URL``)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return not PREFECT_API_URL.value()
+
+
+def start_watchdog() -> None:
+    """Start, once per process, the watchdog that stops this process's children when it ends (module docstring).
+
+    Linux only (it needs /proc and pidfds); elsewhere Prefect's own atexit hook is all there is.
+    """
+    global _watchdog_pipe
+    if _watchdog_pipe is not None or not hasattr(os, "pidfd_open") or not os.path.isdir("/proc/self"):
+        return
+    read_end, write_end = os.pipe()  # not inheritable: no other child keeps the pipe open
+    try:
+        subprocess.Popen([sys.executable, "-m", __name__, str(os.getpid())], stdin=read_end,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    finally:
+        os.close(read_end)
+    _watchdog_pipe = write_end
+
+
+# --- the watchdog process ------------------------------------------------------------------------------------
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` (/proc: not every kernel has /proc/PID/task/TID/children)."""
+    pids = (int(name) for name in os.listdir("/proc") if name.isdigit())
+    return [pid for pid in pids if _parent_of(pid) == parent]
+
+
+def _open_child(pid: int, parent: int) -> int | None:
+    """A pidfd for ``pid`` if it is still a child of ``parent`` (a pidfd cannot be fooled by a reused pid)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    if _parent_of(pid) != parent:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _exited(fds: list[int], timeout: float) -> set[int]:
+    """The pidfds among ``fds`` whose process has ended (a pidfd becomes readable then)."""
+    return set(select.select(fds, [], [], timeout)[0]) if fds else set()
+
+
+def _stop_children(fds: dict[int, int]) -> None:
+    """SIGTERM every child still alive, then SIGKILL those that have not exited after TERM_SECONDS."""
+    alive = [fd for fd in fds.values() if fd not in _exited(list(fds.values()), 0)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for fd in alive:
+            with suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, sig)
+        deadline = time.monotonic() + TERM_SECONDS
+        while alive and time.monotonic() < deadline:
+            done = _exited(alive, deadline - time.monotonic())
+            alive = [fd for fd in alive if fd not in done]
+
+
+def watch(parent: int, pipe: int = 0) -> None:
+    """The watchdog's loop: track the children of ``parent`` until ``pipe`` closes, then stop them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    me, fds = os.getpid(), dict[int, int]()
+    while not select.select([pipe], [], [], SCAN_SECONDS)[0]:
+        for pid in _children(parent):
+            if pid != me and pid not in fds and (fd := _open_child(pid, parent)) is not None:
+                fds[pid] = fd
+        for fd in _exited(list(fds.values()), 0):  # reaped children: forget them
+            fds = {p: f for p, f in fds.items() if f != fd}
+            os.close(fd)
+    _stop_children(fds)
+
+
+if __name__ == "__main__":
+    watch(int(sys.argv[1]))

@@ -1,0 +1,98 @@
+"""Album schedules: a Prefect deployment of ``render_album`` on a cron, served here or sent to a work pool.
+
+On a pool, two deployments are made from this checkout: ``render_album/<name>`` (scheduled) and
+``render_arrangement/<name>-track`` (one run per track), so the pool's workers share an album's tracks. Every
+worker needs this code at the same path and the output folder on shared storage (see README, "Many machines").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.schema import load_album, slugify
+from stems.errors import UserInputError
+
+REPO = Path(__file__).resolve().parents[2]
+ALBUM_ENTRYPOINT = "flows/orchestration/album.py:render_album"
+TRACK_ENTRYPOINT = "flows/orchestration/render.py:render_arrangement"
+
+
+@dataclass(frozen=True)
+class AlbumSchedule:
+    album_file: Path
+    cron: str
+    timezone: str
+    out_dir: Path
+    name: str
+
+    @property
+    def track_deployment_name(self) -> str:
+        return f"{self.name}-track"
+
+    def parameters(self, track_deployment: str | None) -> dict[str, Any]:
+        return {"album_file": str(self.album_file), "out_dir": str(self.out_dir), "force": True,
+                "track_deployment": track_deployment}  # fmt: skip
+
+
+def make_schedule(
+    album_file: Path, cron: str, timezone: str, out_dir: Path, name: str | None
+) -> AlbumSchedule:
+    """Validate the album, the cron expression and the time zone before anything is created."""
+    from prefect._vendor.croniter import croniter  # the parser Prefect validates schedules with
+
+    album, _ = load_album(album_file)
+    if not croniter.is_valid(cron):
+        raise UserInputError(f"--cron {cron!r} is not a cron expression; use five fields, e.g. \"0 3 * * *\" "
+                             "for 03:00 every day")  # fmt: skip
+    _check_timezone(timezone)
+    return AlbumSchedule(
+        album_file.resolve(), cron, timezone, out_dir.resolve(), name or slugify(album.title)
+    )
+
+
+def _check_timezone(timezone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserInputError(
+            f"--timezone {timezone!r} is not an IANA time zone; use e.g. UTC or Europe/Paris"
+        ) from None
+
+
+def _cron(plan: AlbumSchedule) -> Any:
+    from prefect.schedules import Cron
+
+    return Cron(plan.cron, timezone=plan.timezone)
+
+
+def deploy_to_pool(plan: AlbumSchedule, pool: str) -> list[str]:
+    """Create/update the album and track deployments on ``pool`` from this checkout; returns their names."""
+    from prefect import flow
+
+    with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints its own tables; the CLI reports instead
+        return _deploy(plan, pool, flow)
+
+
+def _deploy(plan: AlbumSchedule, pool: str, flow: Any) -> list[str]:
+    track = flow.from_source(source=str(REPO), entrypoint=TRACK_ENTRYPOINT)
+    track.deploy(name=plan.track_deployment_name, work_pool_name=pool, print_next_steps=False, ignore_warnings=True,
+                 description="one track of a musicmaker album")  # fmt: skip
+    track_ref = f"render_arrangement/{plan.track_deployment_name}"
+    album = flow.from_source(source=str(REPO), entrypoint=ALBUM_ENTRYPOINT)
+    album.deploy(name=plan.name, work_pool_name=pool, schedules=[_cron(plan)], print_next_steps=False, ignore_warnings=True,
+                 parameters=plan.parameters(track_ref), description=f"render {plan.album_file.name} on a schedule")  # fmt: skip
+    return [f"render_album/{plan.name}", track_ref]
+
+
+def serve_here(plan: AlbumSchedule) -> None:
+    """Serve the scheduled album deployment from this process until interrupted."""
+    from flows.orchestration.album import render_album
+
+    render_album.serve(name=plan.name, schedules=[_cron(plan)], parameters=plan.parameters(None),
+                       print_starting_message=True)  # fmt: skip

@@ -1,0 +1,76 @@
+"""One track's stages without Prefect: generation jobs, band take, separate/clean/conform/transcribe/mix,
+the stage cache, the render folder's paths, manifest and records, DAW sessions, preflight and render checks.
+
+``flows.orchestration`` wires these into a Prefect graph; the CLI and tests call them directly."""
+
+from __future__ import annotations
+
+from flows.pipeline import band, generation, preflight, progress, sessions, stages
+from flows.pipeline.cache import STAGES, StageCache
+from flows.pipeline.checks import render_issues
+from flows.pipeline.generation import GenerationJob
+from flows.pipeline.manifest import (
+    CLEAN_RECORD,
+    CLEAN_TIMING,
+    build_manifest,
+    file_entry,
+    list_outputs,
+    refresh_files,
+    report_files,
+    write_manifest,
+)
+from flows.pipeline.paths import (
+    ALBUM_CUE,
+    ALBUM_MANIFEST,
+    ALBUM_RUN,
+    REPORT_DIR,
+    REPORT_NAME,
+    TRACK_MANIFEST,
+    RenderPaths,
+    prepare_render_folder,
+    refuse_running_album,
+    render_lock,
+)
+from flows.pipeline.progress import progress_sink
+from flows.pipeline.records import Measured, MidiRecord, StemRecord, mix_record, stem_records
+from flows.pipeline.sessions import album_session, export_folder, write_sessions
+
+__all__ = [
+    "ALBUM_CUE",
+    "ALBUM_MANIFEST",
+    "ALBUM_RUN",
+    "CLEAN_RECORD",
+    "CLEAN_TIMING",
+    "GenerationJob",
+    "Measured",
+    "MidiRecord",
+    "REPORT_DIR",
+    "REPORT_NAME",
+    "RenderPaths",
+    "STAGES",
+    "StageCache",
+    "StemRecord",
+    "TRACK_MANIFEST",
+    "album_session",
+    "band",
+    "build_manifest",
+    "export_folder",
+    "file_entry",
+    "generation",
+    "list_outputs",
+    "mix_record",
+    "preflight",
+    "prepare_render_folder",
+    "progress",
+    "progress_sink",
+    "refresh_files",
+    "refuse_running_album",
+    "render_issues",
+    "render_lock",
+    "report_files",
+    "sessions",
+    "stages",
+    "stem_records",
+    "write_manifest",
+    "write_sessions",
+]

@@ -1,0 +1,276 @@
+"""Post-generation stages of a track render, without Prefect: separate, clean, conform, transcribe, mix + master.
+
+Each stage reads what the previous one wrote in the render folder and is skipped when the stage cache holds a
+result made from the same inputs (see :mod:`flows.pipeline.cache`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from flows.pipeline.cache import Stage, StageCache, file_digest, stage_key
+from flows.pipeline.paths import STEMS_ZIP, RenderPaths
+from flows.schema.models import Arrangement, Stem
+from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
+from stems.instruments import DRUM_FAMILY, INSTRUMENT_FAMILIES, resolve_instrument
+from stems.separation.catalog import SOURCES
+
+# Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
+_FAMILY_SOURCES = frozenset(SOURCES) & frozenset(INSTRUMENT_FAMILIES)
+
+
+def instrument_family(stem: Stem) -> str | None:
+    """The instrument family used for cleanup and MIDI: `midi:`'s (clarinet: woodwind) if given, else from
+    `separate:` (or a band stem's `source:`) or the name."""
+    if isinstance(stem.midi, str):
+        return resolve_instrument(stem.midi).family
+    kept = stem.separate or stem.source
+    if kept in _FAMILY_SOURCES:
+        return kept
+    return next((w for w in INSTRUMENT_FAMILIES if w.rstrip("s") in stem.name), None)
+
+
+def midi_instrument(stem: Stem) -> str | None:
+    """The instrument a stem is transcribed as (`midi:`'s name, e.g. clarinet, else its family), or None for
+    `midi: false`; stems of unknown family transcribe as keys."""
+    if stem.midi is False:
+        return None
+    if isinstance(stem.midi, str):
+        return resolve_instrument(stem.midi).name
+    return instrument_family(stem) or "keys"
+
+
+def _cached(
+    paths: RenderPaths, stage: Stage, item: str, inputs: dict[str, Any]
+) -> tuple[StageCache, str, dict[str, Any] | None]:
+    cache = StageCache(paths.root)
+    key = stage_key(stage, inputs)
+    record = cache.lookup(stage, item, key)
+    return cache, key, (None if record is None else {**record, "reused": True})
+
+
+def separation_model(arrangement: Arrangement, stem: Stem) -> str | None:
+    """The Demucs model that separates ``stem`` (a 6-source one for guitar/piano), or None without `separate:`."""
+    if not stem.separate:
+        return None
+    from stems.separation.separator import model_for
+
+    return model_for(stem.separate, arrangement.stem_separation_model(stem))
+
+
+def separate_track(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths
+) -> dict[str, dict[str, Any]]:
+    """Demucs on every stem with `separate:`, stems sharing a model in one batched call.
+
+    Writes raw/<stem>.residual.wav (what was removed) and the kept source for cleanup; returns a record per stem.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[tuple[Stem, StageCache, str]]] = {}
+    for stem in stems:
+        model = separation_model(arrangement, stem)
+        if model is None:
+            continue
+        inputs = {"raw": file_digest(paths.raw(stem.name)), "source": stem.separate, "model": model}
+        cache, key, record = _cached(paths, "separate", stem.name, inputs)
+        if record is None:
+            groups.setdefault(model, []).append((stem, cache, key))
+        else:
+            records[stem.name] = record
+    for model, todo in groups.items():
+        records.update(_separate_batch(model, todo, paths))
+    return records
+
+
+def _separate_batch(
+    model: str, todo: list[tuple[Stem, StageCache, str]], paths: RenderPaths
+) -> dict[str, dict]:
+    from stems.separation.separator import get_separator
+
+    items = [(read_audio(paths.raw(stem.name)), stem.separate or "") for stem, _, _ in todo]
+    names = [f"stem '{stem.name}'" for stem, _, _ in todo]
+    results = get_separator(model).separate_many(items, names=names)
+    records = {}
+    for (stem, cache, key), result in zip(todo, results):
+        write_wav(paths.kept(stem.name), result.kept)
+        write_wav(paths.residual(stem.name), result.residual)
+        record = {"model": model, "source": stem.separate, "seconds": round(result.seconds, 3),
+                  "batch": [s.name for s, _, _ in todo]}  # fmt: skip
+        cache.store("separate", stem.name, key, [paths.kept(stem.name), paths.residual(stem.name)], record)
+        records[stem.name] = {**record, "reused": False}
+    return records
+
+
+def clean_stem(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separation: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Clean the stem (its separated source when it has `separate:`), exactly aligned, for :func:`conform_stem`.
+
+    ``separation`` is the stem's record from :func:`separate_track`, kept in this stage's record.
+    """
+    from stems.separation.cleanup import clean, settings_for
+
+    source = paths.kept(stem.name) if stem.separate else paths.raw(stem.name)
+    inputs = {"audio": file_digest(source), "clean": stem.clean.model_dump(), "family": instrument_family(stem),
+              "rate": arrangement.sample_rate, "duration": arrangement.duration}  # fmt: skip
+    cache, key, record = _cached(paths, "clean", stem.name, inputs)
+    if record is not None:
+        return {**record, "separation": separation}
+    started, began = time.perf_counter(), time.time()
+    audio = read_audio(source)
+    check_finite(audio, f"stem '{stem.name}'")
+    if stem.clean.enabled:
+        audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=stem.name)
+    rate = arrangement.sample_rate or audio.sample_rate
+    audio = convert_audio(audio, rate, audio.channels).fitted(round(arrangement.duration * rate))
+    write_wav(paths.cleaned(stem.name), audio)
+    record = {"cleaned": stem.clean.enabled, "sample_rate": rate, "samples": audio.num_samples,
+              "seconds": round(time.perf_counter() - started, 3), "started": began, "finished": time.time()}  # fmt: skip
+    cache.store("clean", stem.name, key, [paths.cleaned(stem.name)], record)
+    return {**record, "separation": separation, "reused": False}
+
+
+def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
+    """Warp the cleaned stem's beats onto the arrangement's grid (and retune it, with ``conform.key``) into
+    stems/<stem>.wav, which transcription and the mix read; a stem without a steady beat is left as is.
+
+    The record holds the analysis before and after, the alignment error and what was done or why not. Stems
+    that come from the band take share its clock, so they are all warped by the take's beats (one time map).
+    """
+    from stems.conform import Grid, analyze, conform
+    from stems.conform.warp import rubberband_version
+
+    source = paths.cleaned(stem.name)
+    family = instrument_family(stem)
+    pitched = family != DRUM_FAMILY
+    grid = Grid(arrangement.bpm, arrangement.beats_per_bar, arrangement.duration, arrangement.key)
+    inputs = {"audio": file_digest(source), "conform": stem.conform.model_dump(), "grid": asdict(grid),
+              "family": family, "band": file_digest(paths.band_take) if stem.from_band else None,
+              "rubberband": rubberband_version() if stem.conform.tempo or stem.conform.key else None}  # fmt: skip
+    cache, key, record = _cached(paths, "conform", stem.name, inputs)
+    if record is not None:
+        return record
+    started = time.perf_counter()
+    audio = read_audio(source)
+    on = stem.conform.tempo or stem.conform.key
+    clock = (analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+             if stem.from_band and on else None)  # fmt: skip
+    result = conform(audio, grid, tempo=stem.conform.tempo, key=stem.conform.key, pitched=pitched, analysis=clock,
+                     family=family)  # fmt: skip
+    audio, record = result.audio, result.to_dict()  # measured even when off: the report shows it
+    write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    cache.store("conform", stem.name, key, [paths.stem(stem.name)], record)
+    return {**record, "reused": False}
+
+
+def analyze_mix(audio: Audio, arrangement: Arrangement) -> dict[str, Any]:
+    """Tempo, beats, downbeat, key and tuning of the master, against the arranged tempo (for the manifest)."""
+    from stems.conform import analyze
+
+    return analyze(audio, bpm_hint=arrangement.bpm, beats_per_bar=arrangement.beats_per_bar).to_dict()
+
+
+def tempo_map(arrangement: Arrangement) -> Any:
+    from stems.transcription.midi import TempoMap
+
+    return TempoMap(arrangement.bpm, arrangement.beats_per_bar, arrangement.beat_unit)
+
+
+def _track_from_dict(data: dict[str, Any]) -> Any:
+    from stems.transcription.midi import Note, NoteTrack, PitchBend
+
+    return NoteTrack(
+        name=data["name"], instrument=data["instrument"], program=data["program"], is_drum=data["is_drum"],
+        notes=tuple(Note(**n) for n in data["notes"]), warnings=tuple(data["warnings"]),
+        pitch_bends=tuple(PitchBend(**b) for b in data["pitch_bends"]), seconds=data["seconds"],
+    )  # fmt: skip
+
+
+def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
+    """Transcribe stems/<stem>.wav to midi/<stem>.mid; returns (NoteTrack or None for `midi: false`, reused)."""
+    from stems.transcription.midi import write_midi
+    from stems.transcription.transcriber import get_transcriber, settings_for
+
+    family = midi_instrument(stem)
+    if family is None:
+        return None, False
+    tempo = tempo_map(arrangement)
+    overrides = stem.transcription.overrides()
+    inputs = {"stem": file_digest(paths.stem(stem.name)), "family": family, "tempo": asdict(tempo),
+              "quantize": arrangement.midi.quantize, "overrides": overrides}  # fmt: skip
+    cache, key, record = _cached(paths, "transcribe", stem.name, inputs)
+    if record is not None:
+        return _track_from_dict(record["track"]), True
+    audio = read_audio(paths.stem(stem.name))
+    settings = settings_for(family, **overrides)
+    track = get_transcriber().transcribe(
+        audio, family, stem.name, settings=settings, tempo=tempo, quantize=arrangement.midi.quantize
+    )
+    write_midi(paths.midi(stem.name), [track], tempo)
+    cache.store("transcribe", stem.name, key, [paths.midi(stem.name)], {"track": asdict(track)})
+    return track, False
+
+
+def write_track_midi(arrangement: Arrangement, tracks: list[Any], paths: RenderPaths) -> Path:
+    """One multi-track MIDI file of every transcribed stem, sharing the arrangement's tempo map."""
+    from stems.transcription.midi import write_midi
+
+    write_midi(paths.track_midi, [t for t in tracks if t is not None], tempo_map(arrangement))
+    return paths.track_midi
+
+
+def _mix_inputs(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, tags: dict
+) -> dict[str, Any]:
+    return {"tags": tags,
+        "stems": [{"digest": file_digest(paths.stem(s.name)), "gain_db": s.gain_db, "pan": s.pan, "mute": s.mute,
+                   "solo": s.solo} for s in stems],
+        "master": arrangement.master.model_dump(), "title": arrangement.title, "artist": arrangement.artist,
+        "grid": [arrangement.bpm, arrangement.beats_per_bar],  # the master's analysis is read against it
+    }  # fmt: skip
+
+
+def mix_and_master(
+    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, album_tags: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Mix the stems (cleaned and conformed), master to the target, export mix.<fmt> (and stems.zip); returns the loudness report.
+
+    ``album_tags`` (album, track number) go into the MP3/WAV/FLAC tags of a track rendered as part of an album.
+    """
+    from mixing.export import export_audio, zip_files
+    from mixing.master import Master
+    from mixing.mix import Track, mix
+
+    tags = {"title": arrangement.title, "artist": arrangement.artist or "", **(album_tags or {})}
+    tags = {k: v for k, v in tags.items() if v}
+    cache, key, record = _cached(paths, "mix", "mix", _mix_inputs(arrangement, stems, paths, tags))
+    if record is not None:
+        return record
+    started = time.perf_counter()
+    tracks = [Track(s.name, read_audio(paths.stem(s.name)), s.gain_db, s.pan, s.mute, s.solo) for s in stems]
+    mixed = mix(tracks, measure_stems=True)
+    master = arrangement.master
+    result = Master(master.lufs, master.true_peak).master(mixed.audio)
+    files = [
+        export_audio(result.audio, paths.mix(fmt), fmt, master.bit_depth, master.sample_rate, tags,
+                     master.mp3_bitrate)
+        for fmt in dict.fromkeys(["wav", *master.formats])
+    ]  # fmt: skip
+    if master.zip_stems:
+        files.append(zip_files([paths.stem(s.name) for s in stems], paths.root / STEMS_ZIP))
+    record = {
+        "stems": {name: report.to_dict() for name, report in mixed.stem_reports.items()},
+        "stem_gain_db": mixed.stem_gain_db,
+        "master": result.report.to_dict(),
+        "master_gain_db": result.gain_db,
+        "master_iterations": result.iterations,
+        "analysis": analyze_mix(result.audio, arrangement),
+        "files": [Path(f).name for f in files],
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    cache.store("mix", "mix", key, [Path(f) for f in files], record)
+    return {**record, "reused": False}

@@ -1,0 +1,336 @@
+"""The HTML body of a track's report.html, from its manifest and the images of :mod:`flows.report.media`.
+
+Pure formatting: it reads nothing but what it is given (plus which files exist, so it never links a
+missing one), and tolerates manifests missing any key (older renders).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.pipeline import Measured, MidiRecord, StemRecord, mix_record, stem_records
+from flows.report.html import clock, esc, image, kv_table, link, number, player, section, size, table
+from flows.report.images import TRACK_COLORS
+from flows.report.media import AudioView, RollView, Timeline, note_name
+
+SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/transcribe)
+LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
+NAV = (
+    ("mix", "Mix"), ("sections", "Sections"), ("stems", "Stems"), ("grid", "Tempo and key"), ("loudness", "Loudness"),
+    ("settings", "Generation settings"), ("timings", "Timings"), ("files", "Files"),
+    ("environment", "Environment"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StemViews:
+    """What the page shows of one stem: its takes (label, audio) and its piano roll."""
+
+    name: str
+    takes: tuple[tuple[str, AudioView], ...]
+    roll: RollView | None
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one (a manifest key of the wrong type counts as missing)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def records(value: Any) -> list[Mapping[str, Any]]:
+    """The mapping elements of a list (anything else counts as missing)."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _get(mapping: Any, *keys: str) -> Any:
+    """``mapping[k1][k2]...`` or None when any level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def subtitle(manifest: Mapping[str, Any]) -> str:
+    arrangement = mapping(manifest.get("arrangement"))
+    artist = arrangement.get("artist")
+    parts = [f"by {esc(artist)}" if artist else "", f"rendered {esc(manifest.get('created', '?'))}"]
+    if manifest.get("source"):
+        parts.append(f"from <code>{esc(manifest['source'])}</code>")
+    return " · ".join(p for p in parts if p)
+
+
+def overview(manifest: Mapping[str, Any], timeline: Timeline) -> str:
+    arrangement = mapping(manifest.get("arrangement"))
+    bpm = arrangement.get("bpm")
+    facts = {
+        "Duration": clock(timeline.duration),
+        "Tempo": f"{bpm:g} bpm" if isinstance(bpm, (int, float)) else "–",
+        "Key": esc(arrangement.get("key", "–")),
+        "Time signature": esc(arrangement.get("time_signature", "–")),
+        "Seed": esc(manifest.get("seed", arrangement.get("seed", "–"))),
+        "Model": esc(arrangement.get("model", "–")), "Stems": esc(len(records(arrangement.get("stems")))),
+        "Master LUFS": number(mix_record(manifest).master.get("integrated_lufs")),
+    }  # fmt: skip
+    return '<div class="meta">' + "".join(f"<div><b>{k}</b>{v}</div>" for k, v in facts.items()) + "</div>"
+
+
+def timeline_bar(timeline: Timeline) -> str:
+    """Sections as proportional coloured blocks (same time axis as every image of the track)."""
+    if not timeline.sections or not timeline.duration:
+        return ""
+    blocks = []
+    for index, span in enumerate(timeline.sections):
+        count = round((span.end - span.start) / timeline.bar_seconds) if timeline.bar_seconds else 0
+        bars = f" · {count} bar{'' if count == 1 else 's'}" if count else ""
+        style = f"flex: {span.end - span.start:.4f} 0 0"
+        blocks.append(
+            f'<div class="s{index % 6}" style="{style}" title="{esc(span.prompt)}">'
+            f"{esc(span.name)}<small>{clock(span.start)}–{clock(span.end)}{bars}</small></div>"
+        )
+    return f'<div class="timeline">{"".join(blocks)}</div>'
+
+
+def audio_figure(label: str, view: AudioView) -> str:
+    """Caption, player, waveform and spectrogram of one audio file."""
+    if view.sample_rate and view.channels:
+        info = f"{number(view.duration, 2)} s · {view.sample_rate / 1000:g} kHz · {view.channels} ch · " + (
+            f"peak {number(view.peak_dbfs)} dBFS"
+            if view.peak_dbfs is not None and view.peak_dbfs > SILENT_DBFS
+            else '<span class="warn">silent</span>'
+        )
+    else:
+        info = f'<span class="bad">{esc(view.error)}</span>'
+    parts = [f"<figcaption><b>{esc(label)}</b> · {link(view.path)} · {info}</figcaption>", player(view.path)]
+    if view.wave:
+        parts.append(image(view.wave, f"waveform of {view.path}", "wave"))
+    if view.spec:
+        parts.append(image(view.spec, f"spectrogram of {view.path} (30 Hz–20 kHz, log)", "spec"))
+    return "<figure>" + "".join(parts) + "</figure>"
+
+
+def roll_figure(roll: RollView, midi: MidiRecord | None) -> str:
+    if roll.image is None:
+        problem = f'<span class="bad">{esc(roll.error)}</span>'
+        return f"<figure><figcaption>{link(roll.path)} · {problem}</figcaption></figure>"
+    warnings = midi.warnings if midi else ()
+    drums = midi is not None and midi.drums
+    shown = (
+        f"GM drum keys {roll.low}–{roll.high}" if drums else f"{note_name(roll.low)}–{note_name(roll.high)}"
+    )
+    notes = f"{roll.notes} note{'' if roll.notes == 1 else 's'}, {shown}"
+    instrument = (midi.instrument if midi else None) or ""
+    caption = f"<b>piano roll</b> · {link(roll.path)} · {esc(instrument)} · {notes}"
+    warn = "".join(f'<div class="warn">⚠ {esc(w)}</div>' for w in warnings)
+    alt = f"piano roll of {roll.path}; bar lines and section starts"
+    return f"<figure><figcaption>{caption}</figcaption>{image(roll.image, alt, 'roll')}{warn}</figure>"
+
+
+def arrangement_figure(roll: RollView | None) -> str:
+    """The all-stems MIDI file as one piano roll, a colour per instrument, with its legend."""
+    if roll is None or roll.image is None:
+        return ""
+    legend = "".join(
+        f'<span class="chip" style="background: {TRACK_COLORS[i % len(TRACK_COLORS)]}"></span>{esc(name)}'
+        for i, name in enumerate(roll.tracks)
+    )
+    caption = (
+        f"<b>all stems</b> · {link(roll.path)} · {roll.notes} note{'' if roll.notes == 1 else 's'} · {legend}"
+    )
+    picture = image(roll.image, "piano roll of every stem", "roll")
+    return f"<figure><figcaption>{caption}</figcaption>{picture}</figure>"
+
+
+def mix_section(
+    folder: Path,
+    manifest: Mapping[str, Any],
+    timeline: Timeline,
+    mix: AudioView | None,
+    roll: RollView | None,
+) -> str:
+    extras = [
+        f for f in ("mix.flac", "mix.mp3", "mix.wav", f"midi/{folder.name}.mid") if (folder / f).is_file()
+    ]
+    downloads = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in extras) + "</ul>"
+    figure = audio_figure("master", mix) if mix else '<p class="muted">no mix file in this render</p>'
+    content = overview(manifest, timeline) + timeline_bar(timeline) + figure + arrangement_figure(roll)
+    return section("mix", "Mix", content + downloads)
+
+
+def sections_section(manifest: Mapping[str, Any], timeline: Timeline) -> str:
+    if not timeline.sections:
+        return section("sections", "Sections", '<p class="muted">no sections in the manifest</p>')
+    declared = [s.get("bars") for s in records(_get(manifest, "arrangement", "sections"))]
+    rows = []
+    for index, span in enumerate(timeline.sections):
+        bars = esc(declared[index] if index < len(declared) else "–")
+        if timeline.bar_seconds and index == len(timeline.sections) - 1:
+            heard = round((span.end - span.start) / timeline.bar_seconds, 1)
+            bars += f' <span class="muted">({heard:g} heard)</span>' if f"{heard:g}" != bars else ""
+        rows.append((esc(span.name), bars, clock(span.start), clock(span.end), esc(span.prompt)))
+    return section(
+        "sections", "Sections", table(("section", "bars", "start", "end", "prompt"), rows, (1, 2, 3))
+    )
+
+
+def stem_card(stem: StemViews, arrangement_stem: Mapping[str, Any], record: StemRecord) -> str:
+    separation = record.clean.separation if record.clean else None
+    tags = [record.generation.model if record.generation else None, separation.source if separation else None]
+    tag_html = "".join(f'<span class="tag">{esc(t)}</span>' for t in tags if t)
+    prompt = arrangement_stem.get("prompt")
+    head = f"<h3>{esc(stem.name)}{tag_html}</h3>" + (f'<p class="prompt">{esc(prompt)}</p>' if prompt else "")
+    takes = '<div class="takes">' + "".join(audio_figure(label, v) for label, v in stem.takes) + "</div>"
+    roll = roll_figure(stem.roll, record.midi) if stem.roll else ""
+    return f'<div class="card" id="stem-{esc(stem.name)}">{head}{takes}{roll}{windows_details(record)}</div>'
+
+
+def windows_details(record: StemRecord) -> str:
+    windows = record.generation.windows if record.generation else ()
+    if not windows:
+        return ""
+    rows = [
+        (esc(i if w.index is None else w.index), number(w.start, 2), number(w.end, 2), esc(w.text))
+        for i, w in enumerate(windows)
+    ]
+    body = table(("window", "start s", "end s", "text prompt"), rows, (0, 1, 2))
+    return f"<details><summary>{len(windows)} generation window(s)</summary>{body}</details>"
+
+
+def stems_section(stems: Sequence[StemViews], manifest: Mapping[str, Any]) -> str:
+    by_name = {s.get("name"): s for s in records(_get(manifest, "arrangement", "stems"))}
+    recorded = stem_records(manifest)
+    empty = StemRecord.from_json({})
+    cards = [stem_card(s, by_name.get(s.name, {}), recorded.get(s.name, empty)) for s in stems]
+    return section("stems", "Stems", "".join(cards) or '<p class="muted">no stems</p>')
+
+
+def _analysis_cells(found: Measured) -> list[str]:
+    """Measured tempo (confidence), first downbeat, key (confidence), tuning of one analysis record."""
+    tempo = number(found.tempo_bpm)
+    if tempo != "–":
+        tempo += f' <span class="muted">({number(found.tempo_confidence, 2)})</span>'
+    key = esc(found.key or "–")
+    if found.key:
+        key += f' <span class="muted">({number(found.key_confidence, 2)})</span>'
+    return [tempo, number(found.downbeat, 3, "s"), key, number(found.tuning_cents, 0)]
+
+
+def grid_section(manifest: Mapping[str, Any]) -> str:
+    """Each stem and the mix against the arrangement's grid: what was measured, the beat alignment error
+    before and after conform, and what conform did or why it left the stem as it was."""
+    arrangement = mapping(manifest.get("arrangement"))
+    rows = []
+    for name, rec in stem_records(manifest).items():
+        done = rec.conform
+        if done is None:  # a render made before the conform stage
+            continue
+        rows.append((esc(name), *_analysis_cells(done.before), number(done.error_before_ms, 0),
+                     number(done.error_after_ms, 0), esc(done.reason)))  # fmt: skip
+    if (mix := mix_record(manifest).analysis) is not None:
+        rows.append(("mix", *_analysis_cells(mix), "–", "–", "measured on the master"))
+    if not rows:
+        return ""
+    headers = ("stem", "tempo bpm", "first downbeat", "key", "tuning ¢", "beat error before ms",
+               "after ms", "conform")  # fmt: skip
+    note = (f'<p class="muted">Arranged: {number(arrangement.get("bpm"))} bpm, {esc(str(arrangement.get("key", "–")))},'
+            f' {esc(str(arrangement.get("time_signature", "4/4")))}. Beat error: mean distance from each measured beat'
+            " to the nearest beat of the arrangement's grid; confidence in brackets (0 to 1).</p>")  # fmt: skip
+    return section("grid", "Tempo and key", table(headers, rows, (1, 2, 4, 5, 6), "grid") + note)
+
+
+def _loudness_cells(values: Any, target_tp: Any) -> list[str]:
+    values = values if isinstance(values, Mapping) else {}
+    # LoudnessReport writes None for digital silence; a key absent from an old manifest shows '–'.
+    cells = ["silent" if k in values and values[k] is None else number(values.get(k)) for k in LOUDNESS_KEYS]
+    peak = values.get("true_peak_dbtp")
+    if isinstance(peak, (int, float)) and isinstance(target_tp, (int, float)) and peak > target_tp + 0.05:
+        cells[2] = f'<span class="bad" title="above the {target_tp} dBTP ceiling">{cells[2]}</span>'
+    return cells
+
+
+def loudness_section(manifest: Mapping[str, Any]) -> str:
+    master = mapping(_get(manifest, "arrangement", "master"))
+    rows = [
+        (esc(name), *_loudness_cells(rec.loudness, None), number(rec.gain_db_applied))
+        for name, rec in stem_records(manifest).items()
+    ]
+    mix = mix_record(manifest)
+    rows.append(("master", *_loudness_cells(mix.master, master.get("true_peak")), number(mix.master_gain_db)))
+    headers = ("stem", "integrated LUFS", "LRA LU", "true peak dBTP", "sample peak dBFS", "gain dB")
+    target = (
+        f"Target {number(master.get('lufs'))} LUFS, true-peak ceiling {number(master.get('true_peak'))} dBTP"
+    )
+    note = f'<p class="muted">{target} (ITU-R BS.1770-4 loudness and true peak, EBU Tech 3342 range).</p>'
+    classes = [""] * (len(rows) - 1) + ["master"]
+    return section("loudness", "Loudness", table(headers, rows, (1, 2, 3, 4, 5), "loudness", classes) + note)
+
+
+def settings_section(manifest: Mapping[str, Any]) -> str:
+    arrangement = mapping(manifest.get("arrangement"))
+    rows = []
+    for name, rec in stem_records(manifest).items():
+        gen, clean, midi = rec.generation, rec.clean, rec.midi
+        sep = clean.separation if clean else None
+        cells = (gen and gen.model, gen and gen.seed, gen and gen.melody, sep and f"{sep.model} → {sep.source}",
+                 clean and clean.cleaned, midi and midi.instrument, midi and midi.notes)  # fmt: skip
+        rows.append((esc(name), *(esc("–" if c is None or c == "" else c) for c in cells)))
+    headers = ("stem", "model", "seed", "melody", "separation", "cleaned", "MIDI instrument", "notes")
+    top = kv_table({"model": arrangement.get("model"), **mapping(arrangement.get("generation"))})
+    master = kv_table(mapping(arrangement.get("master")))
+    cols = f'<div class="cols"><div><h3>Sampling</h3>{top}</div><div><h3>Master</h3>{master}</div></div>'
+    return section(
+        "settings", "Generation settings", cols + "<h3>Per stem</h3>" + table(headers, rows, (2, 7))
+    )
+
+
+def timings_section(manifest: Mapping[str, Any]) -> str:
+    timings = {k: v for k, v in mapping(manifest.get("timings")).items() if isinstance(v, (int, float))}
+    longest = max(timings.values(), default=0.0) or 1.0
+    rows = [
+        (esc(stage), number(sec, 2), f'<span class="bar" style="width: {200 * sec / longest:.0f}px"></span>')
+        for stage, sec in timings.items()
+    ]
+    rows.append(("<b>total</b>", f"<b>{number(sum(timings.values()), 2)}</b>", ""))
+    per_stem = [
+        (esc(name), number(rec.generation.seconds if rec.generation else None, 2),
+         number(rec.clean.seconds if rec.clean else None, 2),
+         number(rec.clean.separation.seconds if rec.clean and rec.clean.separation else None, 2),
+         number(rec.midi.seconds if rec.midi else None, 2))
+        for name, rec in stem_records(manifest).items()
+    ]  # fmt: skip
+    stage_table = table(("stage", "seconds", ""), rows, (1,))
+    stem_table = table(
+        ("stem", "generate s (batch)", "separate+clean s", "of which separate s", "transcribe s"),
+        per_stem,
+        (1, 2, 3, 4),
+    )
+    return section(
+        "timings", "Timings", f'<div class="cols"><div>{stage_table}</div><div>{stem_table}</div></div>'
+    )
+
+
+def files_section(folder: Path, manifest: Mapping[str, Any]) -> str:
+    rows = []
+    for entry in records(manifest.get("files")):
+        path = str(entry.get("path", ""))
+        shown = link(path) if path and (folder / path).is_file() else esc(path)
+        rows.append(
+            (shown, size(entry.get("bytes")), f"<code>{esc(str(entry.get('sha256', ''))[:16])}</code>")
+        )
+    # A render writes this page just before manifest.json (whose presence marks it finished): link it anyway.
+    manifest_link = f"<p>Every figure on this page comes from {link('manifest.json')}.</p>"
+    return section("files", "Files", manifest_link + table(("file", "size", "sha256 (first 16)"), rows, (1,)))
+
+
+def environment_section(manifest: Mapping[str, Any]) -> str:
+    packages = kv_table({k: v or "not installed" for k, v in mapping(manifest.get("packages")).items()})
+    platform = kv_table(mapping(manifest.get("platform")))
+    arrangement = esc(json.dumps(mapping(manifest.get("arrangement")), indent=2))
+    cols = (
+        f"<div class=cols><div><h3>Packages</h3>{packages}</div><div><h3>Platform</h3>{platform}</div></div>"
+    )
+    details = f"<details><summary>arrangement as rendered</summary><pre>{arrangement}</pre></details>"
+    return section("environment", "Environment", cols + details)

@@ -1,0 +1,67 @@
+"""The YAML formats (arrangement, album): load with line numbers, validate, describe as JSON Schema.
+
+The lowest layer of ``flows``: it imports ``stems`` and ``mixing`` catalogs, never the pipeline at import time
+(the render checks of :func:`render_checks` are imported when they run)."""
+
+from __future__ import annotations
+
+from flows.schema.album import Album, AlbumTrack, album_json_schema, is_album_file, load_album, track_slug
+from flows.schema.checks import BAND, Issue, Loc
+from flows.schema.errors import Problem, SchemaError, format_field
+from flows.schema.loader import (
+    arrangement_json_schema,
+    load_arrangement,
+    parse_arrangement,
+    render_checks,
+    validate_document,
+)
+from flows.schema.models import (
+    BPM_RANGE,
+    DEFAULT_MODEL,
+    DEFAULT_SEPARATION_MODEL,
+    MAX_SEED,
+    Arrangement,
+    Clean,
+    Generation,
+    MasterSettings,
+    Midi,
+    Section,
+    SessionFormat,
+    Stem,
+    parse_time_signature,
+)
+from flows.schema.slugs import slugify
+
+__all__ = [
+    "Album",
+    "AlbumTrack",
+    "Arrangement",
+    "BAND",
+    "BPM_RANGE",
+    "Clean",
+    "DEFAULT_MODEL",
+    "DEFAULT_SEPARATION_MODEL",
+    "Generation",
+    "Issue",
+    "Loc",
+    "MAX_SEED",
+    "MasterSettings",
+    "Midi",
+    "Problem",
+    "SchemaError",
+    "Section",
+    "SessionFormat",
+    "Stem",
+    "album_json_schema",
+    "arrangement_json_schema",
+    "format_field",
+    "is_album_file",
+    "load_album",
+    "load_arrangement",
+    "parse_arrangement",
+    "parse_time_signature",
+    "render_checks",
+    "slugify",
+    "track_slug",
+    "validate_document",
+]

@@ -1,0 +1,106 @@
+"""The arrangement YAML format: load, validate with file:line:col problems, and describe it as JSON Schema.
+
+``load_arrangement(path)`` is the only door from a YAML file to an ``Arrangement``: it reads the file safely
+(``flows.schema.yamlload``), validates it with pydantic (``flows.schema.models``), runs the cross-field rules
+(``flows.schema.checks``) and turns every mistake into a ``Problem`` at the line of the offending value.
+The validated model is plain data: it round-trips through ``model_dump(mode="json")`` / ``model_validate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from flows.schema.checks import Issue
+from flows.schema.errors import ROOT_FIELD, Problem, SchemaError, format_field
+from flows.schema.messages import describe, friendly_message, yaml_keys
+from flows.schema.models import (
+    Arrangement,
+)
+from flows.schema.yamlload import YamlDocument, parse_yaml, read_yaml_file
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_arrangement(path: Path) -> Arrangement:
+    """Read, parse and validate the arrangement at ``path``; raises ``SchemaError`` listing every problem."""
+    path = Path(path)
+    document = read_yaml_file(path)
+    return _with_source(validate_document(document, Arrangement, path.parent, render_checks), path)
+
+
+def parse_arrangement(text: str, path: Path) -> Arrangement:
+    """Validate YAML ``text`` as if read from ``path`` (relative paths resolve against ``path.parent``)."""
+    path = Path(path)
+    document = parse_yaml(text, str(path))
+    return _with_source(validate_document(document, Arrangement, path.parent, render_checks), path)
+
+
+def _with_source(arrangement: Arrangement, path: Path) -> Arrangement:
+    return arrangement.model_copy(update={"source": path.resolve()})
+
+
+def render_checks(arrangement: Arrangement) -> list[Issue]:
+    """What a render would reject beyond the schema (models, audio files, separation, MIDI): ``flows.pipeline.checks``.
+
+    Imported here, not at the top: the pipeline's modules import the schema's, and the schema is the lower layer."""
+    from flows.pipeline.checks import render_issues
+
+    return render_issues(arrangement)
+
+
+def validate_document(
+    document: YamlDocument,
+    model: type[ModelT],
+    base_dir: Path,
+    checks: Callable[[ModelT], list[Issue]] | None = None,
+) -> ModelT:
+    """Validate a parsed YAML document as ``model``, then run ``checks`` on the valid result; every problem
+    carries the line of its YAML node."""
+    if not isinstance(document.data, dict):
+        raise SchemaError([_root_problem(document, model)])
+    issues: list[Issue] = []  # filled by validators that pydantic cannot place on a line (cross-field rules)
+    context: dict[str, Any] = {"base_dir": base_dir.resolve(), "from_yaml": True, "issues": issues}
+    try:
+        validated = model.model_validate(document.data, context=context)
+    except ValidationError as err:
+        problems = [_problem(document, model, error) for error in err.errors()]
+        raise SchemaError(problems + [document.problem(loc, message) for loc, message in issues]) from None
+    issues += checks(validated) if checks is not None else []
+    if issues:
+        raise SchemaError([document.problem(loc, message) for loc, message in issues])
+    return validated
+
+
+def _problem(document: YamlDocument, model: type[BaseModel], error: Any) -> Problem:
+    loc = tuple(error["loc"])
+    message = friendly_message(error, model)
+    if error["type"] == "missing":  # point at the mapping that lacks the key, name the key in the field
+        line, col = document.position(loc[:-1])
+        return Problem(document.file, line, col, format_field(loc), message)
+    return document.problem(loc, message, key=error["type"] == "extra_forbidden")
+
+
+def _root_problem(document: YamlDocument, model: type[BaseModel]) -> Problem:
+    required = [key for key in yaml_keys(model) if model.model_fields[_name(model, key)].is_required()]
+    needed = f"a mapping of 'key: value' lines with at least {', '.join(required)}"
+    if document.data is None:
+        message = f"the file has no content (empty or only comments); expected {needed}"
+    else:
+        message = f"expected {needed}, received {describe(document.data)}"
+    line, col = document.position(())
+    return Problem(document.file, line, col, ROOT_FIELD, message + " (see `musicmaker schema`)")
+
+
+def _name(model: type[BaseModel], key: str) -> str:
+    return next(name for name, info in model.model_fields.items() if (info.alias or name) == key)
+
+
+def arrangement_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the arrangement YAML format, for editors and `musicmaker schema`."""
+    schema = Arrangement.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema}

@@ -1,0 +1,87 @@
+"""What a MusicGen render takes and gives: sampling settings, stem requests, generated stems and window records,
+and the geometry of a loaded model. Plain values: the window renderer and the ``Generator`` facade both use them,
+and neither imports the other for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stems.audio import Audio
+from stems.musicgen.plan import SectionSpan
+
+# Decode engines: ``eager`` runs every step through transformers (the reference), ``fast`` through the static
+# KV cache step of ``stems.musicgen.fast`` (token-identical on CPU, CUDA graphs on a GPU; issue 16).
+ENGINES = ("eager", "fast")
+DEFAULT_ENGINE = "fast"
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling as audiocraft's ``set_generation_params``; ``extend_stride`` s of new audio per window."""
+
+    use_sampling: bool = True
+    temperature: float = 1.0
+    top_k: int = 250
+    top_p: float = 0.0
+    cfg_coef: float = 3.0
+    two_step_cfg: bool = False
+    extend_stride: float = 18.0
+    engine: str = DEFAULT_ENGINE
+
+
+@dataclass(frozen=True)
+class StemRequest:
+    """One stem to generate. ``melody`` needs a melody model; ``continuation`` is audio the stem follows."""
+
+    name: str
+    prompt: str
+    duration: float
+    seed: int
+    context: str = ""
+    sections: tuple[SectionSpan, ...] = ()
+    melody: Audio | None = None
+    melody_loop: bool = True
+    continuation: Audio | None = None
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    """The span of one window on the stem's time line (seconds; prompt included) and its text condition."""
+
+    index: int
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class GeneratedStem:
+    """Raw generated audio at the model's rate and channels, exactly ``round(duration * rate)`` samples."""
+
+    name: str
+    audio: Audio
+    windows: tuple[WindowRecord, ...]
+
+
+@dataclass(frozen=True)
+class WindowTokens:
+    """What one batched window consumed and produced (for tests and debugging): codes ``(B, K, frames)``."""
+
+    index: int
+    names: tuple[str, ...]
+    prompt: np.ndarray
+    tokens: np.ndarray
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What the window renderer needs to know about a loaded model besides its weights."""
+
+    model_name: str
+    device: str
+    sample_rate: int
+    frame_rate: int
+    channels: int
+    max_window: float
+
