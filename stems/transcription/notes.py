@@ -70,7 +70,7 @@ def notes_from_posteriors(
         events = _drop_ghosts(events)
     if settings.onset_backtrack_ms > 0:
         floor = TRACKED_BACKTRACK_FLOOR if settings.note_tracking else BACKTRACK_FLOOR
-        events = _backtrack(events, posteriors["note"], settings.onset_backtrack_ms, floor)
+        events = backtrack_onsets(events, posteriors["note"], settings.onset_backtrack_ms, floor)
     if settings.monophonic:
         events = _monophonic(events)
     use_bends = settings.pitch_bends and settings.monophonic
@@ -176,7 +176,7 @@ def _drop_ghosts(events: list[Event]) -> list[Event]:
     return kept
 
 
-def _backtrack(
+def backtrack_onsets(
     events: list[Event], frames: np.ndarray, max_ms: float, floor: float = BACKTRACK_FLOOR
 ) -> list[Event]:
     """Move each onset back to where its pitch's note activation started rising.

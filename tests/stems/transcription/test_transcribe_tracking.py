@@ -85,13 +85,13 @@ def test_a_weaker_onset_restarts_a_held_pitch_only_after_a_dip_of_its_activation
 
 
 def test_backtracking_stops_at_the_activation_dip_not_up_the_previous_note() -> None:
-    from stems.transcribe_notes import _backtrack
+    from stems.transcription.notes import backtrack_onsets
 
     frames = np.zeros((40, 88), dtype=np.float32)
     # the previous note's decay, a dip at frame 20, then the new note's rise (its onset peak at 24)
     frames[10:27, 30] = (0.9, 0.88, 0.86, 0.84, 0.82, 0.8, 0.78, 0.76, 0.74, 0.72, 0.7, 0.71, 0.72, 0.75,
                          0.8, 0.85, 0.9)  # fmt: skip
-    ((start, *_),) = _backtrack([(24, 30, 30 + 21, 0.8, None)], frames, 200.0, 0.2)
+    ((start, *_),) = backtrack_onsets([(24, 30, 30 + 21, 0.8, None)], frames, 200.0, 0.2)
     assert start == 20  # the walk's slack lets it climb the previous note's decay; the onset stays at the dip
 
 
