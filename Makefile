@@ -18,6 +18,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check flows stems mixing tests bench
+	$(VENV)/bin/ruff format --check flows stems mixing tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
@@ -27,6 +28,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check flows stems mixing tests bench
+	$(VENV)/bin/ruff format --check flows stems mixing tests bench
 	$(VENV)/bin/mypy
 
 bench: install

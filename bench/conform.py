@@ -353,7 +353,7 @@ def summary(
         "speed_audio_s": seconds,  # stereo, 32 kHz
         "conform_s": timing["seconds"],
         "realtime_factor": timing["realtime_factor"],
-    }  # fmt: skip
+    }
     onset = out["onset_f1"]
     out["goals"] = {
         "beat_f_after": out["beat_f"]["after"] >= GOALS["beat_f"],

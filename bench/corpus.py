@@ -142,7 +142,9 @@ def steady(bpm: float, lead: float = 0.0) -> Timing:
     return lambda quarters: lead + np.asarray(quarters, dtype=float) * 60.0 / bpm
 
 
-def reference_notes(piece: Piece, ex: Excerpt, lead: float = 0.0, timing: Timing | None = None) -> tuple[Note, ...]:
+def reference_notes(
+    piece: Piece, ex: Excerpt, lead: float = 0.0, timing: Timing | None = None
+) -> tuple[Note, ...]:
     """The excerpt's notes in seconds: bar 1 at ``lead`` s at the piece's tempo, or as ``timing`` says."""
     at = timing or steady(piece.bpm, lead)
     notes = (Note(float(at(s)), float(at(e)), p, int(v)) for s, e, p, v, _ in ex.notes)

@@ -62,8 +62,13 @@ def _timed_run(gen: Generator, reqs: list[StemRequest], params: SamplingParams) 
     _sync(gen.device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
-    return {"ms": clock.ms_per_step(), "seconds": seconds, "windows": windows, "steps": len(clock.stamps),
-            "peak_gb": peak}  # fmt: skip
+    return {
+        "ms": clock.ms_per_step(),
+        "seconds": seconds,
+        "windows": windows,
+        "steps": len(clock.stamps),
+        "peak_gb": peak,
+    }
 
 
 def dispatches_per_step(gen: Generator, reqs: list[StemRequest], params: SamplingParams) -> int:
@@ -101,14 +106,19 @@ def compare(gen: Generator, stems: int, seconds: float, params: SamplingParams) 
     best = {e: min(r, key=lambda run: run["ms"]) for e, r in runs.items()}
     ratio = best["fast"]["ms"] / best["eager"]["ms"]
     result: dict[str, Any] = {
-        "stems": stems, "seconds_per_stem": seconds, "steps": best["fast"]["steps"],
-        "eager_ms_per_step": round(best["eager"]["ms"], 3), "fast_ms_per_step": round(best["fast"]["ms"], 3),
+        "stems": stems,
+        "seconds_per_stem": seconds,
+        "steps": best["fast"]["steps"],
+        "eager_ms_per_step": round(best["eager"]["ms"], 3),
+        "fast_ms_per_step": round(best["fast"]["ms"], 3),
         "fast_over_eager": round(ratio, 3),
         "identical_tokens": _same_tokens(runs["eager"][0]["windows"], runs["fast"][0]["windows"])
         and _same_tokens(runs["fast"][0]["windows"], runs["fast"][-1]["windows"]),
-        "dispatches_per_step": {e: dispatches_per_step(gen, reqs, replace(params, engine=e)) for e in ENGINES},
+        "dispatches_per_step": {
+            e: dispatches_per_step(gen, reqs, replace(params, engine=e)) for e in ENGINES
+        },
         "render_s": {e: round(best[e]["seconds"], 3) for e in ENGINES},
-    }  # fmt: skip
+    }
     if gen.device.startswith("cuda"):
         result["peak_vram_gb"] = {e: round(best[e]["peak_gb"], 2) for e in ENGINES}
     elif gen.model_name in DEBUG_MODELS:  # the goal is about host overhead, which the tiny models isolate

@@ -101,8 +101,14 @@ def speed_row(result: dict[str, Any], command: str) -> SpeedRow:
     long = result["long_render"]
     frames = long["duration_s"] * FRAME_RATE
     ratio = result["batching"]["batched_s"] / result["single_window"]["seconds"]
-    return SpeedRow(result["model"], result["device_label"], round(long["seconds"] / frames, 6),
-                    result["batching"]["stems"], round(ratio, 3), f"measured {command}")  # fmt: skip
+    return SpeedRow(
+        result["model"],
+        result["device_label"],
+        round(long["seconds"] / frames, 6),
+        result["batching"]["stems"],
+        round(ratio, 3),
+        f"measured {command}",
+    )
 
 
 def _timed(gen: Generator, reqs: list[StemRequest], params: SamplingParams) -> float:

@@ -137,8 +137,10 @@ def bench_model(name: str, quick: bool) -> dict[str, Any]:
         runs["direct"].append(_direct(separator._model, at_model_rate.samples, separator._device, 0))
         runs["facade"].append(_facade(separator, at_model_rate))
         runs["facade_32k"].append(_facade(separator, at_musicgen_rate))
-    edges = {f"{rate}_input": facade_edges(separator, audio, repeats)
-             for rate, audio in (("44k", at_model_rate), ("32k", at_musicgen_rate))}  # fmt: skip
+    edges = {
+        f"{rate}_input": facade_edges(separator, audio, repeats)
+        for rate, audio in (("44k", at_model_rate), ("32k", at_musicgen_rate))
+    }
     wall = {key: min(t.wall for t in ts) for key, ts in runs.items()}
     cpu = {key: min(t.cpu for t in ts) for key, ts in runs.items()}
     return {

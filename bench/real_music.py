@@ -54,8 +54,16 @@ class Case:
     split: str
 
 
-def _case(path: str, bpm: float, programs: tuple[int, ...], group: str, instrument: str, split: str,
-          parts: tuple[int, ...] | None = None, transpose: int = 0) -> Case:  # fmt: skip
+def _case(
+    path: str,
+    bpm: float,
+    programs: tuple[int, ...],
+    group: str,
+    instrument: str,
+    split: str,
+    parts: tuple[int, ...] | None = None,
+    transpose: int = 0,
+) -> Case:
     piece = corpus.Piece(path, bpm, programs, parts, transpose)
     return Case(piece, group, instrument, split)
 
@@ -163,10 +171,17 @@ def evaluate(items: Iterable[Prepared]) -> dict[str, object]:
     for item in items:
         ours = score_prepared(item, settings_for(item.case.instrument))
         default = score_prepared(item, BASIC_PITCH_DEFAULTS)
-        rows.append({"piece": item.case.piece.name, "group": item.case.group,  # type: ignore[attr-defined]
-                     "instrument": item.case.instrument, "split": item.case.split,
-                     "notes": len(item.reference), **{f"ours_{k}": round(v, 4) for k, v in ours.items()},
-                     **{f"default_{k}": round(v, 4) for k, v in default.items()}})  # fmt: skip
+        rows.append(
+            {
+                "piece": item.case.piece.name,
+                "group": item.case.group,  # type: ignore[attr-defined]
+                "instrument": item.case.instrument,
+                "split": item.case.split,
+                "notes": len(item.reference),
+                **{f"ours_{k}": round(v, 4) for k, v in ours.items()},
+                **{f"default_{k}": round(v, 4) for k, v in default.items()},
+            }
+        )
     return {"excerpts": rows, "groups": _means(rows, by_group=True), "summary": _means(rows, by_group=False)}
 
 
@@ -190,14 +205,26 @@ def _means(rows: list[dict[str, Any]], by_group: bool) -> dict[str, Any]:
 # What each note-tracking step adds, cumulatively, over the rows before issue 17 (basic-pitch's note creation
 # with the old per-family thresholds): each step switches on more fields of today's rows.
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("onset peaks + next-onset ends (thresholds retuned)", ("note_tracking", "onset_threshold",
-     "frame_threshold", "min_note_ms", "min_velocity", "octave_ghosts", "monophonic", "onset_backtrack_ms",
-     "melodia_trick", "pitch_bends")),
+    (
+        "onset peaks + next-onset ends (thresholds retuned)",
+        (
+            "note_tracking",
+            "onset_threshold",
+            "frame_threshold",
+            "min_note_ms",
+            "min_velocity",
+            "octave_ghosts",
+            "monophonic",
+            "onset_backtrack_ms",
+            "melodia_trick",
+            "pitch_bends",
+        ),
+    ),
     ("+ onsets from the note activation's rise", ("rise_weight",)),
     ("+ hysteresis on the decay (release_ratio)", ("release_ratio",)),
     ("+ reverb-tail compensation (release_ms)", ("release_ms",)),
     ("+ re-onsets of a held bowed pitch (reonset_threshold)", ("reonset_threshold",)),
-)  # fmt: skip
+)
 
 
 def ablation(items: list[Prepared], before: dict[str, TranscriptionSettings]) -> list[dict[str, object]]:
@@ -257,8 +284,12 @@ def _settings_at(rev: str, folder: Path) -> Any:
     import importlib.util
     import subprocess
 
-    text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:stems/transcription/settings.py"],
-                          check=True, capture_output=True, text=True).stdout  # fmt: skip
+    text = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:stems/transcription/settings.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     (folder / "old_settings.py").write_text(text)
     spec = importlib.util.spec_from_file_location("old_settings", folder / "old_settings.py")
     assert spec is not None and spec.loader is not None

@@ -32,8 +32,10 @@ def format_problem(fmt: str, bit_depth: int | str) -> str | None:
         return f"export format {fmt!r} is not supported; use one of {', '.join(FORMATS)}"
     if bit_depth not in BIT_DEPTHS[fmt]:
         allowed = ", ".join(repr(b) for b in BIT_DEPTHS[fmt])
-        return (f"{fmt} cannot be written with bit depth {bit_depth!r}; use one of {allowed} "
-                f"(or leave {fmt} out of the formats)")  # fmt: skip
+        return (
+            f"{fmt} cannot be written with bit depth {bit_depth!r}; use one of {allowed} "
+            f"(or leave {fmt} out of the formats)"
+        )
     return None
 
 
@@ -41,5 +43,7 @@ def bitrate_problem(bitrate: str) -> str | None:
     """Why ``bitrate`` is not an MP3 bitrate (None when it is)."""
     if bitrate in MP3_BITRATES:
         return None
-    return (f"MP3 bitrate {bitrate!r} is not valid; use a constant rate ({', '.join(f'{k}k' for k in MP3_CBR_KBPS)}) "
-            "or VBR V0 (best) .. V9")  # fmt: skip
+    return (
+        f"MP3 bitrate {bitrate!r} is not valid; use a constant rate ({', '.join(f'{k}k' for k in MP3_CBR_KBPS)}) "
+        "or VBR V0 (best) .. V9"
+    )

@@ -58,7 +58,6 @@ _DOWNMIX_51 = np.array(
 )
 
 
-
 @dataclass(frozen=True)
 class MasterResult:
     audio: Audio

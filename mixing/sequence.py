@@ -59,8 +59,10 @@ def crossfade_problem(crossfade: float, durations: Sequence[float]) -> str | Non
     shortest = min(durations, default=0.0)
     if crossfade * 2 <= shortest + 1e-9:
         return None
-    return (f"crossfade {crossfade:g} s is longer than half the shortest track ({shortest:.1f} s); "
-            f"use a crossfade of at most {shortest / 2:.1f} s")  # fmt: skip
+    return (
+        f"crossfade {crossfade:g} s is longer than half the shortest track ({shortest:.1f} s); "
+        f"use a crossfade of at most {shortest / 2:.1f} s"
+    )
 
 
 def _faded(x: np.ndarray, overlap: int, fade_in: bool, fade_out: bool) -> np.ndarray:

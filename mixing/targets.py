@@ -26,6 +26,8 @@ def target_problem(lufs: float, true_peak: float) -> str | None:
     if not low <= true_peak <= high:
         return f"true-peak ceiling {true_peak} dBTP is out of range; use {_shown(low)} to {_shown(high)} (e.g. -1)"
     if lufs > true_peak - MIN_PEAK_TO_LOUDNESS:
-        return (f"loudness target {lufs} LUFS is too close to the {true_peak} dBTP ceiling; keep the target at "
-                "least 1 LU below the ceiling (e.g. --lufs -14 --true-peak -1)")  # fmt: skip
+        return (
+            f"loudness target {lufs} LUFS is too close to the {true_peak} dBTP ceiling; keep the target at "
+            "least 1 LU below the ceiling (e.g. --lufs -14 --true-peak -1)"
+        )
     return None

@@ -211,14 +211,20 @@ def read_audio(path: str | Path, *, max_seconds: float | None = None, tail: bool
 _SPACE = "free some space there and run the same command again: finished files are kept and reused"
 _WRITABLE = "choose a writable folder (-o) or fix the folder's permissions or mount"
 STORAGE_ADVICE = {
-    errno.ENOSPC: _SPACE, errno.EDQUOT: _SPACE, errno.EFBIG: _SPACE,
-    errno.EROFS: _WRITABLE, errno.EACCES: _WRITABLE, errno.EPERM: _WRITABLE,
+    errno.ENOSPC: _SPACE,
+    errno.EDQUOT: _SPACE,
+    errno.EFBIG: _SPACE,
+    errno.EROFS: _WRITABLE,
+    errno.EACCES: _WRITABLE,
+    errno.EPERM: _WRITABLE,
     errno.ENOTDIR: "a part of the path is a file, not a folder: choose another output path (-o)",
     errno.EEXIST: "a file stands where a folder is needed: choose another output path (-o)",
     errno.EISDIR: "it is a folder, not a file: give a file name, e.g. -o mix.wav",
     errno.ENAMETOOLONG: "the name is too long: choose a shorter output path (-o)",
-}  # fmt: skip
-_MIN_FREE_BYTES = 1 << 20  # an encoder that fails with less than this free next to its output ran out of space
+}
+_MIN_FREE_BYTES = (
+    1 << 20
+)  # an encoder that fails with less than this free next to its output ran out of space
 
 
 def storage_error(err: OSError, path: Path | str | None = None) -> StorageError | None:
@@ -241,8 +247,9 @@ def check_output_file(path: Path) -> None:
     """Only a regular file (or nothing) may be replaced: never a folder, a device like /dev/null or a pipe."""
     if path.exists() and not path.is_file():
         kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
-        raise StorageError(f"{path}: cannot write there, it is {kind}; give the path of a file to create, "
-                           "e.g. -o mix.wav")  # fmt: skip
+        raise StorageError(
+            f"{path}: cannot write there, it is {kind}; give the path of a file to create, e.g. -o mix.wav"
+        )
 
 
 def ensure_folder(folder: Path) -> Path:

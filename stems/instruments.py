@@ -23,9 +23,18 @@ from stems.errors import UserInputError
 # 61 Brass Section, 73 Flute, 81 Lead 2 (sawtooth), 89 Pad 2 (warm). Drums play on GM channel 10, which
 # takes no program.
 FAMILY_PROGRAMS: dict[str, int] = {
-    "drums": 0, "bass": 33, "piano": 0, "keys": 4, "guitar": 27, "lead": 81, "strings": 48, "pad": 89,
-    "vocals": 53, "brass": 61, "woodwind": 73,
-}  # fmt: skip
+    "drums": 0,
+    "bass": 33,
+    "piano": 0,
+    "keys": 4,
+    "guitar": 27,
+    "lead": 81,
+    "strings": 48,
+    "pad": 89,
+    "vocals": 53,
+    "brass": 61,
+    "woodwind": 73,
+}
 INSTRUMENT_FAMILIES: tuple[str, ...] = tuple(FAMILY_PROGRAMS)
 DRUM_FAMILY = "drums"
 # GM program numbers as users write them (the GM tables' numbering).
@@ -35,17 +44,35 @@ GM_PROGRAM_FIRST, GM_PROGRAM_LAST = 1, 128
 # woodwinds, synth effects sustain like pads, the "ethnic" class is mostly plucked, and both percussion
 # classes and the sound effects are pitched sounds that GM plays on melodic channels, like keys.
 GM_CLASS_FAMILIES: dict[str, str] = {
-    "Piano": "piano", "Chromatic Percussion": "keys", "Organ": "keys", "Guitar": "guitar", "Bass": "bass",
-    "Strings": "strings", "Ensemble": "strings", "Brass": "brass", "Reed": "woodwind", "Pipe": "woodwind",
-    "Synth Lead": "lead", "Synth Pad": "pad", "Synth Effects": "pad", "Ethnic": "guitar",
-    "Percussive": "keys", "Sound Effects": "keys",
-}  # fmt: skip
+    "Piano": "piano",
+    "Chromatic Percussion": "keys",
+    "Organ": "keys",
+    "Guitar": "guitar",
+    "Bass": "bass",
+    "Strings": "strings",
+    "Ensemble": "strings",
+    "Brass": "brass",
+    "Reed": "woodwind",
+    "Pipe": "woodwind",
+    "Synth Lead": "lead",
+    "Synth Pad": "pad",
+    "Synth Effects": "pad",
+    "Ethnic": "guitar",
+    "Percussive": "keys",
+    "Sound Effects": "keys",
+}
 # Programs (0-based) their class misplaces: the electric pianos are keys and the choirs vocals (so every
 # family's own program resolves back to that family), bagpipe and shanai are reeds, the fiddle a violin.
 GM_PROGRAM_FAMILIES: dict[int, str] = {
-    4: "keys", 5: "keys", 52: "vocals", 53: "vocals", 54: "vocals", 109: "woodwind", 110: "strings",
+    4: "keys",
+    5: "keys",
+    52: "vocals",
+    53: "vocals",
+    54: "vocals",
+    109: "woodwind",
+    110: "strings",
     111: "woodwind",
-}  # fmt: skip
+}
 
 ALLOWED = (
     f"allowed: a family ({', '.join(INSTRUMENT_FAMILIES)}), a General MIDI instrument name such as "

@@ -134,8 +134,11 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
     manifest = json.loads((Path(root) / ALBUM_MANIFEST).read_text())
     listing = "\n".join(f"  {t['number']:2d}. {t['title']} ({t['folder']}/)" for t in manifest["tracks"])
     report = Path(root) / REPORT_NAME
-    _emit(args, {"folder": root, "report": str(report), **manifest},
-          f"Rendered album '{album.title}' into {root}/\n{listing}\nOpen {report} to listen and look.")  # fmt: skip
+    _emit(
+        args,
+        {"folder": root, "report": str(report), **manifest},
+        f"Rendered album '{album.title}' into {root}/\n{listing}\nOpen {report} to listen and look.",
+    )
     return EXIT_OK
 
 
@@ -148,9 +151,12 @@ def _cmd_album_schedule(args: argparse.Namespace) -> int:
     plan = schedule.make_schedule(Path(args.album), args.cron, args.timezone, args.output, args.name)
     if args.pool:
         names = schedule.deploy_to_pool(plan, args.pool)
-        _emit(args, {"deployments": names, "pool": args.pool, "cron": plan.cron, "timezone": plan.timezone},
-              f"Deployed {', '.join(names)} to work pool '{args.pool}' ({plan.cron}, {plan.timezone}).\n"
-              f"Start a worker per GPU: CUDA_VISIBLE_DEVICES=0 prefect worker start --pool {args.pool}")  # fmt: skip
+        _emit(
+            args,
+            {"deployments": names, "pool": args.pool, "cron": plan.cron, "timezone": plan.timezone},
+            f"Deployed {', '.join(names)} to work pool '{args.pool}' ({plan.cron}, {plan.timezone}).\n"
+            f"Start a worker per GPU: CUDA_VISIBLE_DEVICES=0 prefect worker start --pool {args.pool}",
+        )
         return EXIT_OK
     schedule.serve_here(plan)  # blocks until interrupted
     return EXIT_OK
@@ -193,18 +199,21 @@ def _cmd_master(args: argparse.Namespace) -> int:
 def _analysis_text(a: Any) -> str:
     tempo = "no steady beat" if a.tempo_bpm is None else f"{a.tempo_bpm:.2f} bpm"
     downbeat = "none" if a.downbeat is None else f"{a.downbeat:.3f} s"
-    lines = [f"tempo     {tempo} (confidence {a.tempo_confidence:.2f}), {len(a.beats)} beats",
-             f"downbeat  {downbeat} (confidence {a.downbeat_confidence:.2f})",
-             f"key       {a.key or 'unknown'} (confidence {a.key_confidence:.2f})",
-             f"tuning    {a.tuning_cents:+.1f} cents from A440 (confidence {a.tuning_confidence:.2f})"]  # fmt: skip
+    lines = [
+        f"tempo     {tempo} (confidence {a.tempo_confidence:.2f}), {len(a.beats)} beats",
+        f"downbeat  {downbeat} (confidence {a.downbeat_confidence:.2f})",
+        f"key       {a.key or 'unknown'} (confidence {a.key_confidence:.2f})",
+        f"tuning    {a.tuning_cents:+.1f} cents from A440 (confidence {a.tuning_confidence:.2f})",
+    ]
     return "\n".join(lines + [f"note      {w}" for w in a.warnings])
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from stems.conform.files import analyze_file
 
-    analysis = analyze_file(Path(args.audio), bpm_hint=args.bpm, beats_per_bar=args.time_signature,
-                            instrument=args.instrument)  # fmt: skip
+    analysis = analyze_file(
+        Path(args.audio), bpm_hint=args.bpm, beats_per_bar=args.time_signature, instrument=args.instrument
+    )
     _emit(args, {"audio": args.audio, **analysis.to_dict()}, _analysis_text(analysis))
     return EXIT_OK
 
@@ -217,8 +226,9 @@ def _cmd_conform(args: argparse.Namespace) -> int:
     audio = Path(args.audio)
     out = Path(args.output) if args.output else audio.with_name(audio.stem + ".conformed.wav")
     check_output_file(out)
-    result = conform_file(audio, out, bpm=args.bpm, beats_per_bar=args.time_signature, key=args.key,
-                          instrument=args.instrument)  # fmt: skip
+    result = conform_file(
+        audio, out, bpm=args.bpm, beats_per_bar=args.time_signature, key=args.key, instrument=args.instrument
+    )
     if not result.applied:
         raise AudioInputError(f"{audio}: not conformed, {result.reason}; nothing written")
     _emit(args, {"output": str(out), **result.to_dict()}, f"Wrote {out}: {result.reason}")
@@ -226,8 +236,11 @@ def _cmd_conform(args: argparse.Namespace) -> int:
 
 
 def _add_instrument_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--instrument", help="what the audio plays (a family such as strings or drums, or a General MIDI "
-                   "name): bowed strings' onsets are timed later, drums are never retuned (default: a mix)")  # fmt: skip
+    p.add_argument(
+        "--instrument",
+        help="what the audio plays (a family such as strings or drums, or a General MIDI "
+        "name): bowed strings' onsets are timed later, drums are never retuned (default: a mix)",
+    )
 
 
 def _bpm(text: str) -> float:
@@ -236,8 +249,9 @@ def _bpm(text: str) -> float:
 
     bpm = float(text)
     if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"{text} is out of range; give a tempo from {BPM_RANGE[0]:g} to "
-                                         f"{BPM_RANGE[1]:g} bpm")  # fmt: skip
+        raise argparse.ArgumentTypeError(
+            f"{text} is out of range; give a tempo from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g} bpm"
+        )
     return bpm
 
 
@@ -305,8 +319,11 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from flows.cli.bench import run_benchmarks
 
-    generate = [*(["--model", args.model] if args.model else []), *(["--device", args.device] if args.device else []),
-                *(["--record"] if args.record else [])]  # fmt: skip
+    generate = [
+        *(["--model", args.model] if args.model else []),
+        *(["--device", args.device] if args.device else []),
+        *(["--record"] if args.record else []),
+    ]
     report = run_benchmarks(quick=args.quick, only=args.only, generate=generate)
     print(json.dumps(report, indent=2))
     return EXIT_OK if all("error" not in r for r in report["benchmarks"].values()) else EXIT_INTERNAL
@@ -332,22 +349,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicmaker", description="Render YAML arrangements into songs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check arrangement and album files as render does", formatter_class=fmt,
-                       epilog="examples:\n  musicmaker validate arrangements/demo.yaml\n"
-                              "  musicmaker validate arrangements/album.yaml   # the album and each of its tracks")  # fmt: skip
+    p = sub.add_parser(
+        "validate",
+        help="check arrangement and album files as render does",
+        formatter_class=fmt,
+        epilog="examples:\n  musicmaker validate arrangements/demo.yaml\n"
+        "  musicmaker validate arrangements/album.yaml   # the album and each of its tracks",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--quiet", action="store_true", help="print only problems")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("render", help="render one arrangement", formatter_class=fmt,
-                       epilog="examples:\n  musicmaker render arrangements/demo.yaml -o renders\n"
-                              "  musicmaker render song.yaml --dry-run\n  musicmaker render song.yaml --only bass --force")  # fmt: skip
+    p = sub.add_parser(
+        "render",
+        help="render one arrangement",
+        formatter_class=fmt,
+        epilog="examples:\n  musicmaker render arrangements/demo.yaml -o renders\n"
+        "  musicmaker render song.yaml --dry-run\n  musicmaker render song.yaml --only bass --force",
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
     p.add_argument("--seed", type=_seed, help="override the arrangement's seed (0 to 2^32-1)")
     p.add_argument("--dry-run", action="store_true", help="print the plan without loading any model")
     p.add_argument(
-        "--only", nargs="+", metavar="STEM",
+        "--only",
+        nargs="+",
+        metavar="STEM",
         help="redo these stems, the stems that follow them and the mix; other stems of an earlier render in the "
         "folder are kept (a fresh folder gets these stems and those they follow)",
     )
@@ -358,9 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     album = sub.add_parser("album", help="render or schedule albums").add_subparsers(
         dest="album_command", required=True, metavar="COMMAND"
     )
-    p = album.add_parser("render", help="render every track of an album and the album files", formatter_class=fmt,
-                         epilog="examples:\n  musicmaker album render arrangements/album.yaml -o renders\n"
-                                "  musicmaker album render album.yaml --force   # after an edit: redoes only what changed")  # fmt: skip
+    p = album.add_parser(
+        "render",
+        help="render every track of an album and the album files",
+        formatter_class=fmt,
+        epilog="examples:\n  musicmaker album render arrangements/album.yaml -o renders\n"
+        "  musicmaker album render album.yaml --force   # after an edit: redoes only what changed",
+    )
     p.add_argument("album", metavar="ALBUM.yaml")
     p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
     p.add_argument(
@@ -369,10 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print each track's plan without loading any model")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_album_render)
-    p = album.add_parser("schedule", help="render an album on a cron schedule (Prefect deployment)",
-                         formatter_class=fmt, epilog="examples:\n"
-                         "  musicmaker album schedule album.yaml --cron \"0 3 * * *\"            # serve here\n"
-                         "  musicmaker album schedule album.yaml --cron \"0 3 * * *\" --pool gpus  # on a work pool")  # fmt: skip
+    p = album.add_parser(
+        "schedule",
+        help="render an album on a cron schedule (Prefect deployment)",
+        formatter_class=fmt,
+        epilog="examples:\n"
+        '  musicmaker album schedule album.yaml --cron "0 3 * * *"            # serve here\n'
+        '  musicmaker album schedule album.yaml --cron "0 3 * * *" --pool gpus  # on a work pool',
+    )
     p.add_argument("album", metavar="ALBUM.yaml")
     p.add_argument("--cron", required=True, help='cron expression, e.g. "0 3 * * *"')
     p.add_argument("--timezone", default="UTC", help="IANA time zone of the cron (default UTC)")
@@ -384,83 +419,140 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_flags(p)
     p.set_defaults(func=_cmd_album_schedule)
 
-    p = sub.add_parser("transcribe", help="transcribe any audio file to MIDI", formatter_class=fmt,
-                       epilog="example:\n  musicmaker transcribe bass.wav --instrument bass -o bass.mid")  # fmt: skip
+    p = sub.add_parser(
+        "transcribe",
+        help="transcribe any audio file to MIDI",
+        formatter_class=fmt,
+        epilog="example:\n  musicmaker transcribe bass.wav --instrument bass -o bass.mid",
+    )
     p.add_argument("audio", metavar="AUDIO")
-    p.add_argument("--instrument", required=True,
-                   help="a family (drums, bass, piano, keys, ...), a General MIDI instrument name (clarinet, "
-                        "'acoustic grand piano') or a GM program number 1-128 as the GM tables number them "
-                        "(72: clarinet); the family picks the transcription settings, the name the MIDI program")  # fmt: skip
+    p.add_argument(
+        "--instrument",
+        required=True,
+        help="a family (drums, bass, piano, keys, ...), a General MIDI instrument name (clarinet, "
+        "'acoustic grand piano') or a GM program number 1-128 as the GM tables number them "
+        "(72: clarinet); the family picks the transcription settings, the name the MIDI program",
+    )
     p.add_argument("-o", "--output", help="output .mid (default: next to AUDIO)")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_transcribe)
 
-    p = sub.add_parser("master", help="master any audio file to a loudness target", formatter_class=fmt,
-                       epilog="example:\n  musicmaker master mix.wav -o master.wav --lufs -14 --true-peak -1")  # fmt: skip
+    p = sub.add_parser(
+        "master",
+        help="master any audio file to a loudness target",
+        formatter_class=fmt,
+        epilog="example:\n  musicmaker master mix.wav -o master.wav --lufs -14 --true-peak -1",
+    )
     p.add_argument("audio", metavar="AUDIO")
     p.add_argument("-o", "--output", help="output WAV (default: AUDIO.master.wav)")
-    p.add_argument("--lufs", type=float, default=DEFAULT_LUFS, help=f"integrated loudness target (default {DEFAULT_LUFS:g})")
-    p.add_argument("--true-peak", type=float, default=DEFAULT_TRUE_PEAK,
-                   help=f"true-peak ceiling in dBTP (default {DEFAULT_TRUE_PEAK:g})")
+    p.add_argument(
+        "--lufs",
+        type=float,
+        default=DEFAULT_LUFS,
+        help=f"integrated loudness target (default {DEFAULT_LUFS:g})",
+    )
+    p.add_argument(
+        "--true-peak",
+        type=float,
+        default=DEFAULT_TRUE_PEAK,
+        help=f"true-peak ceiling in dBTP (default {DEFAULT_TRUE_PEAK:g})",
+    )
     _add_output_flags(p)
     p.set_defaults(func=_cmd_master)
 
-    p = sub.add_parser("analyze", help="tempo, beats, downbeat, key and tuning of any audio file",
-                       formatter_class=fmt, epilog="examples:\n  musicmaker analyze bass.wav\n"
-                                                   "  musicmaker analyze mix.wav --bpm 120 --json   # beats at the level nearest 120")  # fmt: skip
+    p = sub.add_parser(
+        "analyze",
+        help="tempo, beats, downbeat, key and tuning of any audio file",
+        formatter_class=fmt,
+        epilog="examples:\n  musicmaker analyze bass.wav\n"
+        "  musicmaker analyze mix.wav --bpm 120 --json   # beats at the level nearest 120",
+    )
     p.add_argument("audio", metavar="AUDIO")
-    p.add_argument("--bpm", type=_bpm, help="expected tempo: beats are reported at the metrical level nearest it")
-    p.add_argument("--time-signature", type=_beats_per_bar, default=4, metavar="N/D",
-                   help="its numerator is the beats per bar the downbeat is found with (default 4/4)")  # fmt: skip
+    p.add_argument(
+        "--bpm", type=_bpm, help="expected tempo: beats are reported at the metrical level nearest it"
+    )
+    p.add_argument(
+        "--time-signature",
+        type=_beats_per_bar,
+        default=4,
+        metavar="N/D",
+        help="its numerator is the beats per bar the downbeat is found with (default 4/4)",
+    )
     _add_instrument_flag(p)
     _add_output_flags(p)
     p.set_defaults(func=_cmd_analyze)
 
-    p = sub.add_parser("conform", help="warp any audio file onto a tempo grid (and retune it to a key)",
-                       formatter_class=fmt, epilog="Each beat goes to its grid beat (a time map, Rubber Band R3), so "
-                       "drift and phase are corrected too.\nThe output keeps the input's sample rate and channels "
-                       "and lasts the input's length at the new tempo;\nbar 1 beat 1 comes right after the "
-                       "input's lead-in. Without --key only the tempo changes; with --key the audio\nis also "
-                       "retuned to A440 and moved by the fewest semitones to that key's notes.\n"
-                       "Audio without a steady beat, silent or shorter than two bars is not conformed (exit 2).\n"
-                       "examples:\n  musicmaker conform guitar.wav --bpm 120 -o guitar.120.wav\n"
-                       "  musicmaker conform keys.wav --bpm 96 --time-signature 3/4 --key \"A minor\"")  # fmt: skip
+    p = sub.add_parser(
+        "conform",
+        help="warp any audio file onto a tempo grid (and retune it to a key)",
+        formatter_class=fmt,
+        epilog="Each beat goes to its grid beat (a time map, Rubber Band R3), so "
+        "drift and phase are corrected too.\nThe output keeps the input's sample rate and channels "
+        "and lasts the input's length at the new tempo;\nbar 1 beat 1 comes right after the "
+        "input's lead-in. Without --key only the tempo changes; with --key the audio\nis also "
+        "retuned to A440 and moved by the fewest semitones to that key's notes.\n"
+        "Audio without a steady beat, silent or shorter than two bars is not conformed (exit 2).\n"
+        "examples:\n  musicmaker conform guitar.wav --bpm 120 -o guitar.120.wav\n"
+        '  musicmaker conform keys.wav --bpm 96 --time-signature 3/4 --key "A minor"',
+    )
     p.add_argument("audio", metavar="AUDIO")
     p.add_argument("--bpm", type=_bpm, required=True, help="target tempo in beats per minute")
-    p.add_argument("--time-signature", type=_beats_per_bar, default=4, metavar="N/D",
-                   help="beats per bar of the grid (default 4/4)")  # fmt: skip
+    p.add_argument(
+        "--time-signature",
+        type=_beats_per_bar,
+        default=4,
+        metavar="N/D",
+        help="beats per bar of the grid (default 4/4)",
+    )
     p.add_argument("--key", help='retune toward this key, e.g. "A minor" (default: no retuning)')
     p.add_argument("-o", "--output", help="output WAV (default: AUDIO.conformed.wav)")
     _add_instrument_flag(p)
     _add_output_flags(p)
     p.set_defaults(func=_cmd_conform)
 
-    p = sub.add_parser("models", help="list known models", epilog="example:\n  musicmaker models --json",
-                       formatter_class=fmt)  # fmt: skip
+    p = sub.add_parser(
+        "models", help="list known models", epilog="example:\n  musicmaker models --json", formatter_class=fmt
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("report", help="(re)write report.html of a track or album render", formatter_class=fmt,
-                       epilog="example:\n  musicmaker report renders/demo-groove")  # fmt: skip
+    p = sub.add_parser(
+        "report",
+        help="(re)write report.html of a track or album render",
+        formatter_class=fmt,
+        epilog="example:\n  musicmaker report renders/demo-groove",
+    )
     p.add_argument("folder", metavar="DIR")
     _add_output_flags(p)
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("export", help="write DAW sessions (DAWproject, REAPER) of a track or album render",
-                       formatter_class=fmt, epilog="Writes DIR/session/<slug>.dawproject (Bitwig Studio, Studio One, "
-                       "Cubase: the audio inside)\nand DIR/session/<slug>.rpp (REAPER: the render's files by "
-                       "relative path).\nA part whose file is missing is left out, and a note says so.\n"
-                       "examples:\n  musicmaker export renders/demo-groove\n"
-                       "  musicmaker export renders/demo-album --format reaper")  # fmt: skip
+    p = sub.add_parser(
+        "export",
+        help="write DAW sessions (DAWproject, REAPER) of a track or album render",
+        formatter_class=fmt,
+        epilog="Writes DIR/session/<slug>.dawproject (Bitwig Studio, Studio One, "
+        "Cubase: the audio inside)\nand DIR/session/<slug>.rpp (REAPER: the render's files by "
+        "relative path).\nA part whose file is missing is left out, and a note says so.\n"
+        "examples:\n  musicmaker export renders/demo-groove\n"
+        "  musicmaker export renders/demo-album --format reaper",
+    )
     p.add_argument("folder", metavar="DIR")
-    p.add_argument("--format", choices=["dawproject", "reaper", "all"], default="all",
-                   help="which session to write (default: all)")  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=["dawproject", "reaper", "all"],
+        default="all",
+        help="which session to write (default: all)",
+    )
     _add_output_flags(p)
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("schema", help="print the JSON Schema of the arrangement format", formatter_class=fmt,
-                       epilog="examples:\n  musicmaker schema -o arrangements/arrangement.schema.json\n"
-                              "  musicmaker schema album -o arrangements/album.schema.json")  # fmt: skip
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the arrangement format",
+        formatter_class=fmt,
+        epilog="examples:\n  musicmaker schema -o arrangements/arrangement.schema.json\n"
+        "  musicmaker schema album -o arrangements/album.schema.json",
+    )
     p.add_argument(
         "kind",
         nargs="?",
@@ -471,20 +563,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     p.set_defaults(func=_cmd_schema)
 
-    p = sub.add_parser("bench", help="run the benchmarks in bench/ and print one JSON document",
-                       formatter_class=fmt, epilog="examples:\n  musicmaker bench --quick\n"
-                                                   "  musicmaker bench --only mix\n"
-                                                   "  musicmaker bench --only generate --model "
-                                                   "random:facebook/musicgen-medium --device cuda --record")  # fmt: skip
+    p = sub.add_parser(
+        "bench",
+        help="run the benchmarks in bench/ and print one JSON document",
+        formatter_class=fmt,
+        epilog="examples:\n  musicmaker bench --quick\n"
+        "  musicmaker bench --only mix\n"
+        "  musicmaker bench --only generate --model "
+        "random:facebook/musicgen-medium --device cuda --record",
+    )
     p.add_argument("--quick", action="store_true", help="CI-sized inputs (about a minute in all)")
     p.add_argument("--only", nargs="+", choices=["generate", "postprocess", "mix"], help="run only these")
     p.add_argument("--model", help="generation benchmark: model to measure (random:NAME needs no weights)")
     p.add_argument(
         "--device", help="generation benchmark: cpu, cuda or cuda:N (default: cuda when available)"
     )
-    p.add_argument("--record", action="store_true",
-                   help="generation benchmark: save the speed to this machine's table, which render --dry-run "
-                        "uses for its time estimates")  # fmt: skip
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="generation benchmark: save the speed to this machine's table, which render --dry-run "
+        "uses for its time estimates",
+    )
     p.set_defaults(func=_cmd_bench)
     return parser
 
@@ -511,8 +610,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if err.errno not in STORAGE_ADVICE:
             return _internal_error()
-        print(f"error: {err.filename or 'a path you gave'}: {os.strerror(err.errno or 0)}; check the paths you "
-              "gave: that they exist, their permissions and the free space where outputs go", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {err.filename or 'a path you gave'}: {os.strerror(err.errno or 0)}; check the paths you "
+            "gave: that they exist, their permissions and the free space where outputs go",
+            file=sys.stderr,
+        )
         return EXIT_USER
     except Exception:  # noqa: BLE001 - an internal failure: show everything, exit 1
         return _internal_error()

@@ -23,8 +23,16 @@ class _DropUserErrors(logging.Filter):
             return False
         text = record.getMessage()
         # "did not reach a 'COMPLETED' state": a stage downstream of the failure, which the CLI reports itself.
-        return not any(name in text for name in ("UserInputError", "SchemaError", "ModelUnavailableError",
-                                                 "AudioInputError", "did not reach a 'COMPLETED' state"))  # fmt: skip
+        return not any(
+            name in text
+            for name in (
+                "UserInputError",
+                "SchemaError",
+                "ModelUnavailableError",
+                "AudioInputError",
+                "did not reach a 'COMPLETED' state",
+            )
+        )
 
 
 class RichSink:
@@ -41,9 +49,13 @@ class RichSink:
         )
 
         self.progress = Progress(
-            TextColumn("{task.description:<32}"), BarColumn(), TaskProgressColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        )  # fmt: skip
+            TextColumn("{task.description:<32}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+        )
         self.tasks: dict[str, Any] = {}
         self.lock = threading.Lock()
 

@@ -39,8 +39,10 @@ def _album_folder(album: Album, out_dir: Path, force: bool) -> Path:
     manifest = folder / ALBUM_MANIFEST
     if manifest.exists():
         if not force:
-            raise UserInputError(f"{folder} already holds a finished album render ({ALBUM_MANIFEST}); pass --force "
-                                 "to render it again (unchanged stages are reused) or choose another folder with -o")  # fmt: skip
+            raise UserInputError(
+                f"{folder} already holds a finished album render ({ALBUM_MANIFEST}); pass --force "
+                "to render it again (unchanged stages are reused) or choose another folder with -o"
+            )
         manifest.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -86,9 +88,7 @@ def _run_of(manifest: Path) -> str | None:
         return None  # unreadable or not ours: refused, not guessed
 
 
-def _render_here(
-    album: Album, tracks: list[Arrangement], folder: Path, force: bool, run: str
-) -> list[str]:
+def _render_here(album: Album, tracks: list[Arrangement], folder: Path, force: bool, run: str) -> list[str]:
     """Every track in this process, each track folder locked (a single-track render into one is refused)."""
     slugs = [track_slug(album, i, a) for i, a in enumerate(tracks)]
     with ExitStack() as locks:
@@ -97,8 +97,10 @@ def _render_here(
         if not force:
             _refuse_foreign_tracks(album, tracks, folder, run)
         # A finished track of this unfinished album is re-run through the cache (a no-op when nothing changed).
-        jobs = [track_job(a, folder, True, None, slug, album_tags(album, i), run)
-                for i, (a, slug) in enumerate(zip(tracks, slugs))]  # fmt: skip
+        jobs = [
+            track_job(a, folder, True, None, slug, album_tags(album, i), run)
+            for i, (a, slug) in enumerate(zip(tracks, slugs))
+        ]
         return run_tracks(jobs, album.batch_tracks)
 
 
@@ -115,12 +117,22 @@ def _render_on_pool(
     if not force:
         _refuse_foreign_tracks(album, tracks, folder, album_run)
     runs: list[Any] = [
-        run_deployment(deployment, timeout=0, as_subflow=True, parameters={
-            "arrangement": a.model_dump(mode="json", exclude={"source"}), "out_dir": str(folder), "force": True,
-            "slug": track_slug(album, i, a), "source": str(a.source) if a.source else None,
-            "tags": album_tags(album, i), "album_run": album_run})
+        run_deployment(
+            deployment,
+            timeout=0,
+            as_subflow=True,
+            parameters={
+                "arrangement": a.model_dump(mode="json", exclude={"source"}),
+                "out_dir": str(folder),
+                "force": True,
+                "slug": track_slug(album, i, a),
+                "source": str(a.source) if a.source else None,
+                "tags": album_tags(album, i),
+                "album_run": album_run,
+            },
+        )
         for i, a in enumerate(tracks)
-    ]  # fmt: skip
+    ]
     for run in runs:
         _wait(run.id, raise_state_exception)
     return [str(folder / track_slug(album, i, a)) for i, a in enumerate(tracks)]
@@ -155,14 +167,23 @@ def sequence_task(
     joined = sequence(mixes, album.gap, album.crossfade)
     result = master.master(joined.audio)  # album mode: one gain for all, relative levels kept
     tags = {"title": album.title, "artist": album.artist or "", "album": album.title}
-    files = [export_audio(result.audio, folder / f"album.{fmt}", fmt, 24, None, tags).name
-             for fmt in dict.fromkeys(["wav", *album.formats])]  # fmt: skip
+    files = [
+        export_audio(result.audio, folder / f"album.{fmt}", fmt, 24, None, tags).name
+        for fmt in dict.fromkeys(["wav", *album.formats])
+    ]
     names = [(a.title, start) for a, start in zip(tracks, joined.starts)]
-    write_bytes_atomic(
-        folder / ALBUM_CUE, cue_sheet("album.wav", album.title, album.artist, names).encode()
-    )
-    listing = [{"number": i + 1, "slug": Path(f).name, "title": a.title, "folder": Path(f).name, "start": s, "duration": d}
-               for i, (a, f, s, d) in enumerate(zip(tracks, folders, joined.starts, joined.durations))]  # fmt: skip
+    write_bytes_atomic(folder / ALBUM_CUE, cue_sheet("album.wav", album.title, album.artist, names).encode())
+    listing = [
+        {
+            "number": i + 1,
+            "slug": Path(f).name,
+            "title": a.title,
+            "folder": Path(f).name,
+            "start": s,
+            "duration": d,
+        }
+        for i, (a, f, s, d) in enumerate(zip(tracks, folders, joined.starts, joined.durations))
+    ]
     return {"tracks": listing, "loudness": result.report.to_dict(), "files": [*files, ALBUM_CUE]}
 
 
@@ -187,12 +208,24 @@ def render_album(
             Path(f).name: json.loads((Path(f) / TRACK_MANIFEST).read_text()).get("reused") for f in folders
         }
         manifest = build_manifest(
-            title=album.title, artist=album.artist, source=str(album.source), album=album.model_dump(mode="json"),
-            tracks=sequenced["tracks"], loudness_mode=album.loudness, master=sequenced["loudness"],
-            reused=reused, timings={"total": round(time.time() - started, 3)},
-            files=[], distributed=bool(track_deployment),
-        )  # fmt: skip
-        publish(folder, ALBUM_MANIFEST, manifest, [file_entry(folder, folder / name) for name in sequenced["files"]])
+            title=album.title,
+            artist=album.artist,
+            source=str(album.source),
+            album=album.model_dump(mode="json"),
+            tracks=sequenced["tracks"],
+            loudness_mode=album.loudness,
+            master=sequenced["loudness"],
+            reused=reused,
+            timings={"total": round(time.time() - started, 3)},
+            files=[],
+            distributed=bool(track_deployment),
+        )
+        publish(
+            folder,
+            ALBUM_MANIFEST,
+            manifest,
+            [file_entry(folder, folder / name) for name in sequenced["files"]],
+        )
     return str(folder)
 
 
@@ -207,5 +240,3 @@ def _album_sessions(album: Album, tracks: list[Arrangement], folder: Path, listi
         return []
     session = album_session(folder, album.title, album.artist or "", listing)
     return list(write_sessions(session, folder, folder.name, formats)["files"])
-
-

@@ -176,8 +176,13 @@ def start_watchdog() -> None:
         return
     read_end, write_end = os.pipe()  # not inheritable: no other child keeps the pipe open
     try:
-        subprocess.Popen([sys.executable, "-m", __name__, str(os.getpid())], stdin=read_end,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-m", __name__, str(os.getpid())],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     finally:
         os.close(read_end)
     _watchdog_pipe = write_end

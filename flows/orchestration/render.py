@@ -57,8 +57,13 @@ def _retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
 
 def _stage(name: str) -> Any:
     """A stage task: not cached by Prefect (the stage cache is ours), retried unless the user must act."""
-    return task(name=name, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
-                retry_condition_fn=_retry_unless_user_error)  # fmt: skip
+    return task(
+        name=name,
+        cache_policy=NO_CACHE,
+        retries=2,
+        retry_delay_seconds=2,
+        retry_condition_fn=_retry_unless_user_error,
+    )
 
 
 class _ArtifactProgress:
@@ -146,12 +151,24 @@ class TrackJob:
 def _midi_record(track: Any) -> dict[str, Any] | None:
     if track is None:
         return None
-    return {"instrument": track.instrument, "program": track.program, "is_drum": track.is_drum,
-            "notes": len(track.notes), "warnings": list(track.warnings), "seconds": round(track.seconds, 3)}  # fmt: skip
+    return {
+        "instrument": track.instrument,
+        "program": track.program,
+        "is_drum": track.is_drum,
+        "notes": len(track.notes),
+        "warnings": list(track.warnings),
+        "seconds": round(track.seconds, 3),
+    }
 
 
-def _timings(generated: dict, cleaned: dict, conformed: list[dict], midi: list[tuple[Any, bool]], mixed: dict,
-             started: float) -> dict:  # fmt: skip
+def _timings(
+    generated: dict,
+    cleaned: dict,
+    conformed: list[dict],
+    midi: list[tuple[Any, bool]],
+    mixed: dict,
+    started: float,
+) -> dict:
     """Seconds spent on work done in this run (reused stages count zero); generation counted once per batch."""
     separations = [r["separation"] for r in cleaned.values() if r["separation"]]
     batches = {tuple(r["batch"]): r["seconds"] for r in generated.values() if not r["reused"]}
@@ -170,8 +187,15 @@ def _timings(generated: dict, cleaned: dict, conformed: list[dict], midi: list[t
 
 
 @task(name="finish-track", cache_policy=NO_CACHE)
-def finish_task(job: TrackJob, generated: list[dict[str, dict]], cleaned: list[dict], conformed: list[dict],
-                midi: list[tuple[Any, bool]], mixed: dict[str, Any], started: float) -> str:  # fmt: skip
+def finish_task(
+    job: TrackJob,
+    generated: list[dict[str, dict]],
+    cleaned: list[dict],
+    conformed: list[dict],
+    midi: list[tuple[Any, bool]],
+    mixed: dict[str, Any],
+    started: float,
+) -> str:
     """Write the track's multi-track MIDI, its DAW sessions, its report and, last, its manifest (which marks the
     render finished)."""
     arrangement, paths = job.arrangement, job.paths
@@ -180,28 +204,44 @@ def finish_task(job: TrackJob, generated: list[dict[str, dict]], cleaned: list[d
     gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
     clean = {s.name: r for s, r in zip(job.stems, cleaned)}
     stem_records = {
-        s.name: {"generation": band.stem_generation(gen, s), CLEAN_RECORD: clean[s.name], "conform": c,
-                 "midi": _midi_record(t), "loudness": mixed["stems"][s.name],
-                 "gain_db_applied": mixed["stem_gain_db"].get(s.name)}
+        s.name: {
+            "generation": band.stem_generation(gen, s),
+            CLEAN_RECORD: clean[s.name],
+            "conform": c,
+            "midi": _midi_record(t),
+            "loudness": mixed["stems"][s.name],
+            "gain_db_applied": mixed["stem_gain_db"].get(s.name),
+        }
         for s, c, t in zip(job.stems, conformed, tracks)
-    }  # fmt: skip
-    reused = {"generate": sorted(n for n, r in gen.items() if r["reused"]),
-              "separate": sorted(n for n, r in clean.items() if r["separation"] and r["separation"]["reused"]),
-              "clean": sorted(n for n, r in clean.items() if r["reused"]),
-              "conform": sorted(s.name for s, c in zip(job.stems, conformed) if c["reused"]),
-              "transcribe": sorted(s.name for s, (t, reused) in zip(job.stems, midi) if reused),
-              "mix_and_master": bool(mixed.get("reused"))}  # fmt: skip
+    }
+    reused = {
+        "generate": sorted(n for n, r in gen.items() if r["reused"]),
+        "separate": sorted(n for n, r in clean.items() if r["separation"] and r["separation"]["reused"]),
+        "clean": sorted(n for n, r in clean.items() if r["reused"]),
+        "conform": sorted(s.name for s, c in zip(job.stems, conformed) if c["reused"]),
+        "transcribe": sorted(s.name for s, (t, reused) in zip(job.stems, midi) if reused),
+        "mix_and_master": bool(mixed.get("reused")),
+    }
     manifest = build_manifest(
-        title=arrangement.title, source=str(arrangement.source) if arrangement.source else None,
-        render=job.render, seed=arrangement.seed, arrangement=arrangement.model_dump(mode="json"),
-        stems=stem_records, band=band.manifest_section(arrangement, paths, list(job.stems), gen, clean),
+        title=arrangement.title,
+        source=str(arrangement.source) if arrangement.source else None,
+        render=job.render,
+        seed=arrangement.seed,
+        arrangement=arrangement.model_dump(mode="json"),
+        stems=stem_records,
+        band=band.manifest_section(arrangement, paths, list(job.stems), gen, clean),
         mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files", "analysis")},
-        timings=_timings(gen, clean, conformed, midi, mixed, started), reused=reused, files=[],
-    )  # fmt: skip
+        timings=_timings(gen, clean, conformed, midi, mixed, started),
+        reused=reused,
+        files=[],
+    )
     # Sessions are outputs: written before the report and the manifest that lists every output with its hash.
-    manifest["sessions"] = sessions.write_track_sessions(paths.root, paths.slug, manifest,
-                                                         list(arrangement.master.sessions))  # fmt: skip
-    publish(paths.root, paths.manifest.name, manifest, list_outputs(paths.root, skip=(REPORT_NAME, REPORT_DIR)))
+    manifest["sessions"] = sessions.write_track_sessions(
+        paths.root, paths.slug, manifest, list(arrangement.master.sessions)
+    )
+    publish(
+        paths.root, paths.manifest.name, manifest, list_outputs(paths.root, skip=(REPORT_NAME, REPORT_DIR))
+    )
     return str(paths.root)
 
 
@@ -259,7 +299,15 @@ def submit_track_stages(
     midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[c]) for s, c in zip(stems, conformed)]
     mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=conformed)
     finished = finish_task.submit(track, generation_futures, cleaned, conformed, midi, mixed, started)  # type: ignore[arg-type]
-    return [*generation_futures, *([separated] if separated else []), *cleaned, *conformed, *midi, mixed, finished]
+    return [
+        *generation_futures,
+        *([separated] if separated else []),
+        *cleaned,
+        *conformed,
+        *midi,
+        mixed,
+        finished,
+    ]
 
 
 def run_tracks(tracks: list[TrackJob], across_tracks: bool = True) -> list[str]:

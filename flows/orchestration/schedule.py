@@ -34,8 +34,12 @@ class AlbumSchedule:
         return f"{self.name}-track"
 
     def parameters(self, track_deployment: str | None) -> dict[str, Any]:
-        return {"album_file": str(self.album_file), "out_dir": str(self.out_dir), "force": True,
-                "track_deployment": track_deployment}  # fmt: skip
+        return {
+            "album_file": str(self.album_file),
+            "out_dir": str(self.out_dir),
+            "force": True,
+            "track_deployment": track_deployment,
+        }
 
 
 def make_schedule(
@@ -46,8 +50,9 @@ def make_schedule(
 
     album, _ = load_album(album_file)
     if not croniter.is_valid(cron):
-        raise UserInputError(f"--cron {cron!r} is not a cron expression; use five fields, e.g. \"0 3 * * *\" "
-                             "for 03:00 every day")  # fmt: skip
+        raise UserInputError(
+            f'--cron {cron!r} is not a cron expression; use five fields, e.g. "0 3 * * *" for 03:00 every day'
+        )
     _check_timezone(timezone)
     return AlbumSchedule(
         album_file.resolve(), cron, timezone, out_dir.resolve(), name or slugify(album.title)
@@ -81,12 +86,24 @@ def deploy_to_pool(plan: AlbumSchedule, pool: str) -> list[str]:
 
 def _deploy(plan: AlbumSchedule, pool: str, flow: Any) -> list[str]:
     track = flow.from_source(source=str(REPO), entrypoint=TRACK_ENTRYPOINT)
-    track.deploy(name=plan.track_deployment_name, work_pool_name=pool, print_next_steps=False, ignore_warnings=True,
-                 description="one track of a musicmaker album")  # fmt: skip
+    track.deploy(
+        name=plan.track_deployment_name,
+        work_pool_name=pool,
+        print_next_steps=False,
+        ignore_warnings=True,
+        description="one track of a musicmaker album",
+    )
     track_ref = f"render_arrangement/{plan.track_deployment_name}"
     album = flow.from_source(source=str(REPO), entrypoint=ALBUM_ENTRYPOINT)
-    album.deploy(name=plan.name, work_pool_name=pool, schedules=[_cron(plan)], print_next_steps=False, ignore_warnings=True,
-                 parameters=plan.parameters(track_ref), description=f"render {plan.album_file.name} on a schedule")  # fmt: skip
+    album.deploy(
+        name=plan.name,
+        work_pool_name=pool,
+        schedules=[_cron(plan)],
+        print_next_steps=False,
+        ignore_warnings=True,
+        parameters=plan.parameters(track_ref),
+        description=f"render {plan.album_file.name} on a schedule",
+    )
     return [f"render_album/{plan.name}", track_ref]
 
 
@@ -94,5 +111,6 @@ def serve_here(plan: AlbumSchedule) -> None:
     """Serve the scheduled album deployment from this process until interrupted."""
     from flows.orchestration.album import render_album
 
-    render_album.serve(name=plan.name, schedules=[_cron(plan)], parameters=plan.parameters(None),
-                       print_starting_message=True)  # fmt: skip
+    render_album.serve(
+        name=plan.name, schedules=[_cron(plan)], parameters=plan.parameters(None), print_starting_message=True
+    )

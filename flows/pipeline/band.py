@@ -71,8 +71,14 @@ def _split(
     split = get_separator(model).separate_sources(read_audio(paths.band_take), sources, name="the band take")
     for source, audio in split.items():
         write_wav(paths.band_source(source), audio)
-    record = {"model": model, "sources": list(sources), "batch": [BAND], "seconds": round(time.perf_counter() - started, 3),
-              "started": began, "finished": time.time()}  # fmt: skip
+    record = {
+        "model": model,
+        "sources": list(sources),
+        "batch": [BAND],
+        "seconds": round(time.perf_counter() - started, 3),
+        "started": began,
+        "finished": time.time(),
+    }
     cache.store("separate", BAND, key, [paths.band_source(s) for s in sources], record)
     return {**record, "reused": False}
 

@@ -132,8 +132,9 @@ def file_digest(path: Path) -> str:
 
 def stage_key(stage: Stage, inputs: dict[str, Any]) -> str:
     """The content key: stage code version plus canonical JSON of everything the stage reads."""
-    canonical = json.dumps({"stage": stage, "code": code_version(stage), "inputs": inputs}, sort_keys=True,
-                           default=str)  # fmt: skip
+    canonical = json.dumps(
+        {"stage": stage, "code": code_version(stage), "inputs": inputs}, sort_keys=True, default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -163,8 +164,12 @@ class StageCache:
             record = json.loads(self._record_path(stage, item).read_bytes())
         except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, nested too deep
             return None
-        if not (isinstance(record, dict) and isinstance(record.get("key"), str)
-                and isinstance(record.get("result"), dict) and isinstance(record.get("files"), dict)):  # fmt: skip
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("key"), str)
+            and isinstance(record.get("result"), dict)
+            and isinstance(record.get("files"), dict)
+        ):
             return None
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in record["files"].items()):
             return None

@@ -50,9 +50,14 @@ def _generation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
         return [((*where, "model") if stem.model else ("model",), str(err))]
     if not info.takes_melody and (stem.follow or stem.melody):
         field = "follow" if stem.follow else "melody"
-        return [((*where, field), f"model {model!r} takes no melody, so '{field}' cannot guide stem "
-                 f"{stem.name!r}; give the stem a melody model (debug-melody, facebook/musicgen-melody, "
-                 f"facebook/musicgen-stereo-melody, ...) with 'model:', or remove '{field}'")]  # fmt: skip
+        return [
+            (
+                (*where, field),
+                f"model {model!r} takes no melody, so '{field}' cannot guide stem "
+                f"{stem.name!r}; give the stem a melody model (debug-melody, facebook/musicgen-melody, "
+                f"facebook/musicgen-stereo-melody, ...) with 'model:', or remove '{field}'",
+            )
+        ]
     label = f"stem {stem.name!r}"
 
     def melody() -> None:
@@ -80,12 +85,16 @@ def _band_issues(arrangement: Arrangement) -> list[Issue]:
     model_loc: Loc = ("band", "model") if arrangement.band.model else ("model",)
     issues = _attempt(model_loc, lambda: model_info(arrangement.stem_model(take)))
     if not issues:
-        issues += _generation_issues(arrangement, 0, take)  # the track's melody: its locs are top-level fields
+        issues += _generation_issues(
+            arrangement, 0, take
+        )  # the track's melody: its locs are top-level fields
         issues += _melody_stems_issues(arrangement, 0, take)
     requested = arrangement.stem_separation_model(next(s for s in arrangement.stems if s.from_band))
     own = arrangement.band.separation_model is not None
-    split = _attempt(("band", "separation_model") if own else ("separation_model",),
-                     lambda: check_separation_model(requested))  # fmt: skip
+    split = _attempt(
+        ("band", "separation_model") if own else ("separation_model",),
+        lambda: check_separation_model(requested),
+    )
     for index, stem in enumerate(arrangement.stems):
         if stem.from_band and not split:
             split += _attempt(("stems", index, "source"), partial(model_for, stem.source or "", requested))
@@ -109,16 +118,24 @@ def _melody_stems_issues(arrangement: Arrangement, index: int, stem: Stem) -> li
     """The separation model must have every source ``melody_stems`` keeps, and must not keep them all."""
     if stem.follow or (stem.melody is None and arrangement.melody is None):
         return []
-    loc: Loc = ("stems", index, "melody_stems") if stem.melody is not None and stem.melody_stems is not None else (
-        ("melody_stems",) if arrangement.melody_stems is not None else ("separation_model",))  # fmt: skip
+    loc: Loc = (
+        ("stems", index, "melody_stems")
+        if stem.melody is not None and stem.melody_stems is not None
+        else (("melody_stems",) if arrangement.melody_stems is not None else ("separation_model",))
+    )
     try:
         keep = generation.melody_stems(arrangement, stem)
         model = generation.melody_separation_model(arrangement, keep) if keep else None
     except UserInputError as err:
         return [(loc, str(err))]
     if model is not None and set(MODEL_SOURCES[model]) <= set(keep):
-        return [(loc, f"melody_stems keeps every source of {model!r} ({', '.join(keep)}), which sums back to the "
-                 "melody file; drop drums and bass (e.g. [vocals, other]), or write [] to use the file as it is")]  # fmt: skip
+        return [
+            (
+                loc,
+                f"melody_stems keeps every source of {model!r} ({', '.join(keep)}), which sums back to the "
+                "melody file; drop drums and bass (e.g. [vocals, other]), or write [] to use the file as it is",
+            )
+        ]
     return []
 
 
@@ -127,10 +144,13 @@ def _settings_issues(index: int, stem: Stem) -> list[Issue]:
     from stems.separation.cleanup import settings_for as clean_settings_for
     from stems.transcription.transcriber import settings_for
 
-    issues = _attempt(("stems", index, "clean"),
-                      lambda: clean_settings_for(stages.instrument_family(stem), **stem.clean.overrides()))  # fmt: skip
+    issues = _attempt(
+        ("stems", index, "clean"),
+        lambda: clean_settings_for(stages.instrument_family(stem), **stem.clean.overrides()),
+    )
     family = stages.midi_instrument(stem)
     if family is not None:
-        issues += _attempt(("stems", index, "transcription"),
-                           lambda: settings_for(family, **stem.transcription.overrides()))  # fmt: skip
+        issues += _attempt(
+            ("stems", index, "transcription"), lambda: settings_for(family, **stem.transcription.overrides())
+        )
     return issues

@@ -42,7 +42,9 @@ def band_prompt(arrangement: Arrangement) -> str:
     assert arrangement.band is not None
     if arrangement.band.prompt is not None:
         return arrangement.band.prompt
-    parts = [s.prompt or _SOURCE_WORDS.get(s.source or "", s.source) for s in arrangement.stems if s.from_band]
+    parts = [
+        s.prompt or _SOURCE_WORDS.get(s.source or "", s.source) for s in arrangement.stems if s.from_band
+    ]
     return "full band: " + ", ".join(dict.fromkeys(p for p in parts if p))
 
 
@@ -332,10 +334,15 @@ def _record(
     stem = generated_stem(job.arrangement, result.name)
     source = melody_path(job.arrangement, stem, job.paths, True)
     return {
-        "model": model, "seed": request.seed, "batch": batch, "sample_rate": result.audio.sample_rate,
-        "channels": result.audio.channels, "windows": [asdict(w) for w in result.windows], "seconds": seconds,
+        "model": model,
+        "seed": request.seed,
+        "batch": batch,
+        "sample_rate": result.audio.sample_rate,
+        "channels": result.audio.channels,
+        "windows": [asdict(w) for w in result.windows],
+        "seconds": seconds,
         "melody": f"follow:{stem.follow}" if stem.follow else (str(source) if source else None),
-    }  # fmt: skip
+    }
 
 
 def generate_jobs(

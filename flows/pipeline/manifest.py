@@ -15,9 +15,22 @@ from flows.pipeline.paths import TRACK_MANIFEST
 from stems.audio import write_bytes_atomic
 
 PACKAGES = (
-    "musicmaker", "torch", "transformers", "demucs", "basic-pitch", "onnxruntime", "prefect", "numpy", "scipy",
-    "pyloudnorm", "pydub", "soundfile", "pretty_midi", "mido", "pydantic",
-)  # fmt: skip
+    "musicmaker",
+    "torch",
+    "transformers",
+    "demucs",
+    "basic-pitch",
+    "onnxruntime",
+    "prefect",
+    "numpy",
+    "scipy",
+    "pyloudnorm",
+    "pydub",
+    "soundfile",
+    "pretty_midi",
+    "mido",
+    "pydantic",
+)
 MANIFEST_VERSION = 1
 # Keys that keep the clean stage's earlier names, so that renders made before it was called "clean" still report:
 CLEAN_RECORD = "refine"  # a stem's clean-stage record (with its separation inside)

@@ -24,8 +24,11 @@ def check_weights(generation_models: set[str], separation_models: set[str]) -> N
     from stems.separation.models import unavailable_message as separation_message
 
     missing = [unavailable_message(m) for m in sorted(generation_models) if not weights_cached(m)]
-    missing += [separation_message(m) for m in sorted(separation_models)
-                if m not in DEBUG_SOURCES and not (torch_hub_has(m) or hf_cache_has(m))]  # fmt: skip
+    missing += [
+        separation_message(m)
+        for m in sorted(separation_models)
+        if m not in DEBUG_SOURCES and not (torch_hub_has(m) or hf_cache_has(m))
+    ]
     if missing and (hub_offline() or not network_reachable()):
         raise ModelUnavailableError("; ".join(missing))
 
@@ -55,14 +58,22 @@ def check(
     stems = generation.render_stems(arrangement, only, RenderPaths(folder or Path("."), ""))
     batches = []
     for model, names in generation.generation_batches(arrangement, stems):
-        batches.append({"model": model, "about": describe_model(model), "stems": names,
-                        "params_m": model_info(model).params_m,
-                        "vram_gb": vram_gb(model, len(names)),
-                        "time_estimates": estimates(model, len(names), arrangement.duration)})  # fmt: skip
+        batches.append(
+            {
+                "model": model,
+                "about": describe_model(model),
+                "stems": names,
+                "params_m": model_info(model).params_m,
+                "vram_gb": vram_gb(model, len(names)),
+                "time_estimates": estimates(model, len(names), arrangement.duration),
+            }
+        )
     separation_models = {m for m in (stages.separation_model(arrangement, s) for s in stems) if m is not None}
     separation_models |= {m for m in (_melody_separation(arrangement, s) for s in stems) if m is not None}
     band_plan = _band_plan(arrangement, stems)
-    separation_models |= {band_plan["separation_model"]} if band_plan and band_plan["separation_model"] else set()
+    separation_models |= (
+        {band_plan["separation_model"]} if band_plan and band_plan["separation_model"] else set()
+    )
     take = [generation.band_take(arrangement)] if band_plan else []
     separation_models |= {m for m in (_melody_separation(arrangement, s) for s in take) if m is not None}
     if weights:
@@ -89,19 +100,25 @@ def check(
                 "midi": stages.midi_instrument(s),
             }
             for s in stems
-        },  # fmt: skip
+        },
     }
 
 
 def _band_plan(arrangement: Arrangement, stems: list[Stem]) -> dict[str, Any] | None:
     """The band take of a render of ``stems`` (its prompt, models and the stems split out of it), or None."""
     items = generation.generated_items(arrangement, stems) if arrangement.band is not None else []
-    take = next((i for i in items if i.name == generation.BAND), None)  # a stem may be called band without one
+    take = next(
+        (i for i in items if i.name == generation.BAND), None
+    )  # a stem may be called band without one
     if take is None:
         return None
     split = {s.name: s.source for s in stems if s.from_band}  # none when only a stem that follows the take
-    return {"prompt": take.prompt, "model": arrangement.stem_model(take),
-            "separation_model": band.band_separation_model(arrangement) if split else None, "stems": split}  # fmt: skip
+    return {
+        "prompt": take.prompt,
+        "model": arrangement.stem_model(take),
+        "separation_model": band.band_separation_model(arrangement) if split else None,
+        "stems": split,
+    }
 
 
 def _melody_separation(arrangement: Arrangement, stem: Stem) -> str | None:
@@ -131,17 +148,22 @@ def _time_lines(batches: list[dict[str, Any]]) -> list[str]:
     and how to measure the models without one."""
     from stems.musicgen.models import RANDOM_PREFIX, is_offline_model
 
-    lines = [f"  batch {i} on {e['device']}: ~{_clock(e['seconds'])}  ({e['source']})"
-             for i, batch in enumerate(batches, 1) for e in batch["time_estimates"]]  # fmt: skip
+    lines = [
+        f"  batch {i} on {e['device']}: ~{_clock(e['seconds'])}  ({e['source']})"
+        for i, batch in enumerate(batches, 1)
+        for e in batch["time_estimates"]
+    ]
     per_batch = [{e["device"]: e["seconds"] for e in b["time_estimates"]} for b in batches]
     for device in per_batch[0] if len(per_batch) > 1 else []:
         if all(device in times for times in per_batch):
             lines.append(f"  all batches on {device}: ~{_clock(sum(t[device] for t in per_batch))}")
     for model in dict.fromkeys(b["model"] for b in batches if not b["time_estimates"]):
         offline = is_offline_model(model)
-        lines.append(f"  no speed measured for {model} yet: on the machine that will render, run `musicmaker bench "
-                     f"--only generate --model {model if offline else RANDOM_PREFIX + model} --record`"
-                     + ("" if offline else " (random weights of the same size run at the same speed)"))  # fmt: skip
+        lines.append(
+            f"  no speed measured for {model} yet: on the machine that will render, run `musicmaker bench "
+            f"--only generate --model {model if offline else RANDOM_PREFIX + model} --record`"
+            + ("" if offline else " (random weights of the same size run at the same speed)")
+        )
     return lines
 
 
@@ -152,8 +174,10 @@ def describe(plan: dict[str, Any]) -> str:
     ]
     for i, batch in enumerate(plan["batches"], 1):
         memory = f"~{batch['vram_gb']:g} GiB VRAM" if batch["vram_gb"] else "no GPU needed"
-        lines.append(f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, {memory})"
-                     f" -> {', '.join(batch['stems'])}\n    {batch['about']}")  # fmt: skip
+        lines.append(
+            f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, {memory})"
+            f" -> {', '.join(batch['stems'])}\n    {batch['about']}"
+        )
     lines.append("Estimated generation time (model loading not included):")
     lines += _time_lines(plan["batches"])
     for w in plan["windows"]:
@@ -164,12 +188,16 @@ def describe(plan: dict[str, Any]) -> str:
         lines.append(f"  section {s['name']}: {s['start']:.1f}-{s['end']:.1f} s  {s['prompt']}")
     if plan["band"]:
         split = ", ".join(f"{name} ({source})" for name, source in plan["band"]["stems"].items())
-        lines.append(f"  band take: {plan['band']['model']}, prompt {plan['band']['prompt']!r}\n"
-                     f"    split by {plan['band']['separation_model']} into {split or 'no stem (only followed)'}")  # fmt: skip
+        lines.append(
+            f"  band take: {plan['band']['model']}, prompt {plan['band']['prompt']!r}\n"
+            f"    split by {plan['band']['separation_model']} into {split or 'no stem (only followed)'}"
+        )
     for name, stem in plan["stems"].items():
         if stem["from"] == generation.BAND:
             lines.append(f"  stem {name}: from the band take (source {stem['source']}), midi {stem['midi']}")
             continue
-        lines.append(f"  stem {name}: model {stem['model']}, follow {stem['follow']}, "
-                     f"separate {stem['separate']}, midi {stem['midi']}")  # fmt: skip
+        lines.append(
+            f"  stem {name}: model {stem['model']}, follow {stem['follow']}, "
+            f"separate {stem['separate']}, midi {stem['midi']}"
+        )
     return "\n".join(lines)

@@ -41,8 +41,12 @@ class Window:
     @classmethod
     def from_json(cls, data: Json) -> Window:
         index = data.get("index")
-        return cls(index if isinstance(index, int) else None, _num(data.get("start")), _num(data.get("end")),
-                   str(data.get("text") or ""))  # fmt: skip
+        return cls(
+            index if isinstance(index, int) else None,
+            _num(data.get("start")),
+            _num(data.get("end")),
+            str(data.get("text") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,14 @@ class GenerationRecord:
         windows = data.get("windows")
         seed = data.get("seed")
         return cls(
-            model=_str(data.get("model")), seed=seed if isinstance(seed, int) else None,
-            melody=_str(data.get("melody")), seconds=_num(data.get("seconds")),
+            model=_str(data.get("model")),
+            seed=seed if isinstance(seed, int) else None,
+            melody=_str(data.get("melody")),
+            seconds=_num(data.get("seconds")),
             windows=tuple(Window.from_json(w) for w in windows if isinstance(w, Mapping))
-            if isinstance(windows, list) else (),
-        )  # fmt: skip
+            if isinstance(windows, list)
+            else (),
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,11 @@ class CleanRecord:
     @classmethod
     def from_json(cls, data: Json) -> CleanRecord:
         separation = data.get("separation")
-        return cls(data.get("cleaned"), _num(data.get("seconds")),
-                   SeparationRecord.from_json(separation) if isinstance(separation, Mapping) else None)  # fmt: skip
+        return cls(
+            data.get("cleaned"),
+            _num(data.get("seconds")),
+            SeparationRecord.from_json(separation) if isinstance(separation, Mapping) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -104,9 +114,14 @@ class Measured:
 
     @classmethod
     def from_json(cls, data: Json) -> Measured:
-        return cls(_num(data.get("tempo_bpm")), _num(data.get("tempo_confidence")), _num(data.get("downbeat")),
-                   _str(data.get("key")) or None, _num(data.get("key_confidence")),
-                   _num(data.get("tuning_cents")))  # fmt: skip
+        return cls(
+            _num(data.get("tempo_bpm")),
+            _num(data.get("tempo_confidence")),
+            _num(data.get("downbeat")),
+            _str(data.get("key")) or None,
+            _num(data.get("key_confidence")),
+            _num(data.get("tuning_cents")),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,8 +135,12 @@ class ConformRecord:
 
     @classmethod
     def from_json(cls, data: Json) -> ConformRecord:
-        return cls(str(data.get("reason") or ""), _num(data.get("error_before_ms")),
-                   _num(data.get("error_after_ms")), Measured.from_json(_map(data.get("before"))))  # fmt: skip
+        return cls(
+            str(data.get("reason") or ""),
+            _num(data.get("error_before_ms")),
+            _num(data.get("error_after_ms")),
+            Measured.from_json(_map(data.get("before"))),
+        )
 
 
 @dataclass(frozen=True)
@@ -178,8 +197,10 @@ class StemRecord:
             clean=CleanRecord.from_json(clean) if clean else None,
             conform=ConformRecord.from_json(conform) if conform else None,
             midi=MidiRecord.from_json(midi) if midi else None,
-            loudness=_map(data.get("loudness")), gain_db_applied=_num(data.get("gain_db_applied")), raw=data,
-        )  # fmt: skip
+            loudness=_map(data.get("loudness")),
+            gain_db_applied=_num(data.get("gain_db_applied")),
+            raw=data,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.raw)
@@ -199,8 +220,12 @@ class MixRecord:
     def from_json(cls, data: object) -> MixRecord:
         data = _map(data)
         analysis = _map(data.get("analysis"))
-        return cls(_map(data.get("master")), _num(data.get("master_gain_db")),
-                   Measured.from_json(analysis) if analysis else None, data)  # fmt: skip
+        return cls(
+            _map(data.get("master")),
+            _num(data.get("master_gain_db")),
+            Measured.from_json(analysis) if analysis else None,
+            data,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.raw)

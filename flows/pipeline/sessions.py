@@ -44,7 +44,9 @@ def _clip(root: Path, name: str, start: float = 0.0) -> AudioClip:
         info = sf.info(str(file))
     except (RuntimeError, OSError) as err:  # soundfile's LibsndfileError is a RuntimeError
         raise UserInputError(f"{file}: cannot read it as audio ({err}); render the folder again") from None
-    return AudioClip(file, name, start, info.frames / info.samplerate, int(info.samplerate), int(info.channels))
+    return AudioClip(
+        file, name, start, info.frames / info.samplerate, int(info.samplerate), int(info.channels)
+    )
 
 
 def _family(stem: dict[str, Any]) -> str | None:
@@ -62,8 +64,10 @@ def _tempo(arrangement: dict[str, Any]) -> Tempo:
     try:
         return Tempo(float(arrangement["bpm"]), int(top), int(bottom))
     except (KeyError, TypeError, ValueError) as err:
-        raise UserInputError(f"the manifest's arrangement has no usable bpm and time signature ({err}); "
-                             "render the arrangement again") from None  # fmt: skip
+        raise UserInputError(
+            f"the manifest's arrangement has no usable bpm and time signature ({err}); "
+            "render the arrangement again"
+        ) from None
 
 
 def _markers(arrangement: dict[str, Any], tempo: Tempo) -> tuple[Marker, ...]:
@@ -89,9 +93,17 @@ def _audio_tracks(root: Path, manifest: dict[str, Any], notes: list[str]) -> lis
             notes.append(f"stems/{name}.wav is missing: the audio track of stem {name!r} is left out")
             continue
         gain = record.gain_db_applied
-        tracks.append(AudioTrack(name, family_color(_family(stem)), _clip(root, f"stems/{name}.wav"),
-                                 float(stem.get("gain_db", 0.0) if gain is None else gain),
-                                 float(stem.get("pan", 0.0)), bool(stem.get("mute")), bool(stem.get("solo"))))  # fmt: skip
+        tracks.append(
+            AudioTrack(
+                name,
+                family_color(_family(stem)),
+                _clip(root, f"stems/{name}.wav"),
+                float(stem.get("gain_db", 0.0) if gain is None else gain),
+                float(stem.get("pan", 0.0)),
+                bool(stem.get("mute")),
+                bool(stem.get("solo")),
+            )
+        )
     return tracks
 
 
@@ -105,8 +117,10 @@ def _midi_track(file: Path, name: str, color: str, length: float, record: MidiRe
     except (OSError, EOFError, ValueError, KeyError, IndexError) as err:  # what mido raises on a damaged file
         raise UserInputError(f"{file}: cannot read it as MIDI ({err}); render the folder again") from None
     instrument = midi.instruments[0] if midi.instruments else pretty_midi.Instrument(0, name=name)
-    notes = tuple(MidiNote(float(n.start), float(n.end), int(n.pitch), int(n.velocity))
-                  for n in sorted(instrument.notes, key=lambda n: (n.start, n.pitch)))  # fmt: skip
+    notes = tuple(
+        MidiNote(float(n.start), float(n.end), int(n.pitch), int(n.velocity))
+        for n in sorted(instrument.notes, key=lambda n: (n.start, n.pitch))
+    )
     program = instrument.program if record.program is None else record.program
     is_drum = instrument.is_drum if record.is_drum is None else record.is_drum
     return MidiTrack(f"{name} (MIDI)", color, int(program), bool(is_drum), notes, length)
@@ -123,7 +137,9 @@ def _midi_tracks(root: Path, manifest: dict[str, Any], length: float, notes: lis
             notes.append(f"midi/{name}.mid is missing: the MIDI track of stem {name!r} is left out")
             continue
         tracks.append(_midi_track(file, name, family_color(_family(stem)), length, record.midi))
-    if not tracks and not any(r.midi for s in manifest["arrangement"]["stems"] if (r := recorded.get(s["name"]))):
+    if not tracks and not any(
+        r.midi for s in manifest["arrangement"]["stems"] if (r := recorded.get(s["name"]))
+    ):
         notes.append("no stem was transcribed (midi: false): the session has no MIDI tracks")
     return tracks
 
@@ -136,16 +152,29 @@ def track_session(root: Path, manifest: dict[str, Any]) -> Session:
     audio = _audio_tracks(root, manifest, notes)
     reference = None
     if (root / MIX_FILE).is_file():
-        reference = AudioTrack(REFERENCE_NAME, family_color(None), _clip(root, MIX_FILE), mute=True,
-                               comment="the finished mix, muted: unmute it to compare")  # fmt: skip
+        reference = AudioTrack(
+            REFERENCE_NAME,
+            family_color(None),
+            _clip(root, MIX_FILE),
+            mute=True,
+            comment="the finished mix, muted: unmute it to compare",
+        )
     else:
         notes.append(f"{MIX_FILE} is missing: the reference track is left out")
     length = max([t.clip.length for t in audio] + [float(arrangement.get("duration", 0.0))])
     midi = _midi_tracks(root, manifest, length, notes)
     master_gain = mix_record(manifest).master_gain_db or 0.0
-    return Session(str(arrangement.get("title", manifest.get("title", ""))), str(arrangement.get("artist") or ""),
-                   tempo, tuple(audio), tuple(midi), _markers(arrangement, tempo), master_gain, reference,
-                   tuple(notes))  # fmt: skip
+    return Session(
+        str(arrangement.get("title", manifest.get("title", ""))),
+        str(arrangement.get("artist") or ""),
+        tempo,
+        tuple(audio),
+        tuple(midi),
+        _markers(arrangement, tempo),
+        master_gain,
+        reference,
+        tuple(notes),
+    )
 
 
 def write_sessions(session: Session, root: Path, slug: str, formats: list[str]) -> dict[str, Any]:
@@ -160,7 +189,9 @@ def write_sessions(session: Session, root: Path, slug: str, formats: list[str]) 
     return {"files": files, "notes": list(session.notes)}
 
 
-def write_track_sessions(root: Path, slug: str, manifest: dict[str, Any], formats: list[str]) -> dict[str, Any]:
+def write_track_sessions(
+    root: Path, slug: str, manifest: dict[str, Any], formats: list[str]
+) -> dict[str, Any]:
     """The track's sessions in ``formats`` (none: nothing written)."""
     if not formats:
         return {"files": [], "notes": []}
@@ -189,8 +220,10 @@ def album_session(folder: Path, title: str, artist: str, tracks: list[dict[str, 
     reference = None
     if (folder / "album.wav").is_file():
         reference = AudioTrack("album (reference)", family_color(None), _clip(folder, "album.wav"), mute=True)
-    notes.append(f"tempo and time signature are the first track's ({tempo.bpm:g} bpm "
-                 f"{tempo.numerator}/{tempo.denominator}); tracks are placed by their start in seconds")  # fmt: skip
+    notes.append(
+        f"tempo and time signature are the first track's ({tempo.bpm:g} bpm "
+        f"{tempo.numerator}/{tempo.denominator}); tracks are placed by their start in seconds"
+    )
     return Session(title, artist, tempo, tuple(audio), (), tuple(markers), 0.0, reference, tuple(notes))
 
 
@@ -198,8 +231,10 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserInputError(f"{path.parent} holds no finished render ({path.name} is missing); render it "
-                             "first, or give the folder of a track or album render") from None  # fmt: skip
+        raise UserInputError(
+            f"{path.parent} holds no finished render ({path.name} is missing); render it "
+            "first, or give the folder of a track or album render"
+        ) from None
     except (OSError, ValueError) as err:
         raise UserInputError(f"{path}: cannot read it ({err}); render the folder again") from None
     if not isinstance(manifest, dict):
@@ -214,12 +249,18 @@ def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserInputError(f"{folder}: no such folder; give the folder of a render, e.g. renders/demo-groove")
+        raise UserInputError(
+            f"{folder}: no such folder; give the folder of a render, e.g. renders/demo-groove"
+        )
     album = folder / ALBUM_MANIFEST
     if album.is_file():
         manifest = _read_manifest(album)
-        session = album_session(folder, str(manifest.get("title", "")), str(manifest.get("artist") or ""),
-                                list(manifest.get("tracks") or []))  # fmt: skip
+        session = album_session(
+            folder,
+            str(manifest.get("title", "")),
+            str(manifest.get("artist") or ""),
+            list(manifest.get("tracks") or []),
+        )
         manifest_path = album
     else:
         manifest_path = folder / TRACK_MANIFEST
@@ -227,7 +268,9 @@ def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
         try:
             session = track_session(folder, manifest)
         except (KeyError, TypeError, AttributeError) as err:
-            raise UserInputError(f"{manifest_path}: missing or malformed field {err}; render the folder again") from None
+            raise UserInputError(
+                f"{manifest_path}: missing or malformed field {err}; render the folder again"
+            ) from None
     written = write_sessions(session, folder, folder.name, formats)
     refresh_files(manifest_path, [folder / f for f in written["files"]])
     return written

@@ -97,8 +97,12 @@ def _separate_batch(
     for (stem, cache, key), result in zip(todo, results):
         write_wav(paths.kept(stem.name), result.kept)
         write_wav(paths.residual(stem.name), result.residual)
-        record = {"model": model, "source": stem.separate, "seconds": round(result.seconds, 3),
-                  "batch": [s.name for s, _, _ in todo]}  # fmt: skip
+        record = {
+            "model": model,
+            "source": stem.separate,
+            "seconds": round(result.seconds, 3),
+            "batch": [s.name for s, _, _ in todo],
+        }
         cache.store("separate", stem.name, key, [paths.kept(stem.name), paths.residual(stem.name)], record)
         records[stem.name] = {**record, "reused": False}
     return records
@@ -114,8 +118,13 @@ def clean_stem(
     from stems.separation.cleanup import clean, settings_for
 
     source = paths.kept(stem.name) if stem.separate else paths.raw(stem.name)
-    inputs = {"audio": file_digest(source), "clean": stem.clean.model_dump(), "family": instrument_family(stem),
-              "rate": arrangement.sample_rate, "duration": arrangement.duration}  # fmt: skip
+    inputs = {
+        "audio": file_digest(source),
+        "clean": stem.clean.model_dump(),
+        "family": instrument_family(stem),
+        "rate": arrangement.sample_rate,
+        "duration": arrangement.duration,
+    }
     cache, key, record = _cached(paths, "clean", stem.name, inputs)
     if record is not None:
         return {**record, "separation": separation}
@@ -127,8 +136,14 @@ def clean_stem(
     rate = arrangement.sample_rate or audio.sample_rate
     audio = convert_audio(audio, rate, audio.channels).fitted(round(arrangement.duration * rate))
     write_wav(paths.cleaned(stem.name), audio)
-    record = {"cleaned": stem.clean.enabled, "sample_rate": rate, "samples": audio.num_samples,
-              "seconds": round(time.perf_counter() - started, 3), "started": began, "finished": time.time()}  # fmt: skip
+    record = {
+        "cleaned": stem.clean.enabled,
+        "sample_rate": rate,
+        "samples": audio.num_samples,
+        "seconds": round(time.perf_counter() - started, 3),
+        "started": began,
+        "finished": time.time(),
+    }
     cache.store("clean", stem.name, key, [paths.cleaned(stem.name)], record)
     return {**record, "separation": separation, "reused": False}
 
@@ -147,19 +162,34 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> di
     family = instrument_family(stem)
     pitched = family != DRUM_FAMILY
     grid = Grid(arrangement.bpm, arrangement.beats_per_bar, arrangement.duration, arrangement.key)
-    inputs = {"audio": file_digest(source), "conform": stem.conform.model_dump(), "grid": asdict(grid),
-              "family": family, "band": file_digest(paths.band_take) if stem.from_band else None,
-              "rubberband": rubberband_version() if stem.conform.tempo or stem.conform.key else None}  # fmt: skip
+    inputs = {
+        "audio": file_digest(source),
+        "conform": stem.conform.model_dump(),
+        "grid": asdict(grid),
+        "family": family,
+        "band": file_digest(paths.band_take) if stem.from_band else None,
+        "rubberband": rubberband_version() if stem.conform.tempo or stem.conform.key else None,
+    }
     cache, key, record = _cached(paths, "conform", stem.name, inputs)
     if record is not None:
         return record
     started = time.perf_counter()
     audio = read_audio(source)
     on = stem.conform.tempo or stem.conform.key
-    clock = (analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
-             if stem.from_band and on else None)  # fmt: skip
-    result = conform(audio, grid, tempo=stem.conform.tempo, key=stem.conform.key, pitched=pitched, analysis=clock,
-                     family=family)  # fmt: skip
+    clock = (
+        analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
+        if stem.from_band and on
+        else None
+    )
+    result = conform(
+        audio,
+        grid,
+        tempo=stem.conform.tempo,
+        key=stem.conform.key,
+        pitched=pitched,
+        analysis=clock,
+        family=family,
+    )
     audio, record = result.audio, result.to_dict()  # measured even when off: the report shows it
     write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
     record["seconds"] = round(time.perf_counter() - started, 3)
@@ -184,10 +214,15 @@ def _track_from_dict(data: dict[str, Any]) -> Any:
     from stems.transcription.midi import Note, NoteTrack, PitchBend
 
     return NoteTrack(
-        name=data["name"], instrument=data["instrument"], program=data["program"], is_drum=data["is_drum"],
-        notes=tuple(Note(**n) for n in data["notes"]), warnings=tuple(data["warnings"]),
-        pitch_bends=tuple(PitchBend(**b) for b in data["pitch_bends"]), seconds=data["seconds"],
-    )  # fmt: skip
+        name=data["name"],
+        instrument=data["instrument"],
+        program=data["program"],
+        is_drum=data["is_drum"],
+        notes=tuple(Note(**n) for n in data["notes"]),
+        warnings=tuple(data["warnings"]),
+        pitch_bends=tuple(PitchBend(**b) for b in data["pitch_bends"]),
+        seconds=data["seconds"],
+    )
 
 
 def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
@@ -200,8 +235,13 @@ def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) ->
         return None, False
     tempo = tempo_map(arrangement)
     overrides = stem.transcription.overrides()
-    inputs = {"stem": file_digest(paths.stem(stem.name)), "family": family, "tempo": asdict(tempo),
-              "quantize": arrangement.midi.quantize, "overrides": overrides}  # fmt: skip
+    inputs = {
+        "stem": file_digest(paths.stem(stem.name)),
+        "family": family,
+        "tempo": asdict(tempo),
+        "quantize": arrangement.midi.quantize,
+        "overrides": overrides,
+    }
     cache, key, record = _cached(paths, "transcribe", stem.name, inputs)
     if record is not None:
         return _track_from_dict(record["track"]), True
@@ -226,12 +266,23 @@ def write_track_midi(arrangement: Arrangement, tracks: list[Any], paths: RenderP
 def _mix_inputs(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, tags: dict
 ) -> dict[str, Any]:
-    return {"tags": tags,
-        "stems": [{"digest": file_digest(paths.stem(s.name)), "gain_db": s.gain_db, "pan": s.pan, "mute": s.mute,
-                   "solo": s.solo} for s in stems],
-        "master": arrangement.master.model_dump(), "title": arrangement.title, "artist": arrangement.artist,
+    return {
+        "tags": tags,
+        "stems": [
+            {
+                "digest": file_digest(paths.stem(s.name)),
+                "gain_db": s.gain_db,
+                "pan": s.pan,
+                "mute": s.mute,
+                "solo": s.solo,
+            }
+            for s in stems
+        ],
+        "master": arrangement.master.model_dump(),
+        "title": arrangement.title,
+        "artist": arrangement.artist,
         "grid": [arrangement.bpm, arrangement.beats_per_bar],  # the master's analysis is read against it
-    }  # fmt: skip
+    }
 
 
 def mix_and_master(
@@ -256,10 +307,11 @@ def mix_and_master(
     master = arrangement.master
     result = Master(master.lufs, master.true_peak).master(mixed.audio)
     files = [
-        export_audio(result.audio, paths.mix(fmt), fmt, master.bit_depth, master.sample_rate, tags,
-                     master.mp3_bitrate)
+        export_audio(
+            result.audio, paths.mix(fmt), fmt, master.bit_depth, master.sample_rate, tags, master.mp3_bitrate
+        )
         for fmt in dict.fromkeys(["wav", *master.formats])
-    ]  # fmt: skip
+    ]
     if master.zip_stems:
         files.append(zip_files([paths.stem(s.name) for s in stems], paths.root / STEMS_ZIP))
     record = {

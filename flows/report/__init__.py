@@ -71,7 +71,6 @@ log = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"[^/\\\x00]+")  # no separators: a name always gets a suffix, so ".." cannot climb
 
 
-
 def _load_manifest(folder: Path, name: str) -> dict[str, Any]:
     path = Path(folder) / name
     if not Path(folder).is_dir():
@@ -210,7 +209,9 @@ def write_report(folder: Path) -> Path:
     folder = Path(folder)
     album = (folder / ALBUM_MANIFEST).is_file()
     path = write_album_report(folder) if album else write_track_report(folder)
-    refresh_files(folder / (ALBUM_MANIFEST if album else TRACK_MANIFEST), report_files(folder, REPORT_NAME, REPORT_DIR))
+    refresh_files(
+        folder / (ALBUM_MANIFEST if album else TRACK_MANIFEST), report_files(folder, REPORT_NAME, REPORT_DIR)
+    )
     return path
 
 

@@ -46,8 +46,15 @@ def _track_row(folder: Path, index: int, track: Mapping[str, Any]) -> tuple[str,
     listen = (player(f"{sub}/{mix}") + preview) if mix else '<span class="muted">no mix</span>'
     start, duration = track.get("start"), track.get("duration")
     lufs, peak = _track_loudness(folder / sub) if sub else ("–", "–")
-    return (str(index), name, clock(start if isinstance(start, (int, float)) else None),
-            clock(duration if isinstance(duration, (int, float)) else None), lufs, peak, listen)  # fmt: skip
+    return (
+        str(index),
+        name,
+        clock(start if isinstance(start, (int, float)) else None),
+        clock(duration if isinstance(duration, (int, float)) else None),
+        lufs,
+        peak,
+        listen,
+    )
 
 
 def _track_loudness(track_folder: Path) -> tuple[str, str]:

@@ -23,9 +23,17 @@ PEAK_COLOR = hex_rgb("#3b6ea8")
 RMS_COLOR = hex_rgb("#7cb7ff")
 # Tableau 10 (M. Stone, Tableau Software, 2016): distinct hues for one colour per instrument.
 TRACK_COLORS = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-)  # fmt: skip
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
 CLIP_LEVEL = 0.999  # |sample| at or above this counts as a clipped column (float full scale is 1.0)
 
 N_FFT = 2048  # ~46 ms at 44.1 kHz: resolves bass notes a few Hz apart while keeping drum hits sharp

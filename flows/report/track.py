@@ -20,10 +20,16 @@ from flows.report.media import AudioView, RollView, Timeline, note_name
 SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/transcribe)
 LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
 NAV = (
-    ("mix", "Mix"), ("sections", "Sections"), ("stems", "Stems"), ("grid", "Tempo and key"), ("loudness", "Loudness"),
-    ("settings", "Generation settings"), ("timings", "Timings"), ("files", "Files"),
+    ("mix", "Mix"),
+    ("sections", "Sections"),
+    ("stems", "Stems"),
+    ("grid", "Tempo and key"),
+    ("loudness", "Loudness"),
+    ("settings", "Generation settings"),
+    ("timings", "Timings"),
+    ("files", "Files"),
     ("environment", "Environment"),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,10 @@ def overview(manifest: Mapping[str, Any], timeline: Timeline) -> str:
         "Key": esc(arrangement.get("key", "–")),
         "Time signature": esc(arrangement.get("time_signature", "–")),
         "Seed": esc(manifest.get("seed", arrangement.get("seed", "–"))),
-        "Model": esc(arrangement.get("model", "–")), "Stems": esc(len(records(arrangement.get("stems")))),
+        "Model": esc(arrangement.get("model", "–")),
+        "Stems": esc(len(records(arrangement.get("stems")))),
         "Master LUFS": number(mix_record(manifest).master.get("integrated_lufs")),
-    }  # fmt: skip
+    }
     return '<div class="meta">' + "".join(f"<div><b>{k}</b>{v}</div>" for k, v in facts.items()) + "</div>"
 
 
@@ -227,17 +234,34 @@ def grid_section(manifest: Mapping[str, Any]) -> str:
         done = rec.conform
         if done is None:  # a render made before the conform stage
             continue
-        rows.append((esc(name), *_analysis_cells(done.before), number(done.error_before_ms, 0),
-                     number(done.error_after_ms, 0), esc(done.reason)))  # fmt: skip
+        rows.append(
+            (
+                esc(name),
+                *_analysis_cells(done.before),
+                number(done.error_before_ms, 0),
+                number(done.error_after_ms, 0),
+                esc(done.reason),
+            )
+        )
     if (mix := mix_record(manifest).analysis) is not None:
         rows.append(("mix", *_analysis_cells(mix), "–", "–", "measured on the master"))
     if not rows:
         return ""
-    headers = ("stem", "tempo bpm", "first downbeat", "key", "tuning ¢", "beat error before ms",
-               "after ms", "conform")  # fmt: skip
-    note = (f'<p class="muted">Arranged: {number(arrangement.get("bpm"))} bpm, {esc(str(arrangement.get("key", "–")))},'
-            f' {esc(str(arrangement.get("time_signature", "4/4")))}. Beat error: mean distance from each measured beat'
-            " to the nearest beat of the arrangement's grid; confidence in brackets (0 to 1).</p>")  # fmt: skip
+    headers = (
+        "stem",
+        "tempo bpm",
+        "first downbeat",
+        "key",
+        "tuning ¢",
+        "beat error before ms",
+        "after ms",
+        "conform",
+    )
+    note = (
+        f'<p class="muted">Arranged: {number(arrangement.get("bpm"))} bpm, {esc(str(arrangement.get("key", "–")))},'
+        f" {esc(str(arrangement.get('time_signature', '4/4')))}. Beat error: mean distance from each measured beat"
+        " to the nearest beat of the arrangement's grid; confidence in brackets (0 to 1).</p>"
+    )
     return section("grid", "Tempo and key", table(headers, rows, (1, 2, 4, 5, 6), "grid") + note)
 
 
@@ -274,8 +298,15 @@ def settings_section(manifest: Mapping[str, Any]) -> str:
     for name, rec in stem_records(manifest).items():
         gen, clean, midi = rec.generation, rec.clean, rec.midi
         sep = clean.separation if clean else None
-        cells = (gen and gen.model, gen and gen.seed, gen and gen.melody, sep and f"{sep.model} → {sep.source}",
-                 clean and clean.cleaned, midi and midi.instrument, midi and midi.notes)  # fmt: skip
+        cells = (
+            gen and gen.model,
+            gen and gen.seed,
+            gen and gen.melody,
+            sep and f"{sep.model} → {sep.source}",
+            clean and clean.cleaned,
+            midi and midi.instrument,
+            midi and midi.notes,
+        )
         rows.append((esc(name), *(esc("–" if c is None or c == "" else c) for c in cells)))
     headers = ("stem", "model", "seed", "melody", "separation", "cleaned", "MIDI instrument", "notes")
     top = kv_table({"model": arrangement.get("model"), **mapping(arrangement.get("generation"))})
@@ -295,12 +326,15 @@ def timings_section(manifest: Mapping[str, Any]) -> str:
     ]
     rows.append(("<b>total</b>", f"<b>{number(sum(timings.values()), 2)}</b>", ""))
     per_stem = [
-        (esc(name), number(rec.generation.seconds if rec.generation else None, 2),
-         number(rec.clean.seconds if rec.clean else None, 2),
-         number(rec.clean.separation.seconds if rec.clean and rec.clean.separation else None, 2),
-         number(rec.midi.seconds if rec.midi else None, 2))
+        (
+            esc(name),
+            number(rec.generation.seconds if rec.generation else None, 2),
+            number(rec.clean.seconds if rec.clean else None, 2),
+            number(rec.clean.separation.seconds if rec.clean and rec.clean.separation else None, 2),
+            number(rec.midi.seconds if rec.midi else None, 2),
+        )
         for name, rec in stem_records(manifest).items()
-    ]  # fmt: skip
+    ]
     stage_table = table(("stage", "seconds", ""), rows, (1,))
     stem_table = table(
         ("stem", "generate s (batch)", "separate+clean s", "of which separate s", "transcribe s"),

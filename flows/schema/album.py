@@ -36,8 +36,23 @@ from mixing.sequence import crossfade_problem
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK
 
 # Arrangement keys an album may set for all its tracks (a track's own value wins).
-DEFAULTABLE = ("artist", "bpm", "key", "time_signature", "duration", "sample_rate", "seed", "model",
-               "separation_model", "generation", "melody", "melody_loop", "sections", "master", "midi")  # fmt: skip
+DEFAULTABLE = (
+    "artist",
+    "bpm",
+    "key",
+    "time_signature",
+    "duration",
+    "sample_rate",
+    "seed",
+    "model",
+    "separation_model",
+    "generation",
+    "melody",
+    "melody_loop",
+    "sections",
+    "master",
+    "midi",
+)
 
 
 class AlbumTrack(StrictModel):
@@ -107,8 +122,10 @@ class Album(StrictModel):
     @model_validator(mode="after")
     def _gap_or_crossfade(self) -> Album:
         if self.gap > 0 and self.crossfade > 0:
-            raise ValueError(f"set either gap ({self.gap}) or crossfade ({self.crossfade}), not both; "
-                             "use gap: 0 with a crossfade")  # fmt: skip
+            raise ValueError(
+                f"set either gap ({self.gap}) or crossfade ({self.crossfade}), not both; "
+                "use gap: 0 with a crossfade"
+            )
         return self
 
 
@@ -199,8 +216,13 @@ def load_album(path: Path) -> tuple[Album, list[Arrangement]]:
     for index, arrangement in enumerate(tracks):
         slug = track_slug(album, index, arrangement)
         if slug in seen:
-            problems.append(doc.problem(("tracks", index), f"track folder '{slug}' is already used by track "
-                                        f"{seen[slug] + 1}; give one of them a different title or a 'slug'"))  # fmt: skip
+            problems.append(
+                doc.problem(
+                    ("tracks", index),
+                    f"track folder '{slug}' is already used by track "
+                    f"{seen[slug] + 1}; give one of them a different title or a 'slug'",
+                )
+            )
         seen.setdefault(slug, index)
     problem = crossfade_problem(album.crossfade, [t.duration for t in tracks])
     if problem:
@@ -211,5 +233,7 @@ def load_album(path: Path) -> tuple[Album, list[Arrangement]]:
 
 
 def album_json_schema() -> dict[str, Any]:
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            **Album.model_json_schema(by_alias=True, mode="validation")}  # fmt: skip
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **Album.model_json_schema(by_alias=True, mode="validation"),
+    }

@@ -59,15 +59,29 @@ class Arrangement(Protocol):
     def bar_seconds(self) -> float: ...
     def stem(self, name: str) -> Stem: ...
 
+
 BAND = "band"  # `from: band`, the name of the band take (raw/band.wav) and of its generation and separation
 # What a stem that comes out of the band take cannot have: it is not generated, and the take is split once.
-BAND_STEM_FORBIDDEN = ("model", "melody", "follow", "melody_stems", "continuation", "separate", "separation_model")
+BAND_STEM_FORBIDDEN = (
+    "model",
+    "melody",
+    "follow",
+    "melody_stems",
+    "continuation",
+    "separate",
+    "separation_model",
+)
 
 
 def cross_field_issues(arrangement: Arrangement) -> list[Issue]:
     """Every cross-field problem of ``arrangement``, in document order of the rules."""
-    return [*_duplicate_names(arrangement), *_follow_issues(arrangement), *_section_issues(arrangement),
-            *_audible_issues(arrangement), *_band_issues(arrangement)]  # fmt: skip
+    return [
+        *_duplicate_names(arrangement),
+        *_follow_issues(arrangement),
+        *_section_issues(arrangement),
+        *_audible_issues(arrangement),
+        *_band_issues(arrangement),
+    ]
 
 
 def _duplicate_names(arrangement: Arrangement) -> list[Issue]:
@@ -102,11 +116,19 @@ def _follow_issues(arrangement: Arrangement) -> list[Issue]:
         elif stem.follow not in names:
             also = f", or {BAND} (with a '{BAND}:' block)" if stem.follow == BAND else ""
             issues.append(
-                (loc, f"received {stem.follow!r}, which is not a stem name; allowed: {', '.join(names)}{also}")
+                (
+                    loc,
+                    f"received {stem.follow!r}, which is not a stem name; allowed: {', '.join(names)}{also}",
+                )
             )
         elif arrangement.stem(stem.follow).from_ == BAND:
-            issues.append((loc, f"stem {stem.follow!r} comes out of the band take after generation, so it cannot "
-                           f"guide another; write follow: {BAND} to follow the whole take"))  # fmt: skip
+            issues.append(
+                (
+                    loc,
+                    f"stem {stem.follow!r} comes out of the band take after generation, so it cannot "
+                    f"guide another; write follow: {BAND} to follow the whole take",
+                )
+            )
     return issues + _follow_cycles(arrangement)
 
 
@@ -162,7 +184,9 @@ def _audible_issues(arrangement: Arrangement) -> list[Issue]:
     if audible:
         return []
     if soloed:
-        message = "every soloed stem is also muted, so the mix would be silent; unmute one of them or remove solo"
+        message = (
+            "every soloed stem is also muted, so the mix would be silent; unmute one of them or remove solo"
+        )
         return [(("stems", soloed[0], "mute"), message)]
     message = "every stem is muted, so the mix would be silent; set mute: false on at least one stem"
     return [(("stems", 0, "mute"), message)]
@@ -173,16 +197,31 @@ def _band_issues(arrangement: Arrangement) -> list[Issue]:
     band = [(index, stem) for index, stem in enumerate(arrangement.stems) if stem.from_ == BAND]
     issues: list[Issue] = []
     if arrangement.band is not None and not band:
-        issues.append(((BAND,), f"set, but no stem says 'from: {BAND}'; give the stems that come out of the band "
-                       f"take 'from: {BAND}' and a 'source:', or remove '{BAND}:'"))  # fmt: skip
+        issues.append(
+            (
+                (BAND,),
+                f"set, but no stem says 'from: {BAND}'; give the stems that come out of the band "
+                f"take 'from: {BAND}' and a 'source:', or remove '{BAND}:'",
+            )
+        )
     for index, stem in enumerate(arrangement.stems):
         if stem.name == BAND and arrangement.band is not None:
-            issues.append((("stems", index, "name"), f"'{BAND}' names the band take (raw/{BAND}.wav) of an "
-                           "arrangement with a 'band:' block; give this stem another name"))  # fmt: skip
+            issues.append(
+                (
+                    ("stems", index, "name"),
+                    f"'{BAND}' names the band take (raw/{BAND}.wav) of an "
+                    "arrangement with a 'band:' block; give this stem another name",
+                )
+            )
         if stem.source is not None and stem.from_ != BAND:
-            issues.append((("stems", index, "source"), f"'source' names the band take's source of a stem with "
-                           f"'from: {BAND}'; add from: {BAND}, or write 'separate:' to keep a source of this "
-                           "stem's own generated audio"))  # fmt: skip
+            issues.append(
+                (
+                    ("stems", index, "source"),
+                    f"'source' names the band take's source of a stem with "
+                    f"'from: {BAND}'; add from: {BAND}, or write 'separate:' to keep a source of this "
+                    "stem's own generated audio",
+                )
+            )
     for index, stem in band:
         issues += _band_stem_issues(arrangement, index, stem)
     return issues
@@ -190,15 +229,29 @@ def _band_issues(arrangement: Arrangement) -> list[Issue]:
 
 def _band_stem_issues(arrangement: Arrangement, index: int, stem: Stem) -> list[Issue]:
     if arrangement.band is None:
-        return [(("stems", index, "from"), f"there is no '{BAND}:' block to take this stem from; add one (band: {{}} "
-                 "composes its prompt from the band stems' prompts), or remove 'from' and give the stem a prompt")]  # fmt: skip
+        return [
+            (
+                ("stems", index, "from"),
+                f"there is no '{BAND}:' block to take this stem from; add one (band: {{}} "
+                "composes its prompt from the band stems' prompts), or remove 'from' and give the stem a prompt",
+            )
+        ]
     issues: list[Issue] = [
-        (("stems", index, field), f"a stem with 'from: {BAND}' is a source of the band take, not generated or "
-         f"separated on its own, so '{field}' does not apply; remove it (band: has model and separation_model)")
-        for field in BAND_STEM_FORBIDDEN if getattr(stem, field) is not None
-    ]  # fmt: skip
+        (
+            ("stems", index, field),
+            f"a stem with 'from: {BAND}' is a source of the band take, not generated or "
+            f"separated on its own, so '{field}' does not apply; remove it (band: has model and separation_model)",
+        )
+        for field in BAND_STEM_FORBIDDEN
+        if getattr(stem, field) is not None
+    ]
     if stem.prompt is not None and arrangement.band.prompt is not None:
-        issues.append((("stems", index, "prompt"), "unused: band.prompt is set and is the band take's whole prompt; "
-                       "move these words into band.prompt, or remove band.prompt to compose it from the band "
-                       "stems' prompts"))  # fmt: skip
+        issues.append(
+            (
+                ("stems", index, "prompt"),
+                "unused: band.prompt is set and is the band take's whole prompt; "
+                "move these words into band.prompt, or remove band.prompt to compose it from the band "
+                "stems' prompts",
+            )
+        )
     return issues

@@ -59,6 +59,7 @@ def parse_time_signature(value: str) -> tuple[int, int]:
         )
     return beats, unit
 
+
 MAX_SEED = 2**32 - 1  # MusicGen seeds go through numpy's and torch's generators, which take 32 bits
 # Characters that must not reach file tags, CUE sheets or a terminal raw: C0/C1 controls (NUL, newline, ESC of a
 # terminal escape), line and paragraph separators, and the bidirectional overrides that reorder shown text.
@@ -100,11 +101,15 @@ MIDI_JSON_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"enum": [*INSTRUMENT_FAMILIES, False]},
         {"type": "string", "minLength": 1, "description": "a General MIDI instrument name, e.g. clarinet"},
-        {"type": "integer", "minimum": GM_PROGRAM_FIRST, "maximum": GM_PROGRAM_LAST,
-         "description": f"a General MIDI program number {_GM_NUMBERS}, as the GM tables number them"},
+        {
+            "type": "integer",
+            "minimum": GM_PROGRAM_FIRST,
+            "maximum": GM_PROGRAM_LAST,
+            "description": f"a General MIDI program number {_GM_NUMBERS}, as the GM tables number them",
+        },
         {"type": "null"},
     ]
-}  # fmt: skip
+}
 MidiChoice = Annotated[str | Literal[False] | None, WithJsonSchema(MIDI_JSON_SCHEMA)]
 _MIDI_ALLOWED = (
     f"allowed: {', '.join(INSTRUMENT_FAMILIES)}, false (no MIDI), null (guess), a General MIDI instrument "
@@ -153,10 +158,14 @@ MELODY_STEMS_DESCRIPTION = (
     "trained on) for trained models, the file as it is for debug and random: models"
 )
 AudioFormat = Literal["wav", "flac", "mp3"]  # mixing.formats.FORMATS (a test keeps the two equal)
-SessionFormat = Literal["dawproject", "reaper"]  # mixing.sessions.model.SESSION_FORMATS (a test keeps them equal)
+SessionFormat = Literal[
+    "dawproject", "reaper"
+]  # mixing.sessions.model.SESSION_FORMATS (a test keeps them equal)
 ExportRate = Literal[32000, 44100, 48000]
 Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
-DecodeEngine = Literal["eager", "fast"]  # stems.musicgen.generator.ENGINES (tests/stems/musicgen/test_fast_decode.py keeps the two equal)
+DecodeEngine = Literal[
+    "eager", "fast"
+]  # stems.musicgen.generator.ENGINES (tests/stems/musicgen/test_fast_decode.py keeps the two equal)
 
 
 def _existing_file(value: Path, info: ValidationInfo) -> Path:
@@ -314,7 +323,10 @@ class Transcription(StrictModel):
         default=None, ge=0, le=500, description="note tracker: ends moved this much earlier (reverb tail)"
     )
     reonset_threshold: SFloat | None = Field(
-        default=None, ge=0, lt=1, description="note tracker: weaker onsets that re-start a held pitch (0: off)"
+        default=None,
+        ge=0,
+        lt=1,
+        description="note tracker: weaker onsets that re-start a held pitch (0: off)",
     )
 
     def overrides(self) -> dict[str, Any]:
@@ -326,10 +338,15 @@ class Transcription(StrictModel):
 # this schema.
 _STEM_KINDS_JSON_SCHEMA: dict[str, Any] = {
     "if": {"properties": {"from": {"const": BAND}}, "required": ["from"]},
-    "then": {"required": ["source"], "properties": {"source": {"type": "string"},
-             **{f: {"type": "null"} for f in BAND_STEM_FORBIDDEN}}},
-    "else": {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "source": {"type": "null"}}},
-}  # fmt: skip
+    "then": {
+        "required": ["source"],
+        "properties": {"source": {"type": "string"}, **{f: {"type": "null"} for f in BAND_STEM_FORBIDDEN}},
+    },
+    "else": {
+        "required": ["prompt"],
+        "properties": {"prompt": {"type": "string"}, "source": {"type": "null"}},
+    },
+}
 _MISSING_PROMPT = (
     "required field 'prompt' is missing (or null) in this stem; add it, e.g. prompt: tight funk drums "
     f"(only a stem with 'from: {BAND}' may leave it out)"
@@ -340,8 +357,9 @@ class Stem(StrictModel):
     """One track: generated from its prompt, or (``from: band``) one source of the band take."""
 
     # `from_` is the Python name of `from`; accepted from model_dump(by_alias=False) as Arrangement's `$schema`
-    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True,
-                              json_schema_extra=_STEM_KINDS_JSON_SCHEMA)  # fmt: skip
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, json_schema_extra=_STEM_KINDS_JSON_SCHEMA
+    )
 
     name: str = Field(
         description="file-name slug", examples=["drums"], json_schema_extra={"pattern": SLUG_PATTERN}
@@ -464,7 +482,9 @@ class Band(StrictModel):
     @classmethod
     def _prompt(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise ValueError("the prompt is empty; describe the band, or write null to compose it from the stems")
+            raise ValueError(
+                "the prompt is empty; describe the band, or write null to compose it from the stems"
+            )
         return None if value is None else value.strip()
 
 
@@ -481,7 +501,9 @@ class MasterSettings(StrictModel):  # the settings of `master:`; mixing.master.M
         description='constant "320k" (32k..320k) or VBR "V0".."V9"',
         json_schema_extra={"enum": list(MP3_BITRATES)},
     )
-    zip_stems: SBool = Field(default=False, description="also write stems.zip of the stems (cleaned and conformed)")
+    zip_stems: SBool = Field(
+        default=False, description="also write stems.zip of the stems (cleaned and conformed)"
+    )
     sessions: list[SessionFormat] = Field(
         default=list(get_args(SessionFormat)),
         description="DAW sessions written to session/<slug>.dawproject (Bitwig Studio, Studio One, Cubase) and "
@@ -608,7 +630,9 @@ class Arrangement(StrictModel):
         for index, stem in enumerate(stems):
             if isinstance(stem, dict) and "from_" in stem:
                 sink.append((("stems", index, "from_"), "unknown key 'from_'; did you mean 'from'?"))
-                stem = {("from" if key == "from_" and "from" not in stem else key): v for key, v in stem.items()}
+                stem = {
+                    ("from" if key == "from_" and "from" not in stem else key): v for key, v in stem.items()
+                }
             fixed.append(stem)
         return {**data, "stems": fixed}
 
@@ -686,13 +710,26 @@ def melody_stems_issues(arrangement: Arrangement) -> list[tuple[tuple[str | int,
     issues: list[tuple[tuple[str | int, ...], str]] = []
     has_file = arrangement.melody is not None or any(s.melody is not None for s in arrangement.stems)
     if arrangement.melody_stems is not None and not has_file:
-        issues.append((("melody_stems",), "set, but neither the arrangement nor any stem has a 'melody' file to "
-                       "separate; add 'melody:' or remove 'melody_stems'"))  # fmt: skip
+        issues.append(
+            (
+                ("melody_stems",),
+                "set, but neither the arrangement nor any stem has a 'melody' file to "
+                "separate; add 'melody:' or remove 'melody_stems'",
+            )
+        )
     for index, stem in enumerate(arrangement.stems):
         if stem.melody_stems is None or stem.melody is not None:
             continue
-        why = (f"stem {stem.name!r} follows {stem.follow!r}, whose audio guides it as it is"
-               if stem.follow else f"stem {stem.name!r} has no 'melody' file of its own")  # fmt: skip
-        issues.append((("stems", index, "melody_stems"), f"set, but {why}; remove 'melody_stems' here (set it at "
-                       "the top level for the arrangement's melody)"))  # fmt: skip
+        why = (
+            f"stem {stem.name!r} follows {stem.follow!r}, whose audio guides it as it is"
+            if stem.follow
+            else f"stem {stem.name!r} has no 'melody' file of its own"
+        )
+        issues.append(
+            (
+                ("stems", index, "melody_stems"),
+                f"set, but {why}; remove 'melody_stems' here (set it at "
+                "the top level for the arrangement's melody)",
+            )
+        )
     return issues

@@ -22,9 +22,20 @@ from mixing.sessions.model import (
 from mixing.sessions.reaper import write_reaper
 
 __all__ = [
-    "FAMILY_COLORS", "SESSION_DIR", "SESSION_FORMATS", "SESSION_SUFFIXES", "AudioClip", "AudioTrack", "Marker",
-    "MidiNote", "MidiTrack", "Session", "Tempo", "family_color", "write_session",
-]  # fmt: skip
+    "FAMILY_COLORS",
+    "SESSION_DIR",
+    "SESSION_FORMATS",
+    "SESSION_SUFFIXES",
+    "AudioClip",
+    "AudioTrack",
+    "Marker",
+    "MidiNote",
+    "MidiTrack",
+    "Session",
+    "Tempo",
+    "family_color",
+    "write_session",
+]
 
 
 def write_session(session: Session, fmt: str, path: Path) -> Path:

@@ -37,22 +37,49 @@ class _Ids:
         return f"id{self.count}"
 
 
-def _channel(parent: ET.Element, ids: _Ids, role: str, gain_db: float, pan: float, mute: bool, solo: bool,
-             channels: int, destination: str | None) -> ET.Element:  # fmt: skip
+def _channel(
+    parent: ET.Element,
+    ids: _Ids,
+    role: str,
+    gain_db: float,
+    pan: float,
+    mute: bool,
+    solo: bool,
+    channels: int,
+    destination: str | None,
+) -> ET.Element:
     attrs = {"audioChannels": str(channels), "role": role, "solo": "true" if solo else "false", "id": ids()}
     if destination:
         attrs["destination"] = destination
     channel = ET.SubElement(parent, "Channel", attrs)
     ET.SubElement(channel, "Mute", value="true" if mute else "false", id=ids(), name="Mute")
-    ET.SubElement(channel, "Pan", max="1.0", min="0.0", unit="normalized", value=_num((pan + 1.0) / 2.0),
-                  id=ids(), name="Pan")  # fmt: skip
+    ET.SubElement(
+        channel,
+        "Pan",
+        max="1.0",
+        min="0.0",
+        unit="normalized",
+        value=_num((pan + 1.0) / 2.0),
+        id=ids(),
+        name="Pan",
+    )
     volume = db_to_linear(gain_db)  # the mix may raise a quiet stem past a fader's usual +6 dB: kept as is
-    ET.SubElement(channel, "Volume", max=_num(max(2.0, volume)), min="0.0", unit="linear", value=_num(volume),
-                  id=ids(), name="Volume")  # fmt: skip
+    ET.SubElement(
+        channel,
+        "Volume",
+        max=_num(max(2.0, volume)),
+        min="0.0",
+        unit="linear",
+        value=_num(volume),
+        id=ids(),
+        name="Volume",
+    )
     return channel
 
 
-def _track(structure: ET.Element, ids: _Ids, name: str, color: str, content: str, comment: str = "") -> ET.Element:
+def _track(
+    structure: ET.Element, ids: _Ids, name: str, color: str, content: str, comment: str = ""
+) -> ET.Element:
     attrs = {"contentType": content, "loaded": "true", "id": ids(), "name": one_line(name), "color": color}
     if comment:
         attrs["comment"] = one_line(comment)
@@ -63,11 +90,25 @@ def _audio_clip(lanes: ET.Element, ids: _Ids, session: Session, track: AudioTrac
     clip, tempo = track.clip, session.tempo
     beats = _num(tempo.beats(clip.length))
     clips = ET.SubElement(lanes, "Clips", id=ids())
-    element = ET.SubElement(clips, "Clip", time=_num(tempo.beats(clip.start)), duration=beats,
-                            contentTimeUnit="beats", playStart="0.0", name=one_line(track.name))  # fmt: skip
+    element = ET.SubElement(
+        clips,
+        "Clip",
+        time=_num(tempo.beats(clip.start)),
+        duration=beats,
+        contentTimeUnit="beats",
+        playStart="0.0",
+        name=one_line(track.name),
+    )
     warps = ET.SubElement(element, "Warps", contentTimeUnit="seconds", timeUnit="beats", id=ids())
-    audio = ET.SubElement(warps, "Audio", algorithm="stretch", channels=str(clip.channels),
-                          duration=_num(clip.length), sampleRate=str(clip.sample_rate), id=ids())  # fmt: skip
+    audio = ET.SubElement(
+        warps,
+        "Audio",
+        algorithm="stretch",
+        channels=str(clip.channels),
+        duration=_num(clip.length),
+        sampleRate=str(clip.sample_rate),
+        id=ids(),
+    )
     ET.SubElement(audio, "File", path=f"{AUDIO_DIR}/{clip.name}")
     ET.SubElement(warps, "Warp", time="0.0", contentTime="0.0")
     ET.SubElement(warps, "Warp", time=beats, contentTime=_num(clip.length))
@@ -76,13 +117,26 @@ def _audio_clip(lanes: ET.Element, ids: _Ids, session: Session, track: AudioTrac
 def _note_clip(lanes: ET.Element, ids: _Ids, session: Session, track: MidiTrack) -> None:
     tempo = session.tempo
     clips = ET.SubElement(lanes, "Clips", id=ids())
-    element = ET.SubElement(clips, "Clip", time=_num(tempo.beats(track.start)),
-                            duration=_num(tempo.beats(track.length)), playStart="0.0", name=one_line(track.name))  # fmt: skip
+    element = ET.SubElement(
+        clips,
+        "Clip",
+        time=_num(tempo.beats(track.start)),
+        duration=_num(tempo.beats(track.length)),
+        playStart="0.0",
+        name=one_line(track.name),
+    )
     notes = ET.SubElement(element, "Notes", id=ids())
     for note in track.notes:
-        ET.SubElement(notes, "Note", time=_num(tempo.beats(note.start)),
-                      duration=_num(tempo.beats(note.end - note.start)), channel=str(track.channel),
-                      key=str(note.pitch), vel=_num(note.velocity / 127.0), rel=_num(note.velocity / 127.0))  # fmt: skip
+        ET.SubElement(
+            notes,
+            "Note",
+            time=_num(tempo.beats(note.start)),
+            duration=_num(tempo.beats(note.end - note.start)),
+            channel=str(track.channel),
+            key=str(note.pitch),
+            vel=_num(note.velocity / 127.0),
+            rel=_num(note.velocity / 127.0),
+        )
     if not track.is_drum:  # GM drums take no program; a melodic track's program is a programChange point at 0
         points = ET.SubElement(lanes, "Points", id=ids())
         ET.SubElement(points, "Target", expression="programChange", channel=str(track.channel))
@@ -95,17 +149,32 @@ def project_xml(session: Session) -> bytes:
     project = ET.Element("Project", version=FORMAT_VERSION)
     ET.SubElement(project, "Application", name="musicmaker", version=_version())
     transport = ET.SubElement(project, "Transport")
-    ET.SubElement(transport, "Tempo", max="666.0", min="20.0", unit="bpm", value=_num(session.tempo.quarter_bpm),
-                  id=ids(), name="Tempo")  # fmt: skip
-    ET.SubElement(transport, "TimeSignature", denominator=str(session.tempo.denominator),
-                  numerator=str(session.tempo.numerator), id=ids())  # fmt: skip
+    ET.SubElement(
+        transport,
+        "Tempo",
+        max="666.0",
+        min="20.0",
+        unit="bpm",
+        value=_num(session.tempo.quarter_bpm),
+        id=ids(),
+        name="Tempo",
+    )
+    ET.SubElement(
+        transport,
+        "TimeSignature",
+        denominator=str(session.tempo.denominator),
+        numerator=str(session.tempo.numerator),
+        id=ids(),
+    )
     structure = ET.SubElement(project, "Structure")
     master_track = _track(structure, ids, "Master", "#ffffff", "audio notes")
     master = _channel(master_track, ids, "master", session.master_gain_db, 0.0, False, False, 2, None)
     lanes_of: list[tuple[str, AudioTrack | MidiTrack]] = []
     for track in [*session.audio, *([session.reference] if session.reference else [])]:
         element = _track(structure, ids, track.name, track.color, "audio", track.comment)
-        _channel(element, ids, "regular", track.gain_db, track.pan, track.mute, track.solo, 2, master.get("id"))
+        _channel(
+            element, ids, "regular", track.gain_db, track.pan, track.mute, track.solo, 2, master.get("id")
+        )
         lanes_of.append((element.get("id", ""), track))
     for midi in session.midi:
         element = _track(structure, ids, midi.name, midi.color, "notes", _program_comment(midi))
@@ -122,8 +191,13 @@ def project_xml(session: Session) -> bytes:
     if session.markers:  # the schema wants at least one Marker in a Markers
         markers = ET.SubElement(arrangement, "Markers", id=ids())
         for marker in session.markers:
-            ET.SubElement(markers, "Marker", time=_num(session.tempo.beats(marker.seconds)),
-                          name=one_line(marker.name), color=family_color(None))  # fmt: skip
+            ET.SubElement(
+                markers,
+                "Marker",
+                time=_num(session.tempo.beats(marker.seconds)),
+                name=one_line(marker.name),
+                color=family_color(None),
+            )
     ET.SubElement(project, "Scenes")
     return _bytes(project)
 
@@ -145,7 +219,9 @@ def write_dawproject(session: Session, path: Path) -> Path:
         _add(zf, "project.xml", project_xml(session))
         _add(zf, "metadata.xml", metadata_xml(session))
         for clip in clips:
-            info = _info(f"{AUDIO_DIR}/{clip.name}", zipfile.ZIP_STORED)  # PCM barely deflates; storing is fast
+            info = _info(
+                f"{AUDIO_DIR}/{clip.name}", zipfile.ZIP_STORED
+            )  # PCM barely deflates; storing is fast
             with open(clip.file, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)

@@ -16,10 +16,18 @@ from stems.errors import UserInputError
 # One colour per instrument family (stems.instruments.INSTRUMENT_FAMILIES), as #rrggbb; stems of no known
 # family, MIDI of them and the reference mix take the fallback.
 FAMILY_COLORS: dict[str, str] = {
-    "drums": "#d9534f", "bass": "#f0ad4e", "piano": "#5bc0de", "keys": "#4a90d9", "guitar": "#8bc34a",
-    "lead": "#e040fb", "strings": "#9c6ade", "pad": "#26a69a", "vocals": "#ff7043", "brass": "#ffca28",
+    "drums": "#d9534f",
+    "bass": "#f0ad4e",
+    "piano": "#5bc0de",
+    "keys": "#4a90d9",
+    "guitar": "#8bc34a",
+    "lead": "#e040fb",
+    "strings": "#9c6ade",
+    "pad": "#26a69a",
+    "vocals": "#ff7043",
+    "brass": "#ffca28",
     "woodwind": "#66bb6a",
-}  # fmt: skip
+}
 FALLBACK_COLOR = "#9e9e9e"
 SESSION_FORMATS: tuple[str, ...] = ("dawproject", "reaper")
 SESSION_SUFFIXES: dict[str, str] = {"dawproject": ".dawproject", "reaper": ".rpp"}
@@ -40,8 +48,10 @@ class Tempo:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.bpm) and self.bpm > 0) or self.numerator < 1 or self.denominator < 1:
-            raise UserInputError(f"session tempo {self.bpm} bpm in {self.numerator}/{self.denominator} is not "
-                                 "a tempo; the manifest's arrangement needs a positive bpm and a time signature")  # fmt: skip
+            raise UserInputError(
+                f"session tempo {self.bpm} bpm in {self.numerator}/{self.denominator} is not "
+                "a tempo; the manifest's arrangement needs a positive bpm and a time signature"
+            )
 
     @property
     def quarter_bpm(self) -> float:

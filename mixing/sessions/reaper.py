@@ -30,13 +30,17 @@ def _peak_color(color: str) -> int:
 def _track(name: str, color: str, gain_db: float, pan: float, mute: bool, solo: bool) -> Any:
     from rpp import Element
 
-    return Element("TRACK", [], [
-        ["NAME", one_line(name)],
-        ["PEAKCOL", _peak_color(color)],
-        ["VOLPAN", _num(db_to_linear(gain_db)), _num(pan), -1, -1, 1],
-        ["MUTESOLO", int(mute), SOLO_IN_PLACE if solo else 0, 0],
-        ["NCHAN", 2],
-    ])  # fmt: skip
+    return Element(
+        "TRACK",
+        [],
+        [
+            ["NAME", one_line(name)],
+            ["PEAKCOL", _peak_color(color)],
+            ["VOLPAN", _num(db_to_linear(gain_db)), _num(pan), -1, -1, 1],
+            ["MUTESOLO", int(mute), SOLO_IN_PLACE if solo else 0, 0],
+            ["NCHAN", 2],
+        ],
+    )
 
 
 def _audio_track(track: AudioTrack, folder: Path) -> Any:
@@ -45,9 +49,18 @@ def _audio_track(track: AudioTrack, folder: Path) -> Any:
     clip = track.clip
     element = _track(track.name, track.color, track.gain_db, track.pan, track.mute, track.solo)
     source = Element("SOURCE", ["WAVE"], [["FILE", relative_path(clip.file, folder)]])
-    element.append(Element("ITEM", [], [
-        ["POSITION", _num(clip.start)], ["LENGTH", _num(clip.length)], ["NAME", one_line(track.name)], source,
-    ]))  # fmt: skip
+    element.append(
+        Element(
+            "ITEM",
+            [],
+            [
+                ["POSITION", _num(clip.start)],
+                ["LENGTH", _num(clip.length)],
+                ["NAME", one_line(track.name)],
+                source,
+            ],
+        )
+    )
     return element
 
 
@@ -75,10 +88,21 @@ def _midi_track(track: MidiTrack, quarter_bpm: float) -> Any:
     from rpp import Element
 
     element = _track(track.name, track.color, 0.0, 0.0, False, False)
-    source = Element("SOURCE", ["MIDI"], [["HASDATA", 1, TICKS_PER_QN, "QN"], *midi_events(track, quarter_bpm)])
-    element.append(Element("ITEM", [], [
-        ["POSITION", _num(track.start)], ["LENGTH", _num(track.length)], ["NAME", one_line(track.name)], source,
-    ]))  # fmt: skip
+    source = Element(
+        "SOURCE", ["MIDI"], [["HASDATA", 1, TICKS_PER_QN, "QN"], *midi_events(track, quarter_bpm)]
+    )
+    element.append(
+        Element(
+            "ITEM",
+            [],
+            [
+                ["POSITION", _num(track.start)],
+                ["LENGTH", _num(track.length)],
+                ["NAME", one_line(track.name)],
+                source,
+            ],
+        )
+    )
     return element
 
 
@@ -87,12 +111,16 @@ def project(session: Session, folder: Path) -> Any:
     from rpp import Element
 
     tempo = session.tempo
-    root = Element("REAPER_PROJECT", ["0.1", REAPER_VERSION, 0], [
-        ["TITLE", one_line(session.title)],
-        ["AUTHOR", one_line(session.artist)],
-        ["TEMPO", _num(tempo.quarter_bpm), tempo.numerator, tempo.denominator],
-        ["MASTER_VOLUME", _num(db_to_linear(session.master_gain_db)), 0, -1, -1, 1],
-    ])  # fmt: skip
+    root = Element(
+        "REAPER_PROJECT",
+        ["0.1", REAPER_VERSION, 0],
+        [
+            ["TITLE", one_line(session.title)],
+            ["AUTHOR", one_line(session.artist)],
+            ["TEMPO", _num(tempo.quarter_bpm), tempo.numerator, tempo.denominator],
+            ["MASTER_VOLUME", _num(db_to_linear(session.master_gain_db)), 0, -1, -1, 1],
+        ],
+    )
     for index, marker in enumerate(session.markers, start=1):
         root.append(["MARKER", index, _num(marker.seconds), one_line(marker.name), 0])
     for track in session.audio:

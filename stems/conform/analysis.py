@@ -29,8 +29,9 @@ def _tempo(times: np.ndarray) -> float | None:
     return 60.0 / float(slope) if slope > 0 else None
 
 
-def analyze(audio: Audio, *, bpm_hint: float | None = None, beats_per_bar: int = 4,
-            family: str | None = None) -> Analysis:  # fmt: skip
+def analyze(
+    audio: Audio, *, bpm_hint: float | None = None, beats_per_bar: int = 4, family: str | None = None
+) -> Analysis:
     """Analyse ``audio``; with ``bpm_hint`` the beats are at the metrical level nearest it (and a warning
     says so when that differs from the level the tracker found). ``family`` (an instrument family such as
     ``strings``; None for a mix) sets how late its onsets peak after the note-ons (``beats.latency``)."""
@@ -49,8 +50,10 @@ def analyze(audio: Audio, *, bpm_hint: float | None = None, beats_per_bar: int =
         times, level = beatlib.to_level(times, found.tempo_bpm, bpm_hint)
         warnings += [level] if level else []
         if level is None and found.offbeat >= DOUBLE_PULSE:
-            warnings.append(f"onsets come as strongly between the beats ({2 * found.tempo_bpm:.1f} bpm, about "
-                            f"double {bpm_hint:g}): the level nearest {bpm_hint:g} is used")  # fmt: skip
+            warnings.append(
+                f"onsets come as strongly between the beats ({2 * found.tempo_bpm:.1f} bpm, about "
+                f"double {bpm_hint:g}): the level nearest {bpm_hint:g} is used"
+            )
     tempo = _tempo(times)
     first, db_conf = beatlib.downbeat_phase(y, ANALYSIS_RATE, env, times, beats_per_bar)
     cents, tuning_conf = estimate_tuning(y, ANALYSIS_RATE)

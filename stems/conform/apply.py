@@ -51,8 +51,7 @@ def _tempo_problem(analysis: Analysis, audio: Audio, grid: Grid) -> str | None:
     if audio.duration < two_bars:
         return f"shorter than two bars ({audio.duration:.2f} s < {two_bars:.2f} s at {grid.bpm:g} bpm)"
     if analysis.tempo_bpm is None or analysis.tempo_confidence < MIN_TEMPO_CONFIDENCE:
-        return (f"no steady beat: confidence {analysis.tempo_confidence:.2f} below "
-                f"{MIN_TEMPO_CONFIDENCE:.2f}")  # fmt: skip
+        return f"no steady beat: confidence {analysis.tempo_confidence:.2f} below {MIN_TEMPO_CONFIDENCE:.2f}"
     if len(analysis.beats) < MIN_BARS * grid.beats_per_bar:
         return f"no steady beat: only {len(analysis.beats)} beats found, fewer than two bars"
     return None
@@ -101,8 +100,16 @@ def _as_is(audio: Audio, grid: Grid, analysis: Analysis, reason: str) -> Conform
     return ConformResult(out, False, f"left as is: {reason}", analysis, None, error, None, 1.0, 0.0)
 
 
-def conform(audio: Audio, grid: Grid, *, tempo: bool = True, key: bool = False, pitched: bool = True,
-            analysis: Analysis | None = None, family: str | None = None) -> ConformResult:  # fmt: skip
+def conform(
+    audio: Audio,
+    grid: Grid,
+    *,
+    tempo: bool = True,
+    key: bool = False,
+    pitched: bool = True,
+    analysis: Analysis | None = None,
+    family: str | None = None,
+) -> ConformResult:
     """Warp ``audio``'s beats onto ``grid`` (``tempo``) and retune it toward A440 and ``grid.key`` (``key``,
     never when not ``pitched``); or return it fitted to the length, ``applied=False``, with the reason.
     ``family`` is the stem's instrument family (``analyze``'s), for the analysis before and after."""
@@ -149,8 +156,16 @@ def _render(audio: Audio, grid: Grid, tmap: timemap.TimeMap | None, cents: float
     return Audio(samples, audio.sample_rate).fitted(_length(audio, grid, tmap))
 
 
-def _finish(audio: Audio, out: Audio, grid: Grid, before: Analysis, tmap: timemap.TimeMap | None,
-            plan: _Plan, level: str | None, family: str | None) -> ConformResult:  # fmt: skip
+def _finish(
+    audio: Audio,
+    out: Audio,
+    grid: Grid,
+    before: Analysis,
+    tmap: timemap.TimeMap | None,
+    plan: _Plan,
+    level: str | None,
+    family: str | None,
+) -> ConformResult:
     """Analyse the output, compare it with the input on the grid, and say what was done."""
     after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
     origin = grid.origin if grid.origin is not None else (tmap.downbeat_at if tmap is not None else 0.0)
@@ -162,16 +177,28 @@ def _finish(audio: Audio, out: Audio, grid: Grid, before: Analysis, tmap: timema
     if tmap is not None:
         worse = error_before is not None and (error_after is None or error_after > max(error_before, 15.0))
         if worse:
-            reason = (f"conforming moved the beats away from the grid (mean error {error_before:.0f} ms -> "
-                      f"{error_after or float('nan'):.0f} ms)")  # fmt: skip
+            reason = (
+                f"conforming moved the beats away from the grid (mean error {error_before:.0f} ms -> "
+                f"{error_after or float('nan'):.0f} ms)"
+            )
             return _as_is(audio, grid, before, reason)
-        said.insert(0, f"warped {before.tempo_bpm:.1f} -> {grid.bpm:g} bpm, first downbeat at {tmap.downbeat_at:.3f} s")
+        said.insert(
+            0,
+            f"warped {before.tempo_bpm:.1f} -> {grid.bpm:g} bpm, first downbeat at {tmap.downbeat_at:.3f} s",
+        )
     if plan.cents:
         said.append(f"shifted {plan.cents:+.0f} cents")
     return ConformResult(
-        audio=out, applied=True, reason="; ".join(said), before=before, after=after,
-        error_before_ms=error_before, error_after_ms=error_after,
-        stretch=tmap.stretch if tmap is not None else 1.0, shift_cents=plan.cents,
-        grid_origin=origin, engine=warp.ENGINE_NAME,
+        audio=out,
+        applied=True,
+        reason="; ".join(said),
+        before=before,
+        after=after,
+        error_before_ms=error_before,
+        error_after_ms=error_after,
+        stretch=tmap.stretch if tmap is not None else 1.0,
+        shift_cents=plan.cents,
+        grid_origin=origin,
+        engine=warp.ENGINE_NAME,
         time_map=() if tmap is None else tuple(zip(tmap.source.tolist(), tmap.target.tolist())),
-    )  # fmt: skip
+    )

@@ -64,7 +64,9 @@ class Beats:
     tempo_bpm: float | None
     confidence: float
     times: np.ndarray  # seconds
-    offbeat: float = 0.0  # onset strength midway between beats over that at the beats (1: a pulse twice as fast)
+    offbeat: float = (
+        0.0  # onset strength midway between beats over that at the beats (1: a pulse twice as fast)
+    )
 
 
 def onset_envelope(y: np.ndarray, sr: int) -> np.ndarray:
@@ -97,7 +99,9 @@ def latency(family: str | None) -> float:
     return FAMILY_LATENCY.get(family or "", LATENCY)
 
 
-def track(y: np.ndarray, sr: int, env: np.ndarray, bpm_hint: float | None, family: str | None = None) -> Beats:
+def track(
+    y: np.ndarray, sr: int, env: np.ndarray, bpm_hint: float | None, family: str | None = None
+) -> Beats:
     """Tempo and beats; the tempo is the median beat period's, the confidence the onset periodicity there
     (of the broadband onsets or of the bass notes', whichever is clearer). Beat times are note-on times: the
     family's :func:`latency` is taken off."""
@@ -116,8 +120,10 @@ def track(y: np.ndarray, sr: int, env: np.ndarray, bpm_hint: float | None, famil
     period = float(np.median(np.diff(times)))
     lag = period * sr / HOP
     confidence = max(periodicity(env, lag), min(1.0, BASS_CONFIDENCE_SCALE * periodicity(bass, lag)))
-    offbeat = float(np.median(_peak_near(env, (frames[:-1] + frames[1:]) // 2)) /
-                    max(float(np.median(_peak_near(env, frames))), 1e-9))  # fmt: skip
+    offbeat = float(
+        np.median(_peak_near(env, (frames[:-1] + frames[1:]) // 2))
+        / max(float(np.median(_peak_near(env, frames))), 1e-9)
+    )
     times = regularise(times, period)
     return Beats(60.0 / float(np.median(np.diff(times))), confidence, times, offbeat)
 
@@ -197,7 +203,7 @@ def _harmony_lead(chroma: np.ndarray, frames: np.ndarray) -> float:
     them cut midway: above 0 when chords change on the beats."""
     n = chroma.shape[1]
     step = np.diff(frames)
-    mids = (frames + np.append(step, step[-1]) // 2)
+    mids = frames + np.append(step, step[-1]) // 2
     on, off = (np.concatenate(([0], f[f < n], [n])) for f in (frames, mids))
     return float(np.log((_span_change(chroma, on) + 1e-9) / (_span_change(chroma, off) + 1e-9)))
 
@@ -289,12 +295,15 @@ def to_level(times: np.ndarray, bpm: float, target: float) -> tuple[np.ndarray, 
         out = np.sort(np.concatenate((times, mids)))
         return out, f"the beat found is {bpm:.1f} bpm, about half of {target:g}: its half beats are used"
     if ratio < 2**-0.5 and len(times) >= 4:
-        return times[::2], f"the beat found is {bpm:.1f} bpm, about double {target:g}: every other beat is used"
+        return times[
+            ::2
+        ], f"the beat found is {bpm:.1f} bpm, about double {target:g}: every other beat is used"
     return times, None
 
 
-def downbeat_phase(y: np.ndarray, sr: int, env: np.ndarray, times: np.ndarray,
-                   beats_per_bar: int) -> tuple[int, float]:  # fmt: skip
+def downbeat_phase(
+    y: np.ndarray, sr: int, env: np.ndarray, times: np.ndarray, beats_per_bar: int
+) -> tuple[int, float]:
     """(index of the first downbeat among ``times``, confidence 0..1)."""
     if len(times) < 2 * beats_per_bar or beats_per_bar < 2:
         return 0, 0.0
@@ -317,14 +326,14 @@ def _beat_features(y: np.ndarray, sr: int, env: np.ndarray, times: np.ndarray) -
     low = librosa.onset.onset_strength(S=librosa.power_to_db(mel[:8]), sr=sr, hop_length=HOP)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP)
     bounds = np.concatenate(([0], frames, [chroma.shape[1]]))
-    means = [chroma[:, a:max(b, a + 1)].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])]
+    means = [chroma[:, a : max(b, a + 1)].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])]
     change = np.array([_cosine_distance(means[i], means[i + 1]) for i in range(len(frames))])
     bass = _peak_near(low, frames)
     return _unit_mean(bass) + _unit_mean(change) + 0.5 * _unit_mean(_peak_near(env, frames))
 
 
 def _peak_near(env: np.ndarray, frames: np.ndarray, width: int = 2) -> np.ndarray:
-    return np.array([env[max(0, f - width):f + width + 1].max(initial=0.0) for f in frames])
+    return np.array([env[max(0, f - width) : f + width + 1].max(initial=0.0) for f in frames])
 
 
 def _cosine_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -30,8 +30,9 @@ PRIOR_OCTAVES = 0.15  # standard deviation of the per-beat tempo prior: 8 % off 
 FLOOR = 0.03
 
 
-def decode(activation: np.ndarray, fps: float, expected_bpm: float, *,
-           prior_octaves: float = PRIOR_OCTAVES) -> np.ndarray:  # fmt: skip
+def decode(
+    activation: np.ndarray, fps: float, expected_bpm: float, *, prior_octaves: float = PRIOR_OCTAVES
+) -> np.ndarray:
     """Frames of the beats on the most likely path through ``activation`` (0..1 per frame, a beat's
     likelihood) at ``fps`` frames per second, with tempi within ``RANGE`` of ``expected_bpm``."""
     act = np.clip(np.asarray(activation, dtype=np.float64), FLOOR, 1.0 - FLOOR)
@@ -43,7 +44,9 @@ def decode(activation: np.ndarray, fps: float, expected_bpm: float, *,
     first = np.concatenate(([0], np.cumsum(periods)[:-1]))
     last = first + periods - 1
     position = np.concatenate([np.arange(p) for p in periods])
-    in_beat = position < np.repeat(np.maximum(1, periods // OBSERVATION_LAMBDA), periods)  # as in regions below
+    in_beat = position < np.repeat(
+        np.maximum(1, periods // OBSERVATION_LAMBDA), periods
+    )  # as in regions below
     # log P(period j at the next beat | period i now) plus the tempo prior of j, per beat.
     log_move = -TRANSITION_LAMBDA * np.abs(periods[None, :] / periods[:, None] - 1.0)
     log_move -= np.log(np.exp(log_move).sum(axis=1, keepdims=True))
@@ -69,8 +72,9 @@ def decode(activation: np.ndarray, fps: float, expected_bpm: float, *,
     return np.array([b + int(np.argmax(act[b : b + r])) for b, r in zip(beats, regions)], dtype=np.int64)
 
 
-def _beats_on_path(state: int, came_from: np.ndarray, first: np.ndarray,
-                   periods: np.ndarray) -> tuple[list[int], list[int]]:  # fmt: skip
+def _beats_on_path(
+    state: int, came_from: np.ndarray, first: np.ndarray, periods: np.ndarray
+) -> tuple[list[int], list[int]]:
     """Walk the best path back from its last ``state``: each frame where it is at position 0 is a beat, with
     the length of its beat region."""
     j = int(np.searchsorted(first, state, side="right") - 1)

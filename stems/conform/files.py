@@ -18,14 +18,22 @@ def _family(instrument: str | None) -> str | None:
     return None if instrument is None else resolve_instrument(instrument).family
 
 
-def analyze_file(path: Path, *, bpm_hint: float | None = None, beats_per_bar: int = 4,
-                 instrument: str | None = None) -> Analysis:  # fmt: skip
+def analyze_file(
+    path: Path, *, bpm_hint: float | None = None, beats_per_bar: int = 4, instrument: str | None = None
+) -> Analysis:
     family = _family(instrument)
     return analyze(read_audio(path), bpm_hint=bpm_hint, beats_per_bar=beats_per_bar, family=family)
 
 
-def conform_file(path: Path, out: Path, *, bpm: float, beats_per_bar: int = 4, key: str | None = None,
-                 instrument: str | None = None) -> ConformResult:  # fmt: skip
+def conform_file(
+    path: Path,
+    out: Path,
+    *,
+    bpm: float,
+    beats_per_bar: int = 4,
+    key: str | None = None,
+    instrument: str | None = None,
+) -> ConformResult:
     """Conform the audio at ``path`` to ``bpm`` (bar 1 after the input's lead-in), retuned toward ``key``
     when one is given (never a drum ``instrument``), and write it to ``out`` when something was done (input
     rate, channels and float WAV).
@@ -36,7 +44,9 @@ def conform_file(path: Path, out: Path, *, bpm: float, beats_per_bar: int = 4, k
     require_rubberband()
     audio = read_audio(path)
     grid = Grid(bpm=bpm, beats_per_bar=beats_per_bar, duration=None, key=key, origin=None)
-    result = conform(audio, grid, tempo=True, key=key is not None, pitched=family != DRUM_FAMILY, family=family)
+    result = conform(
+        audio, grid, tempo=True, key=key is not None, pitched=family != DRUM_FAMILY, family=family
+    )
     if result.applied:
         write_wav(out, result.audio)
     return result

@@ -27,8 +27,17 @@ MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 _LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 # Semitones from each mode's tonic down to the tonic of the major scale with the same notes.
-MODE_DEGREE = {"major": 0, "ionian": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7,
-               "minor": 9, "aeolian": 9, "locrian": 11}  # fmt: skip
+MODE_DEGREE = {
+    "major": 0,
+    "ionian": 0,
+    "dorian": 2,
+    "phrygian": 4,
+    "lydian": 5,
+    "mixolydian": 7,
+    "minor": 9,
+    "aeolian": 9,
+    "locrian": 11,
+}
 _KEY_RE = re.compile(r"^\s*([A-Ga-g])([#b\u266f\u266d]?)\s+([A-Za-z]+)\s*$")
 # Spectral peaks below this fraction of a frame's strongest peak are too weak to say anything about tuning.
 _PEAK_FLOOR = 0.1
@@ -41,7 +50,7 @@ def parse_key(text: str) -> tuple[int, str]:
     if match is None or mode not in MODE_DEGREE:
         raise UserInputError(
             f"key {text!r} is not a key; write a tonic A-G with optional # or b, then a mode "
-            f"({', '.join(MODE_DEGREE)}), e.g. \"A minor\", \"C# major\", \"Bb dorian\""
+            f'({", ".join(MODE_DEGREE)}), e.g. "A minor", "C# major", "Bb dorian"'
         )
     letter, accidental = match.group(1).upper(), match.group(2)
     shift = {"": 0, "#": 1, "\u266f": 1}.get(accidental, -1)
@@ -110,7 +119,8 @@ def _key_confidence(scores: np.ndarray, best: float, key: str) -> float:
     """The best correlation, scaled down when a key with other notes comes close (its relative key does not
     count: it has the same notes, and retuning moves both alike)."""
     parent = parent_pitch_class(key)
-    rivals = [float(scores[r, t]) for r in range(2) for t in range(12)
-              if (t - (0 if r == 0 else 9)) % 12 != parent]  # fmt: skip
+    rivals = [
+        float(scores[r, t]) for r in range(2) for t in range(12) if (t - (0 if r == 0 else 9)) % 12 != parent
+    ]
     margin = best - max(rivals)
     return float(np.clip(best, 0.0, 1.0) * np.clip(margin / 0.15, 0.0, 1.0))

@@ -72,8 +72,13 @@ class Grid:
         return 60.0 / self.bpm
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bpm": self.bpm, "beats_per_bar": self.beats_per_bar, "duration": self.duration,
-                "key": self.key, "origin": self.origin}  # fmt: skip
+        return {
+            "bpm": self.bpm,
+            "beats_per_bar": self.beats_per_bar,
+            "duration": self.duration,
+            "key": self.key,
+            "origin": self.origin,
+        }
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,9 @@ class ConformResult:
     error_after_ms: float | None
     stretch: float  # mean time ratio applied (output / input time; 1.0 when none)
     shift_cents: float  # pitch shift applied (0 when key is off or for unpitched stems)
-    grid_origin: float | None = None  # output time of the grid's bar line bar 1 beat 1 went to (None: not applied)
+    grid_origin: float | None = (
+        None  # output time of the grid's bar line bar 1 beat 1 went to (None: not applied)
+    )
     engine: str | None = None  # the stretcher used ("rubberband R3 (--fine)")
     # (input s, output s) anchors of the warp, for checks against known beats; not in to_dict (600 per 300 s)
     time_map: tuple[tuple[float, float], ...] = ()

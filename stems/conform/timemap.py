@@ -50,8 +50,9 @@ def downbeat_target(first_downbeat: float, ratio: float, bar: float, origin: flo
     return origin + bars * bar
 
 
-def build(beats: np.ndarray, downbeat: float, duration: float, beat_period: float, bar: float,
-          origin: float | None) -> TimeMap:  # fmt: skip
+def build(
+    beats: np.ndarray, downbeat: float, duration: float, beat_period: float, bar: float, origin: float | None
+) -> TimeMap:
     """Map ``beats`` (input seconds, at the grid's metrical level) onto the grid."""
     index = beat_indices(beats)
     first = int(np.argmin(np.abs(beats - downbeat)))

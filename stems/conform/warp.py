@@ -37,7 +37,9 @@ def require_rubberband() -> str:
     """Path of the rubberband executable; a UserInputError with an install hint when there is none."""
     path = shutil.which("rubberband")
     if path is None:
-        raise UserInputError(f"rubberband was not found (needed to conform stems to the tempo grid); {INSTALL_HINT}")
+        raise UserInputError(
+            f"rubberband was not found (needed to conform stems to the tempo grid); {INSTALL_HINT}"
+        )
     return path
 
 
@@ -46,7 +48,11 @@ def rubberband_version() -> str:
     """The installed Rubber Band's version (part of the conform stage's cache key: another version stretches
     differently)."""
     done = subprocess.run([require_rubberband(), "--version"], capture_output=True, text=True, timeout=30)
-    return (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr).strip() else "unknown"
+    return (
+        (done.stdout + done.stderr).strip().splitlines()[0]
+        if (done.stdout + done.stderr).strip()
+        else "unknown"
+    )
 
 
 def stretch(audio: Audio, source: np.ndarray, target: np.ndarray, *, cents: float = 0.0) -> Audio:

@@ -203,7 +203,9 @@ def generate_window_fast(
     streams = make_streams(decoder, conditions, sampler, length)
     form = form or step_form(str(device))
     sampled = sampler.use_sampling and sampler.temperature > 0
-    noise = SamplingNoise(length - begin, (batch, k, decoder.config.vocab_size), generators) if sampled else None
+    noise = (
+        SamplingNoise(length - begin, (batch, k, decoder.config.vocab_size), generators) if sampled else None
+    )
     with torch.inference_mode(), autocast or nullcontext():
         logits = guided_logits(streams, seq[:, :begin], sampler.cfg_coef, batch)  # eager prefill
         nxt = sample_batched(logits, sampler, None if noise is None else noise[0])

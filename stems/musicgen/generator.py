@@ -26,6 +26,8 @@ MIN_MELODY_SECONDS = 1.0  # two chroma hops of 4096 samples at 32 kHz, with marg
 MIN_CONTINUATION_SECONDS = 0.5  # 25 EnCodec frames of context
 # -60 dBFS RMS: quieter than dither on 16-bit audio; such a melody or prompt carries no pitch or timbre.
 SILENCE_RMS = 1e-3
+
+
 def validate_params(params: SamplingParams, max_window: float = MUSICGEN_WINDOW_S) -> None:
     """Sampling values the user can get wrong, checked before any model work."""
     check_stride(params.extend_stride, max_window)
@@ -152,7 +154,9 @@ class Generator:
 
     @property
     def geometry(self) -> Geometry:
-        return Geometry(self.model_name, self.device, self.sample_rate, self.frame_rate, self.channels, self.max_window)
+        return Geometry(
+            self.model_name, self.device, self.sample_rate, self.frame_rate, self.channels, self.max_window
+        )
 
     @property
     def takes_melody(self) -> bool:

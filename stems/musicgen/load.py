@@ -128,7 +128,11 @@ def configure_cuda_allocator(device: str) -> bool:
 
     import torch
 
-    if not device.startswith("cuda") or "PYTORCH_CUDA_ALLOC_CONF" in os.environ or torch.cuda.is_initialized():
+    if (
+        not device.startswith("cuda")
+        or "PYTORCH_CUDA_ALLOC_CONF" in os.environ
+        or torch.cuda.is_initialized()
+    ):
         return False
     os.environ["PYTORCH_CUDA_ALLOC_CONF"] = CUDA_ALLOC_CONF
     return True

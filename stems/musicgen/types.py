@@ -16,6 +16,7 @@ from stems.musicgen.plan import SectionSpan
 ENGINES = ("eager", "fast")
 DEFAULT_ENGINE = "fast"
 
+
 @dataclass(frozen=True)
 class SamplingParams:
     """Sampling as audiocraft's ``set_generation_params``; ``extend_stride`` s of new audio per window."""
@@ -84,4 +85,3 @@ class Geometry:
     frame_rate: int
     channels: int
     max_window: float
-

@@ -95,7 +95,11 @@ def melody_model(sources: Sequence[str], requested: str | None) -> str:
     if requested is not None:
         check_separation_model(requested)
     six = any(s in SIX_SOURCE_ONLY for s in sources)
-    name = SIX_SOURCE_SIBLING[requested] if six and requested in SIX_SOURCE_SIBLING else requested or DEFAULT_MODEL
+    name = (
+        SIX_SOURCE_SIBLING[requested]
+        if six and requested in SIX_SOURCE_SIBLING
+        else requested or DEFAULT_MODEL
+    )
     missing = [s for s in sources if s not in MODEL_SOURCES[name]]
     if missing:
         raise UserInputError(

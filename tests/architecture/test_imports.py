@@ -25,7 +25,9 @@ def module_files(root: Path) -> dict[str, Path]:
     return found
 
 
-def imports(name: str, file: Path, modules: dict[str, Path]) -> Iterator[tuple[str, ast.ImportFrom | ast.Import]]:
+def imports(
+    name: str, file: Path, modules: dict[str, Path]
+) -> Iterator[tuple[str, ast.ImportFrom | ast.Import]]:
     """(imported project module, node) for every import statement of ``file``, at any depth."""
     package = name.split(".") if file.name == "__init__.py" else name.split(".")[:-1]
     for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"), str(file))):
@@ -90,13 +92,21 @@ def test_a_function_level_import_cycle_is_found(tmp_path: Path) -> None:
     (tmp_path / "stems" / "musicgen_windows.py").write_text(
         "def render():\n    from stems.generate import GeneratedStem\n"
     )
-    assert find_cycle(import_graph(tmp_path)) == ["stems.generate", "stems.musicgen_windows", "stems.generate"]
+    assert find_cycle(import_graph(tmp_path)) == [
+        "stems.generate",
+        "stems.musicgen_windows",
+        "stems.generate",
+    ]
 
 
 def test_libraries_never_import_flows() -> None:
     graph = import_graph(REPO)
-    wrong = {(m, t) for m, targets in graph.items() for t in targets
-             if m.split(".")[0] in ("stems", "mixing") and t.split(".")[0] == "flows"}  # fmt: skip
+    wrong = {
+        (m, t)
+        for m, targets in graph.items()
+        for t in targets
+        if m.split(".")[0] in ("stems", "mixing") and t.split(".")[0] == "flows"
+    }
     assert not wrong
 
 
@@ -116,8 +126,12 @@ def test_no_module_imports_a_private_name_of_another() -> None:
     """``from a.b import _name`` across modules is a hidden dependency (tests and bench scripts included); a
     package's private module (``from mixing import _kernels`` inside mixing) is its own business."""
     modules = module_files(REPO)
-    scripts = {".".join(f.relative_to(REPO).with_suffix("").parts): f for d in ("tests", "bench")
-               for f in sorted((REPO / d).rglob("*.py")) if "data" not in f.relative_to(REPO).parts}  # fmt: skip
+    scripts = {
+        ".".join(f.relative_to(REPO).with_suffix("").parts): f
+        for d in ("tests", "bench")
+        for f in sorted((REPO / d).rglob("*.py"))
+        if "data" not in f.relative_to(REPO).parts
+    }
     wrong = []
     for name, file in {**modules, **scripts}.items():
         package = name.split(".") if file.name == "__init__.py" else name.split(".")[:-1]

@@ -113,8 +113,10 @@ def test_cpu_stages_of_one_track_overlap_the_other_tracks_generation(
     album = write_album(tmp_path / "src", title="Overlap Album")
     album.write_text(album.read_text() + "batch_tracks: false\n")
     assert main(["album", "render", str(album), "-o", str(tmp_path / "out"), "--quiet"]) == 0
-    stems = {slug: json.loads((tmp_path / "out" / "overlap-album" / slug / "manifest.json").read_text())["stems"]
-             for slug in ("one", "two")}  # fmt: skip
+    stems = {
+        slug: json.loads((tmp_path / "out" / "overlap-album" / slug / "manifest.json").read_text())["stems"]
+        for slug in ("one", "two")
+    }
     generation_end = {slug: max(s["generation"]["finished"] for s in v.values()) for slug, v in stems.items()}
     refine_start = {slug: min(s["refine"]["started"] for s in v.values()) for slug, v in stems.items()}
     assert stems["one"]["keys"]["generation"]["batch"] == ["keys"]  # one track per batch here
@@ -139,8 +141,9 @@ def test_editing_one_prompt_redoes_only_what_depends_on_it(rendered: tuple[Path,
     assert "two/raw/keys.wav" in changed and changed <= {"two/raw/keys.wav", "two/raw/bass.wav"}
 
 
-def test_a_second_render_of_the_same_folder_is_refused(rendered: tuple[Path, Path],
-                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_a_second_render_of_the_same_folder_is_refused(
+    rendered: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     album, folder = rendered
     with render_lock(folder):
         err = _problems(capsys, ["album", "render", str(album), "-o", str(folder.parent), "--force"])
@@ -187,8 +190,9 @@ def test_sigkill_then_rerun_finishes_without_redoing_finished_stages(tmp_path: P
 # --- faults --------------------------------------------------------------------------------------------------
 
 
-def test_disk_full_gives_a_clear_error_and_keeps_finished_files(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_disk_full_gives_a_clear_error_and_keeps_finished_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stems.audio import Audio, write_wav
     from stems.errors import StorageError
 
@@ -217,8 +221,9 @@ master: {formats: [wav]}
 """
 
 
-def test_a_failing_stage_is_retried_but_a_user_error_is_not(prefect_harness: None, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_failing_stage_is_retried_but_a_user_error_is_not(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.pipeline import stages
     from stems.errors import UserInputError
 

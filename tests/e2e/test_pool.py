@@ -49,11 +49,21 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120) -> N
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("prefect-home")
     port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_LOGGING_LEVEL": "INFO"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
     log = open(home / "server.log", "w")
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_healthy(env["PREFECT_API_URL"], proc)
         yield env
@@ -69,8 +79,13 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def _run_album_deployment(env: dict[str, str], name: str, timeout: float = 600) -> str:
-    out = subprocess.run([str(BIN / "prefect"), "deployment", "run", f"render_album/{name}"], env=env,
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [str(BIN / "prefect"), "deployment", "run", f"render_album/{name}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -83,8 +98,12 @@ def _run_album_deployment(env: dict[str, str], name: str, timeout: float = 600) 
 
 
 def _flow_runs(env: dict[str, str]) -> list[dict]:
-    request = urllib.request.Request(f"{env['PREFECT_API_URL']}/flow_runs/filter", data=b"{}", method="POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{env['PREFECT_API_URL']}/flow_runs/filter",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request) as reply:
         return list(json.load(reply))
 
@@ -95,20 +114,44 @@ def test_album_on_two_process_workers_matches_local_render(
     album_file = write_album(tmp_path / "src")
     pooled, local = tmp_path / "pooled", tmp_path / "local"
     env = server
-    subprocess.run([str(BIN / "prefect"), "work-pool", "create", "gpus", "--type", "process"], env=env, check=True,
-                   capture_output=True)  # fmt: skip
-    deployed = subprocess.run([str(BIN / "musicmaker"), "album", "schedule", str(album_file), "--cron", "0 3 * * *",
-                               "--timezone", "Europe/Paris", "--pool", "gpus", "-o", str(pooled), "--json"],
-                              env=env, capture_output=True, text=True)  # fmt: skip
+    subprocess.run(
+        [str(BIN / "prefect"), "work-pool", "create", "gpus", "--type", "process"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    deployed = subprocess.run(
+        [
+            str(BIN / "musicmaker"),
+            "album",
+            "schedule",
+            str(album_file),
+            "--cron",
+            "0 3 * * *",
+            "--timezone",
+            "Europe/Paris",
+            "--pool",
+            "gpus",
+            "-o",
+            str(pooled),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert deployed.returncode == 0, deployed.stderr
     names = json.loads(deployed.stdout)["deployments"]
     workers = [
-        subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "gpus", "--name", f"worker-{i}"],
-                         env={**env, "CUDA_VISIBLE_DEVICES": "", "PREFECT_WORKER_QUERY_SECONDS": "1"},
-                         stdout=open(tmp_path / f"worker-{i}.log", "w"), stderr=subprocess.STDOUT,
-                         start_new_session=True)
+        subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", "gpus", "--name", f"worker-{i}"],
+            env={**env, "CUDA_VISIBLE_DEVICES": "", "PREFECT_WORKER_QUERY_SECONDS": "1"},
+            stdout=open(tmp_path / f"worker-{i}.log", "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     try:
         state = _run_album_deployment(env, names[0].split("/")[1])
     finally:
@@ -141,9 +184,24 @@ def test_album_schedule_without_a_pool_serves_and_runs_here(server: dict[str, st
     out = tmp_path / "served"
     env = {**server, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     log = tmp_path / "serve.log"
-    serving = subprocess.Popen([str(BIN / "musicmaker"), "album", "schedule", str(album_file), "--cron", "30 4 * * 1",
-                                "--timezone", "Europe/Paris", "-o", str(out)],
-                               env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    serving = subprocess.Popen(
+        [
+            str(BIN / "musicmaker"),
+            "album",
+            "schedule",
+            str(album_file),
+            "--cron",
+            "30 4 * * 1",
+            "--timezone",
+            "Europe/Paris",
+            "-o",
+            str(out),
+        ],
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"{env['PREFECT_API_URL']}/deployments/name/render_album/served-album"
     try:
         deadline = time.time() + 120

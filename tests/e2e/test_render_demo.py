@@ -68,9 +68,22 @@ def test_mix_loudness_on_target(demo_render: Path) -> None:
     lufs = pyloudnorm.Meter(rate).integrated_loudness(data)
     assert abs(lufs - ARRANGEMENT.master.lufs) <= 0.5
     out = subprocess.run(
-        ["ffmpeg", "-nostats", "-hide_banner", "-i", str(demo_render / "mix.wav"), "-af", "ebur128=peak=true",
-         "-f", "null", "-"], capture_output=True, text=True, check=True,
-    ).stderr  # fmt: skip
+        [
+            "ffmpeg",
+            "-nostats",
+            "-hide_banner",
+            "-i",
+            str(demo_render / "mix.wav"),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     summary = out[out.rindex("Summary:") :]
     integrated = float(summary.split("I:")[1].split("LUFS")[0])
     peak = float(summary.split("Peak:")[1].split("dBFS")[0])

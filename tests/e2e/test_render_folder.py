@@ -78,8 +78,9 @@ def test_rewriting_the_report_keeps_the_manifest_true(rendered: tuple[Path, Path
     assert {f["path"]: f["sha256"] for f in _manifest(folder)["files"]} == _on_disk(folder)
 
 
-def test_report_is_written_before_the_manifest(rendered: tuple[Path, Path],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_report_is_written_before_the_manifest(
+    rendered: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows import report
 
     song, folder = rendered
@@ -130,8 +131,12 @@ def test_only_force_redoes_one_stem_and_keeps_the_rest(rendered: tuple[Path, Pat
     assert reused["mix_and_master"] is False and _sha(folder / "raw" / "keys.wav") == keys_raw
     with zipfile.ZipFile(folder / "stems.zip") as zf:
         assert zf.namelist() == ["bass.wav", "keys.wav"]
-    names = [m.name for t in mido.MidiFile(str(folder / "midi" / "folder-song.mid")).tracks for m in t
-             if m.type == "track_name"]  # fmt: skip
+    names = [
+        m.name
+        for t in mido.MidiFile(str(folder / "midi" / "folder-song.mid")).tracks
+        for m in t
+        if m.type == "track_name"
+    ]
     assert "keys" in names and "bass" in names
     assert {f["path"]: f["sha256"] for f in manifest["files"]} == _on_disk(folder)
 
@@ -140,11 +145,14 @@ def test_only_redoes_the_stems_that_follow(tmp_path: Path) -> None:
     from flows.pipeline.generation import redone_stems
     from flows.schema import parse_arrangement
 
-    text = SONG.replace("  - {name: bass, prompt: warm bass, midi: bass}\n", """\
+    text = SONG.replace(
+        "  - {name: bass, prompt: warm bass, midi: bass}\n",
+        """\
   - {name: bass, prompt: warm bass, follow: keys, model: debug-melody}
   - {name: pad, prompt: pad, follow: bass, model: debug-melody}
   - {name: drums, prompt: drums}
-""")
+""",
+    )
     arrangement = parse_arrangement(text, tmp_path / "song.yaml")
     assert redone_stems(arrangement, ["keys"]) == ["keys", "bass", "pad"]
     assert redone_stems(arrangement, ["pad", "drums"]) == ["pad", "drums"]
@@ -157,10 +165,18 @@ def test_only_redoes_the_stems_that_follow(tmp_path: Path) -> None:
 
 
 BAD_RECORDS = (
-    b"[]", b"{}", b'{"key": 1}', b"null", b'"text"', b"\xff\xfe\x00garbage", b"[" * 100_000,
-    b'{"key": "K", "files": [], "result": {}}', b'{"key": "K", "files": {}, "result": []}',
-    b'{"key": "K", "files": {"out.wav": 1}, "result": {}}', b'{"key": "K", "files": {}}',
-)  # fmt: skip
+    b"[]",
+    b"{}",
+    b'{"key": 1}',
+    b"null",
+    b'"text"',
+    b"\xff\xfe\x00garbage",
+    b"[" * 100_000,
+    b'{"key": "K", "files": [], "result": {}}',
+    b'{"key": "K", "files": {}, "result": []}',
+    b'{"key": "K", "files": {"out.wav": 1}, "result": {}}',
+    b'{"key": "K", "files": {}}',
+)
 
 
 def test_an_unreadable_stage_record_means_redo(tmp_path: Path) -> None:

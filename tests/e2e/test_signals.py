@@ -92,8 +92,9 @@ class Render:
     def start_and_wait_for_generation(self) -> subprocess.Popen[bytes]:
         """Start the render; return once the first stem is generated (the next one is then generating)."""
         with open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=err,
-                                         start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen(
+                self.cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            )
         deadline = time.time() + 240
         while not (self.folder / ".musicmaker" / "stages" / "generate.keys.json").exists():  # after keys.wav
             assert self.proc.poll() is None, self.stderr.read_text()

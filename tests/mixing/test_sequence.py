@@ -40,7 +40,10 @@ def test_a_crossfade_overlaps_tracks_with_equal_power_ramps() -> None:
     x = out.audio.samples[0]
     np.testing.assert_array_equal(x[:1500], 1.0)  # the first track untouched before the overlap
     np.testing.assert_array_equal(x[2000:], 1.0)  # the second after it
-    fade_out, fade_in = np.cos(0.5 * np.pi * (np.arange(500) + 0.5) / 500), np.sin(0.5 * np.pi * (np.arange(500) + 0.5) / 500)
+    fade_out, fade_in = (
+        np.cos(0.5 * np.pi * (np.arange(500) + 0.5) / 500),
+        np.sin(0.5 * np.pi * (np.arange(500) + 0.5) / 500),
+    )
     np.testing.assert_allclose(x[1500:2000], fade_out + fade_in, atol=1e-6)
     np.testing.assert_allclose(fade_out**2 + fade_in**2, 1.0, atol=1e-6)  # equal power, not equal gain
 

@@ -176,8 +176,10 @@ def _long_wav(path: Path, minutes: float, rate: int = 8_000) -> Path:
 
 def _song(tmp_path: Path, stem_extra: str, model: str = "debug-melody", duration: float = 6) -> Path:
     path = tmp_path / "song.yaml"
-    path.write_text(f"title: T\nbpm: 100\nkey: C major\nduration: {duration}\nmodel: {model}\n"
-                    f"stems:\n  - {{name: keys, prompt: keys{stem_extra}}}\n")  # fmt: skip
+    path.write_text(
+        f"title: T\nbpm: 100\nkey: C major\nduration: {duration}\nmodel: {model}\n"
+        f"stems:\n  - {{name: keys, prompt: keys{stem_extra}}}\n"
+    )
     return path
 
 

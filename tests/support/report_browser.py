@@ -26,11 +26,20 @@ from typing import Any
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage", "--mute-audio",
-    "--remote-debugging-port=0", "--allow-file-access-from-files",
-)  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    "--remote-debugging-port=0",
+    "--allow-file-access-from-files",
+)
 
 # Plays every <audio> from 0 and resolves with its outcome: 'ended', 'error: ...' or 'timeout'.
 PLAY_ALL_JS = """
@@ -150,8 +159,10 @@ def _start(chromium: str, profile: Path, timeout: float) -> tuple[subprocess.Pop
     log = (profile / "chromium.log").open("wb")
     proc = subprocess.Popen(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
     log.close()
     active = profile / "DevToolsActivePort"
     deadline = time.monotonic() + timeout
@@ -251,8 +262,17 @@ def main(argv: list[str]) -> int:
         print("usage: report_browser.py REPORT.html SCREENSHOT.png", file=sys.stderr)
         return 2
     result = check_page(Path(argv[0]), Path(argv[1]), play_timeout=120.0, rate=4.0)  # renders are long
-    print(json.dumps({"errors": result.errors, "audio": result.audio, "images": len(result.images),
-                      "screenshot": str(result.screenshot)}, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "errors": result.errors,
+                "audio": result.audio,
+                "images": len(result.images),
+                "screenshot": str(result.screenshot),
+            },
+            indent=2,
+        )
+    )
     return 0 if not result.errors else 1
 
 

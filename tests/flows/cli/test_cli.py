@@ -15,8 +15,10 @@ from tests.conftest import DEMO, REPO
 
 def _song(tmp_path: Path, model: str, extra: str = "") -> Path:
     path = tmp_path / "song.yaml"
-    path.write_text(f"title: T\nbpm: 100\nkey: C major\nduration: 6\nmodel: {model}\n"
-                    f"stems:\n  - {{name: keys, prompt: keys{extra}}}\n")  # fmt: skip
+    path.write_text(
+        f"title: T\nbpm: 100\nkey: C major\nduration: 6\nmodel: {model}\n"
+        f"stems:\n  - {{name: keys, prompt: keys{extra}}}\n"
+    )
     return path
 
 
@@ -28,8 +30,9 @@ def test_unknown_model_is_a_user_error_listing_known_names(
     assert "musicgen-huge" in err and "facebook/musicgen-stereo-large" in err
 
 
-def test_uncached_real_model_fails_fast_naming_the_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_uncached_real_model_fails_fast_naming_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["render", str(_song(tmp_path, "facebook/musicgen-small")), "-o", str(tmp_path / "out")]) == 2
@@ -40,8 +43,9 @@ def test_uncached_real_model_fails_fast_naming_the_cache(tmp_path: Path, capsys:
     assert not (tmp_path / "out").exists(), "nothing may be written before the models are known to load"
 
 
-def test_melody_on_a_model_without_melody_input_fails_before_loading(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_melody_on_a_model_without_melody_input_fails_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     melody = REPO / "arrangements" / "melodies" / "theme.flac"
     song = _song(tmp_path, "debug", extra=f", melody: {melody}")
     assert main(["render", str(song), "-o", str(tmp_path / "out")]) == 2
@@ -67,8 +71,18 @@ def test_quick_commands_import_no_heavy_library(argv: list[str]) -> None:
     assert out.rsplit("HEAVY", 1)[1].strip() == "[]"
 
 
-COMMANDS = ["validate", "render", "transcribe", "master", "models", "schema", "report", "bench", "album render",
-            "album schedule"]  # fmt: skip
+COMMANDS = [
+    "validate",
+    "render",
+    "transcribe",
+    "master",
+    "models",
+    "schema",
+    "report",
+    "bench",
+    "album render",
+    "album schedule",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

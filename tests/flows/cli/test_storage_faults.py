@@ -84,7 +84,9 @@ def _leftovers(*folders: Path) -> list[Path]:
     return [p for folder in folders for p in folder.rglob("*") if ".part" in p.name]
 
 
-def test_master_into_a_full_disk(tmp_path: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_master_into_a_full_disk(
+    tmp_path: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = _wav(tmp_path / "long.wav", seconds=20)  # 20 s of float stereo at 48 kHz: 7.7 MB
     code, err = _run(capsys, "master", str(source), "-o", str(small_disk / "out.wav"))
     assert code == 2 and "No space left on device" in err and "free some space" in err, err
@@ -108,17 +110,22 @@ def test_render_into_a_read_only_folder_stops_before_any_work(
 
 
 @pytest.mark.parametrize("kind", ["folder", "fifo", "dev-null"])
-def test_master_output_that_is_not_a_file(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_master_output_that_is_not_a_file(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = _wav(tmp_path / "a.wav")
-    target = {"folder": tmp_path / "out.wav", "fifo": tmp_path / "pipe.wav", "dev-null": Path(os.devnull)}[kind]
+    target = {"folder": tmp_path / "out.wav", "fifo": tmp_path / "pipe.wav", "dev-null": Path(os.devnull)}[
+        kind
+    ]
     if kind == "folder":
         target.mkdir()
     elif kind == "fifo":
         os.mkfifo(target)
     code, err = _run(capsys, "master", str(source), "-o", str(target))
     assert code == 2 and f"{target}: cannot write there" in err, err
-    assert _leftovers(tmp_path) == [] and not any(p.name.startswith(".") for p in Path("/").iterdir()
-                                                  if ".part" in p.name)  # fmt: skip
+    assert _leftovers(tmp_path) == [] and not any(
+        p.name.startswith(".") for p in Path("/").iterdir() if ".part" in p.name
+    )
     if kind == "dev-null":
         assert stat.S_ISCHR(os.stat(os.devnull).st_mode)  # still the device, not a file put in its place
 
@@ -130,7 +137,9 @@ def test_master_output_under_a_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize("command", ["render", "album"])
-def test_output_folder_that_is_a_file(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_folder_that_is_a_file(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     song = tmp_path / "song.yaml"
     song.write_text(SONG)
     album = tmp_path / "album.yaml"

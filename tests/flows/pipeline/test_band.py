@@ -44,7 +44,12 @@ def test_band_stems_parse_and_compose_the_band_prompt(tmp_path: Path) -> None:
     song = parse_arrangement(GOOD, tmp_path / "song.yaml")
     drums, bass, lead = song.stems
     assert (drums.from_band, drums.source, bass.from_band, bass.prompt, lead.from_band) == (
-        True, "drums", True, None, False)  # fmt: skip
+        True,
+        "drums",
+        True,
+        None,
+        False,
+    )
     assert generation.band_prompt(song) == "full band: tight funk drums, bass"
     assert song.stem_model(drums) == "debug" and band.band_separation_model(song) == "debug"
     # `from` round-trips through the manifest's dump, by alias and by Python name
@@ -80,44 +85,107 @@ class Bad:
 
 def _band_stems(*lines: str, band_block: str = "band: {}\n") -> str:
     body = "".join(f"    {line}\n" for line in lines)
-    return HEAD + band_block + "stems:\n  - name: drums\n    from: band\n    source: drums\n" + body + (
-        "  - name: lead\n    prompt: synth lead\n")  # fmt: skip
+    return (
+        HEAD
+        + band_block
+        + "stems:\n  - name: drums\n    from: band\n    source: drums\n"
+        + body
+        + ("  - name: lead\n    prompt: synth lead\n")
+    )
 
 
 CASES = [
-    Bad("no_band_block", HEAD + "stems:\n  - {name: drums, from: band, source: drums}  #<\n", "stems[0].from",
-        "no 'band:' block"),
-    Bad("source_missing", HEAD + "band: {}\nstems:\n  - name: drums  #<\n    from: band\n", "stems[0].source",
-        "required with 'from: band'"),
-    Bad("from_not_band", HEAD + "stems:\n  - name: drums\n    from: bnd  #<\n    prompt: x\n", "stems[0].from",
-        "'band'"),
+    Bad(
+        "no_band_block",
+        HEAD + "stems:\n  - {name: drums, from: band, source: drums}  #<\n",
+        "stems[0].from",
+        "no 'band:' block",
+    ),
+    Bad(
+        "source_missing",
+        HEAD + "band: {}\nstems:\n  - name: drums  #<\n    from: band\n",
+        "stems[0].source",
+        "required with 'from: band'",
+    ),
+    Bad(
+        "from_not_band",
+        HEAD + "stems:\n  - name: drums\n    from: bnd  #<\n    prompt: x\n",
+        "stems[0].from",
+        "'band'",
+    ),
     Bad("separate", _band_stems("separate: drums  #<"), "stems[0].separate", "does not apply"),
     Bad("model", _band_stems("model: debug  #<"), "stems[0].model", "band: has model"),
     Bad("follow", _band_stems("follow: lead  #<"), "stems[0].follow", "does not apply"),
     Bad("continuation", _band_stems("melody_stems: []  #<"), "stems[0].melody_stems", "does not apply"),
-    Bad("separation_model", _band_stems("separation_model: debug  #<"), "stems[0].separation_model",
-        "does not apply"),
-    Bad("source_without_from", HEAD + "stems:\n  - name: lead\n    prompt: x\n    source: bass  #<\n",
-        "stems[0].source", "add from: band"),
-    Bad("band_without_band_stems", HEAD + "band: {}  #<\nstems:\n  - {name: lead, prompt: x}\n", "band",
-        "no stem says 'from: band'"),
-    Bad("stem_named_band", _band_stems(band_block="band: {}\n").replace("name: lead", "name: band  #<"),
-        "stems[1].name", "names the band take"),
-    Bad("prompt_unused", _band_stems("prompt: fat drums  #<", band_block="band: {prompt: a trio}\n"),
-        "stems[0].prompt", "band.prompt is set"),
-    Bad("follow_band_stem", _band_stems().replace("prompt: synth lead\n", "prompt: synth lead\n    follow: drums  #<\n"),
-        "stems[1].follow", "follow: band"),
-    Bad("follow_band_without_block", HEAD + "stems:\n  - {name: lead, prompt: x, follow: band}  #<\n",
-        "stems[0].follow", "with a 'band:' block"),
-    Bad("prompt_missing", HEAD + "stems:\n  - name: lead  #<\n    gain_db: 1\n", "stems[0].prompt",
-        "'prompt' is missing"),
-    Bad("split_model_lacks_source",
-        _band_stems(band_block="band: {separation_model: htdemucs_ft}\n").replace("source: drums", "source: guitar  #<"),
-        "stems[0].source", "has no 'guitar' source"),
-    Bad("unknown_band_model", _band_stems(band_block="band:\n  model: nonsense/model  #<\n"), "band.model",
-        "nonsense/model"),
-    Bad("python_name", _band_stems().replace("from: band", "from_: band  #<"), "stems[0].from_", "did you mean 'from'"),
-]  # fmt: skip
+    Bad(
+        "separation_model",
+        _band_stems("separation_model: debug  #<"),
+        "stems[0].separation_model",
+        "does not apply",
+    ),
+    Bad(
+        "source_without_from",
+        HEAD + "stems:\n  - name: lead\n    prompt: x\n    source: bass  #<\n",
+        "stems[0].source",
+        "add from: band",
+    ),
+    Bad(
+        "band_without_band_stems",
+        HEAD + "band: {}  #<\nstems:\n  - {name: lead, prompt: x}\n",
+        "band",
+        "no stem says 'from: band'",
+    ),
+    Bad(
+        "stem_named_band",
+        _band_stems(band_block="band: {}\n").replace("name: lead", "name: band  #<"),
+        "stems[1].name",
+        "names the band take",
+    ),
+    Bad(
+        "prompt_unused",
+        _band_stems("prompt: fat drums  #<", band_block="band: {prompt: a trio}\n"),
+        "stems[0].prompt",
+        "band.prompt is set",
+    ),
+    Bad(
+        "follow_band_stem",
+        _band_stems().replace("prompt: synth lead\n", "prompt: synth lead\n    follow: drums  #<\n"),
+        "stems[1].follow",
+        "follow: band",
+    ),
+    Bad(
+        "follow_band_without_block",
+        HEAD + "stems:\n  - {name: lead, prompt: x, follow: band}  #<\n",
+        "stems[0].follow",
+        "with a 'band:' block",
+    ),
+    Bad(
+        "prompt_missing",
+        HEAD + "stems:\n  - name: lead  #<\n    gain_db: 1\n",
+        "stems[0].prompt",
+        "'prompt' is missing",
+    ),
+    Bad(
+        "split_model_lacks_source",
+        _band_stems(band_block="band: {separation_model: htdemucs_ft}\n").replace(
+            "source: drums", "source: guitar  #<"
+        ),
+        "stems[0].source",
+        "has no 'guitar' source",
+    ),
+    Bad(
+        "unknown_band_model",
+        _band_stems(band_block="band:\n  model: nonsense/model  #<\n"),
+        "band.model",
+        "nonsense/model",
+    ),
+    Bad(
+        "python_name",
+        _band_stems().replace("from: band", "from_: band  #<"),
+        "stems[0].from_",
+        "did you mean 'from'",
+    ),
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -139,8 +207,10 @@ def test_every_forbidden_field_is_reported_at_its_own_line(tmp_path: Path) -> No
     text = _band_stems("model: debug", "separate: drums")
     with pytest.raises(SchemaError) as err:
         _parse(text, tmp_path)
-    where = {field: text.splitlines().index(f"    {field}: {value}") + 1 for field, value in (("model", "debug"),
-             ("separate", "drums"))}  # fmt: skip
+    where = {
+        field: text.splitlines().index(f"    {field}: {value}") + 1
+        for field, value in (("model", "debug"), ("separate", "drums"))
+    }
     lines = {p.field: p.line for p in err.value.problems}
     assert lines == {"stems[0].model": where["model"], "stems[0].separate": where["separate"]}
 
@@ -153,8 +223,12 @@ def test_json_schema_tells_editors_the_two_kinds_of_stem() -> None:
     song = yaml.safe_load(BAND_DEMO.read_text())
     jsonschema.validate(song, schema)
     drums = song["stems"][0]
-    for bad in ({**drums, "separate": "drums"}, {k: v for k, v in drums.items() if k != "source"},
-                {"name": "lead"}, {"name": "lead", "prompt": "x", "source": "bass"}):  # fmt: skip
+    for bad in (
+        {**drums, "separate": "drums"},
+        {k: v for k, v in drums.items() if k != "source"},
+        {"name": "lead"},
+        {"name": "lead", "prompt": "x", "source": "bass"},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**song, "stems": [bad]}, schema)
 
@@ -172,7 +246,9 @@ def test_generation_levels_put_the_take_before_its_followers(tmp_path: Path) -> 
     assert generation.generation_levels(song, [drums]) == [{"debug": ["band"]}]
     lead_only = [s for s in song.stems if s.name == "lead"]
     assert generation.generation_levels(song, generation.selected_stems(song, ["lead"])) == [
-        {"debug": ["band"]}, {"debug-melody": ["lead"]}]  # fmt: skip
+        {"debug": ["band"]},
+        {"debug-melody": ["lead"]},
+    ]
     assert generation.generation_levels(song, lead_only)[0] == {"debug": ["band"]}
 
 
@@ -189,11 +265,18 @@ def test_dry_run_lists_the_band_take_and_its_stems(
     path.write_text(GOOD)
     assert main(["render", str(path), "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert plan["band"] == {"prompt": "full band: tight funk drums, bass", "model": "debug",
-                            "separation_model": "debug", "stems": {"drums": "drums", "bass": "bass"}}  # fmt: skip
+    assert plan["band"] == {
+        "prompt": "full band: tight funk drums, bass",
+        "model": "debug",
+        "separation_model": "debug",
+        "stems": {"drums": "drums", "bass": "bass"},
+    }
     assert [b["stems"] for b in plan["batches"]] == [["band"], ["lead"]]
     assert {n: (s["from"], s["source"]) for n, s in plan["stems"].items()} == {
-        "drums": ("band", "drums"), "bass": ("band", "bass"), "lead": (None, None)}  # fmt: skip
+        "drums": ("band", "drums"),
+        "bass": ("band", "bass"),
+        "lead": (None, None),
+    }
     assert main(["render", str(path), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "stem drums: from the band take (source drums)" in text and "split by debug into drums" in text
@@ -235,8 +318,18 @@ def band_render(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory)
 @pytest.mark.slow
 def test_band_render_layout_and_lengths(band_render: tuple[Path, Path, dict]) -> None:
     _, folder, manifest = band_render
-    for rel in ("raw/band.wav", "raw/drums.wav", "raw/bass.wav", "raw/lead.wav", "stems/drums.wav",
-                "stems/bass.wav", "stems/lead.wav", "midi/drums.mid", "midi/bass.mid", "mix.wav"):  # fmt: skip
+    for rel in (
+        "raw/band.wav",
+        "raw/drums.wav",
+        "raw/bass.wav",
+        "raw/lead.wav",
+        "stems/drums.wav",
+        "stems/bass.wav",
+        "stems/lead.wav",
+        "midi/drums.mid",
+        "midi/bass.mid",
+        "mix.wav",
+    ):
         assert (folder / rel).is_file(), rel
     duration = manifest["arrangement"]["duration"]
     for name in ("drums", "bass", "lead"):
@@ -272,8 +365,12 @@ def test_band_take_generated_once_and_recorded(band_render: tuple[Path, Path, di
 def test_band_stem_gain_edit_reuses_the_take_and_its_split(band_render: tuple[Path, Path, dict]) -> None:
     src, folder, _ = band_render
     take, split = _digest(folder / "raw" / "band.wav"), _digest(folder / "raw" / "bass.wav")
-    src.write_text(src.read_text().replace("source: bass, prompt: warm electric bass, midi: bass}",
-                                           "source: bass, prompt: warm electric bass, midi: bass, gain_db: -6}"))  # fmt: skip
+    src.write_text(
+        src.read_text().replace(
+            "source: bass, prompt: warm electric bass, midi: bass}",
+            "source: bass, prompt: warm electric bass, midi: bass, gain_db: -6}",
+        )
+    )
     assert main(["render", str(src), "-o", str(folder.parent), "--force", "--quiet"]) == 0
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["arrangement"]["stems"][1]["gain_db"] == -6
@@ -293,4 +390,6 @@ def test_dumped_arrangements_pass_their_json_schema() -> None:
 
     for name in ("demo.yaml", "band-demo.yaml"):
         arrangement = load_arrangement(paths.REPO / "arrangements" / name)
-        jsonschema.validate(arrangement.model_dump(mode="json", exclude={"source"}), arrangement_json_schema())
+        jsonschema.validate(
+            arrangement.model_dump(mode="json", exclude={"source"}), arrangement_json_schema()
+        )

@@ -54,10 +54,19 @@ def test_a_stored_result_is_found_with_its_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"not json", b"\xff\xfe", b"[]", b"null", b'{"key": "K"}', b'{"key": 1, "files": {}, "result": {}}',
-     b'{"key": "K", "files": {"stems/keys.wav": 7}, "result": {}}', b'{"key": "K", "files": {}, "result": [1]}',
-     b"[" * 100_000],
-)  # fmt: skip
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b"null",
+        b'{"key": "K"}',
+        b'{"key": 1, "files": {}, "result": {}}',
+        b'{"key": "K", "files": {"stems/keys.wav": 7}, "result": {}}',
+        b'{"key": "K", "files": {}, "result": [1]}',
+        b"[" * 100_000,
+    ],
+)
 def test_a_corrupt_record_means_redo(tmp_path: Path, content: bytes) -> None:
     store, _ = _stored(tmp_path)
     (tmp_path / ".musicmaker" / "stages" / "clean.keys.json").write_bytes(content)
@@ -128,8 +137,16 @@ def test_a_helper_module_counts_without_being_listed(tmp_path: Path, monkeypatch
 
 def test_stage_modules_follow_the_library_not_the_flows_layer() -> None:
     clean = stage_modules("clean")
-    assert {"flows.pipeline.stages", "stems.separation.cleanup", "stems.audio", "stems.errors", "stems.instruments"} <= set(clean)
-    assert not any(m.startswith("mixing") for m in clean)  # flows/pipeline/stages.py imports mixing only for the mix
+    assert {
+        "flows.pipeline.stages",
+        "stems.separation.cleanup",
+        "stems.audio",
+        "stems.errors",
+        "stems.instruments",
+    } <= set(clean)
+    assert not any(
+        m.startswith("mixing") for m in clean
+    )  # flows/pipeline/stages.py imports mixing only for the mix
     assert "flows.schema" not in clean and "flows.pipeline.cache" not in clean
     assert {"mixing.master", "mixing.limiter", "mixing.truepeak", "stems.conform.analysis"} <= set(
         stage_modules("mix")

@@ -39,46 +39,121 @@ def _stem(*lines: str, name: str = "keys") -> str:
 
 
 CASES = [
-    Case("follow_without_melody_model", HEAD + "stems:\n" + _stem() + _stem("follow: keys  #<", name="bass"),
-         "stems[1].follow", "takes no melody"),
-    Case("melody_without_melody_model", HEAD + "stems:\n" + _stem("melody: theme.wav  #<"),
-         "stems[0].melody", "takes no melody"),
-    Case("flac_float", HEAD + STEMS + "master:\n  formats: [wav, flac]\n  bit_depth: float  #<\n",
-         "master.bit_depth", "flac cannot be written with bit depth 'float'"),
-    Case("mp3_bitrate", HEAD + STEMS + "master:\n  formats: [mp3]\n  mp3_bitrate: 999k  #<\n",
-         "master.mp3_bitrate", "'999k' is not valid"),
-    Case("mp3_bitrate_between", HEAD + STEMS + "master:\n  mp3_bitrate: 33k  #<\n",
-         "master.mp3_bitrate", "320k"),
-    Case("all_muted", HEAD + "stems:\n  - name: keys\n    prompt: a\n    mute: true  #<\n"
-         "  - name: bass\n    prompt: b\n    mute: true\n", "stems[0].mute", "every stem is muted"),
-    Case("soloed_muted", HEAD + "stems:\n" + _stem() + "  - name: bass\n    prompt: b\n    mute: true  #<\n"
-         "    solo: true\n", "stems[1].mute", "soloed stem is also muted"),
-    Case("title_escape", HEAD.replace("title: Test song", 'title: "\\e[31mRed\\e[0m"  #<') + STEMS,
-         "title", "control character '\\x1b'"),
-    Case("title_nul", HEAD.replace("title: Test song", 'title: "a\\0b"  #<') + STEMS,
-         "title", "control character '\\x00'"),
+    Case(
+        "follow_without_melody_model",
+        HEAD + "stems:\n" + _stem() + _stem("follow: keys  #<", name="bass"),
+        "stems[1].follow",
+        "takes no melody",
+    ),
+    Case(
+        "melody_without_melody_model",
+        HEAD + "stems:\n" + _stem("melody: theme.wav  #<"),
+        "stems[0].melody",
+        "takes no melody",
+    ),
+    Case(
+        "flac_float",
+        HEAD + STEMS + "master:\n  formats: [wav, flac]\n  bit_depth: float  #<\n",
+        "master.bit_depth",
+        "flac cannot be written with bit depth 'float'",
+    ),
+    Case(
+        "mp3_bitrate",
+        HEAD + STEMS + "master:\n  formats: [mp3]\n  mp3_bitrate: 999k  #<\n",
+        "master.mp3_bitrate",
+        "'999k' is not valid",
+    ),
+    Case(
+        "mp3_bitrate_between",
+        HEAD + STEMS + "master:\n  mp3_bitrate: 33k  #<\n",
+        "master.mp3_bitrate",
+        "320k",
+    ),
+    Case(
+        "all_muted",
+        HEAD + "stems:\n  - name: keys\n    prompt: a\n    mute: true  #<\n"
+        "  - name: bass\n    prompt: b\n    mute: true\n",
+        "stems[0].mute",
+        "every stem is muted",
+    ),
+    Case(
+        "soloed_muted",
+        HEAD + "stems:\n" + _stem() + "  - name: bass\n    prompt: b\n    mute: true  #<\n    solo: true\n",
+        "stems[1].mute",
+        "soloed stem is also muted",
+    ),
+    Case(
+        "title_escape",
+        HEAD.replace("title: Test song", 'title: "\\e[31mRed\\e[0m"  #<') + STEMS,
+        "title",
+        "control character '\\x1b'",
+    ),
+    Case(
+        "title_nul",
+        HEAD.replace("title: Test song", 'title: "a\\0b"  #<') + STEMS,
+        "title",
+        "control character '\\x00'",
+    ),
     Case("artist_newline", HEAD + 'artist: "one\\ntwo"  #<\n' + STEMS, "artist", "'\\n'"),
     Case("artist_bidi", HEAD + 'artist: "abc\\u202Edef"  #<\n' + STEMS, "artist", "'\\u202e'"),
-    Case("section_name", HEAD + 'sections:\n  - {name: "in\\rtro", bars: 2}  #<\n' + STEMS,
-         "sections[0].name", "'\\r'"),
-    Case("prompt_escape", HEAD + "stems:\n  - name: keys\n    prompt: \"x\\e]0;pwned\\a\"  #<\n",
-         "stems[0].prompt", "'\\x1b'"),
-    Case("unknown_model", HEAD.replace("\nmodel: debug", "\nmodel: facebook/musicgen-huge  #<") + STEMS,
-         "model", "musicgen-huge"),
+    Case(
+        "section_name",
+        HEAD + 'sections:\n  - {name: "in\\rtro", bars: 2}  #<\n' + STEMS,
+        "sections[0].name",
+        "'\\r'",
+    ),
+    Case(
+        "prompt_escape",
+        HEAD + 'stems:\n  - name: keys\n    prompt: "x\\e]0;pwned\\a"  #<\n',
+        "stems[0].prompt",
+        "'\\x1b'",
+    ),
+    Case(
+        "unknown_model",
+        HEAD.replace("\nmodel: debug", "\nmodel: facebook/musicgen-huge  #<") + STEMS,
+        "model",
+        "musicgen-huge",
+    ),
     Case("unknown_stem_model", HEAD + "stems:\n" + _stem("model: nope  #<"), "stems[0].model", "'nope'"),
-    Case("silent_melody", HEAD + "melody: silent.wav  #<\n" + "stems:\n" + _stem("model: debug-melody"),
-         "melody", "silent"),
-    Case("short_continuation", HEAD + "stems:\n" + _stem("continuation: blip.wav  #<"),
-         "stems[0].continuation", "at least 0.5 s is needed"),
-    Case("filter_range", HEAD + "stems:\n" + _stem("clean: {highpass_hz: 9000, lowpass_hz: 100}  #<"),
-         "stems[0].clean", "9000"),
-    Case("separation_model", HEAD.replace("separation_model: debug", "separation_model: nodemucs  #<") + "stems:\n"
-         + _stem("separate: drums"), "separation_model", "'nodemucs'"),
-    Case("source_missing", HEAD + "stems:\n" + _stem("separate: guitar  #<", "separation_model: mdx_extra"),
-         "stems[0].separate", "guitar"),
-    Case("transcription_range", HEAD + "stems:\n" + _stem(
-        "transcription: {min_frequency: 900, max_frequency: 100}  #<"), "stems[0].transcription", "900"),
-]  # fmt: skip
+    Case(
+        "silent_melody",
+        HEAD + "melody: silent.wav  #<\n" + "stems:\n" + _stem("model: debug-melody"),
+        "melody",
+        "silent",
+    ),
+    Case(
+        "short_continuation",
+        HEAD + "stems:\n" + _stem("continuation: blip.wav  #<"),
+        "stems[0].continuation",
+        "at least 0.5 s is needed",
+    ),
+    Case(
+        "filter_range",
+        HEAD + "stems:\n" + _stem("clean: {highpass_hz: 9000, lowpass_hz: 100}  #<"),
+        "stems[0].clean",
+        "9000",
+    ),
+    Case(
+        "separation_model",
+        HEAD.replace("separation_model: debug", "separation_model: nodemucs  #<")
+        + "stems:\n"
+        + _stem("separate: drums"),
+        "separation_model",
+        "'nodemucs'",
+    ),
+    Case(
+        "source_missing",
+        HEAD + "stems:\n" + _stem("separate: guitar  #<", "separation_model: mdx_extra"),
+        "stems[0].separate",
+        "guitar",
+    ),
+    Case(
+        "transcription_range",
+        HEAD + "stems:\n" + _stem("transcription: {min_frequency: 900, max_frequency: 100}  #<"),
+        "stems[0].transcription",
+        "900",
+    ),
+]
 
 
 def _write_audio(folder: Path) -> None:
@@ -155,14 +230,18 @@ ALBUM = "title: Test album\ngap: 0\ncrossfade: {crossfade}\ntracks: [one.yaml, t
 
 
 def _album(folder: Path, crossfade: float, two: str = HEAD + STEMS) -> Path:
-    (folder / "one.yaml").write_text(HEAD.replace("duration: 10", "duration: 30").replace("Test", "First") + STEMS)
+    (folder / "one.yaml").write_text(
+        HEAD.replace("duration: 10", "duration: 30").replace("Test", "First") + STEMS
+    )
     (folder / "two.yaml").write_text(two)
     album = folder / "album.yaml"
     album.write_text(ALBUM.format(crossfade=crossfade))
     return album
 
 
-def test_validate_takes_albums_and_checks_every_track(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_takes_albums_and_checks_every_track(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     album = _album(tmp_path, 4)
     assert _run(capsys, "validate", str(album)) == (0, f"{album}: ok (album of 2 tracks)\n", "")
     bad = HEAD.replace("title: Test song", 'title: "x\\ty"') + STEMS
@@ -178,13 +257,17 @@ def test_album_crossfade_longer_than_a_track(
     album = _album(tmp_path, 6)  # track two lasts 10 s: it would fade in and out over 12 s
     for argv in (["validate", str(album)], ["album", "render", str(album), "--dry-run"]):
         code, _, err = _run(capsys, *argv)
-        assert code == 2 and err.startswith(f"{album}:3:12: crossfade: crossfade 6 s is longer than half"), err
+        assert code == 2 and err.startswith(f"{album}:3:12: crossfade: crossfade 6 s is longer than half"), (
+            err
+        )
 
 
 def test_album_schema_takes_plain_track_file_names(tmp_path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = album_json_schema()
-    jsonschema.validate({"title": "A", "tracks": ["intro.yaml", {"path": "song.yaml", "slug": "song"}]}, schema)
+    jsonschema.validate(
+        {"title": "A", "tracks": ["intro.yaml", {"path": "song.yaml", "slug": "song"}]}, schema
+    )
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"title": "A", "tracks": [3]}, schema)
     committed = json.loads((paths.REPO / "arrangements" / "album.schema.json").read_text())
@@ -192,11 +275,16 @@ def test_album_schema_takes_plain_track_file_names(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("seed", ["-1", "4294967296", "99999999999"])
-def test_seed_option_takes_the_schemas_range(seed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_option_takes_the_schemas_range(
+    seed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "song.yaml"
     path.write_text(HEAD + STEMS)
     with pytest.raises(SystemExit) as stopped:  # argparse's usage error
         main(["render", str(path), "--seed", seed, "--dry-run"])
     assert stopped.value.code == 2
-    assert f"argument --seed: {seed} is out of range; use a whole number from 0 to 4294967295" in capsys.readouterr().err
+    assert (
+        f"argument --seed: {seed} is out of range; use a whole number from 0 to 4294967295"
+        in capsys.readouterr().err
+    )
     assert main(["render", str(path), "--seed", "4294967295", "--dry-run", "--quiet"]) == 0

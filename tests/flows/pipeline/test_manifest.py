@@ -28,9 +28,16 @@ from flows.report.track import settings_section, timings_section
 
 def _folder(root: Path) -> Path:
     """A render folder with outputs, hidden state, a half-written temp file and a report."""
-    files = {"mix.wav": b"mix", "stems/keys.wav": b"keys", "midi/keys.mid": b"MThd", TRACK_MANIFEST: b"{}",
-             ".musicmaker/stages/mix.mix.json": b"{}", "stems/.keys.ab12.part.wav": b"half",
-             REPORT_NAME: b"<html>", f"{REPORT_DIR}/mix.png": b"png"}  # fmt: skip
+    files = {
+        "mix.wav": b"mix",
+        "stems/keys.wav": b"keys",
+        "midi/keys.mid": b"MThd",
+        TRACK_MANIFEST: b"{}",
+        ".musicmaker/stages/mix.mix.json": b"{}",
+        "stems/.keys.ab12.part.wav": b"half",
+        REPORT_NAME: b"<html>",
+        f"{REPORT_DIR}/mix.png": b"png",
+    }
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
@@ -83,7 +90,9 @@ def test_refresh_files_reads_a_manifest_without_a_file_list(tmp_path: Path) -> N
     (folder / TRACK_MANIFEST).write_text(json.dumps({"title": "Old"}))
     refresh_files(folder / TRACK_MANIFEST, [folder / REPORT_NAME])
     assert json.loads((folder / TRACK_MANIFEST).read_text()) == {
-        "title": "Old", "files": [file_entry(folder, folder / REPORT_NAME)]}  # fmt: skip
+        "title": "Old",
+        "files": [file_entry(folder, folder / REPORT_NAME)],
+    }
 
 
 # --- renders made before the cleanup stage was called "clean" ----------------------------------------------------
@@ -101,11 +110,15 @@ def _old_manifest() -> dict[str, Any]:
     return {
         "manifest_version": 1,
         "arrangement": {"model": "debug", "generation": {}, "master": {"lufs": -14}},
-        "stems": {"drums": {"generation": {"model": "debug", "seed": 3, "seconds": 2.0},
-                            "refine": {"separation": separation, "cleaned": True, "seconds": 0.75},
-                            "midi": {"instrument": "drums", "notes": 12, "seconds": 0.5}}},
+        "stems": {
+            "drums": {
+                "generation": {"model": "debug", "seed": 3, "seconds": 2.0},
+                "refine": {"separation": separation, "cleaned": True, "seconds": 0.75},
+                "midi": {"instrument": "drums", "notes": 12, "seconds": 0.5},
+            }
+        },
         "timings": {"generate": 2.0, "separate_and_clean": 2.0, "transcribe": 0.5, "mix_and_master": 0.3},
-    }  # fmt: skip
+    }
 
 
 def test_the_clean_stage_keeps_the_manifest_keys_of_old_renders() -> None:

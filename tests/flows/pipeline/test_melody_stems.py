@@ -54,9 +54,13 @@ def _problem(tmp_path: Path, body: str) -> str:
 
 @pytest.mark.parametrize(
     ("line", "expected"),
-    [("melody_stems: [vocals, other]\n", ["vocals", "other"]), ("melody_stems: false\n", []),
-     ("melody_stems: []\n", []), ("", None)],
-)  # fmt: skip
+    [
+        ("melody_stems: [vocals, other]\n", ["vocals", "other"]),
+        ("melody_stems: false\n", []),
+        ("melody_stems: []\n", []),
+        ("", None),
+    ],
+)
 def test_schema_accepts_melody_stems(tmp_path: Path, line: str, expected: list[str] | None) -> None:
     song = _parse(tmp_path, HEAD + "melody: m.wav\n" + line + STEM)
     assert song.melody_stems == expected
@@ -75,19 +79,40 @@ def test_schema_accepts_a_stems_own_melody_stems(tmp_path: Path) -> None:
         (HEAD + "melody: m.wav\nmelody_stems: [vocals, voice]\n" + STEM, "7:24: melody_stems[1]", "'voice'"),
         (HEAD + "melody: m.wav\nmelody_stems: vocals\n" + STEM, "7:15: melody_stems", "write a list"),
         (HEAD + "melody: m.wav\nmelody_stems: true\n" + STEM, "7:15: melody_stems", "received true"),
-        (HEAD + "melody: m.wav\nmelody_stems: [other, other]\n" + STEM, "7:15: melody_stems", "more than once"),
+        (
+            HEAD + "melody: m.wav\nmelody_stems: [other, other]\n" + STEM,
+            "7:15: melody_stems",
+            "more than once",
+        ),
         (HEAD + "melody_stems: [vocals]\n" + STEM, "6:15: melody_stems", "has a 'melody' file"),
-        (HEAD + "melody: m.wav\n" + STEM + "  - {name: b, prompt: bass, model: debug-melody, follow: keys, "
-         "melody_stems: [other]}\n", "9:78: stems[1].melody_stems", "follows 'keys'"),
-        (HEAD + "melody: m.wav\nstems:\n  - {name: keys, prompt: p, model: debug-melody, melody_stems: []}\n",
-         "8:64: stems[0].melody_stems", "no 'melody' file of its own"),
+        (
+            HEAD
+            + "melody: m.wav\n"
+            + STEM
+            + "  - {name: b, prompt: bass, model: debug-melody, follow: keys, "
+            "melody_stems: [other]}\n",
+            "9:78: stems[1].melody_stems",
+            "follows 'keys'",
+        ),
+        (
+            HEAD
+            + "melody: m.wav\nstems:\n  - {name: keys, prompt: p, model: debug-melody, melody_stems: []}\n",
+            "8:64: stems[0].melody_stems",
+            "no 'melody' file of its own",
+        ),
         # checks (flows.pipeline.checks): the separation model lacks a source, or every source is kept
-        (HEAD.replace("debug", "htdemucs_ft") + "melody: m.wav\nmelody_stems: [vocals, guitar]\n" + STEM,
-         "7:15: melody_stems", "no 'guitar' source"),
-        (HEAD + "melody: m.wav\nmelody_stems: [drums, bass, other, vocals]\n" + STEM, "7:15: melody_stems",
-         "sums back"),
+        (
+            HEAD.replace("debug", "htdemucs_ft") + "melody: m.wav\nmelody_stems: [vocals, guitar]\n" + STEM,
+            "7:15: melody_stems",
+            "no 'guitar' source",
+        ),
+        (
+            HEAD + "melody: m.wav\nmelody_stems: [drums, bass, other, vocals]\n" + STEM,
+            "7:15: melody_stems",
+            "sums back",
+        ),
     ],
-)  # fmt: skip
+)
 def test_schema_rejects_melody_stems_at_file_line_col(
     tmp_path: Path, body: str, where: str, fragment: str
 ) -> None:
@@ -130,8 +155,10 @@ def test_injected_separation_makes_the_chroma_follow_the_melody(tmp_path: Path) 
 
 
 def test_debug_models_use_the_file_as_it_is_by_default_and_followers_never_separate(tmp_path: Path) -> None:
-    song = _parse(tmp_path, HEAD + "melody: m.wav\n" + STEM + "  - {name: b, prompt: b, model: debug-melody, "
-                  "follow: keys}\n")  # fmt: skip
+    song = _parse(
+        tmp_path,
+        HEAD + "melody: m.wav\n" + STEM + "  - {name: b, prompt: b, model: debug-melody, follow: keys}\n",
+    )
     assert generation.melody_stems(song, song.stems[0]) == ()
     real = song.model_copy(
         update={"stems": [song.stems[0].model_copy(update={"model": "facebook/musicgen-melody"})]}
@@ -167,7 +194,9 @@ def test_separate_sum_is_the_sum_of_the_kept_sources() -> None:
 
 
 def test_generation_key_changes_with_melody_stems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("flows.pipeline.cache.code_version", lambda stage: "fixed")  # others may edit the stage's code
+    monkeypatch.setattr(
+        "flows.pipeline.cache.code_version", lambda stage: "fixed"
+    )  # others may edit the stage's code
     paths = RenderPaths(tmp_path / "out", "t")
     model = "facebook/musicgen-melody"
 
@@ -175,9 +204,16 @@ def test_generation_key_changes_with_melody_stems(tmp_path: Path, monkeypatch: p
         song = _parse(tmp_path, HEAD + "melody: m.wav\n" + line + STEM.replace("debug-melody", model))
         return generation.generation_key(song, song.stems[0], model, paths, True)
 
-    default, both, reordered, none, other = (key(line) for line in (
-        "", "melody_stems: [vocals, other]\n", "melody_stems: [other, vocals]\n", "melody_stems: []\n",
-        "melody_stems: [other]\n"))  # fmt: skip
+    default, both, reordered, none, other = (
+        key(line)
+        for line in (
+            "",
+            "melody_stems: [vocals, other]\n",
+            "melody_stems: [other, vocals]\n",
+            "melody_stems: []\n",
+            "melody_stems: [other]\n",
+        )
+    )
     assert default == both == reordered  # null is vocals + other; the order of a sum is no choice
     assert len({both, none, other}) == 3
 
@@ -202,7 +238,11 @@ def test_a_render_needs_the_weights_of_the_melody_separation(
     from flows.pipeline import preflight
 
     needed: dict[str, set[str]] = {}
-    monkeypatch.setattr(preflight, "check_weights", lambda gen, sep: needed.update(generation=gen, separation=sep))
+    monkeypatch.setattr(
+        preflight, "check_weights", lambda gen, sep: needed.update(generation=gen, separation=sep)
+    )
     head = HEAD.replace("separation_model: debug\n", "melody: m.wav\n" + line)
-    preflight.check(_parse(tmp_path, head + "stems:\n  - {name: keys, prompt: piano, model: facebook/musicgen-melody}\n"))
+    preflight.check(
+        _parse(tmp_path, head + "stems:\n  - {name: keys, prompt: piano, model: facebook/musicgen-melody}\n")
+    )
     assert needed == {"generation": {"facebook/musicgen-melody"}, "separation": expected}

@@ -41,15 +41,25 @@ def test_the_plan_lists_batches_windows_and_every_stem(tmp_path: Path) -> None:
         len(plan["windows"]) > 1 and plan["windows"][0]["start"] == 0.0 and plan["windows"][-1]["end"] == 40.0
     )
     assert plan["band"] is None and plan["sections"] == []
-    assert plan["stems"]["drums"] == {"model": "debug", "from": None, "source": None, "follow": None,
-                                      "separate": "drums", "midi": "drums"}  # fmt: skip
+    assert plan["stems"]["drums"] == {
+        "model": "debug",
+        "from": None,
+        "source": None,
+        "follow": None,
+        "separate": "drums",
+        "midi": "drums",
+    }
     assert (plan["stems"]["lead"]["follow"], plan["stems"]["lead"]["midi"]) == ("keys", None)
 
 
 def test_the_plan_names_the_band_take_and_its_split(tmp_path: Path) -> None:
     plan = preflight.check(_song(tmp_path, HEAD + BAND), weights=False)
-    assert plan["band"] == {"prompt": "full band: tight drums, piano", "model": "debug",
-                            "separation_model": "debug_6s", "stems": {"drums": "drums", "keys": "piano"}}  # fmt: skip
+    assert plan["band"] == {
+        "prompt": "full band: tight drums, piano",
+        "model": "debug",
+        "separation_model": "debug_6s",
+        "stems": {"drums": "drums", "keys": "piano"},
+    }
     assert plan["stems"]["keys"]["from"] == "band" and [b["stems"] for b in plan["batches"]] == [["band"]]
     text = preflight.describe(plan)
     assert "split by debug_6s into drums (drums), keys (piano)" in text

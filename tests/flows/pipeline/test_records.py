@@ -22,25 +22,62 @@ OLD = paths.DATA / "manifest" / "old_v1.json"
 
 
 def _analysis(bpm: float) -> Analysis:
-    return Analysis(duration=2.0, tempo_bpm=bpm, tempo_confidence=0.9, beats=(0.0, 0.625), downbeat=0.02,
-                    downbeat_confidence=0.8, tuning_cents=3.0, tuning_confidence=0.7, key="A minor",
-                    key_confidence=0.6)  # fmt: skip
+    return Analysis(
+        duration=2.0,
+        tempo_bpm=bpm,
+        tempo_confidence=0.9,
+        beats=(0.0, 0.625),
+        downbeat=0.02,
+        downbeat_confidence=0.8,
+        tuning_cents=3.0,
+        tuning_confidence=0.7,
+        key="A minor",
+        key_confidence=0.6,
+    )
 
 
 def _new_record() -> dict[str, Any]:
     """A stem record with every section a current render writes (flows/orchestration/render.py ``finish_task``)."""
-    conform = ConformResult(audio=Audio(np.zeros((1, 4), np.float32), 8000), applied=True, reason="stretched",
-                            before=_analysis(95.0), after=_analysis(96.0), error_before_ms=21.04,
-                            error_after_ms=3.0, stretch=1.0105, shift_cents=0.0)  # fmt: skip
+    conform = ConformResult(
+        audio=Audio(np.zeros((1, 4), np.float32), 8000),
+        applied=True,
+        reason="stretched",
+        before=_analysis(95.0),
+        after=_analysis(96.0),
+        error_before_ms=21.04,
+        error_after_ms=3.0,
+        stretch=1.0105,
+        shift_cents=0.0,
+    )
     window = {"index": 0, "start": 0.0, "end": 2.0, "text": "brushed kit"}
-    return {"generation": {"model": "debug", "seed": 7, "batch": ["drums"], "sample_rate": 32000, "channels": 1,
-                           "windows": [window], "seconds": 2.0, "melody": None},
-            CLEAN_RECORD: {"separation": {"model": "htdemucs", "source": "drums", "seconds": 1.25}, "cleaned": True,
-                           "seconds": 0.75},
-            "conform": {**conform.to_dict(), "seconds": 0.5, "reused": False},
-            "midi": {"instrument": "drums", "program": 0, "is_drum": True, "notes": 12, "warnings": ["w"],
-                     "seconds": 0.5},
-            "loudness": {"integrated_lufs": -20.5, "true_peak_dbtp": None}, "gain_db_applied": -1.5}  # fmt: skip
+    return {
+        "generation": {
+            "model": "debug",
+            "seed": 7,
+            "batch": ["drums"],
+            "sample_rate": 32000,
+            "channels": 1,
+            "windows": [window],
+            "seconds": 2.0,
+            "melody": None,
+        },
+        CLEAN_RECORD: {
+            "separation": {"model": "htdemucs", "source": "drums", "seconds": 1.25},
+            "cleaned": True,
+            "seconds": 0.75,
+        },
+        "conform": {**conform.to_dict(), "seconds": 0.5, "reused": False},
+        "midi": {
+            "instrument": "drums",
+            "program": 0,
+            "is_drum": True,
+            "notes": 12,
+            "warnings": ["w"],
+            "seconds": 0.5,
+        },
+        "loudness": {"integrated_lufs": -20.5, "true_peak_dbtp": None},
+        "gain_db_applied": -1.5,
+    }
 
 
 def test_a_new_record_reads_typed_and_writes_back_byte_identical() -> None:
@@ -93,8 +130,13 @@ def test_an_old_render_still_reports_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_the_mix_record_reads_new_and_old_renders() -> None:
-    new = {"master": {"integrated_lufs": -14.0}, "master_gain_db": 2.0, "master_iterations": 1,
-           "files": ["mix.wav"], "analysis": _analysis(96.0).to_dict()}  # fmt: skip
+    new = {
+        "master": {"integrated_lufs": -14.0},
+        "master_gain_db": 2.0,
+        "master_iterations": 1,
+        "files": ["mix.wav"],
+        "analysis": _analysis(96.0).to_dict(),
+    }
     mix = mix_record({"mix": new})
     assert mix.analysis and mix.analysis.key == "A minor" and mix.master_gain_db == 2.0
     assert json.dumps(mix.to_json()) == json.dumps(new)

@@ -75,12 +75,20 @@ def _rpp_notes(source: Any) -> list[tuple[float, float, int, int]]:
 
 def _dp_notes(track_lanes: ET.Element) -> list[tuple[float, float, int, int]]:
     notes = track_lanes.findall("./Clips/Clip/Notes/Note")
-    return sorted((float(n.get("time", 0)) * SECONDS_PER_BEAT,
-                   (float(n.get("time", 0)) + float(n.get("duration", 0))) * SECONDS_PER_BEAT,
-                   int(n.get("key", 0)), round(float(n.get("vel", 0)) * 127)) for n in notes)  # fmt: skip
+    return sorted(
+        (
+            float(n.get("time", 0)) * SECONDS_PER_BEAT,
+            (float(n.get("time", 0)) + float(n.get("duration", 0))) * SECONDS_PER_BEAT,
+            int(n.get("key", 0)),
+            round(float(n.get("vel", 0)) * 127),
+        )
+        for n in notes
+    )
 
 
-def _same_notes(a: list[tuple[float, float, int, int]], b: list[tuple[float, float, int, int]], tol: float) -> None:
+def _same_notes(
+    a: list[tuple[float, float, int, int]], b: list[tuple[float, float, int, int]], tol: float
+) -> None:
     assert len(a) == len(b)
     for x, y in zip(a, b):
         assert x[2:] == y[2:] and abs(x[0] - y[0]) <= tol and abs(x[1] - y[1]) <= tol, (x, y)
@@ -129,7 +137,9 @@ def test_dawproject_holds_tempo_tracks_clips_notes_and_markers(
         audio = clip.find("./Warps/Audio")  # type: ignore[union-attr]
         assert float(audio.get("duration")) == pytest.approx(seconds, abs=1e-6)  # type: ignore[union-attr, arg-type]
         assert int(audio.get("sampleRate")) == info.samplerate  # type: ignore[union-attr, arg-type]
-        warps = [(float(w.get("time", 0)), float(w.get("contentTime", 0))) for w in clip.findall("./Warps/Warp")]  # type: ignore[union-attr]
+        warps = [
+            (float(w.get("time", 0)), float(w.get("contentTime", 0))) for w in clip.findall("./Warps/Warp")
+        ]  # type: ignore[union-attr]
         assert warps == [(0.0, 0.0), (pytest.approx(seconds / SECONDS_PER_BEAT), pytest.approx(seconds))]
         embedded = audio.find("File").get("path")  # type: ignore[union-attr]
         assert container.read(embedded) == (demo_render / "stems" / f"{stem['name']}.wav").read_bytes()
@@ -140,7 +150,9 @@ def test_dawproject_holds_tempo_tracks_clips_notes_and_markers(
     files = {f.get("path") for f in project.iter("File")}
     assert files == {f"audio/stems/{s}.wav" for s in stems} | {"audio/mix.wav"}
     assert files <= set(container.namelist())
-    markers = [(m.get("name"), float(m.get("time", 0))) for m in project.findall("./Arrangement/Markers/Marker")]
+    markers = [
+        (m.get("name"), float(m.get("time", 0))) for m in project.findall("./Arrangement/Markers/Marker")
+    ]
     assert markers == [("intro", 0.0), ("groove", 4 * 4.0)]  # sections start at bars 1 and 5
 
 
@@ -157,14 +169,19 @@ def test_reaper_project_holds_tempo_tracks_items_notes_and_markers(demo_render: 
     for stem in manifest["arrangement"]["stems"]:
         track = tracks[stem["name"]]
         volume, pan = (float(v) for v in track.find("VOLPAN")[1:3])
-        assert 20 * math.log10(volume) == pytest.approx(manifest["stems"][stem["name"]]["gain_db_applied"], abs=1e-6)
+        assert 20 * math.log10(volume) == pytest.approx(
+            manifest["stems"][stem["name"]]["gain_db_applied"], abs=1e-6
+        )
         assert pan == pytest.approx(stem["pan"]) and track.find("MUTESOLO")[1:3] == ["0", "0"]
         item = track.find("ITEM")
         info = sf.info(str(demo_render / "stems" / f"{stem['name']}.wav"))
         assert float(item.find("POSITION")[1]) == 0.0
         assert float(item.find("LENGTH")[1]) == pytest.approx(info.frames / info.samplerate, abs=1e-6)
         file = item.find("SOURCE").find("FILE")[1]
-        assert not Path(file).is_absolute() and (path.parent / file).resolve() == demo_render / "stems" / f"{stem['name']}.wav"
+        assert (
+            not Path(file).is_absolute()
+            and (path.parent / file).resolve() == demo_render / "stems" / f"{stem['name']}.wav"
+        )
         midi = tracks[f"{stem['name']} (MIDI)"].find("ITEM").find("SOURCE")
         _same_notes(_rpp_notes(midi), _mid_notes(demo_render / "midi" / f"{stem['name']}.mid"), TICK_S)
     assert tracks["mix (reference)"].find("MUTESOLO")[1] == "1"
@@ -194,8 +211,11 @@ def copied(demo_render: Path, tmp_path: Path) -> Path:
 
 
 def _on_disk(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
-            if p.is_file() and p.name != "manifest.json" and not p.relative_to(folder).parts[0].startswith(".")}  # fmt: skip
+    return {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "manifest.json" and not p.relative_to(folder).parts[0].startswith(".")
+    }
 
 
 def test_export_writes_what_the_render_wrote_and_keeps_the_manifest_true(
@@ -207,8 +227,9 @@ def test_export_writes_what_the_render_wrote_and_keeps_the_manifest_true(
     ).read_bytes()
     assert not (copied / "session" / f"{copied.name}.dawproject").exists()
     assert main(["export", str(copied)]) == 0
-    assert zipfile.ZipFile(copied / "session" / f"{copied.name}.dawproject").read("project.xml") == zipfile.ZipFile(
-        demo_render / "session" / f"{demo_render.name}.dawproject").read("project.xml")  # fmt: skip
+    assert zipfile.ZipFile(copied / "session" / f"{copied.name}.dawproject").read(
+        "project.xml"
+    ) == zipfile.ZipFile(demo_render / "session" / f"{demo_render.name}.dawproject").read("project.xml")
     listed = {f["path"] for f in _manifest(copied)["files"]}
     assert listed == _on_disk(copied)
     assert "Traceback" not in capsys.readouterr().err
@@ -229,7 +250,9 @@ def test_a_missing_stem_file_leaves_its_track_out_and_says_so(
 
 
 @pytest.mark.parametrize("damage", ["no manifest", "not json", "not a folder"])
-def test_export_of_no_render_is_a_clear_error(tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_of_no_render_is_a_clear_error(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "render"
     if damage != "not a folder":
         folder.mkdir()
@@ -306,10 +329,20 @@ def test_a_render_without_midi_and_with_odd_names_gives_valid_sessions(
     assert any("no stem was transcribed" in n for n in manifest["sessions"]["notes"])
     project, container = _dawproject(odd_render / "session" / f"{slug}.dawproject", project_schema)
     meta = ET.fromstring(container.read("metadata.xml"))
-    assert meta.findtext("Title") == "Café <Noir> & \"Quotes\" 'n' `ticks`" and meta.findtext("Artist") == "Zoë & Ñandú"
-    assert [t.get("name") for t in project.findall("./Structure/Track")] == ["Master", "keys", "bass", "mix (reference)"]
+    assert (
+        meta.findtext("Title") == "Café <Noir> & \"Quotes\" 'n' `ticks`"
+        and meta.findtext("Artist") == "Zoë & Ñandú"
+    )
+    assert [t.get("name") for t in project.findall("./Structure/Track")] == [
+        "Master",
+        "keys",
+        "bass",
+        "mix (reference)",
+    ]
     assert project.find("./Transport/Tempo").get("value") == "90.0"  # type: ignore[union-attr]
-    markers = [(m.get("name"), float(m.get("time", 0))) for m in project.findall("./Arrangement/Markers/Marker")]
+    markers = [
+        (m.get("name"), float(m.get("time", 0))) for m in project.findall("./Arrangement/Markers/Marker")
+    ]
     assert markers == [('Intro <&> "ä"', 0.0), ("Coda 'é'", 6.0)]  # bar 3 of 3/4: six quarter notes
     reaper = _reaper(odd_render / "session" / f"{slug}.rpp")
     assert reaper.find("TITLE")[1] == "Café <Noir> & \"Quotes\" 'n' 'ticks'"  # REAPER has no quote left for `
@@ -338,13 +371,19 @@ def _fake_track(folder: Path, title: str, seconds: float) -> None:
     (folder / "manifest.json").write_text(json.dumps({"arrangement": arrangement, "stems": {}, "files": []}))
 
 
-def test_an_album_session_puts_the_tracks_in_sequence(tmp_path: Path, project_schema: xmlschema.XMLSchema) -> None:
+def test_an_album_session_puts_the_tracks_in_sequence(
+    tmp_path: Path, project_schema: xmlschema.XMLSchema
+) -> None:
     album = tmp_path / "my-album"
     _fake_track(album / "01-one", "One", 3.0)
     _fake_track(album / "02-two", "Two & Two", 2.0)
-    tracks = [{"number": 1, "title": "One", "folder": "01-one", "start": 0.0},
-              {"number": 2, "title": "Two & Two", "folder": "02-two", "start": 4.0}]  # fmt: skip
-    (album / "album-manifest.json").write_text(json.dumps({"title": "My Album", "tracks": tracks, "files": []}))
+    tracks = [
+        {"number": 1, "title": "One", "folder": "01-one", "start": 0.0},
+        {"number": 2, "title": "Two & Two", "folder": "02-two", "start": 4.0},
+    ]
+    (album / "album-manifest.json").write_text(
+        json.dumps({"title": "My Album", "tracks": tracks, "files": []})
+    )
     assert main(["export", str(album)]) == 0
     project, _ = _dawproject(album / "session" / "my-album.dawproject", project_schema)
     clips = [float(c.get("time", 0)) for c in project.findall("./Arrangement/Lanes/Lanes/Clips/Clip")]
@@ -353,19 +392,27 @@ def test_an_album_session_puts_the_tracks_in_sequence(tmp_path: Path, project_sc
     items = [(t.find("NAME")[1], float(t.find("ITEM").find("POSITION")[1])) for t in reaper.findall("TRACK")]
     assert items == [("01 One", 0.0), ("02 Two & Two", 4.0)]
     assert [t.find("ITEM").find("SOURCE").find("FILE")[1] for t in reaper.findall("TRACK")] == [
-        "../01-one/mix.wav", "../02-two/mix.wav"]  # fmt: skip
+        "../01-one/mix.wav",
+        "../02-two/mix.wav",
+    ]
     assert [m[3] for m in reaper.findall("MARKER")] == ["01 One", "02 Two & Two"]
     assert {f["path"] for f in json.loads((album / "album-manifest.json").read_text())["files"]} == {
-        "session/my-album.dawproject", "session/my-album.rpp"}  # fmt: skip
+        "session/my-album.dawproject",
+        "session/my-album.rpp",
+    }
 
 
-@pytest.mark.parametrize(("sessions", "code"), [("[]", 0), ("[reaper]", 0), ("[reaper, reaper]", 2), ("[protools]", 2)])
+@pytest.mark.parametrize(
+    ("sessions", "code"), [("[]", 0), ("[reaper]", 0), ("[reaper, reaper]", 2), ("[protools]", 2)]
+)
 def test_master_sessions_takes_each_known_format_once(
     tmp_path: Path, sessions: str, code: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     song = tmp_path / "song.yaml"
-    song.write_text(f"title: S\nbpm: 120\nkey: C major\nduration: 5\nmodel: debug\n"
-                    f"stems: [{{name: keys, prompt: keys}}]\nmaster: {{sessions: {sessions}}}\n")  # fmt: skip
+    song.write_text(
+        f"title: S\nbpm: 120\nkey: C major\nduration: 5\nmodel: debug\n"
+        f"stems: [{{name: keys, prompt: keys}}]\nmaster: {{sessions: {sessions}}}\n"
+    )
     assert main(["validate", str(song)]) == code
     assert code == 0 or "sessions" in capsys.readouterr().err
 

@@ -61,8 +61,9 @@ def test_default_cleanup_changes_the_audio(rendered: tuple[Arrangement, object])
     assert cleaned[0] == 0.0  # the fade-in starts at silence
 
 
-def test_transcription_overrides_reach_the_transcriber(tmp_path: Path, rendered: tuple[Arrangement, object],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_transcription_overrides_reach_the_transcriber(
+    tmp_path: Path, rendered: tuple[Arrangement, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stems.transcription import transcriber as transcribe
 
     arrangement, paths = rendered
@@ -80,11 +81,20 @@ def test_transcription_overrides_reach_the_transcriber(tmp_path: Path, rendered:
     stages.conform_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
     track, reused = stages.transcribe_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
     assert not reused and seen[0].onset_threshold == 0.5 and seen[0].min_note_ms == 60  # type: ignore[attr-defined]
-    changed = arrangement.model_copy(update={"stems": [
-        arrangement.stem("keys"),
-        arrangement.stem("lead").model_copy(update={"transcription": arrangement.stem("lead").transcription.model_copy(
-            update={"onset_threshold": 0.9})}),
-    ]})  # fmt: skip
+    changed = arrangement.model_copy(
+        update={
+            "stems": [
+                arrangement.stem("keys"),
+                arrangement.stem("lead").model_copy(
+                    update={
+                        "transcription": arrangement.stem("lead").transcription.model_copy(
+                            update={"onset_threshold": 0.9}
+                        )
+                    }
+                ),
+            ]
+        }
+    )
     _, reused = stages.transcribe_stem(changed, changed.stem("lead"), paths)  # type: ignore[arg-type]
     assert not reused and seen[1].onset_threshold == 0.9  # type: ignore[attr-defined]
     _, reused = stages.transcribe_stem(changed, changed.stem("lead"), paths)  # type: ignore[arg-type]
@@ -98,8 +108,12 @@ def test_mp3_bitrate_zip_and_album_tags(rendered: tuple[Arrangement, object]) ->
     for stem in arrangement.stems:
         stages.clean_stem(arrangement, stem, paths)  # type: ignore[arg-type]
         stages.conform_stem(arrangement, stem, paths)  # type: ignore[arg-type]
-    record = stages.mix_and_master(arrangement, list(arrangement.stems), paths,  # type: ignore[arg-type]
-                                   {"album": "Stage Album", "track": "2/3"})  # fmt: skip
+    record = stages.mix_and_master(
+        arrangement,
+        list(arrangement.stems),
+        paths,  # type: ignore[arg-type]
+        {"album": "Stage Album", "track": "2/3"},
+    )
     root: Path = paths.root  # type: ignore[attr-defined]
     assert record["files"] == ["mix.wav", "mix.mp3", "stems.zip"]
     assert sorted(zipfile.ZipFile(root / "stems.zip").namelist()) == ["keys.wav", "lead.wav"]

@@ -318,8 +318,14 @@ def test_track_report_links_are_local_and_show_every_file(render: Path) -> None:
     assert page == render / "report.html"
     links = assert_links_local(page)
     audio = [url for tag, url in links.urls if tag == "audio"]
-    assert audio == ["mix.wav", "raw/drums.wav", "raw/drums.residual.wav", "stems/drums.wav",
-                     "raw/bass.wav", "stems/bass.wav"]  # fmt: skip
+    assert audio == [
+        "mix.wav",
+        "raw/drums.wav",
+        "raw/drums.residual.wav",
+        "stems/drums.wav",
+        "raw/bass.wav",
+        "stems/bass.wav",
+    ]
     images = [url for tag, url in links.urls if tag == "img"]
     assert len(images) == 15  # 6 audio files x (waveform, spectrogram) + 2 stem piano rolls + all stems
     for url in images:
@@ -403,8 +409,10 @@ def make_album(root: Path) -> Path:
         make_render(album, slug)
     sf.write(album / "album.wav", sine(330.0, 2 * DURATION, OUT_RATE), OUT_RATE, subtype="FLOAT")
     (album / "album.cue").write_text('FILE "album.wav" WAVE\n')
-    tracks = [{"slug": s, "title": s.title(), "folder": s, "start": i * DURATION, "duration": DURATION}
-              for i, s in enumerate(("one", "two"))]  # fmt: skip
+    tracks = [
+        {"slug": s, "title": s.title(), "folder": s, "start": i * DURATION, "duration": DURATION}
+        for i, s in enumerate(("one", "two"))
+    ]
     manifest = {
         "title": "An Album",
         "artist": "Tester",
@@ -446,8 +454,11 @@ def test_images_of_a_40_second_four_stem_track_are_fast(tmp_path: Path) -> None:
     folder = make_render(tmp_path)
     rng = np.random.default_rng(0)
     for name in ("drums", "bass", "keys", "lead"):
-        for rel, rate in ((f"raw/{name}.wav", RAW_RATE), (f"raw/{name}.residual.wav", RAW_RATE),
-                          (f"stems/{name}.wav", OUT_RATE)):  # fmt: skip
+        for rel, rate in (
+            (f"raw/{name}.wav", RAW_RATE),
+            (f"raw/{name}.residual.wav", RAW_RATE),
+            (f"stems/{name}.wav", OUT_RATE),
+        ):
             sf.write(
                 folder / rel, (0.2 * rng.standard_normal((40 * rate, 2))).astype(np.float32), rate, "FLOAT"
             )

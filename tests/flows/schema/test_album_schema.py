@@ -20,8 +20,11 @@ def write(folder: Path, album: str, tracks: dict[str, tuple[str, float]]) -> Pat
 
 
 def test_tracks_keep_the_files_order_and_get_folder_names(tmp_path: Path) -> None:
-    path = write(tmp_path, "title: A\ntracks:\n  - c.yaml\n  - {path: a.yaml, slug: first-one}\n  - b.yaml\n",
-                 {"a.yaml": ("Alpha", 5), "b.yaml": ("Beta!", 5), "c.yaml": ("Gamma Ray", 5)})  # fmt: skip
+    path = write(
+        tmp_path,
+        "title: A\ntracks:\n  - c.yaml\n  - {path: a.yaml, slug: first-one}\n  - b.yaml\n",
+        {"a.yaml": ("Alpha", 5), "b.yaml": ("Beta!", 5), "c.yaml": ("Gamma Ray", 5)},
+    )
     album, tracks = load_album(path)
     assert [t.title for t in tracks] == ["Gamma Ray", "Alpha", "Beta!"]
     assert [track_slug(album, i, t) for i, t in enumerate(tracks)] == ["gamma-ray", "first-one", "beta"]
@@ -29,7 +32,9 @@ def test_tracks_keep_the_files_order_and_get_folder_names(tmp_path: Path) -> Non
 
 
 def test_two_tracks_with_one_folder_name_are_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, "title: A\ntracks: [a.yaml, b.yaml]\n", {"a.yaml": ("Same", 5), "b.yaml": ("Same", 5)})
+    path = write(
+        tmp_path, "title: A\ntracks: [a.yaml, b.yaml]\n", {"a.yaml": ("Same", 5), "b.yaml": ("Same", 5)}
+    )
     with pytest.raises(SchemaError, match="already used by track 1"):
         load_album(path)
 
@@ -40,5 +45,7 @@ def test_gap_and_crossfade_are_exclusive_and_a_crossfade_must_fit(tmp_path: Path
         load_album(write(tmp_path, "title: A\ntracks: [a.yaml, b.yaml]\ngap: 1\ncrossfade: 1\n", tracks))
     with pytest.raises(SchemaError, match="longer than half the shortest track"):
         load_album(write(tmp_path, "title: A\ntracks: [a.yaml, b.yaml]\ngap: 0\ncrossfade: 4.5\n", tracks))
-    album, _ = load_album(write(tmp_path, "title: A\ntracks: [a.yaml, b.yaml]\ngap: 0\ncrossfade: 4\n", tracks))
+    album, _ = load_album(
+        write(tmp_path, "title: A\ntracks: [a.yaml, b.yaml]\ngap: 0\ncrossfade: 4\n", tracks)
+    )
     assert (album.gap, album.crossfade) == (0.0, 4.0)

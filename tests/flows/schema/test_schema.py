@@ -121,12 +121,25 @@ def test_full_fixture_reads_every_field(full_yaml: Path) -> None:
         "zip_stems": True,
         "sessions": ["reaper"],
     }
-    assert keys.clean.overrides() == {"dc": False, "highpass_hz": 80.0, "lowpass_hz": 9000.0,
-                                      "gate_open_db": None, "gate_close_db": None, "fade_in_s": None,
-                                      "fade_out_s": None, "peak_ceiling_db": None}  # fmt: skip
-    assert keys.transcription.overrides() == {"onset_threshold": 0.6, "frame_threshold": 0.4, "min_note_ms": 80.0,
-                                              "min_frequency": 60.0, "max_frequency": 2000.0,
-                                              "monophonic": False, "pitch_bends": True}  # fmt: skip
+    assert keys.clean.overrides() == {
+        "dc": False,
+        "highpass_hz": 80.0,
+        "lowpass_hz": 9000.0,
+        "gate_open_db": None,
+        "gate_close_db": None,
+        "fade_in_s": None,
+        "fade_out_s": None,
+        "peak_ceiling_db": None,
+    }
+    assert keys.transcription.overrides() == {
+        "onset_threshold": 0.6,
+        "frame_threshold": 0.4,
+        "min_note_ms": 80.0,
+        "min_frequency": 60.0,
+        "max_frequency": 2000.0,
+        "monophonic": False,
+        "pitch_bends": True,
+    }
     assert song.midi.quantize == "1/16t"
     assert (song.stem_model(drums), song.stem_model(keys)) == ("debug", "facebook/musicgen-melody")
     assert (song.stem_separation_model(drums), song.stem_separation_model(keys)) == (

@@ -46,8 +46,15 @@ def beat_grid(beats: int, bpm: float, lead: float, drift: float = 0.0) -> np.nda
     return lead + np.concatenate(([0.0], np.cumsum(periods[:-1])))
 
 
-def render(path: Path, beats: np.ndarray, *, tonic: int = 57, pitched: bool = True, drums: bool = True,
-           cents: float = 0.0) -> Audio:  # fmt: skip
+def render(
+    path: Path,
+    beats: np.ndarray,
+    *,
+    tonic: int = 57,
+    pitched: bool = True,
+    drums: bool = True,
+    cents: float = 0.0,
+) -> Audio:
     """A band in ``tonic`` minor on the beat times ``beats`` (4/4): piano chords, bass, drums."""
     import pretty_midi
 
@@ -62,7 +69,9 @@ def render(path: Path, beats: np.ndarray, *, tonic: int = 57, pitched: bool = Tr
             piano.notes.append(pretty_midi.Note(85 if k % 4 == 0 else 60, pitch, start, end - 0.02))
         if k % 2 == 0:
             bass.notes.append(pretty_midi.Note(100, tonic - 24 + MINOR[degree], start, end - 0.02))
-        kit.notes.append(pretty_midi.Note(110 if k % 4 == 0 else 80, 36 if k % 2 == 0 else 38, start, start + 0.1))
+        kit.notes.append(
+            pretty_midi.Note(110 if k % 4 == 0 else 80, 36 if k % 2 == 0 else 38, start, start + 0.1)
+        )
     for inst in (piano, bass):
         inst.pitch_bends.append(pretty_midi.PitchBend(round(cents / 200.0 * 8192), 0.0))  # +-2 semitone range
     midi.instruments += [piano, bass] if pitched else []
@@ -73,8 +82,12 @@ def render(path: Path, beats: np.ndarray, *, tonic: int = 57, pitched: bool = Tr
 def _fluidsynth(midi: object, path: Path, seconds: float) -> Audio:
     mid, wav = path.with_suffix(".mid"), path.with_suffix(".wav")
     midi.write(str(mid))  # type: ignore[attr-defined]
-    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.5", "-F", str(wav), "-r", str(RATE), str(SOUNDFONT),
-                    str(mid)], check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        ["fluidsynth", "-ni", "-q", "-g", "0.5", "-F", str(wav), "-r", str(RATE), str(SOUNDFONT), str(mid)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     audio = Audio(np.ascontiguousarray(data.T), rate).fitted(round(seconds * rate))
     sf.write(str(wav), audio.samples.T, rate, subtype="FLOAT")
@@ -84,7 +97,9 @@ def _fluidsynth(midi: object, path: Path, seconds: float) -> Audio:
 def clicks(bpm: float, seconds: float, lead: float = 0.1) -> Audio:
     """A stereo 2 kHz click track (downbeats louder)."""
     y = np.zeros(round(seconds * RATE), np.float32)
-    tone = (np.sin(2 * np.pi * 2000 * np.arange(640) / RATE) * np.exp(-np.arange(640) / 120)).astype(np.float32)
+    tone = (np.sin(2 * np.pi * 2000 * np.arange(640) / RATE) * np.exp(-np.arange(640) / 120)).astype(
+        np.float32
+    )
     for k, t in enumerate(np.arange(lead, seconds - 0.05, 60.0 / bpm)):
         n = round(t * RATE)
         y[n : n + 640] += tone[: len(y[n : n + 640])] * (1.0 if k % 4 == 0 else 0.6)
@@ -142,7 +157,9 @@ def test_analysis_of_a_band_finds_tempo_beats_downbeat_key(steady: tuple[Audio, 
     assert json.loads(json.dumps(a.to_dict()))["key"] == "A minor"
 
 
-@pytest.mark.parametrize(("tonic", "cents", "key"), [(57, 30.0, "A minor"), (58, 0.0, "Bb minor"), (56, -30.0, "G# minor")])
+@pytest.mark.parametrize(
+    ("tonic", "cents", "key"), [(57, 30.0, "A minor"), (58, 0.0, "Bb minor"), (56, -30.0, "G# minor")]
+)
 def test_detuned_renderings_give_key_and_tuning(work: Path, tonic: int, cents: float, key: str) -> None:
     audio = render(work / f"detuned{tonic}{cents:+.0f}", beat_grid(24, 100.0, 0.1), tonic=tonic, cents=cents)
     a = analyze(audio)
@@ -198,13 +215,15 @@ def test_conform_retunes_toward_the_key_but_never_drums(work: Path) -> None:
     ("make", "reason"),
     [
         (lambda _: Audio(np.zeros((2, 12 * RATE), np.float32), RATE), "silent"),
-        (lambda _: Audio(np.random.default_rng(3).normal(0, 0.1, (2, 12 * RATE)).astype(np.float32), RATE),
-         "no steady beat: confidence"),
+        (
+            lambda _: Audio(np.random.default_rng(3).normal(0, 0.1, (2, 12 * RATE)).astype(np.float32), RATE),
+            "no steady beat: confidence",
+        ),
         (lambda work: pad(work / "pad"), "no steady beat: confidence"),
         (lambda _: clicks(120.0, 3.0), "shorter than two bars"),
     ],
     ids=["silence", "noise", "pad", "too-short"],
-)  # fmt: skip
+)
 def test_bad_input_is_left_as_is_with_the_reason(work: Path, make: object, reason: str) -> None:
     audio = make(work)  # type: ignore[operator]
     result = conform(audio, Grid(bpm=120.0, duration=10.0))
@@ -281,7 +300,9 @@ def test_the_bass_keeps_the_beat_on_a_loud_off_beat_accompaniment() -> None:
     beats = dbn.decode(beatlib.activation(env, salience), 86.0, expected_bpm=103.0)
     assert np.all((beats - 40) % 50 == 0) and len(beats) == 40, beats
     only_onsets = dbn.decode(beatlib.activation(env, np.zeros(2000)), 86.0, expected_bpm=103.0)
-    assert np.all((only_onsets - 65) % 50 == 0), only_onsets  # the test can fail: without bass, the chords win
+    assert np.all((only_onsets - 65) % 50 == 0), (
+        only_onsets
+    )  # the test can fail: without bass, the chords win
 
 
 def test_beats_that_drift_off_the_first_note_move_back_half_a_beat() -> None:
@@ -320,7 +341,9 @@ def test_bowed_strings_are_timed_by_their_note_ons(work: Path, capsys: pytest.Ca
     ensemble = pretty_midi.Instrument(program=48)
     for k, (start, end) in enumerate(zip(beats, np.append(beats[1:], beats[-1] + 0.6))):
         degree = PROGRESSION[(k // 4) % len(PROGRESSION)]
-        pitches = [57 - 12 + MINOR[degree]] + [57 + MINOR[(degree + s) % 7] + 12 * ((degree + s) // 7) for s in (0, 2, 4)]
+        pitches = [57 - 12 + MINOR[degree]] + [
+            57 + MINOR[(degree + s) % 7] + 12 * ((degree + s) // 7) for s in (0, 2, 4)
+        ]
         ensemble.notes += [pretty_midi.Note(90 if k % 4 == 0 else 70, p, start, end - 0.03) for p in pitches]
     midi.instruments.append(ensemble)
     audio = _fluidsynth(midi, work / "strings", float(beats[-1] + 0.6))
@@ -331,8 +354,13 @@ def test_bowed_strings_are_timed_by_their_note_ons(work: Path, capsys: pytest.Ca
 
     as_strings = lag_ms(analyze(audio, bpm_hint=100.0, family="strings").beats)
     as_mix = lag_ms(analyze(audio, bpm_hint=100.0).beats)
-    assert abs(as_strings) < 20.0 and as_mix - as_strings > 15.0, (as_strings, as_mix)  # measured -14.7, +6.3 ms
-    assert main(["analyze", str(work / "strings.wav"), "--instrument", "violin", "--bpm", "100", "--json"]) == 0
+    assert abs(as_strings) < 20.0 and as_mix - as_strings > 15.0, (
+        as_strings,
+        as_mix,
+    )  # measured -14.7, +6.3 ms
+    assert (
+        main(["analyze", str(work / "strings.wav"), "--instrument", "violin", "--bpm", "100", "--json"]) == 0
+    )
     assert lag_ms(json.loads(capsys.readouterr().out)["beats"]) == pytest.approx(as_strings, abs=1.0)
     assert main(["analyze", str(work / "strings.wav"), "--instrument", "fiddle-ish"]) == 2
     assert "instrument 'fiddle-ish' is unknown" in capsys.readouterr().err
@@ -341,7 +369,9 @@ def test_bowed_strings_are_timed_by_their_note_ons(work: Path, capsys: pytest.Ca
 # --- command line --------------------------------------------------------------------------------------------
 
 
-def test_cli_analyze_json(steady: tuple[Audio, np.ndarray], work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_analyze_json(
+    steady: tuple[Audio, np.ndarray], work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["analyze", str(work / "steady.wav"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["key"] == "A minor" and abs(out["tempo_bpm"] - 112) < 1.12 and len(out["beats"]) >= 30

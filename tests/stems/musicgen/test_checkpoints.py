@@ -273,7 +273,9 @@ def test_validate_and_dry_run_say_what_a_folder_next_to_the_yaml_holds(
     assert found in capsys.readouterr().out
 
 
-def test_cuda_allocator_gets_expandable_segments_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_allocator_gets_expandable_segments_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import torch
 
     from stems.musicgen.load import CUDA_ALLOC_CONF, configure_cuda_allocator
@@ -284,7 +286,10 @@ def test_cuda_allocator_gets_expandable_segments_unless_the_user_chose(monkeypat
     assert not configure_cuda_allocator("cpu") and "PYTORCH_CUDA_ALLOC_CONF" not in os.environ
     assert configure_cuda_allocator("cuda:0") and os.environ["PYTORCH_CUDA_ALLOC_CONF"] == CUDA_ALLOC_CONF
     monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
-    assert not configure_cuda_allocator("cuda") and os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
+    assert (
+        not configure_cuda_allocator("cuda")
+        and os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
+    )
 
 
 def test_a_new_fine_tune_in_the_same_folder_is_a_new_cache_key(
@@ -302,7 +307,9 @@ def test_a_new_fine_tune_in_the_same_folder_is_a_new_cache_key(
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes())  # saved again: same size, new change time
     assert before is not None and checkpoint_fingerprint(str(folder)) != before
-    assert checkpoint_fingerprint("facebook/musicgen-small") is None and checkpoint_fingerprint("debug") is None
+    assert (
+        checkpoint_fingerprint("facebook/musicgen-small") is None and checkpoint_fingerprint("debug") is None
+    )
 
 
 def test_a_model_written_as_a_path_starts_in_the_yaml_folder(tmp_path: Path) -> None:
@@ -313,5 +320,7 @@ def test_a_model_written_as_a_path_starts_in_the_yaml_folder(tmp_path: Path) -> 
     with pytest.raises(UserInputError, match=f"model folder '{tmp_path / 'songs' / 'models' / 'nope'}'"):
         parse_arrangement(HEAD + "model: ./models/nope\nstems:\n  - {name: a, prompt: b}\n", song)
     (tmp_path / "songs" / "facebook" / "musicgen-small").mkdir(parents=True)  # a hub name stays the hub's
-    found = parse_arrangement(HEAD + "model: facebook/musicgen-small\nstems:\n  - {name: a, prompt: b}\n", song)
+    found = parse_arrangement(
+        HEAD + "model: facebook/musicgen-small\nstems:\n  - {name: a, prompt: b}\n", song
+    )
     assert found.model == "facebook/musicgen-small"

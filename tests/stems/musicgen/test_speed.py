@@ -81,8 +81,10 @@ def test_recorded_rows_come_first_and_replace_their_own_device(own_table: Path) 
         r for r in SHIPPED if r.model == "facebook/musicgen-stereo-large"
     ]
     assert estimates("random:facebook/musicgen-stereo-large", 8, 300.0)[0] == {
-        "device": "NVIDIA H200", "seconds": round(300 * 50 * 0.003 * 1.2, 1), "source": "measured b"
-    }  # fmt: skip
+        "device": "NVIDIA H200",
+        "seconds": round(300 * 50 * 0.003 * 1.2, 1),
+        "source": "measured b",
+    }
     own_table.write_text("{not json")
     assert recorded_rows() == []
 
@@ -107,8 +109,10 @@ def test_bench_record_feeds_the_dry_run(own_table: Path, capsys: pytest.CaptureF
     drums, keys, _bass = plan["batches"]
     assert drums["stems"] == ["drums", "lead"]
     assert drums["time_estimates"][0] == {
-        "device": row.device, "seconds": round(row.seconds(2, 40.0), 1), "source": row.source
-    }  # fmt: skip
+        "device": row.device,
+        "seconds": round(row.seconds(2, 40.0), 1),
+        "source": row.source,
+    }
     assert [e["source"] for e in keys["time_estimates"]] == [
         r.source for r in SHIPPED if r.model == "debug-melody"
     ]
@@ -131,8 +135,9 @@ stems:
 """
 
 
-def test_dry_run_says_how_to_measure_a_model_without_a_row(own_table: Path, tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_dry_run_says_how_to_measure_a_model_without_a_row(
+    own_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "song.yaml").write_text(SONG)
     assert main(["render", str(tmp_path / "song.yaml"), "--dry-run"]) == 0
     text = capsys.readouterr().out

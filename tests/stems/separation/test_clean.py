@@ -204,7 +204,10 @@ def test_each_step_can_be_turned_off(step: str) -> None:
 
 
 def test_settings_for_families() -> None:
-    assert set(FAMILIES) == {*INSTRUMENT_FAMILIES, "other"}  # the families are defined once, in stems.instruments
+    assert set(FAMILIES) == {
+        *INSTRUMENT_FAMILIES,
+        "other",
+    }  # the families are defined once, in stems.instruments
     bass = settings_for("bass")
     assert bass.highpass_hz is not None and 20.0 <= bass.highpass_hz < 30.87  # under B0, the lowest note
     assert settings_for("vocals").highpass_hz == pytest.approx(82.4 / np.sqrt(2), abs=0.1)

@@ -230,8 +230,18 @@ def test_settings_dataclass_is_frozen() -> None:
 
 # Floors sit 0.1-0.15 below what these 6 s clips measure (seed 7), so they catch regressions (a
 # broken window offset or threshold drops F1 to near 0) without flaking on small changes.
-FLOORS = {"bass": 0.8, "piano": 0.8, "keys": 0.85, "guitar": 0.5, "lead": 0.8, "strings": 0.2, "pad": 0.45,
-          "vocals": 0.65, "brass": 0.8, "woodwind": 0.85}  # fmt: skip
+FLOORS = {
+    "bass": 0.8,
+    "piano": 0.8,
+    "keys": 0.85,
+    "guitar": 0.5,
+    "lead": 0.8,
+    "strings": 0.2,
+    "pad": 0.45,
+    "vocals": 0.65,
+    "brass": 0.8,
+    "woodwind": 0.85,
+}
 
 
 @functools.cache

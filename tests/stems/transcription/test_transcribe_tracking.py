@@ -24,8 +24,14 @@ from tests.support import paths
 from tests.support.bench_scripts import load_bench
 
 REAL = paths.DATA / "transcription" / "real"
-PARAMS = Tracking(onset_threshold=0.5, frame_threshold=0.3, min_frames=3, rise_weight=0.0,
-                  release_ratio=0.5, release_frames=0)  # fmt: skip
+PARAMS = Tracking(
+    onset_threshold=0.5,
+    frame_threshold=0.3,
+    min_frames=3,
+    rise_weight=0.0,
+    release_ratio=0.5,
+    release_frames=0,
+)
 
 
 def _posteriors(frames: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +95,25 @@ def test_backtracking_stops_at_the_activation_dip_not_up_the_previous_note() -> 
 
     frames = np.zeros((40, 88), dtype=np.float32)
     # the previous note's decay, a dip at frame 20, then the new note's rise (its onset peak at 24)
-    frames[10:27, 30] = (0.9, 0.88, 0.86, 0.84, 0.82, 0.8, 0.78, 0.76, 0.74, 0.72, 0.7, 0.71, 0.72, 0.75,
-                         0.8, 0.85, 0.9)  # fmt: skip
+    frames[10:27, 30] = (
+        0.9,
+        0.88,
+        0.86,
+        0.84,
+        0.82,
+        0.8,
+        0.78,
+        0.76,
+        0.74,
+        0.72,
+        0.7,
+        0.71,
+        0.72,
+        0.75,
+        0.8,
+        0.85,
+        0.9,
+    )
     ((start, *_),) = backtrack_onsets([(24, 30, 30 + 21, 0.8, None)], frames, 200.0, 0.2)
     assert start == 20  # the walk's slack lets it climb the previous note's decay; the onset stays at the dip
 
@@ -149,8 +172,13 @@ def test_real_music_fixture_f1_floors(name: str) -> None:
 def test_a_stem_transcription_block_reaches_the_tracker_settings() -> None:
     from flows.schema.models import Transcription
 
-    asked = {"release_ratio": 0.5, "release_ms": 30.0, "note_tracking": True, "rise_weight": 2.0,
-             "reonset_threshold": 0.6}  # fmt: skip
+    asked = {
+        "release_ratio": 0.5,
+        "release_ms": 30.0,
+        "note_tracking": True,
+        "rise_weight": 2.0,
+        "reonset_threshold": 0.6,
+    }
     settings = settings_for("piano", **Transcription(**asked).overrides())
     assert {k: getattr(settings, k) for k in asked} == asked
     for bad in ("release_ratio", "reonset_threshold"):
