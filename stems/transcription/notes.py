@@ -22,7 +22,10 @@ MIDI_OFFSET = 21
 CONTOUR_BINS_PER_SEMITONE = 3
 # A bend of 4096 is one semitone at the GM default bend range of +-2 semitones (GM Level 1).
 BEND_PER_SEMITONE = 4096
-FRAMES_PER_SECOND = 22050 / 256
+# basic_pitch.constants (ICASSP 2022 model): 22050 Hz input, one output frame per 256 samples.
+MODEL_SAMPLE_RATE = 22050
+FFT_HOP = 256
+FRAMES_PER_SECOND = MODEL_SAMPLE_RATE / FFT_HOP  # 86.13: the posteriorgrams' frame rate
 # Partials a model most often reports as notes: harmonics 2-6 (octave, twelfth, two octaves, +28 and +31 semitones).
 GHOST_INTERVALS = (12, 19, 24, 28, 31)
 GHOST_LEVEL = 0.8  # a ghost is quieter than this fraction of the note under it

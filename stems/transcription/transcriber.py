@@ -32,7 +32,12 @@ from stems.transcription.midi import (
     quantize_notes,
     write_midi,
 )
-from stems.transcription.notes import notes_from_posteriors, quiet_basic_pitch_import
+from stems.transcription.notes import (
+    FFT_HOP,
+    MODEL_SAMPLE_RATE,
+    notes_from_posteriors,
+    quiet_basic_pitch_import,
+)
 from stems.transcription.settings import (
     INSTRUMENT_FAMILIES,
     TranscriptionSettings,
@@ -56,15 +61,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-# basic_pitch.constants (ICASSP 2022 model): 22050 Hz input, hop 256, 2 s windows of 43844 samples.
-MODEL_SAMPLE_RATE = 22050
-FFT_HOP = 256
+# 2 s windows of 43844 samples (basic_pitch.constants).
 WINDOW_SAMPLES = MODEL_SAMPLE_RATE * 2 - FFT_HOP
 # basic_pitch.inference.run_inference: windows overlap by 30 output frames; half is cut from each side.
 OVERLAP_FRAMES = 30
 OVERLAP_SAMPLES = OVERLAP_FRAMES * FFT_HOP
 HOP_SAMPLES = WINDOW_SAMPLES - OVERLAP_SAMPLES
-FRAMES_PER_SECOND = MODEL_SAMPLE_RATE // FFT_HOP  # 86, basic_pitch.constants.ANNOTATIONS_FPS
+# basic_pitch.constants.ANNOTATIONS_FPS: the whole number of frames per second basic-pitch trims the unwrapped
+# output with (the true rate is notes.FRAMES_PER_SECOND, 86.13), kept so the frame count matches basic-pitch's.
+ANNOTATIONS_FPS = MODEL_SAMPLE_RATE // FFT_HOP
 # Windows per onnxruntime call: batching amortises the per-call overhead; 16 windows ~ 26 s of audio.
 BATCH_WINDOWS = 16
 _ONNX_INPUT = "serving_default_input_2:0"
@@ -112,7 +117,7 @@ def unwrap(output: np.ndarray, num_samples: int) -> np.ndarray:
     half = OVERLAP_FRAMES // 2
     kept = output[:, half:-half, :]
     frames = kept.reshape(-1, kept.shape[2])
-    n_frames = int(np.floor(num_samples * (FRAMES_PER_SECOND / MODEL_SAMPLE_RATE)))
+    n_frames = int(np.floor(num_samples * (ANNOTATIONS_FPS / MODEL_SAMPLE_RATE)))
     return frames[:n_frames]
 
 
