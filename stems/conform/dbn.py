@@ -13,7 +13,8 @@ off the tempo it estimated slides off the beat within bars (bench/conform.py see
 tracker beat F 0.52; Mozart K. 155 0.70), and it follows a rag's syncopation half a beat off. madmom's DBN
 does not build here (its sdist needs Cython at setup and predates numpy 2). Measured as the fraction of the
 performance's true beats within 70 ms (bench/conform.py seed 0, 10 pieces / --held-out --seed 1, 6 pieces):
-librosa plus the phase fixes 0.77 / 0.79; this network 0.998 / 0.954.
+librosa plus the phase fixes 0.77 / 0.79; this network 0.998 / 0.954. Decoding 300 s of activation takes
+0.5 s centred on 120 bpm and 1.2 s on 60 bpm (the slower the tempo, the more states) on this 2-core box.
 """
 
 from __future__ import annotations
