@@ -13,7 +13,7 @@ off the tempo it estimated slides off the beat within bars (bench/conform.py see
 tracker beat F 0.52; Mozart K. 155 0.70), and it follows a rag's syncopation half a beat off. madmom's DBN
 does not build here (its sdist needs Cython at setup and predates numpy 2). Measured as the fraction of the
 performance's true beats within 70 ms (bench/conform.py seed 0, 10 pieces / --held-out --seed 1, 6 pieces):
-librosa plus the phase fixes 0.77 / 0.79; this network 0.998 / 0.954. Decoding 300 s of activation takes
+librosa plus the phase fixes 0.77 / 0.79; this network 0.998 / 0.975. Decoding 300 s of activation takes
 0.5 s centred on 120 bpm and 1.2 s on 60 bpm (the slower the tempo, the more states) on this 2-core box.
 """
 
@@ -26,8 +26,9 @@ OBSERVATION_LAMBDA = 16  # the beat region is the first 1/16 of a beat period (m
 RANGE = 1.5  # tempo states from expected / RANGE to expected * RANGE
 PRIOR_OCTAVES = 0.15  # standard deviation of the per-beat tempo prior: 8 % off costs 0.27 nats a beat
 # Activation floor. An onset envelope is 0 between onsets, and a beat region over such frames would cost
-# log(1e-6) each, so the path bent around them; measured placed fraction within 70 ms (seed 0 / held out):
-# floor 1e-6 0.998 / 0.945, 0.01 0.998 / 0.933, 0.03 and 0.05 0.998 / 0.975, 0.1 0.753 / 0.856.
+# log(1e-6) each, so the path bent around them. Fraction of the true beats tracked within 70 ms
+# (bench/conform.py seed 0 / held out): floor 1e-6 0.998 / 0.945, 0.01 0.998 / 0.933,
+# 0.03 and 0.05 0.998 / 0.975, 0.1 0.753 / 0.856.
 FLOOR = 0.03
 
 
