@@ -13,17 +13,18 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from flows.pipeline import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST
-from flows.schema import slugify
+from flows.pipeline import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST, AlbumManifest, TrackManifest
+from flows.schema import Arrangement, slugify
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
 
-def _load(file: str, seed: int | None = None) -> Any:
+def _load(file: str, seed: int | None = None) -> Arrangement:
     from flows.schema import load_arrangement
 
     arrangement = load_arrangement(Path(file))
@@ -98,11 +99,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_arrangement(arrangement, out_dir=str(args.output), force=args.force, only=args.only)
-    manifest = json.loads((Path(root) / TRACK_MANIFEST).read_text())
-    files = "\n".join(f"  {f['path']}" for f in manifest["files"])
+    written = TrackManifest.from_json(json.loads((Path(root) / TRACK_MANIFEST).read_text())).files
+    files = "\n".join(f"  {f.path}" for f in written)
     _emit(
         args,
-        {"folder": root, "files": manifest["files"], "report": str(Path(root) / REPORT_NAME)},
+        {"folder": root, "files": [asdict(f) for f in written], "report": str(Path(root) / REPORT_NAME)},
         f"Rendered '{arrangement.title}' into {root}/\n{files}\nOpen {Path(root) / REPORT_NAME} to listen and look.",
     )
     return EXIT_OK
@@ -132,7 +133,8 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
     with stoppable(), render_progress(quiet=args.quiet or args.json):
         root = render_album(str(Path(args.album)), out_dir=str(args.output), force=args.force)
     manifest = json.loads((Path(root) / ALBUM_MANIFEST).read_text())
-    listing = "\n".join(f"  {t['number']:2d}. {t['title']} ({t['folder']}/)" for t in manifest["tracks"])
+    listed = AlbumManifest.from_json(manifest).tracks
+    listing = "\n".join(f"  {t.number or 0:2d}. {t.title} ({t.folder}/)" for t in listed)
     report = Path(root) / REPORT_NAME
     _emit(
         args,

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -23,6 +24,8 @@ from flows.pipeline import (
     ALBUM_MANIFEST,
     ALBUM_RUN,
     TRACK_MANIFEST,
+    AlbumTrack,
+    TrackManifest,
     build_manifest,
     file_entry,
     render_lock,
@@ -151,10 +154,18 @@ def _wait(run_id: Any, raise_state_exception: Any, poll: float = 2.0) -> None:
             time.sleep(poll)
 
 
+@dataclass(frozen=True)
+class Sequenced:
+    """The sequenced album: where each track lies in it, the album master's loudness
+    (``LoudnessReport.to_dict()``) and the files written (album.<fmt>, the CUE sheet)."""
+
+    tracks: tuple[AlbumTrack, ...]
+    loudness: dict[str, float | None]
+    files: tuple[str, ...]
+
+
 @task(name="sequence-album", cache_policy=NO_CACHE)
-def sequence_task(
-    album: Album, tracks: list[Arrangement], folders: list[str], folder: Path
-) -> dict[str, Any]:
+def sequence_task(album: Album, tracks: list[Arrangement], folders: list[str], folder: Path) -> Sequenced:
     """Join the track mixes (gap or crossfade), master per the loudness mode, export album files and CUE sheet."""
     from mixing.export import export_audio
     from mixing.master import Master
@@ -173,18 +184,11 @@ def sequence_task(
     ]
     names = [(a.title, start) for a, start in zip(tracks, joined.starts)]
     write_bytes_atomic(folder / ALBUM_CUE, cue_sheet("album.wav", album.title, album.artist, names).encode())
-    listing = [
-        {
-            "number": i + 1,
-            "slug": Path(f).name,
-            "title": a.title,
-            "folder": Path(f).name,
-            "start": s,
-            "duration": d,
-        }
+    listing = tuple(
+        AlbumTrack(i + 1, Path(f).name, a.title, Path(f).name, s, d)
         for i, (a, f, s, d) in enumerate(zip(tracks, folders, joined.starts, joined.durations))
-    ]
-    return {"tracks": listing, "loudness": result.report.to_dict(), "files": [*files, ALBUM_CUE]}
+    )
+    return Sequenced(listing, result.report.to_dict(), (*files, ALBUM_CUE))
 
 
 @flow(name="render_album")
@@ -203,19 +207,20 @@ def render_album(
         else:
             folders = _render_here(album, tracks, folder, force, run)
         sequenced = sequence_task(album, tracks, folders, folder)
-        sequenced["files"] += _album_sessions(album, tracks, folder, sequenced["tracks"])
+        files = [*sequenced.files, *_album_sessions(album, tracks, folder, sequenced.tracks)]
         reused = {
-            Path(f).name: json.loads((Path(f) / TRACK_MANIFEST).read_text()).get("reused") for f in folders
+            Path(f).name: TrackManifest.from_json(json.loads((Path(f) / TRACK_MANIFEST).read_text())).reused
+            for f in folders
         }
         manifest = build_manifest(
             title=album.title,
             artist=album.artist,
             source=str(album.source),
             album=album.model_dump(mode="json"),
-            tracks=sequenced["tracks"],
+            tracks=[t.to_json() for t in sequenced.tracks],
             loudness_mode=album.loudness,
-            master=sequenced["loudness"],
-            reused=reused,
+            master=sequenced.loudness,
+            reused={name: r.to_json() for name, r in reused.items()},
             timings={"total": round(time.time() - started, 3)},
             files=[],
             distributed=bool(track_deployment),
@@ -224,12 +229,14 @@ def render_album(
             folder,
             ALBUM_MANIFEST,
             manifest,
-            [file_entry(folder, folder / name) for name in sequenced["files"]],
+            [file_entry(folder, folder / name) for name in files],
         )
     return str(folder)
 
 
-def _album_sessions(album: Album, tracks: list[Arrangement], folder: Path, listing: list[dict]) -> list[str]:
+def _album_sessions(
+    album: Album, tracks: list[Arrangement], folder: Path, listing: tuple[AlbumTrack, ...]
+) -> list[str]:
     """The album session (every track's mix in sequence on one timeline), in each format any track asks for;
     written before the album manifest, which lists it."""
     from flows.pipeline import album_session, write_sessions

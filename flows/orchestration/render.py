@@ -20,14 +20,21 @@ from prefect.futures import PrefectFuture
 
 from flows.orchestration.gpu import ensure_gpu_limit, gpu_slot
 from flows.pipeline import (
-    CLEAN_RECORD,
     CLEAN_TIMING,
     REPORT_DIR,
     REPORT_NAME,
     STAGES,
+    CleanRecord,
+    ConformRecord,
     GenerationJob,
+    GenerationRecord,
+    MixResult,
     RenderPaths,
+    Reused,
+    SeparationRecord,
     StageCache,
+    StemRecord,
+    Transcribed,
     band,
     build_manifest,
     generation,
@@ -81,7 +88,7 @@ class _ArtifactProgress:
 
 
 @_stage("generate")
-def generate_task(model: str, jobs: list[GenerationJob]) -> dict[str, dict[str, Any]]:
+def generate_task(model: str, jobs: list[GenerationJob]) -> dict[str, dict[str, GenerationRecord]]:
     """One batched generation call (stems of one or more tracks sharing a model); returns {slug: {stem: record}}."""
     names = ", ".join(f"{j.paths.slug}/{n}" for j in jobs for n in j.names)
     with gpu_slot():
@@ -97,7 +104,7 @@ def _stages_label(paths: RenderPaths) -> str:
 @_stage("separate")
 def separate_task(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SeparationRecord]:
     with gpu_slot():  # Demucs runs where MusicGen runs
         records = stages.separate_track(arrangement, stems, paths)
         records.update(band.separate_band(arrangement, stems, paths))  # the band take, split once
@@ -107,22 +114,22 @@ def separate_task(
 
 @_stage("clean")
 def clean_task(
-    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separated: dict[str, dict[str, Any]] | None
-) -> dict[str, Any]:
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separated: dict[str, SeparationRecord] | None
+) -> CleanRecord:
     record = stages.clean_stem(arrangement, stem, paths, (separated or {}).get(stem.name))
     progress.advance(_stages_label(paths))
     return record
 
 
 @_stage("conform")
-def conform_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
+def conform_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> ConformRecord:
     record = stages.conform_stem(arrangement, stem, paths)
     progress.advance(_stages_label(paths))
     return record
 
 
 @_stage("transcribe")
-def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
+def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Transcribed:
     result = stages.transcribe_stem(arrangement, stem, paths)
     progress.advance(_stages_label(paths))
     return result
@@ -131,7 +138,7 @@ def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) ->
 @_stage("mix-and-master")
 def mix_task(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, tags: dict[str, str]
-) -> dict[str, Any]:
+) -> MixResult:
     record = stages.mix_and_master(arrangement, stems, paths, tags)
     progress.advance(_stages_label(paths))
     return record
@@ -148,40 +155,27 @@ class TrackJob:
     tags: dict[str, str] = field(default_factory=dict)  # album and track number, for tracks of an album
 
 
-def _midi_record(track: Any) -> dict[str, Any] | None:
-    if track is None:
-        return None
-    return {
-        "instrument": track.instrument,
-        "program": track.program,
-        "is_drum": track.is_drum,
-        "notes": len(track.notes),
-        "warnings": list(track.warnings),
-        "seconds": round(track.seconds, 3),
-    }
-
-
 def _timings(
-    generated: dict,
-    cleaned: dict,
-    conformed: list[dict],
-    midi: list[tuple[Any, bool]],
-    mixed: dict,
+    generated: dict[str, GenerationRecord],
+    cleaned: dict[str, CleanRecord],
+    conformed: list[ConformRecord],
+    midi: list[Transcribed],
+    mixed: MixResult,
     started: float,
-) -> dict:
+) -> dict[str, float]:
     """Seconds spent on work done in this run (reused stages count zero); generation counted once per batch."""
-    separations = [r["separation"] for r in cleaned.values() if r["separation"]]
-    batches = {tuple(r["batch"]): r["seconds"] for r in generated.values() if not r["reused"]}
+    separations = [r.separation for r in cleaned.values() if r.separation]
+    batches = {r.batch: r.seconds or 0.0 for r in generated.values() if not r.reused}
     return {
         "generate": round(sum(batches.values()), 3),
         CLEAN_TIMING: round(
-            sum(r["seconds"] for r in cleaned.values() if not r["reused"])
-            + sum({tuple(s["batch"]): s["seconds"] for s in separations if not s["reused"]}.values()),
+            sum(r.seconds or 0.0 for r in cleaned.values() if not r.reused)
+            + sum({s.batch: s.seconds or 0.0 for s in separations if not s.reused}.values()),
             3,
         ),
-        "conform": round(sum(c["seconds"] for c in conformed if not c["reused"]), 3),
-        "transcribe": round(sum(t.seconds for t, reused in midi if t is not None and not reused), 3),
-        "mix_and_master": 0.0 if mixed.get("reused") else mixed["seconds"],
+        "conform": round(sum(c.seconds or 0.0 for c in conformed if not c.reused), 3),
+        "transcribe": round(sum(t.track.seconds for t in midi if t.track is not None and not t.reused), 3),
+        "mix_and_master": 0.0 if mixed.reused else mixed.seconds or 0.0,
         "total": round(time.time() - started, 3),
     }
 
@@ -189,39 +183,39 @@ def _timings(
 @task(name="finish-track", cache_policy=NO_CACHE)
 def finish_task(
     job: TrackJob,
-    generated: list[dict[str, dict]],
-    cleaned: list[dict],
-    conformed: list[dict],
-    midi: list[tuple[Any, bool]],
-    mixed: dict[str, Any],
+    generated: list[dict[str, dict[str, GenerationRecord]]],
+    cleaned: list[CleanRecord],
+    conformed: list[ConformRecord],
+    midi: list[Transcribed],
+    mixed: MixResult,
     started: float,
 ) -> str:
     """Write the track's multi-track MIDI, its DAW sessions, its report and, last, its manifest (which marks the
     render finished)."""
     arrangement, paths = job.arrangement, job.paths
-    tracks = [track for track, _ in midi]
-    stages.write_track_midi(arrangement, tracks, paths)
+    stages.write_track_midi(arrangement, [t.track for t in midi], paths)
     gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
     clean = {s.name: r for s, r in zip(job.stems, cleaned)}
     stem_records = {
-        s.name: {
-            "generation": band.stem_generation(gen, s),
-            CLEAN_RECORD: clean[s.name],
-            "conform": c,
-            "midi": _midi_record(t),
-            "loudness": mixed["stems"][s.name],
-            "gain_db_applied": mixed["stem_gain_db"].get(s.name),
-        }
-        for s, c, t in zip(job.stems, conformed, tracks)
+        s.name: StemRecord(
+            generation=band.stem_generation(gen, s),
+            clean=clean[s.name],
+            conform=c,
+            midi=t.record,
+            loudness=mixed.stems[s.name],
+            gain_db_applied=mixed.stem_gain_db.get(s.name),
+        ).to_json()
+        for s, c, t in zip(job.stems, conformed, midi)
     }
-    reused = {
-        "generate": sorted(n for n, r in gen.items() if r["reused"]),
-        "separate": sorted(n for n, r in clean.items() if r["separation"] and r["separation"]["reused"]),
-        "clean": sorted(n for n, r in clean.items() if r["reused"]),
-        "conform": sorted(s.name for s, c in zip(job.stems, conformed) if c["reused"]),
-        "transcribe": sorted(s.name for s, (t, reused) in zip(job.stems, midi) if reused),
-        "mix_and_master": bool(mixed.get("reused")),
-    }
+    reused = Reused(
+        generate=tuple(sorted(n for n, r in gen.items() if r.reused)),
+        separate=tuple(sorted(n for n, r in clean.items() if r.separation and r.separation.reused)),
+        clean=tuple(sorted(n for n, r in clean.items() if r.reused)),
+        conform=tuple(sorted(s.name for s, c in zip(job.stems, conformed) if c.reused)),
+        transcribe=tuple(sorted(s.name for s, t in zip(job.stems, midi) if t.reused)),
+        mix_and_master=bool(mixed.reused),
+    )
+    band_record = band.manifest_section(arrangement, paths, list(job.stems), gen, clean)
     manifest = build_manifest(
         title=arrangement.title,
         source=str(arrangement.source) if arrangement.source else None,
@@ -229,10 +223,10 @@ def finish_task(
         seed=arrangement.seed,
         arrangement=arrangement.model_dump(mode="json"),
         stems=stem_records,
-        band=band.manifest_section(arrangement, paths, list(job.stems), gen, clean),
-        mix={k: mixed[k] for k in ("master", "master_gain_db", "master_iterations", "files", "analysis")},
+        band=None if band_record is None else band_record.to_json(),
+        mix=mixed.mix.to_json(),
         timings=_timings(gen, clean, conformed, midi, mixed, started),
-        reused=reused,
+        reused=reused.to_json(),
         files=[],
     )
     # Sessions are outputs: written before the report and the manifest that lists every output with its hash.

@@ -9,12 +9,13 @@ key by construction, and an edit of a band stem's gain or cleanup reuses the tak
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from flows.pipeline.cache import StageCache, file_digest, stage_key
 from flows.pipeline.generation import band_prompt
 from flows.pipeline.paths import RenderPaths
+from flows.pipeline.records import BandRecord, CleanRecord, GenerationRecord, SeparationRecord
 from flows.schema.checks import BAND
 from flows.schema.models import Arrangement, Stem
 from stems.audio import read_audio, write_bytes_atomic, write_wav
@@ -43,7 +44,7 @@ def band_separation_model(arrangement: Arrangement) -> str | None:
 
 def separate_band(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SeparationRecord]:
     """Split raw/band.wav once (or reuse the cached split) and write each band stem of ``stems`` its source as
     raw/<stem>.wav; returns a separation record per band stem."""
     band_stems = [s for s in stems if s.from_band]
@@ -56,31 +57,36 @@ def separate_band(
         "separate", {"take": file_digest(paths.band_take), "sources": list(sources), "model": model}
     )
     found = cache.lookup("separate", BAND, key)
-    record = {**found, "reused": True} if found is not None else _split(model, sources, paths, cache, key)
+    record = (
+        replace(SeparationRecord.from_json(found), reused=True)
+        if found is not None
+        else _split(model, sources, paths, cache, key)
+    )
     for stem in band_stems:
         _copy(paths.band_source(stem.source or ""), paths.raw(stem.name))
-    return {stem.name: {**record, "source": stem.source} for stem in band_stems}
+    return {stem.name: replace(record, source=stem.source) for stem in band_stems}
 
 
 def _split(
     model: str, sources: tuple[str, ...], paths: RenderPaths, cache: StageCache, key: str
-) -> dict[str, Any]:
+) -> SeparationRecord:
     from stems.separation.separator import get_separator
 
     started, began = time.perf_counter(), time.time()
     split = get_separator(model).separate_sources(read_audio(paths.band_take), sources, name="the band take")
     for source, audio in split.items():
         write_wav(paths.band_source(source), audio)
-    record = {
-        "model": model,
-        "sources": list(sources),
-        "batch": [BAND],
-        "seconds": round(time.perf_counter() - started, 3),
-        "started": began,
-        "finished": time.time(),
-    }
-    cache.store("separate", BAND, key, [paths.band_source(s) for s in sources], record)
-    return {**record, "reused": False}
+    record = SeparationRecord(
+        model=model,
+        source=None,
+        seconds=round(time.perf_counter() - started, 3),
+        batch=(BAND,),
+        sources=sources,
+        started=began,
+        finished=time.time(),
+    )
+    cache.store("separate", BAND, key, [paths.band_source(s) for s in sources], record.to_json())
+    return replace(record, reused=False)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -90,31 +96,31 @@ def _copy(source: Path, target: Path) -> None:
         write_bytes_atomic(target, data)
 
 
-def stem_generation(generated: dict[str, dict[str, Any]], stem: Stem) -> dict[str, Any]:
+def stem_generation(generated: dict[str, GenerationRecord], stem: Stem) -> GenerationRecord:
     """A stem's generation record; a band stem's names the take's, which the manifest's ``band`` holds whole."""
     if not stem.from_band:
         return generated[stem.name]
     take = generated[BAND]
-    return {"from": BAND, "source": stem.source, "model": take["model"], "reused": take["reused"]}
+    return GenerationRecord(take.model, reused=take.reused, from_band=BAND, source=stem.source)
 
 
 def manifest_section(
     arrangement: Arrangement,
     paths: RenderPaths,
     stems: list[Stem],
-    generated: dict[str, dict[str, Any]],
-    cleaned: dict[str, dict[str, Any]],
-) -> dict[str, Any] | None:
+    generated: dict[str, GenerationRecord],
+    cleaned: dict[str, CleanRecord],
+) -> BandRecord | None:
     """The manifest's ``band``: the take's prompt, file, generation and split, and which stems came out of it
     (stem: source); None when the render made no take."""
     if arrangement.band is None or BAND not in generated:
         return None
     band_stems = [s for s in stems if s.from_band]
-    separation = next((cleaned[s.name]["separation"] for s in band_stems), None)
-    return {
-        "prompt": band_prompt(arrangement),
-        "take": paths.band_take.relative_to(paths.root).as_posix(),
-        "generation": generated[BAND],
-        "separation": {k: v for k, v in separation.items() if k != "source"} if separation else None,
-        "stems": {s.name: s.source for s in band_stems},
-    }
+    separation = next((cleaned[s.name].separation for s in band_stems), None)
+    return BandRecord(
+        prompt=band_prompt(arrangement),
+        take=paths.band_take.relative_to(paths.root).as_posix(),
+        generation=generated[BAND],
+        separation=replace(separation, source=None) if separation else None,
+        stems={s.name: s.source for s in band_stems},
+    )

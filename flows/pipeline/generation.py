@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flows.pipeline.cache import StageCache, file_digest, stage_key
 from flows.pipeline.paths import RenderPaths
+from flows.pipeline.records import GenerationRecord, Window
 from flows.schema.checks import BAND
 from flows.schema.models import Arrangement, Stem
 from stems.audio import Audio, read_audio, write_wav
@@ -22,6 +23,9 @@ from stems.musicgen.models import checkpoint_fingerprint
 from stems.musicgen.plan import MUSICGEN_WINDOW_S
 from stems.progress import Progress
 from stems.separation.catalog import SOURCES
+
+if TYPE_CHECKING:
+    from stems.musicgen.types import GeneratedStem, SamplingParams, StemRequest
 
 
 def stem_seed(seed: int, stem: str) -> int:
@@ -150,7 +154,7 @@ def melody_path(arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_
 def build_requests(
     arrangement: Arrangement, names: list[str], paths: RenderPaths | None, takes_melody: bool
 ) -> list[Any]:
-    """StemRequests for ``names``; without ``paths`` (a preflight), followed stems' melodies are left out."""
+    """GenerationRequests for ``names``; without ``paths`` (a preflight), followed stems' melodies are left out."""
     from stems.musicgen.types import StemRequest
 
     items = [generated_stem(arrangement, name) for name in names]
@@ -283,7 +287,7 @@ def section_spans(arrangement: Arrangement) -> list[Any]:
     return spans(sections, arrangement.bpm, arrangement.beats_per_bar, arrangement.duration)
 
 
-def sampling_params(arrangement: Arrangement) -> Any:
+def sampling_params(arrangement: Arrangement) -> SamplingParams:
     from stems.musicgen.types import SamplingParams
 
     return SamplingParams(**arrangement.generation.model_dump())
@@ -329,38 +333,46 @@ class GenerationJob:
 
 
 def _record(
-    job: GenerationJob, request: Any, result: Any, model: str, batch: list[str], seconds: float
-) -> dict:
+    job: GenerationJob,
+    request: StemRequest,
+    result: GeneratedStem,
+    model: str,
+    batch: list[str],
+    seconds: float,
+    began: float,
+) -> GenerationRecord:
     stem = generated_stem(job.arrangement, result.name)
     source = melody_path(job.arrangement, stem, job.paths, True)
-    return {
-        "model": model,
-        "seed": request.seed,
-        "batch": batch,
-        "sample_rate": result.audio.sample_rate,
-        "channels": result.audio.channels,
-        "windows": [asdict(w) for w in result.windows],
-        "seconds": seconds,
-        "melody": f"follow:{stem.follow}" if stem.follow else (str(source) if source else None),
-    }
+    return GenerationRecord(
+        model=model,
+        seed=request.seed,
+        melody=f"follow:{stem.follow}" if stem.follow else (str(source) if source else None),
+        seconds=seconds,
+        windows=tuple(Window.of(w) for w in result.windows),
+        batch=tuple(batch),
+        sample_rate=result.audio.sample_rate,
+        channels=result.audio.channels,
+        started=began,
+        finished=time.time(),
+    )
 
 
 def generate_jobs(
     model: str, jobs: list[GenerationJob], progress: Progress | None = None
-) -> list[dict[str, dict]]:
+) -> list[dict[str, GenerationRecord]]:
     """Generate, in one batched call, every stem of ``jobs`` whose cached output is missing or stale.
 
-    Returns one {stem: record} per job; records of reused stems say ``"reused": True``.
+    Returns one {stem: record} per job; records of reused stems say ``reused``.
     """
     from stems.musicgen.models import model_info
 
     assert len({json.dumps(j.arrangement.generation.model_dump(), sort_keys=True) for j in jobs}) <= 1
     takes_melody = model_info(model).takes_melody
-    out: list[dict[str, dict]] = []
+    out: list[dict[str, GenerationRecord]] = []
     todo: list[tuple[int, str, str]] = []
     for index, job in enumerate(jobs):
         cache = StageCache(job.paths.root)
-        records: dict[str, dict] = {}
+        records: dict[str, GenerationRecord] = {}
         for name in job.names:
             item = generated_stem(job.arrangement, name)
             key = generation_key(job.arrangement, item, model, job.paths, takes_melody)
@@ -368,7 +380,7 @@ def generate_jobs(
             if hit is None:
                 todo.append((index, name, key))
             else:
-                records[name] = {**hit, "reused": True}
+                records[name] = replace(GenerationRecord.from_json(hit), reused=True)
         out.append(records)
     if todo:
         _generate(model, jobs, todo, out, progress)
@@ -379,7 +391,7 @@ def _generate(
     model: str,
     jobs: list[GenerationJob],
     todo: list[tuple[int, str, str]],
-    out: list[dict[str, dict]],
+    out: list[dict[str, GenerationRecord]],
     progress: Progress | None,
 ) -> None:
     from stems.musicgen.generator import get_generator
@@ -398,10 +410,6 @@ def _generate(
     for (index, name, key), request, result in zip(todo, requests, results):
         job, result = jobs[index], replace(result, name=name)
         write_wav(job.paths.raw(name), result.audio)
-        record = {
-            **_record(job, request, result, model, batch, seconds),
-            "started": began,
-            "finished": time.time(),
-        }
-        StageCache(job.paths.root).store("generate", name, key, [job.paths.raw(name)], record)
-        out[index][name] = {**record, "reused": False}
+        record = _record(job, request, result, model, batch, seconds, began)
+        StageCache(job.paths.root).store("generate", name, key, [job.paths.raw(name)], record.to_json())
+        out[index][name] = replace(record, reused=False)

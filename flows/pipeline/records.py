@@ -1,20 +1,32 @@
-"""Typed views of the per-stem records of manifest.json, read back through the same types by the report.
+"""The typed records a render passes between its stages and writes into manifest.json, read back through the same
+types by the report, the DAW sessions and the CLI.
 
-Each ``from_json`` is lenient: a key missing from an older render (or of the wrong type) reads as ``None`` or empty,
-and nothing an old render wrote is rejected. ``to_json`` gives back the document read, so a record read and written
-again keeps manifest.json's content exactly. The clean stage's record and timing keep their old names
-(:data:`flows.pipeline.manifest.CLEAN_RECORD`, :data:`flows.pipeline.manifest.CLEAN_TIMING`).
+One type per record: a stage builds it, the stage cache stores its ``to_json()`` (without ``reused``, which says
+whether this run made it), :func:`flows.orchestration.render.finish_task` writes it into the manifest, and
+``from_json`` reads it back. ``from_json`` is lenient: a key missing from an older render (or of the wrong type)
+reads as ``None`` or empty, and nothing an old render wrote is rejected; ``to_json`` writes the keys a current
+render writes (a key that only some records have, such as the band split's ``sources``, only when set). The clean
+stage's record and timing keep their old names (:data:`flows.pipeline.manifest.CLEAN_RECORD`,
+:data:`flows.pipeline.manifest.CLEAN_TIMING`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.pipeline.manifest import CLEAN_RECORD
+from stems.conform.records import Analysis, ConformResult
 
-Json = Mapping[str, Any]
+if TYPE_CHECKING:
+    from stems.musicgen.types import WindowRecord
+    from stems.transcription.midi import NoteTrack
+
+Json = Mapping[str, Any]  # a JSON object as read (values of any JSON type)
+Loudness = Mapping[
+    str, float | None
+]  # LoudnessReport.to_dict(): a value None is digital silence, a key absent unknown
 
 
 def _map(value: object) -> Json:
@@ -25,8 +37,29 @@ def _num(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _bool(value: object) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _set(**values: object) -> dict[str, Any]:
+    """The keys whose value is set (not None): those that only some records of a kind have."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _loudness(value: object) -> dict[str, float | None]:
+    return {str(k): _num(v) for k, v in _map(value).items()}
 
 
 @dataclass(frozen=True)
@@ -39,108 +72,217 @@ class Window:
     text: str
 
     @classmethod
+    def of(cls, window: WindowRecord) -> Window:
+        return cls(window.index, window.start, window.end, window.text)
+
+    @classmethod
     def from_json(cls, data: Json) -> Window:
-        index = data.get("index")
         return cls(
-            index if isinstance(index, int) else None,
+            _int(data.get("index")),
             _num(data.get("start")),
             _num(data.get("end")),
             str(data.get("text") or ""),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "start": self.start, "end": self.end, "text": self.text}
+
 
 @dataclass(frozen=True)
 class GenerationRecord:
+    """How a stem (or the band take) was generated, or for a band stem (``from_band``: "band") which take it
+    came out of (the manifest's ``band`` holds the take's record whole)."""
+
     model: str | None
-    seed: int | None
-    melody: str | None
-    seconds: float | None
+    seed: int | None = None
+    melody: str | None = None
+    seconds: float | None = None  # the whole batch's
     windows: tuple[Window, ...] = ()
+    batch: tuple[str, ...] = ()  # stems generated in the same call
+    sample_rate: int | None = None
+    channels: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    reused: bool | None = None  # None: read from a stage cache record, which does not say
+    from_band: str | None = None
+    source: str | None = None  # a band stem's source of the take
 
     @classmethod
     def from_json(cls, data: Json) -> GenerationRecord:
         windows = data.get("windows")
-        seed = data.get("seed")
         return cls(
             model=_str(data.get("model")),
-            seed=seed if isinstance(seed, int) else None,
+            seed=_int(data.get("seed")),
             melody=_str(data.get("melody")),
             seconds=_num(data.get("seconds")),
             windows=tuple(Window.from_json(w) for w in windows if isinstance(w, Mapping))
             if isinstance(windows, list)
             else (),
+            batch=_strs(data.get("batch")),
+            sample_rate=_int(data.get("sample_rate")),
+            channels=_int(data.get("channels")),
+            started=_num(data.get("started")),
+            finished=_num(data.get("finished")),
+            reused=_bool(data.get("reused")),
+            from_band=_str(data.get("from")),
+            source=_str(data.get("source")),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        if self.from_band is not None:
+            return {
+                "from": self.from_band,
+                "source": self.source,
+                "model": self.model,
+                **_set(reused=self.reused),
+            }
+        return {
+            "model": self.model,
+            "seed": self.seed,
+            "batch": list(self.batch),
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "windows": [w.to_json() for w in self.windows],
+            "seconds": self.seconds,
+            "melody": self.melody,
+            **_set(started=self.started, finished=self.finished, reused=self.reused),
+        }
 
 
 @dataclass(frozen=True)
 class SeparationRecord:
+    """A stem's Demucs separation (``source`` kept), or the band take's split (``sources``: every one taken)."""
+
     model: str | None
     source: str | None
     seconds: float | None
+    batch: tuple[str, ...] = ()  # stems separated in the same call ("band": the take)
+    sources: tuple[str, ...] | None = None
+    started: float | None = None
+    finished: float | None = None
+    reused: bool | None = None
 
     @classmethod
     def from_json(cls, data: Json) -> SeparationRecord:
-        return cls(_str(data.get("model")), _str(data.get("source")), _num(data.get("seconds")))
+        sources = data.get("sources")
+        return cls(
+            _str(data.get("model")),
+            _str(data.get("source")),
+            _num(data.get("seconds")),
+            _strs(data.get("batch")),
+            _strs(sources) if isinstance(sources, list) else None,
+            _num(data.get("started")),
+            _num(data.get("finished")),
+            _bool(data.get("reused")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            **_set(source=self.source, sources=None if self.sources is None else list(self.sources)),
+            "seconds": self.seconds,
+            "batch": list(self.batch),
+            **_set(started=self.started, finished=self.finished, reused=self.reused),
+        }
 
 
 @dataclass(frozen=True)
 class CleanRecord:
     """The clean stage of a stem, with the separation it started from (``None``: the stem was not separated)."""
 
-    cleaned: object  # what the cleaner did (True/False in old renders)
+    cleaned: bool | None  # whether the cleaner ran (`clean: false` skips it)
     seconds: float | None
     separation: SeparationRecord | None
+    sample_rate: int | None = None
+    samples: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    reused: bool | None = None
 
     @classmethod
     def from_json(cls, data: Json) -> CleanRecord:
         separation = data.get("separation")
         return cls(
-            data.get("cleaned"),
+            _bool(data.get("cleaned")),
             _num(data.get("seconds")),
             SeparationRecord.from_json(separation) if isinstance(separation, Mapping) else None,
+            _int(data.get("sample_rate")),
+            _int(data.get("samples")),
+            _num(data.get("started")),
+            _num(data.get("finished")),
+            _bool(data.get("reused")),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cleaned": self.cleaned,
+            "sample_rate": self.sample_rate,
+            "samples": self.samples,
+            "seconds": self.seconds,
+            **_set(started=self.started, finished=self.finished),
+            "separation": None if self.separation is None else self.separation.to_json(),
+            **_set(reused=self.reused),
+        }
 
-@dataclass(frozen=True)
-class Measured:
-    """What the report shows of a :class:`stems.conform.records.Analysis` written by its ``to_dict``."""
 
-    tempo_bpm: float | None
-    tempo_confidence: float | None
-    downbeat: float | None
-    key: str | None
-    key_confidence: float | None
-    tuning_cents: float | None
-
-    @classmethod
-    def from_json(cls, data: Json) -> Measured:
-        return cls(
-            _num(data.get("tempo_bpm")),
-            _num(data.get("tempo_confidence")),
-            _num(data.get("downbeat")),
-            _str(data.get("key")) or None,
-            _num(data.get("key_confidence")),
-            _num(data.get("tuning_cents")),
-        )
+def _analysis(value: object) -> Analysis | None:
+    data = _map(value)
+    return Analysis.from_dict(data) if data else None
 
 
 @dataclass(frozen=True)
 class ConformRecord:
-    """A stem's conform result as :meth:`stems.conform.records.ConformResult.to_dict` wrote it."""
+    """A stem's conform result (:meth:`stems.conform.records.ConformResult.to_dict`) and the stage's time."""
 
     reason: str
     error_before_ms: float | None
     error_after_ms: float | None
-    before: Measured
+    before: Analysis
+    applied: bool | None = None
+    stretch: float | None = None
+    shift_cents: float | None = None
+    grid_origin: float | None = None
+    engine: str | None = None
+    after: Analysis | None = None
+    seconds: float | None = None
+    reused: bool | None = None
+
+    @classmethod
+    def of(cls, result: ConformResult, seconds: float) -> ConformRecord:
+        return cls.from_json({**result.to_dict(), "seconds": seconds})
 
     @classmethod
     def from_json(cls, data: Json) -> ConformRecord:
         return cls(
-            str(data.get("reason") or ""),
-            _num(data.get("error_before_ms")),
-            _num(data.get("error_after_ms")),
-            Measured.from_json(_map(data.get("before"))),
+            reason=str(data.get("reason") or ""),
+            error_before_ms=_num(data.get("error_before_ms")),
+            error_after_ms=_num(data.get("error_after_ms")),
+            before=Analysis.from_dict(_map(data.get("before"))),
+            applied=_bool(data.get("applied")),
+            stretch=_num(data.get("stretch")),
+            shift_cents=_num(data.get("shift_cents")),
+            grid_origin=_num(data.get("grid_origin")),
+            engine=_str(data.get("engine")),
+            after=_analysis(data.get("after")),
+            seconds=_num(data.get("seconds")),
+            reused=_bool(data.get("reused")),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "reason": self.reason,
+            "error_before_ms": self.error_before_ms,
+            "error_after_ms": self.error_after_ms,
+            "stretch": self.stretch,
+            "shift_cents": self.shift_cents,
+            "grid_origin": self.grid_origin,
+            "engine": self.engine,
+            "before": self.before.to_dict(),
+            "after": None if self.after is None else self.after.to_dict(),
+            "seconds": self.seconds,
+            **_set(reused=self.reused),
+        }
 
 
 @dataclass(frozen=True)
@@ -159,16 +301,46 @@ class MidiRecord:
         return bool(self.is_drum) or self.instrument == "drums"
 
     @classmethod
+    def of(cls, track: NoteTrack) -> MidiRecord:
+        notes = len(track.notes)
+        return cls(
+            track.instrument, track.program, track.is_drum, notes, track.warnings, round(track.seconds, 3)
+        )
+
+    @classmethod
     def from_json(cls, data: Json) -> MidiRecord:
-        warnings, notes, program, drum = (data.get(k) for k in ("warnings", "notes", "program", "is_drum"))
+        drum = data.get("is_drum")
         return cls(
             instrument=_str(data.get("instrument")),
-            program=program if isinstance(program, int) and not isinstance(program, bool) else None,
+            program=_int(data.get("program")),
             is_drum=None if drum is None else bool(drum),
-            notes=notes if isinstance(notes, int) else None,
-            warnings=tuple(str(w) for w in warnings) if isinstance(warnings, list) else (),
+            notes=_int(data.get("notes")),
+            warnings=_strs(data.get("warnings")),
             seconds=_num(data.get("seconds")),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instrument": self.instrument,
+            "program": self.program,
+            "is_drum": self.is_drum,
+            "notes": self.notes,
+            "warnings": list(self.warnings),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    """What the transcribe stage hands on: the stem's notes (``None`` for `midi: false`) and whether this run
+    reused them from the stage cache."""
+
+    track: NoteTrack | None
+    reused: bool
+
+    @property
+    def record(self) -> MidiRecord | None:
+        return None if self.track is None else MidiRecord.of(self.track)
 
 
 @dataclass(frozen=True)
@@ -179,9 +351,8 @@ class StemRecord:
     clean: CleanRecord | None
     conform: ConformRecord | None
     midi: MidiRecord | None
-    loudness: Json  # LoudnessReport.to_dict(): a value None is digital silence, a key absent is unknown
-    gain_db_applied: float | None
-    raw: Json = field(default_factory=dict, repr=False, compare=False)
+    loudness: Loudness = field(default_factory=dict)
+    gain_db_applied: float | None = None
 
     @classmethod
     def from_json(cls, data: object) -> StemRecord:
@@ -197,38 +368,321 @@ class StemRecord:
             clean=CleanRecord.from_json(clean) if clean else None,
             conform=ConformRecord.from_json(conform) if conform else None,
             midi=MidiRecord.from_json(midi) if midi else None,
-            loudness=_map(data.get("loudness")),
+            loudness=_loudness(data.get("loudness")),
             gain_db_applied=_num(data.get("gain_db_applied")),
-            raw=data,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.raw)
+        return {
+            "generation": None if self.generation is None else self.generation.to_json(),
+            CLEAN_RECORD: None if self.clean is None else self.clean.to_json(),
+            "conform": None if self.conform is None else self.conform.to_json(),
+            "midi": None if self.midi is None else self.midi.to_json(),
+            "loudness": dict(self.loudness),
+            "gain_db_applied": self.gain_db_applied,
+        }
 
 
 @dataclass(frozen=True)
 class MixRecord:
-    """The mix and master of a track: the master's loudness (``LoudnessReport.to_dict()``), the gain that got it
-    there, and the analysis of the master (``None`` in renders made before the conform stage)."""
+    """The mix and master of a track (the manifest's ``mix``): the master's loudness, the gain that got it there,
+    the files exported and the analysis of the master (``None`` in renders made before the conform stage)."""
 
-    master: Json
+    master: Loudness
     master_gain_db: float | None
-    analysis: Measured | None
-    raw: Json = field(default_factory=dict, repr=False, compare=False)
+    analysis: Analysis | None
+    master_iterations: int | None = None
+    files: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: object) -> MixRecord:
         data = _map(data)
-        analysis = _map(data.get("analysis"))
         return cls(
-            _map(data.get("master")),
+            _loudness(data.get("master")),
             _num(data.get("master_gain_db")),
-            Measured.from_json(analysis) if analysis else None,
-            data,
+            _analysis(data.get("analysis")),
+            _int(data.get("master_iterations")),
+            _strs(data.get("files")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.raw)
+        return {
+            "master": dict(self.master),
+            "master_gain_db": self.master_gain_db,
+            "master_iterations": self.master_iterations,
+            "files": list(self.files),
+            "analysis": None if self.analysis is None else self.analysis.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class MixResult:
+    """What the mix stage hands on (and caches): the manifest's ``mix``, each stem's loudness and gain as mixed,
+    and the stage's time."""
+
+    mix: MixRecord
+    stems: Mapping[str, Loudness]
+    stem_gain_db: Mapping[str, float]
+    seconds: float | None
+    reused: bool | None = None
+
+    @classmethod
+    def from_json(cls, data: Json) -> MixResult:
+        gains = _map(data.get("stem_gain_db"))
+        return cls(
+            MixRecord.from_json(data),
+            {str(k): _loudness(v) for k, v in _map(data.get("stems")).items()},
+            {str(k): float(v) for k, v in gains.items() if _num(v) is not None},
+            _num(data.get("seconds")),
+            _bool(data.get("reused")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stems": {k: dict(v) for k, v in self.stems.items()},
+            "stem_gain_db": dict(self.stem_gain_db),
+            **self.mix.to_json(),
+            "seconds": self.seconds,
+            **_set(reused=self.reused),
+        }
+
+
+@dataclass(frozen=True)
+class BandRecord:
+    """The manifest's ``band``: the take's prompt, file, generation and split, and which stems came out of it
+    (stem: source)."""
+
+    prompt: str | None
+    take: str | None
+    generation: GenerationRecord | None
+    separation: SeparationRecord | None
+    stems: Mapping[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: object) -> BandRecord | None:
+        if not isinstance(data, Mapping):
+            return None
+        gen, sep = _map(data.get("generation")), _map(data.get("separation"))
+        return cls(
+            _str(data.get("prompt")),
+            _str(data.get("take")),
+            GenerationRecord.from_json(gen) if gen else None,
+            SeparationRecord.from_json(sep) if sep else None,
+            {str(k): _str(v) for k, v in _map(data.get("stems")).items()},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "take": self.take,
+            "generation": None if self.generation is None else self.generation.to_json(),
+            "separation": None if self.separation is None else self.separation.to_json(),
+            "stems": dict(self.stems),
+        }
+
+
+@dataclass(frozen=True)
+class Reused:
+    """The manifest's ``reused``: the stems (and whether the mix) this render took from the stage cache."""
+
+    generate: tuple[str, ...] = ()
+    separate: tuple[str, ...] = ()
+    clean: tuple[str, ...] = ()
+    conform: tuple[str, ...] = ()
+    transcribe: tuple[str, ...] = ()
+    mix_and_master: bool = False
+
+    @classmethod
+    def from_json(cls, data: object) -> Reused:
+        data = _map(data)
+        names = {k: _strs(data.get(k)) for k in ("generate", "separate", "clean", "conform", "transcribe")}
+        return cls(**names, mix_and_master=bool(data.get("mix_and_master")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generate": list(self.generate),
+            "separate": list(self.separate),
+            "clean": list(self.clean),
+            "conform": list(self.conform),
+            "transcribe": list(self.transcribe),
+            "mix_and_master": self.mix_and_master,
+        }
+
+
+@dataclass(frozen=True)
+class ArrangedStem:
+    """What the report shows of a stem as arranged (the manifest's ``arrangement.stems``)."""
+
+    name: str | None
+    prompt: str | None
+
+    @classmethod
+    def from_json(cls, data: Json) -> ArrangedStem:
+        return cls(_str(data.get("name")), _str(data.get("prompt")) or None)
+
+
+@dataclass(frozen=True)
+class ArrangementRecord:
+    """The manifest's ``arrangement``: the document the schema's ``Arrangement.model_dump`` wrote (``document``,
+    for the timeline and the page's "arrangement as rendered"), and the figures the report shows of it, read
+    leniently (an old or hand-edited manifest may lack any)."""
+
+    document: Json
+    title: str | None
+    artist: str | None
+    bpm: float | None
+    key: str | None
+    time_signature: str | None
+    seed: int | None
+    model: str | None
+    stems: tuple[ArrangedStem, ...]
+    section_bars: tuple[object, ...]  # each section's ``bars`` as written
+    master: Json
+    generation: Json
+
+    @classmethod
+    def from_json(cls, data: object) -> ArrangementRecord:
+        data = _map(data)
+
+        def objects(key: str) -> list[Json]:
+            value = data.get(key)
+            return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+        return cls(
+            document=data,
+            title=_str(data.get("title")) or None,
+            artist=_str(data.get("artist")) or None,
+            bpm=_num(data.get("bpm")),
+            key=_str(data.get("key")),
+            time_signature=_str(data.get("time_signature")),
+            seed=_int(data.get("seed")),
+            model=_str(data.get("model")),
+            stems=tuple(ArrangedStem.from_json(s) for s in objects("stems")),
+            section_bars=tuple(s.get("bars") for s in objects("sections")),
+            master=_map(data.get("master")),
+            generation=_map(data.get("generation")),
+        )
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One output file the manifest lists (:func:`flows.pipeline.manifest.file_entry`)."""
+
+    path: str
+    bytes: int | None
+    sha256: str
+
+    @classmethod
+    def from_json(cls, data: Json) -> FileEntry:
+        return cls(str(data.get("path") or ""), _int(data.get("bytes")), str(data.get("sha256") or ""))
+
+
+@dataclass(frozen=True)
+class TrackManifest:
+    """A track's manifest.json as the report, the sessions and the CLI read it: every section typed, read
+    leniently (a section missing from an old render reads as empty). The flow writes the sections from the
+    same types (:func:`flows.orchestration.render.finish_task`, :func:`flows.pipeline.manifest.build_manifest`)."""
+
+    manifest_version: int | None
+    created: str | None
+    title: str | None
+    source: str | None
+    seed: int | None
+    arrangement: ArrangementRecord
+    stems: dict[str, StemRecord]
+    band: BandRecord | None
+    mix: MixRecord
+    timings: dict[str, float]
+    reused: Reused
+    files: tuple[FileEntry, ...]
+    packages: dict[str, str | None]
+    platform: dict[str, str]
+
+    @classmethod
+    def from_json(cls, data: object) -> TrackManifest:
+        data = _map(data)
+        files = data.get("files")
+        return cls(
+            manifest_version=_int(data.get("manifest_version")),
+            created=_str(data.get("created")),
+            title=_str(data.get("title")) or None,
+            source=_str(data.get("source")) or None,
+            seed=_int(data.get("seed")),
+            arrangement=ArrangementRecord.from_json(data.get("arrangement")),
+            stems=stem_records(data),
+            band=BandRecord.from_json(data.get("band")),
+            mix=mix_record(data),
+            timings={str(k): float(v) for k, v in _map(data.get("timings")).items() if _num(v) is not None},
+            reused=Reused.from_json(data.get("reused")),
+            files=tuple(FileEntry.from_json(f) for f in files if isinstance(f, Mapping))
+            if isinstance(files, list)
+            else (),
+            packages={str(k): _str(v) for k, v in _map(data.get("packages")).items()},
+            platform={str(k): str(v) for k, v in _map(data.get("platform")).items()},
+        )
+
+
+@dataclass(frozen=True)
+class AlbumTrack:
+    """One track of an album manifest's ``tracks``: its number, folder and place in the album (seconds)."""
+
+    number: int | None
+    slug: str | None
+    title: str | None
+    folder: str | None
+    start: float | None
+    duration: float | None
+
+    @classmethod
+    def from_json(cls, data: Json) -> AlbumTrack:
+        return cls(
+            _int(data.get("number")),
+            _str(data.get("slug")) or None,
+            _str(data.get("title")) or None,
+            _str(data.get("folder")) or None,
+            _num(data.get("start")),
+            _num(data.get("duration")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "slug": self.slug,
+            "title": self.title,
+            "folder": self.folder,
+            "start": self.start,
+            "duration": self.duration,
+        }
+
+
+@dataclass(frozen=True)
+class AlbumManifest:
+    """album-manifest.json as the album report and ``musicmaker export`` read it, leniently; the album flow
+    writes its ``tracks`` and ``reused`` from the same types (:func:`flows.orchestration.album.render_album`)."""
+
+    title: str | None
+    artist: str | None
+    created: str | None
+    tracks: tuple[AlbumTrack, ...]
+    master: Loudness
+    loudness_mode: str | None
+    reused: dict[str, Reused]
+
+    @classmethod
+    def from_json(cls, data: object) -> AlbumManifest:
+        data = _map(data)
+        tracks = data.get("tracks")
+        return cls(
+            title=_str(data.get("title")) or None,
+            artist=_str(data.get("artist")) or None,
+            created=_str(data.get("created")) or None,
+            tracks=tuple(AlbumTrack.from_json(t) for t in tracks if isinstance(t, Mapping))
+            if isinstance(tracks, list)
+            else (),
+            master=_loudness(data.get("master")),
+            loudness_mode=_str(data.get("loudness_mode")) or None,
+            reused={str(k): Reused.from_json(v) for k, v in _map(data.get("reused")).items()},
+        )
 
 
 def mix_record(manifest: object) -> MixRecord:

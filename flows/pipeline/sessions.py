@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from flows.pipeline.paths import ALBUM_MANIFEST, TRACK_MANIFEST
-from flows.pipeline.records import MidiRecord, mix_record, stem_records
+from flows.pipeline.records import AlbumManifest, AlbumTrack, MidiRecord, mix_record, stem_records
 from mixing.sessions import (
     SESSION_DIR,
     SESSION_SUFFIXES,
@@ -198,7 +199,7 @@ def write_track_sessions(
     return write_sessions(track_session(root, manifest), root, slug, formats)
 
 
-def album_session(folder: Path, title: str, artist: str, tracks: list[dict[str, Any]]) -> Session:
+def album_session(folder: Path, title: str, artist: str, tracks: Sequence[AlbumTrack]) -> Session:
     """The album on one timeline: each track's mix at its start in the album (``tracks`` as in the album
     manifest: number, title, folder, start), a marker at each start, album.wav as the muted reference.
 
@@ -206,17 +207,21 @@ def album_session(folder: Path, title: str, artist: str, tracks: list[dict[str, 
     folder, notes = Path(folder), []
     if not tracks:
         raise UserInputError(f"{folder}: the album manifest lists no tracks; render the album again")
-    first = _read_manifest(folder / tracks[0]["folder"] / TRACK_MANIFEST)
+    if any(t.folder is None or t.start is None for t in tracks):
+        raise UserInputError(
+            f"{folder}: the album manifest lists a track without folder or start; render the album again"
+        )
+    first = _read_manifest(folder / str(tracks[0].folder) / TRACK_MANIFEST)
     tempo = _tempo(first["arrangement"])
     audio, markers = [], []
-    for track in tracks:
-        name = f"{track['number']:02d} {track['title']}"
-        mix = f"{track['folder']}/{MIX_FILE}"
-        markers.append(Marker(name, float(track["start"])))
+    for number, track in enumerate(tracks, start=1):
+        name = f"{number if track.number is None else track.number:02d} {track.title or track.slug}"
+        mix, start = f"{track.folder}/{MIX_FILE}", float(track.start or 0.0)
+        markers.append(Marker(name, start))
         if not (folder / mix).is_file():
             notes.append(f"{mix} is missing: track {name!r} is left out")
             continue
-        audio.append(AudioTrack(name, family_color(None), _clip(folder, mix, float(track["start"]))))
+        audio.append(AudioTrack(name, family_color(None), _clip(folder, mix, start)))
     reference = None
     if (folder / "album.wav").is_file():
         reference = AudioTrack("album (reference)", family_color(None), _clip(folder, "album.wav"), mute=True)
@@ -254,13 +259,8 @@ def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
         )
     album = folder / ALBUM_MANIFEST
     if album.is_file():
-        manifest = _read_manifest(album)
-        session = album_session(
-            folder,
-            str(manifest.get("title", "")),
-            str(manifest.get("artist") or ""),
-            list(manifest.get("tracks") or []),
-        )
+        read = AlbumManifest.from_json(_read_manifest(album))
+        session = album_session(folder, read.title or "", read.artist or "", read.tracks)
         manifest_path = album
     else:
         manifest_path = folder / TRACK_MANIFEST

@@ -7,16 +7,28 @@ result made from the same inputs (see :mod:`flows.pipeline.cache`).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.pipeline.cache import Stage, StageCache, file_digest, stage_key
 from flows.pipeline.paths import STEMS_ZIP, RenderPaths
+from flows.pipeline.records import (
+    CleanRecord,
+    ConformRecord,
+    MixRecord,
+    MixResult,
+    SeparationRecord,
+    Transcribed,
+)
 from flows.schema.models import Arrangement, Stem
 from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
 from stems.instruments import DRUM_FAMILY, INSTRUMENT_FAMILIES, resolve_instrument
 from stems.separation.catalog import SOURCES
+
+if TYPE_CHECKING:
+    from stems.conform.records import Analysis
+    from stems.transcription.midi import NoteTrack, TempoMap
 
 # Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
 _FAMILY_SOURCES = frozenset(SOURCES) & frozenset(INSTRUMENT_FAMILIES)
@@ -46,10 +58,10 @@ def midi_instrument(stem: Stem) -> str | None:
 def _cached(
     paths: RenderPaths, stage: Stage, item: str, inputs: dict[str, Any]
 ) -> tuple[StageCache, str, dict[str, Any] | None]:
+    """The stage's cache, key and stored record (its ``to_json()``), None when the stage must run."""
     cache = StageCache(paths.root)
     key = stage_key(stage, inputs)
-    record = cache.lookup(stage, item, key)
-    return cache, key, (None if record is None else {**record, "reused": True})
+    return cache, key, cache.lookup(stage, item, key)
 
 
 def separation_model(arrangement: Arrangement, stem: Stem) -> str | None:
@@ -63,12 +75,12 @@ def separation_model(arrangement: Arrangement, stem: Stem) -> str | None:
 
 def separate_track(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SeparationRecord]:
     """Demucs on every stem with `separate:`, stems sharing a model in one batched call.
 
     Writes raw/<stem>.residual.wav (what was removed) and the kept source for cleanup; returns a record per stem.
     """
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, SeparationRecord] = {}
     groups: dict[str, list[tuple[Stem, StageCache, str]]] = {}
     for stem in stems:
         model = separation_model(arrangement, stem)
@@ -79,7 +91,7 @@ def separate_track(
         if record is None:
             groups.setdefault(model, []).append((stem, cache, key))
         else:
-            records[stem.name] = record
+            records[stem.name] = replace(SeparationRecord.from_json(record), reused=True)
     for model, todo in groups.items():
         records.update(_separate_batch(model, todo, paths))
     return records
@@ -87,7 +99,7 @@ def separate_track(
 
 def _separate_batch(
     model: str, todo: list[tuple[Stem, StageCache, str]], paths: RenderPaths
-) -> dict[str, dict]:
+) -> dict[str, SeparationRecord]:
     from stems.separation.separator import get_separator
 
     items = [(read_audio(paths.raw(stem.name)), stem.separate or "") for stem, _, _ in todo]
@@ -97,20 +109,18 @@ def _separate_batch(
     for (stem, cache, key), result in zip(todo, results):
         write_wav(paths.kept(stem.name), result.kept)
         write_wav(paths.residual(stem.name), result.residual)
-        record = {
-            "model": model,
-            "source": stem.separate,
-            "seconds": round(result.seconds, 3),
-            "batch": [s.name for s, _, _ in todo],
-        }
-        cache.store("separate", stem.name, key, [paths.kept(stem.name), paths.residual(stem.name)], record)
-        records[stem.name] = {**record, "reused": False}
+        record = SeparationRecord(
+            model, stem.separate, round(result.seconds, 3), tuple(s.name for s, _, _ in todo)
+        )
+        files = [paths.kept(stem.name), paths.residual(stem.name)]
+        cache.store("separate", stem.name, key, files, record.to_json())
+        records[stem.name] = replace(record, reused=False)
     return records
 
 
 def clean_stem(
-    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separation: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separation: SeparationRecord | None = None
+) -> CleanRecord:
     """Clean the stem (its separated source when it has `separate:`), exactly aligned, for :func:`conform_stem`.
 
     ``separation`` is the stem's record from :func:`separate_track`, kept in this stage's record.
@@ -127,7 +137,7 @@ def clean_stem(
     }
     cache, key, record = _cached(paths, "clean", stem.name, inputs)
     if record is not None:
-        return {**record, "separation": separation}
+        return replace(CleanRecord.from_json(record), separation=separation, reused=True)
     started, began = time.perf_counter(), time.time()
     audio = read_audio(source)
     check_finite(audio, f"stem '{stem.name}'")
@@ -136,19 +146,20 @@ def clean_stem(
     rate = arrangement.sample_rate or audio.sample_rate
     audio = convert_audio(audio, rate, audio.channels).fitted(round(arrangement.duration * rate))
     write_wav(paths.cleaned(stem.name), audio)
-    record = {
-        "cleaned": stem.clean.enabled,
-        "sample_rate": rate,
-        "samples": audio.num_samples,
-        "seconds": round(time.perf_counter() - started, 3),
-        "started": began,
-        "finished": time.time(),
-    }
-    cache.store("clean", stem.name, key, [paths.cleaned(stem.name)], record)
-    return {**record, "separation": separation, "reused": False}
+    done = CleanRecord(
+        cleaned=stem.clean.enabled,
+        seconds=round(time.perf_counter() - started, 3),
+        separation=None,  # not the cache's: a reused cleanup may start from a new separation
+        sample_rate=rate,
+        samples=audio.num_samples,
+        started=began,
+        finished=time.time(),
+    )
+    cache.store("clean", stem.name, key, [paths.cleaned(stem.name)], done.to_json())
+    return replace(done, separation=separation, reused=False)
 
 
-def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, Any]:
+def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> ConformRecord:
     """Warp the cleaned stem's beats onto the arrangement's grid (and retune it, with ``conform.key``) into
     stems/<stem>.wav, which transcription and the mix read; a stem without a steady beat is left as is.
 
@@ -172,7 +183,7 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> di
     }
     cache, key, record = _cached(paths, "conform", stem.name, inputs)
     if record is not None:
-        return record
+        return replace(ConformRecord.from_json(record), reused=True)
     started = time.perf_counter()
     audio = read_audio(source)
     on = stem.conform.tempo or stem.conform.key
@@ -190,27 +201,27 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> di
         analysis=clock,
         family=family,
     )
-    audio, record = result.audio, result.to_dict()  # measured even when off: the report shows it
+    audio = result.audio  # measured even when off: the report shows it
     write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
-    record["seconds"] = round(time.perf_counter() - started, 3)
-    cache.store("conform", stem.name, key, [paths.stem(stem.name)], record)
-    return {**record, "reused": False}
+    done = ConformRecord.of(result, round(time.perf_counter() - started, 3))
+    cache.store("conform", stem.name, key, [paths.stem(stem.name)], done.to_json())
+    return replace(done, reused=False)
 
 
-def analyze_mix(audio: Audio, arrangement: Arrangement) -> dict[str, Any]:
+def analyze_mix(audio: Audio, arrangement: Arrangement) -> Analysis:
     """Tempo, beats, downbeat, key and tuning of the master, against the arranged tempo (for the manifest)."""
     from stems.conform import analyze
 
-    return analyze(audio, bpm_hint=arrangement.bpm, beats_per_bar=arrangement.beats_per_bar).to_dict()
+    return analyze(audio, bpm_hint=arrangement.bpm, beats_per_bar=arrangement.beats_per_bar)
 
 
-def tempo_map(arrangement: Arrangement) -> Any:
+def tempo_map(arrangement: Arrangement) -> TempoMap:
     from stems.transcription.midi import TempoMap
 
     return TempoMap(arrangement.bpm, arrangement.beats_per_bar, arrangement.beat_unit)
 
 
-def _track_from_dict(data: dict[str, Any]) -> Any:
+def _track_from_dict(data: dict[str, Any]) -> NoteTrack:
     from stems.transcription.midi import Note, NoteTrack, PitchBend
 
     return NoteTrack(
@@ -225,14 +236,14 @@ def _track_from_dict(data: dict[str, Any]) -> Any:
     )
 
 
-def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> tuple[Any, bool]:
-    """Transcribe stems/<stem>.wav to midi/<stem>.mid; returns (NoteTrack or None for `midi: false`, reused)."""
+def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Transcribed:
+    """Transcribe stems/<stem>.wav to midi/<stem>.mid; the NoteTrack is None for `midi: false`."""
     from stems.transcription.midi import write_midi
     from stems.transcription.transcriber import get_transcriber, settings_for
 
     family = midi_instrument(stem)
     if family is None:
-        return None, False
+        return Transcribed(None, False)
     tempo = tempo_map(arrangement)
     overrides = stem.transcription.overrides()
     inputs = {
@@ -244,7 +255,7 @@ def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) ->
     }
     cache, key, record = _cached(paths, "transcribe", stem.name, inputs)
     if record is not None:
-        return _track_from_dict(record["track"]), True
+        return Transcribed(_track_from_dict(record["track"]), True)
     audio = read_audio(paths.stem(stem.name))
     settings = settings_for(family, **overrides)
     track = get_transcriber().transcribe(
@@ -252,10 +263,10 @@ def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) ->
     )
     write_midi(paths.midi(stem.name), [track], tempo)
     cache.store("transcribe", stem.name, key, [paths.midi(stem.name)], {"track": asdict(track)})
-    return track, False
+    return Transcribed(track, False)
 
 
-def write_track_midi(arrangement: Arrangement, tracks: list[Any], paths: RenderPaths) -> Path:
+def write_track_midi(arrangement: Arrangement, tracks: list[NoteTrack | None], paths: RenderPaths) -> Path:
     """One multi-track MIDI file of every transcribed stem, sharing the arrangement's tempo map."""
     from stems.transcription.midi import write_midi
 
@@ -287,7 +298,7 @@ def _mix_inputs(
 
 def mix_and_master(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, album_tags: dict[str, str] | None = None
-) -> dict[str, Any]:
+) -> MixResult:
     """Mix the stems (cleaned and conformed), master to the target, export mix.<fmt> (and stems.zip); returns the loudness report.
 
     ``album_tags`` (album, track number) go into the MP3/WAV/FLAC tags of a track rendered as part of an album.
@@ -300,7 +311,7 @@ def mix_and_master(
     tags = {k: v for k, v in tags.items() if v}
     cache, key, record = _cached(paths, "mix", "mix", _mix_inputs(arrangement, stems, paths, tags))
     if record is not None:
-        return record
+        return MixResult.from_json({**record, "reused": True})
     started = time.perf_counter()
     tracks = [Track(s.name, read_audio(paths.stem(s.name)), s.gain_db, s.pan, s.mute, s.solo) for s in stems]
     mixed = mix(tracks, measure_stems=True)
@@ -314,15 +325,17 @@ def mix_and_master(
     ]
     if master.zip_stems:
         files.append(zip_files([paths.stem(s.name) for s in stems], paths.root / STEMS_ZIP))
-    record = {
-        "stems": {name: report.to_dict() for name, report in mixed.stem_reports.items()},
-        "stem_gain_db": mixed.stem_gain_db,
-        "master": result.report.to_dict(),
-        "master_gain_db": result.gain_db,
-        "master_iterations": result.iterations,
-        "analysis": analyze_mix(result.audio, arrangement),
-        "files": [Path(f).name for f in files],
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    cache.store("mix", "mix", key, [Path(f) for f in files], record)
-    return {**record, "reused": False}
+    done = MixResult(
+        mix=MixRecord(
+            master=result.report.to_dict(),
+            master_gain_db=result.gain_db,
+            analysis=analyze_mix(result.audio, arrangement),
+            master_iterations=result.iterations,
+            files=tuple(Path(f).name for f in files),
+        ),
+        stems={name: report.to_dict() for name, report in mixed.stem_reports.items()},
+        stem_gain_db=mixed.stem_gain_db,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    cache.store("mix", "mix", key, [Path(f) for f in files], done.to_json())
+    return replace(done, reused=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,12 @@ from flows.pipeline import (
     REPORT_DIR,
     REPORT_NAME,
     TRACK_MANIFEST,
+    AlbumManifest,
+    AlbumTrack,
+    TrackManifest,
     file_entry,
     refresh_files,
     report_files,
-    stem_records,
     write_manifest,
 )
 from flows.report.album import (
@@ -53,9 +55,7 @@ from flows.report.track import (
     files_section,
     grid_section,
     loudness_section,
-    mapping,
     mix_section,
-    records,
     sections_section,
     settings_section,
     stems_section,
@@ -91,10 +91,10 @@ def _load_manifest(folder: Path, name: str) -> dict[str, Any]:
     return data
 
 
-def stem_names(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
+def stem_names(folder: Path, manifest: TrackManifest) -> list[str]:
     """Stems in arrangement order, then any others the manifest or the stems/ folder has (older renders)."""
-    declared = [s.get("name") for s in records(mapping(manifest.get("arrangement")).get("stems"))]
-    recorded = list(stem_records(manifest))
+    declared = [s.name for s in manifest.arrangement.stems]
+    recorded = list(manifest.stems)
     on_disk = sorted(p.stem for p in (folder / "stems").glob("*.wav")) if (folder / "stems").is_dir() else []
     names = dict.fromkeys(str(n) for n in [*declared, *recorded, *on_disk] if n)
     # A name is used in paths: never one that could leave the folder (a hand-edited manifest).
@@ -134,10 +134,10 @@ def write_track_report(
     one about to be written (a render writes its report first), else ``folder/manifest.json`` is read.
     """
     folder = Path(folder)
-    manifest = _load_manifest(folder, TRACK_MANIFEST) if manifest is None else manifest
-    names = stem_names(folder, manifest)
+    read = TrackManifest.from_json(_load_manifest(folder, TRACK_MANIFEST) if manifest is None else manifest)
+    names = stem_names(folder, read)
     report = progress or (lambda label, done, total: None)
-    arrangement = mapping(manifest.get("arrangement"))
+    arrangement = read.arrangement.document
     timeline = timeline_from(arrangement)
     marks = [s.start for s in timeline.sections[1:]]
     mix = next((v for f in MIX_FILES if (v := render_audio(folder, f, marks)) is not None), None)
@@ -151,20 +151,20 @@ def write_track_report(
         report(f"report: {name}", index, len(names) + 1)
     body = "".join(
         (
-            mix_section(folder, manifest, timeline, mix, arrangement_roll),
-            sections_section(manifest, timeline),
-            stems_section(stems, manifest),
-            grid_section(manifest),
-            loudness_section(manifest),
-            settings_section(manifest),
-            timings_section(manifest),
-            files_section(folder, manifest),
-            environment_section(manifest),
+            mix_section(folder, read, timeline, mix, arrangement_roll),
+            sections_section(read, timeline),
+            stems_section(stems, read),
+            grid_section(read),
+            loudness_section(read),
+            settings_section(read),
+            timings_section(read),
+            files_section(folder, read),
+            environment_section(read),
         )
     )
     remove_stale_images(folder, _images_of(mix, arrangement_roll, stems))
-    title = str(manifest.get("title") or mapping(manifest.get("arrangement")).get("title") or folder.name)
-    return _write_page(folder, page(title, subtitle(manifest), NAV, body))
+    title = read.title or read.arrangement.title or folder.name
+    return _write_page(folder, page(title, subtitle(read), NAV, body))
 
 
 def _write_page(folder: Path, document: str) -> Path:
@@ -174,7 +174,7 @@ def _write_page(folder: Path, document: str) -> Path:
     return target
 
 
-def _ensure_track_reports(folder: Path, tracks: list[Mapping[str, Any]]) -> None:
+def _ensure_track_reports(folder: Path, tracks: Sequence[AlbumTrack]) -> None:
     """Write each track's report when it has a manifest but no report yet (e.g. an older album render)."""
     for track in tracks:
         sub = track_dir(folder, track)
@@ -189,16 +189,16 @@ def write_album_report(folder: Path, manifest: Mapping[str, Any] | None = None) 
     manifest about to be written (an album render writes its report first), else it is read from the folder.
     """
     folder = Path(folder)
-    manifest = _load_manifest(folder, ALBUM_MANIFEST) if manifest is None else manifest
-    tracks = records(manifest.get("tracks"))
+    read = AlbumManifest.from_json(_load_manifest(folder, ALBUM_MANIFEST) if manifest is None else manifest)
+    tracks = read.tracks
     _ensure_track_reports(folder, tracks)
     downloads = [*(f for f in (*ALBUM_AUDIO, ALBUM_CUE) if (folder / f).is_file()), ALBUM_MANIFEST]
     links = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in downloads) + "</ul>"
-    body = section("album", "Album", album_player(folder) + links + album_loudness(manifest))
+    body = section("album", "Album", album_player(folder) + links + album_loudness(read))
     body += section("tracks", "Tracks", track_table(folder, tracks))
-    title = str(manifest.get("title") or folder.name)
-    artist = f" by {esc(manifest['artist'])}" if manifest.get("artist") else ""
-    created = f" · rendered {esc(manifest['created'])}" if manifest.get("created") else ""
+    title = read.title or folder.name
+    artist = f" by {esc(read.artist)}" if read.artist else ""
+    created = f" · rendered {esc(read.created)}" if read.created else ""
     subtitle_html = f"album{artist} · {len(tracks)} track{'' if len(tracks) == 1 else 's'}{created}"
     return _write_page(folder, page(title, subtitle_html, (("album", "Album"), ("tracks", "Tracks")), body))
 

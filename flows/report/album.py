@@ -7,22 +7,20 @@ track report's images) and the loudness its manifest recorded.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from flows.pipeline import REPORT_NAME, TRACK_MANIFEST, mix_record
+from flows.pipeline import REPORT_NAME, TRACK_MANIFEST, AlbumManifest, AlbumTrack, mix_record
 from flows.report.html import clock, esc, href, image, link, number, player, table
 from flows.report.media import image_path
-from flows.report.track import mapping
 
 MIX_FILES = ("mix.wav", "mix.flac", "mix.mp3")  # the first present one is played (WAV is lossless)
 ALBUM_AUDIO = ("album.wav", "album.flac", "album.mp3")
 
 
-def track_dir(folder: Path, track: Mapping[str, Any]) -> str:
+def track_dir(folder: Path, track: AlbumTrack) -> str:
     """The track's folder relative to the album folder ('' when unknown); absolute paths are made relative."""
-    value = str(track.get("folder") or track.get("slug") or "")
+    value = track.folder or track.slug or ""
     path = Path(value)
     if path.is_absolute():
         try:
@@ -34,9 +32,9 @@ def track_dir(folder: Path, track: Mapping[str, Any]) -> str:
     return path.as_posix()
 
 
-def _track_row(folder: Path, index: int, track: Mapping[str, Any]) -> tuple[str, ...]:
+def _track_row(folder: Path, index: int, track: AlbumTrack) -> tuple[str, ...]:
     sub = track_dir(folder, track)
-    raw_title = str(track.get("title") or sub or f"track {index}")
+    raw_title = track.title or sub or f"track {index}"
     title = esc(raw_title)
     page_rel = f"{sub}/{REPORT_NAME}"
     name = f'<a href="{href(page_rel)}">{title}</a>' if sub and (folder / page_rel).is_file() else title
@@ -44,13 +42,12 @@ def _track_row(folder: Path, index: int, track: Mapping[str, Any]) -> tuple[str,
     wave = f"{sub}/{image_path(mix, 'wave')}" if mix else ""
     preview = image(wave, f"waveform of {raw_title}", "wave") if wave and (folder / wave).is_file() else ""
     listen = (player(f"{sub}/{mix}") + preview) if mix else '<span class="muted">no mix</span>'
-    start, duration = track.get("start"), track.get("duration")
     lufs, peak = _track_loudness(folder / sub) if sub else ("–", "–")
     return (
         str(index),
         name,
-        clock(start if isinstance(start, (int, float)) else None),
-        clock(duration if isinstance(duration, (int, float)) else None),
+        clock(track.start),
+        clock(track.duration),
         lufs,
         peak,
         listen,
@@ -67,19 +64,19 @@ def _track_loudness(track_folder: Path) -> tuple[str, str]:
     return number(master.get("integrated_lufs")), number(master.get("true_peak_dbtp"))
 
 
-def track_table(folder: Path, tracks: list[Mapping[str, Any]]) -> str:
+def track_table(folder: Path, tracks: Sequence[AlbumTrack]) -> str:
     rows = [_track_row(folder, i, t) for i, t in enumerate(tracks, start=1)]
     headers = ("#", "track", "start", "length", "LUFS", "true peak dBTP", "listen")
     return table(headers, rows, (0, 2, 3, 4, 5), cls="tracks")
 
 
-def album_loudness(manifest: Mapping[str, Any]) -> str:
+def album_loudness(manifest: AlbumManifest) -> str:
     """The album master's loudness and the loudness mode (album: one gain; track: each track to target)."""
-    master = mapping(manifest.get("master"))
+    master = manifest.master
     if not master:
         return ""
     cells = [number(master.get(k)) for k in ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp")]
-    mode = esc(manifest.get("loudness_mode") or "–")
+    mode = esc(manifest.loudness_mode or "–")
     return table(
         ("", "integrated LUFS", "LRA LU", "true peak dBTP", "loudness mode"),
         [("album", *cells, mode)],

@@ -10,12 +10,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from flows.pipeline import Measured, MidiRecord, StemRecord, mix_record, stem_records
+from flows.pipeline import MidiRecord, StemRecord, TrackManifest
 from flows.report.html import clock, esc, image, kv_table, link, number, player, section, size, table
 from flows.report.images import TRACK_COLORS
 from flows.report.media import AudioView, RollView, Timeline, note_name
+from stems.conform.records import Analysis
 
 SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/transcribe)
 LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
@@ -41,46 +41,26 @@ class StemViews:
     roll: RollView | None
 
 
-def mapping(value: Any) -> Mapping[str, Any]:
-    """``value`` if it is a mapping, else an empty one (a manifest key of the wrong type counts as missing)."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def records(value: Any) -> list[Mapping[str, Any]]:
-    """The mapping elements of a list (anything else counts as missing)."""
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def _get(mapping: Any, *keys: str) -> Any:
-    """``mapping[k1][k2]...`` or None when any level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(mapping, Mapping):
-            return None
-        mapping = mapping.get(key)
-    return mapping
-
-
-def subtitle(manifest: Mapping[str, Any]) -> str:
-    arrangement = mapping(manifest.get("arrangement"))
-    artist = arrangement.get("artist")
-    parts = [f"by {esc(artist)}" if artist else "", f"rendered {esc(manifest.get('created', '?'))}"]
-    if manifest.get("source"):
-        parts.append(f"from <code>{esc(manifest['source'])}</code>")
+def subtitle(manifest: TrackManifest) -> str:
+    artist = manifest.arrangement.artist
+    parts = [f"by {esc(artist)}" if artist else "", f"rendered {esc(manifest.created or '?')}"]
+    if manifest.source:
+        parts.append(f"from <code>{esc(manifest.source)}</code>")
     return " · ".join(p for p in parts if p)
 
 
-def overview(manifest: Mapping[str, Any], timeline: Timeline) -> str:
-    arrangement = mapping(manifest.get("arrangement"))
-    bpm = arrangement.get("bpm")
+def overview(manifest: TrackManifest, timeline: Timeline) -> str:
+    arrangement = manifest.arrangement
+    bpm, seed = arrangement.bpm, manifest.seed if manifest.seed is not None else arrangement.seed
     facts = {
         "Duration": clock(timeline.duration),
-        "Tempo": f"{bpm:g} bpm" if isinstance(bpm, (int, float)) else "–",
-        "Key": esc(arrangement.get("key", "–")),
-        "Time signature": esc(arrangement.get("time_signature", "–")),
-        "Seed": esc(manifest.get("seed", arrangement.get("seed", "–"))),
-        "Model": esc(arrangement.get("model", "–")),
-        "Stems": esc(len(records(arrangement.get("stems")))),
-        "Master LUFS": number(mix_record(manifest).master.get("integrated_lufs")),
+        "Tempo": f"{bpm:g} bpm" if bpm is not None else "–",
+        "Key": esc(arrangement.key or "–"),
+        "Time signature": esc(arrangement.time_signature or "–"),
+        "Seed": esc("–" if seed is None else seed),
+        "Model": esc(arrangement.model or "–"),
+        "Stems": esc(len(arrangement.stems)),
+        "Master LUFS": number(manifest.mix.master.get("integrated_lufs")),
     }
     return '<div class="meta">' + "".join(f"<div><b>{k}</b>{v}</div>" for k, v in facts.items()) + "</div>"
 
@@ -153,7 +133,7 @@ def arrangement_figure(roll: RollView | None) -> str:
 
 def mix_section(
     folder: Path,
-    manifest: Mapping[str, Any],
+    manifest: TrackManifest,
     timeline: Timeline,
     mix: AudioView | None,
     roll: RollView | None,
@@ -167,10 +147,10 @@ def mix_section(
     return section("mix", "Mix", content + downloads)
 
 
-def sections_section(manifest: Mapping[str, Any], timeline: Timeline) -> str:
+def sections_section(manifest: TrackManifest, timeline: Timeline) -> str:
     if not timeline.sections:
         return section("sections", "Sections", '<p class="muted">no sections in the manifest</p>')
-    declared = [s.get("bars") for s in records(_get(manifest, "arrangement", "sections"))]
+    declared = manifest.arrangement.section_bars
     rows = []
     for index, span in enumerate(timeline.sections):
         bars = esc(declared[index] if index < len(declared) else "–")
@@ -183,11 +163,10 @@ def sections_section(manifest: Mapping[str, Any], timeline: Timeline) -> str:
     )
 
 
-def stem_card(stem: StemViews, arrangement_stem: Mapping[str, Any], record: StemRecord) -> str:
+def stem_card(stem: StemViews, prompt: str | None, record: StemRecord) -> str:
     separation = record.clean.separation if record.clean else None
     tags = [record.generation.model if record.generation else None, separation.source if separation else None]
     tag_html = "".join(f'<span class="tag">{esc(t)}</span>' for t in tags if t)
-    prompt = arrangement_stem.get("prompt")
     head = f"<h3>{esc(stem.name)}{tag_html}</h3>" + (f'<p class="prompt">{esc(prompt)}</p>' if prompt else "")
     takes = '<div class="takes">' + "".join(audio_figure(label, v) for label, v in stem.takes) + "</div>"
     roll = roll_figure(stem.roll, record.midi) if stem.roll else ""
@@ -206,15 +185,14 @@ def windows_details(record: StemRecord) -> str:
     return f"<details><summary>{len(windows)} generation window(s)</summary>{body}</details>"
 
 
-def stems_section(stems: Sequence[StemViews], manifest: Mapping[str, Any]) -> str:
-    by_name = {s.get("name"): s for s in records(_get(manifest, "arrangement", "stems"))}
-    recorded = stem_records(manifest)
-    empty = StemRecord.from_json({})
-    cards = [stem_card(s, by_name.get(s.name, {}), recorded.get(s.name, empty)) for s in stems]
+def stems_section(stems: Sequence[StemViews], manifest: TrackManifest) -> str:
+    prompts = {s.name: s.prompt for s in manifest.arrangement.stems}
+    empty = StemRecord(None, None, None, None)
+    cards = [stem_card(s, prompts.get(s.name), manifest.stems.get(s.name, empty)) for s in stems]
     return section("stems", "Stems", "".join(cards) or '<p class="muted">no stems</p>')
 
 
-def _analysis_cells(found: Measured) -> list[str]:
+def _analysis_cells(found: Analysis) -> list[str]:
     """Measured tempo (confidence), first downbeat, key (confidence), tuning of one analysis record."""
     tempo = number(found.tempo_bpm)
     if tempo != "–":
@@ -225,12 +203,12 @@ def _analysis_cells(found: Measured) -> list[str]:
     return [tempo, number(found.downbeat, 3, "s"), key, number(found.tuning_cents, 0)]
 
 
-def grid_section(manifest: Mapping[str, Any]) -> str:
+def grid_section(manifest: TrackManifest) -> str:
     """Each stem and the mix against the arrangement's grid: what was measured, the beat alignment error
     before and after conform, and what conform did or why it left the stem as it was."""
-    arrangement = mapping(manifest.get("arrangement"))
+    arrangement = manifest.arrangement
     rows = []
-    for name, rec in stem_records(manifest).items():
+    for name, rec in manifest.stems.items():
         done = rec.conform
         if done is None:  # a render made before the conform stage
             continue
@@ -243,7 +221,7 @@ def grid_section(manifest: Mapping[str, Any]) -> str:
                 esc(done.reason),
             )
         )
-    if (mix := mix_record(manifest).analysis) is not None:
+    if (mix := manifest.mix.analysis) is not None:
         rows.append(("mix", *_analysis_cells(mix), "–", "–", "measured on the master"))
     if not rows:
         return ""
@@ -258,15 +236,14 @@ def grid_section(manifest: Mapping[str, Any]) -> str:
         "conform",
     )
     note = (
-        f'<p class="muted">Arranged: {number(arrangement.get("bpm"))} bpm, {esc(str(arrangement.get("key", "–")))},'
-        f" {esc(str(arrangement.get('time_signature', '4/4')))}. Beat error: mean distance from each measured beat"
+        f'<p class="muted">Arranged: {number(arrangement.bpm)} bpm, {esc(arrangement.key or "–")},'
+        f" {esc(arrangement.time_signature or '4/4')}. Beat error: mean distance from each measured beat"
         " to the nearest beat of the arrangement's grid; confidence in brackets (0 to 1).</p>"
     )
     return section("grid", "Tempo and key", table(headers, rows, (1, 2, 4, 5, 6), "grid") + note)
 
 
-def _loudness_cells(values: Any, target_tp: Any) -> list[str]:
-    values = values if isinstance(values, Mapping) else {}
+def _loudness_cells(values: Mapping[str, float | None], target_tp: object) -> list[str]:
     # LoudnessReport writes None for digital silence; a key absent from an old manifest shows '–'.
     cells = ["silent" if k in values and values[k] is None else number(values.get(k)) for k in LOUDNESS_KEYS]
     peak = values.get("true_peak_dbtp")
@@ -275,13 +252,13 @@ def _loudness_cells(values: Any, target_tp: Any) -> list[str]:
     return cells
 
 
-def loudness_section(manifest: Mapping[str, Any]) -> str:
-    master = mapping(_get(manifest, "arrangement", "master"))
+def loudness_section(manifest: TrackManifest) -> str:
+    master = manifest.arrangement.master
     rows = [
         (esc(name), *_loudness_cells(rec.loudness, None), number(rec.gain_db_applied))
-        for name, rec in stem_records(manifest).items()
+        for name, rec in manifest.stems.items()
     ]
-    mix = mix_record(manifest)
+    mix = manifest.mix
     rows.append(("master", *_loudness_cells(mix.master, master.get("true_peak")), number(mix.master_gain_db)))
     headers = ("stem", "integrated LUFS", "LRA LU", "true peak dBTP", "sample peak dBFS", "gain dB")
     target = (
@@ -292,10 +269,10 @@ def loudness_section(manifest: Mapping[str, Any]) -> str:
     return section("loudness", "Loudness", table(headers, rows, (1, 2, 3, 4, 5), "loudness", classes) + note)
 
 
-def settings_section(manifest: Mapping[str, Any]) -> str:
-    arrangement = mapping(manifest.get("arrangement"))
+def settings_section(manifest: TrackManifest) -> str:
+    arrangement = manifest.arrangement
     rows = []
-    for name, rec in stem_records(manifest).items():
+    for name, rec in manifest.stems.items():
         gen, clean, midi = rec.generation, rec.clean, rec.midi
         sep = clean.separation if clean else None
         cells = (
@@ -309,16 +286,16 @@ def settings_section(manifest: Mapping[str, Any]) -> str:
         )
         rows.append((esc(name), *(esc("–" if c is None or c == "" else c) for c in cells)))
     headers = ("stem", "model", "seed", "melody", "separation", "cleaned", "MIDI instrument", "notes")
-    top = kv_table({"model": arrangement.get("model"), **mapping(arrangement.get("generation"))})
-    master = kv_table(mapping(arrangement.get("master")))
+    top = kv_table({"model": arrangement.model, **arrangement.generation})
+    master = kv_table(arrangement.master)
     cols = f'<div class="cols"><div><h3>Sampling</h3>{top}</div><div><h3>Master</h3>{master}</div></div>'
     return section(
         "settings", "Generation settings", cols + "<h3>Per stem</h3>" + table(headers, rows, (2, 7))
     )
 
 
-def timings_section(manifest: Mapping[str, Any]) -> str:
-    timings = {k: v for k, v in mapping(manifest.get("timings")).items() if isinstance(v, (int, float))}
+def timings_section(manifest: TrackManifest) -> str:
+    timings = manifest.timings
     longest = max(timings.values(), default=0.0) or 1.0
     rows = [
         (esc(stage), number(sec, 2), f'<span class="bar" style="width: {200 * sec / longest:.0f}px"></span>')
@@ -333,7 +310,7 @@ def timings_section(manifest: Mapping[str, Any]) -> str:
             number(rec.clean.separation.seconds if rec.clean and rec.clean.separation else None, 2),
             number(rec.midi.seconds if rec.midi else None, 2),
         )
-        for name, rec in stem_records(manifest).items()
+        for name, rec in manifest.stems.items()
     ]
     stage_table = table(("stage", "seconds", ""), rows, (1,))
     stem_table = table(
@@ -346,23 +323,21 @@ def timings_section(manifest: Mapping[str, Any]) -> str:
     )
 
 
-def files_section(folder: Path, manifest: Mapping[str, Any]) -> str:
+def files_section(folder: Path, manifest: TrackManifest) -> str:
     rows = []
-    for entry in records(manifest.get("files")):
-        path = str(entry.get("path", ""))
+    for entry in manifest.files:
+        path = entry.path
         shown = link(path) if path and (folder / path).is_file() else esc(path)
-        rows.append(
-            (shown, size(entry.get("bytes")), f"<code>{esc(str(entry.get('sha256', ''))[:16])}</code>")
-        )
+        rows.append((shown, size(entry.bytes), f"<code>{esc(entry.sha256[:16])}</code>"))
     # A render writes this page just before manifest.json (whose presence marks it finished): link it anyway.
     manifest_link = f"<p>Every figure on this page comes from {link('manifest.json')}.</p>"
     return section("files", "Files", manifest_link + table(("file", "size", "sha256 (first 16)"), rows, (1,)))
 
 
-def environment_section(manifest: Mapping[str, Any]) -> str:
-    packages = kv_table({k: v or "not installed" for k, v in mapping(manifest.get("packages")).items()})
-    platform = kv_table(mapping(manifest.get("platform")))
-    arrangement = esc(json.dumps(mapping(manifest.get("arrangement")), indent=2))
+def environment_section(manifest: TrackManifest) -> str:
+    packages = kv_table({k: v or "not installed" for k, v in manifest.packages.items()})
+    platform = kv_table(manifest.platform)
+    arrangement = esc(json.dumps(manifest.arrangement.document, indent=2))
     cols = (
         f"<div class=cols><div><h3>Packages</h3>{packages}</div><div><h3>Platform</h3>{platform}</div></div>"
     )

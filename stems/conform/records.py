@@ -5,6 +5,7 @@ Light module (numpy only) so the schema, the manifest and the CLI can import the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,33 @@ class Analysis:
             "beats_per_bar": self.beats_per_bar,
             "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Analysis:
+        """What :meth:`to_dict` wrote, read leniently: a key missing (an older manifest) or of the wrong type reads
+        as ``None``, 0 or empty."""
+
+        def num(key: str) -> float | None:
+            value = data.get(key)
+            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+        beats, warnings, per_bar, key = (data.get(k) for k in ("beats", "warnings", "beats_per_bar", "key"))
+        return cls(
+            duration=num("duration") or 0.0,
+            tempo_bpm=num("tempo_bpm"),
+            tempo_confidence=num("tempo_confidence") or 0.0,
+            beats=tuple(float(b) for b in beats if isinstance(b, (int, float)))
+            if isinstance(beats, list)
+            else (),
+            downbeat=num("downbeat"),
+            downbeat_confidence=num("downbeat_confidence") or 0.0,
+            tuning_cents=num("tuning_cents") or 0.0,
+            tuning_confidence=num("tuning_confidence") or 0.0,
+            key=str(key) if key else None,
+            key_confidence=num("key_confidence") or 0.0,
+            beats_per_bar=per_bar if isinstance(per_bar, int) and not isinstance(per_bar, bool) else 4,
+            warnings=tuple(str(w) for w in warnings) if isinstance(warnings, list) else (),
+        )
 
 
 @dataclass(frozen=True)

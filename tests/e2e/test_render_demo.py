@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from flows.cli import main
+from flows.pipeline import MixRecord, Reused, StemRecord, TrackManifest
 from flows.schema import load_arrangement
 from tests.conftest import DEMO
 
@@ -121,6 +122,22 @@ def test_manifest_is_complete(demo_render: Path) -> None:
         assert manifest["packages"][package], package
     listed = {f["path"] for f in manifest["files"]}
     assert "mix.wav" in listed and "stems/bass.wav" in listed
+
+
+def test_the_manifest_reads_back_into_the_typed_records(demo_render: Path) -> None:
+    """Every stage record of a render reads into the type that wrote it and writes back the same JSON."""
+    manifest = json.loads((demo_render / "manifest.json").read_text())
+    for name, written in manifest["stems"].items():
+        assert StemRecord.from_json(written).to_json() == written, name
+    assert MixRecord.from_json(manifest["mix"]).to_json() == manifest["mix"]
+    assert Reused.from_json(manifest["reused"]).to_json() == manifest["reused"]
+    read = TrackManifest.from_json(manifest)
+    assert set(read.stems) == set(STEMS) and read.seed == ARRANGEMENT.seed and read.band is None
+    drums = read.stems["drums"]
+    assert drums.clean and drums.clean.separation and drums.clean.separation.batch == ("drums", "bass")
+    assert drums.conform and drums.conform.before.duration > 0 and read.mix.analysis is not None
+    assert [s.name for s in read.arrangement.stems] == STEMS and read.timings["total"] > 0
+    assert {f.path for f in read.files} >= {"mix.wav", "stems/bass.wav"}
 
 
 def test_finished_render_is_not_overwritten(demo_render: Path, capsys: pytest.CaptureFixture[str]) -> None:

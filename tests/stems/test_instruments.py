@@ -203,9 +203,10 @@ def test_render_stage_writes_the_gm_program_and_caches_it(tmp_path: Path) -> Non
     paths = prepare_render_folder(arrangement.title, tmp_path / "out", force=True)
     (stem,) = arrangement.stems
     _sine(paths.stem(stem.name), seconds=2.0)
-    track, reused = stages.transcribe_stem(arrangement, stem, paths)
-    again, reused_again = stages.transcribe_stem(arrangement, stem, paths)
-    assert not reused and reused_again and again == track
-    assert (track.instrument, track.program, track.is_drum) == ("clarinet", 71, False)
+    first = stages.transcribe_stem(arrangement, stem, paths)
+    again = stages.transcribe_stem(arrangement, stem, paths)
+    assert not first.reused and again.reused and again.track == first.track
+    track = first.track
+    assert track is not None and (track.instrument, track.program, track.is_drum) == ("clarinet", 71, False)
     (inst,) = pretty_midi.PrettyMIDI(str(paths.midi(stem.name))).instruments
     assert inst.program == 71

@@ -23,6 +23,7 @@ from flows.pipeline.manifest import (
     write_manifest,
 )
 from flows.pipeline.paths import REPORT_DIR, REPORT_NAME, TRACK_MANIFEST
+from flows.pipeline.records import TrackManifest
 from flows.report.track import settings_section, timings_section
 
 
@@ -127,6 +128,6 @@ def test_the_clean_stage_keeps_the_manifest_keys_of_old_renders() -> None:
 
 @pytest.mark.parametrize("section", [settings_section, timings_section])
 def test_an_old_render_still_reports_its_cleanup(section: Any) -> None:
-    html = section(_old_manifest())
+    html = section(TrackManifest.from_json(_old_manifest()))
     figures = ("htdemucs → drums", "True") if section is settings_section else ("0.75", "1.25", "2.00")
     assert all(figure in html for figure in figures), html

@@ -49,7 +49,7 @@ def test_every_cleanup_step_off_leaves_the_raw_audio(rendered: tuple[Arrangement
     record = stages.clean_stem(arrangement, arrangement.stem("keys"), paths)  # type: ignore[arg-type]
     raw, _ = sf.read(str(paths.raw("keys")))  # type: ignore[attr-defined]
     cleaned, _ = sf.read(str(paths.cleaned("keys")))  # type: ignore[attr-defined]
-    assert record["cleaned"] is True and np.array_equal(raw, cleaned)
+    assert record.cleaned is True and np.array_equal(raw, cleaned)
 
 
 def test_default_cleanup_changes_the_audio(rendered: tuple[Arrangement, object]) -> None:
@@ -79,8 +79,8 @@ def test_transcription_overrides_reach_the_transcriber(
     monkeypatch.setattr(transcribe.Transcriber, "transcribe", spy)
     stages.clean_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
     stages.conform_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
-    track, reused = stages.transcribe_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
-    assert not reused and seen[0].onset_threshold == 0.5 and seen[0].min_note_ms == 60  # type: ignore[attr-defined]
+    done = stages.transcribe_stem(arrangement, arrangement.stem("lead"), paths)  # type: ignore[arg-type]
+    assert not done.reused and seen[0].onset_threshold == 0.5 and seen[0].min_note_ms == 60  # type: ignore[attr-defined]
     changed = arrangement.model_copy(
         update={
             "stems": [
@@ -95,10 +95,10 @@ def test_transcription_overrides_reach_the_transcriber(
             ]
         }
     )
-    _, reused = stages.transcribe_stem(changed, changed.stem("lead"), paths)  # type: ignore[arg-type]
-    assert not reused and seen[1].onset_threshold == 0.9  # type: ignore[attr-defined]
-    _, reused = stages.transcribe_stem(changed, changed.stem("lead"), paths)  # type: ignore[arg-type]
-    assert reused and len(seen) == 2
+    done = stages.transcribe_stem(changed, changed.stem("lead"), paths)  # type: ignore[arg-type]
+    assert not done.reused and seen[1].onset_threshold == 0.9  # type: ignore[attr-defined]
+    done = stages.transcribe_stem(changed, changed.stem("lead"), paths)  # type: ignore[arg-type]
+    assert done.reused and len(seen) == 2
 
 
 def test_mp3_bitrate_zip_and_album_tags(rendered: tuple[Arrangement, object]) -> None:
@@ -115,7 +115,7 @@ def test_mp3_bitrate_zip_and_album_tags(rendered: tuple[Arrangement, object]) ->
         {"album": "Stage Album", "track": "2/3"},
     )
     root: Path = paths.root  # type: ignore[attr-defined]
-    assert record["files"] == ["mix.wav", "mix.mp3", "stems.zip"]
+    assert record.mix.files == ("mix.wav", "mix.mp3", "stems.zip")
     assert sorted(zipfile.ZipFile(root / "stems.zip").namelist()) == ["keys.wav", "lead.wav"]
     fmt, tags = ffprobe(root / "mix.mp3", "format"), ffprobe_tags(root / "mix.mp3")
     assert tags["album"] == "Stage Album" and tags["track"] == "2/3" and tags["title"] == "Stage Song"
