@@ -222,9 +222,8 @@ STORAGE_ADVICE = {
     errno.EISDIR: "it is a folder, not a file: give a file name, e.g. -o mix.wav",
     errno.ENAMETOOLONG: "the name is too long: choose a shorter output path (-o)",
 }
-_MIN_FREE_BYTES = (
-    1 << 20
-)  # an encoder that fails with less than this free next to its output ran out of space
+# An encoder that fails with less than this free next to its output ran out of space.
+_MIN_FREE_BYTES = 1 << 20
 
 
 def storage_error(err: OSError, path: Path | str | None = None) -> StorageError | None:

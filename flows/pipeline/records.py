@@ -24,9 +24,8 @@ if TYPE_CHECKING:
     from stems.transcription.midi import NoteTrack
 
 Json = Mapping[str, Any]  # a JSON object as read (values of any JSON type)
-Loudness = Mapping[
-    str, float | None
-]  # LoudnessReport.to_dict(): a value None is digital silence, a key absent unknown
+# LoudnessReport.to_dict(): a value None is digital silence, a key absent unknown
+Loudness = Mapping[str, float | None]
 
 
 def _map(value: object) -> Json:

@@ -158,14 +158,12 @@ MELODY_STEMS_DESCRIPTION = (
     "trained on) for trained models, the file as it is for debug and random: models"
 )
 AudioFormat = Literal["wav", "flac", "mp3"]  # mixing.formats.FORMATS (a test keeps the two equal)
-SessionFormat = Literal[
-    "dawproject", "reaper"
-]  # mixing.sessions.model.SESSION_FORMATS (a test keeps them equal)
+# mixing.sessions.model.SESSION_FORMATS (a test keeps them equal)
+SessionFormat = Literal["dawproject", "reaper"]
 ExportRate = Literal[32000, 44100, 48000]
 Quantize = Literal["1/4", "1/8", "1/16", "1/32", "1/8t", "1/16t"]
-DecodeEngine = Literal[
-    "eager", "fast"
-]  # stems.musicgen.generator.ENGINES (tests/stems/musicgen/test_fast_decode.py keeps the two equal)
+# stems.musicgen.types.ENGINES (tests/stems/musicgen/test_fast_decode.py keeps the two equal)
+DecodeEngine = Literal["eager", "fast"]
 
 
 def _existing_file(value: Path, info: ValidationInfo) -> Path:

@@ -46,9 +46,8 @@ def decode(
     first = np.concatenate(([0], np.cumsum(periods)[:-1]))
     last = first + periods - 1
     position = np.concatenate([np.arange(p) for p in periods])
-    in_beat = position < np.repeat(
-        np.maximum(1, periods // OBSERVATION_LAMBDA), periods
-    )  # as in regions below
+    region = np.maximum(1, periods // OBSERVATION_LAMBDA)  # beat region per period, as _beats_on_path's
+    in_beat = position < np.repeat(region, periods)
     # log P(period j at the next beat | period i now) plus the tempo prior of j, per beat.
     log_move = -TRANSITION_LAMBDA * np.abs(periods[None, :] / periods[:, None] - 1.0)
     log_move -= np.log(np.exp(log_move).sum(axis=1, keepdims=True))
