@@ -43,8 +43,8 @@ def analyze(
     if loudness < SILENCE_DBFS:
         note = f"silent: RMS {loudness:.0f} dBFS, below {SILENCE_DBFS:g}"
         return Analysis(audio.duration, None, 0.0, (), None, 0.0, 0.0, 0.0, None, 0.0, beats_per_bar, (note,))
-    env = beatlib.onset_envelope(y, ANALYSIS_RATE)
-    found = beatlib.track(y, ANALYSIS_RATE, env, bpm_hint, family)
+    features = beatlib.Features(y, ANALYSIS_RATE)
+    found = beatlib.track(features, bpm_hint, family)
     times, warnings = found.times, list[str]()
     if bpm_hint is not None and found.tempo_bpm is not None:
         times, level = beatlib.to_level(times, found.tempo_bpm, bpm_hint)
@@ -55,7 +55,7 @@ def analyze(
                 f"double {bpm_hint:g}): the level nearest {bpm_hint:g} is used"
             )
     tempo = _tempo(times)
-    first, db_conf = beatlib.downbeat_phase(y, ANALYSIS_RATE, env, times, beats_per_bar)
+    first, db_conf = beatlib.downbeat_phase(features, times, beats_per_bar)
     cents, tuning_conf = estimate_tuning(y, ANALYSIS_RATE)
     key, key_conf = estimate_key(y, ANALYSIS_RATE, cents)
     return Analysis(

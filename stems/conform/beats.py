@@ -16,6 +16,7 @@ change; librosa has no downbeat tracker.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,9 +65,34 @@ class Beats:
     tempo_bpm: float | None
     confidence: float
     times: np.ndarray  # seconds
-    offbeat: float = (
-        0.0  # onset strength midway between beats over that at the beats (1: a pulse twice as fast)
-    )
+    # Onset strength midway between beats over that at the beats (1: a pulse twice as fast).
+    offbeat: float = 0.0
+
+
+class Features:
+    """The onset and harmony features of one mono signal, each computed when first asked for and then kept:
+    the tracker, its start check and the downbeat read the same ones."""
+
+    def __init__(self, y: np.ndarray, sr: int) -> None:
+        self.y, self.sr = y, sr
+
+    @functools.cached_property
+    def env(self) -> np.ndarray:
+        return onset_envelope(self.y, self.sr)
+
+    @functools.cached_property
+    def low(self) -> np.ndarray:
+        return low_onsets(self.y, self.sr)
+
+    @functools.cached_property
+    def bass(self) -> np.ndarray:
+        return bass_onsets(self.y, self.sr)
+
+    @functools.cached_property
+    def chroma(self) -> np.ndarray:
+        import librosa
+
+        return np.asarray(librosa.feature.chroma_stft(y=self.y, sr=self.sr, hop_length=HOP))
 
 
 def onset_envelope(y: np.ndarray, sr: int) -> np.ndarray:
@@ -99,23 +125,22 @@ def latency(family: str | None) -> float:
     return FAMILY_LATENCY.get(family or "", LATENCY)
 
 
-def track(
-    y: np.ndarray, sr: int, env: np.ndarray, bpm_hint: float | None, family: str | None = None
-) -> Beats:
+def track(features: Features, bpm_hint: float | None, family: str | None = None) -> Beats:
     """Tempo and beats; the tempo is the median beat period's, the confidence the onset periodicity there
     (of the broadband onsets or of the bass notes', whichever is clearer). Beat times are note-on times: the
     family's :func:`latency` is taken off."""
     import librosa
 
+    env, sr = features.env, features.sr
     if env.max() <= 0:
         return Beats(None, 0.0, np.zeros(0))
-    bass = bass_onsets(y, sr)
-    salience = _salience(low_onsets(y, sr), bass)
+    bass = features.bass
+    salience = _salience(features.low, bass)
     frames = dbn.decode(activation(env, salience), sr / HOP, expected_tempo(env, sr, bpm_hint))
     frames = _trim(env, _extend(env, frames))
     if len(frames) < 3:
         return Beats(None, 0.0, np.zeros(0))
-    frames = fix_start_phase(frames, env, _chroma(y, sr))
+    frames = fix_start_phase(frames, env, features.chroma)
     times = np.maximum(librosa.frames_to_time(frames, sr=sr, hop_length=HOP) - latency(family), 0.0)
     period = float(np.median(np.diff(times)))
     lag = period * sr / HOP
@@ -190,12 +215,6 @@ def fix_start_phase(frames: np.ndarray, env: np.ndarray, chroma: np.ndarray) -> 
     mids = (frames + np.append(step, step[-1]) // 2)[_START_SKIP:]
     out = np.concatenate((np.round(early).astype(frames.dtype), mids))
     return np.unique(out[(out >= 0) & (out < len(env))])
-
-
-def _chroma(y: np.ndarray, sr: int) -> np.ndarray:
-    import librosa
-
-    return np.asarray(librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP))
 
 
 def _harmony_lead(chroma: np.ndarray, frames: np.ndarray) -> float:
@@ -301,35 +320,31 @@ def to_level(times: np.ndarray, bpm: float, target: float) -> tuple[np.ndarray, 
     return times, None
 
 
-def downbeat_phase(
-    y: np.ndarray, sr: int, env: np.ndarray, times: np.ndarray, beats_per_bar: int
-) -> tuple[int, float]:
+def downbeat_phase(features: Features, times: np.ndarray, beats_per_bar: int) -> tuple[int, float]:
     """(index of the first downbeat among ``times``, confidence 0..1)."""
     if len(times) < 2 * beats_per_bar or beats_per_bar < 2:
         return 0, 0.0
-    features = _beat_features(y, sr, env, times)
+    strength = _beat_features(features, times)
     phases = np.arange(len(times)) % beats_per_bar
-    means = np.array([features[phases == p].mean() for p in range(beats_per_bar)])
+    means = np.array([strength[phases == p].mean() for p in range(beats_per_bar)])
     order = np.argsort(means)[::-1]
     # How many standard errors the best phase leads the runner-up by, mapped to 0..1 (2 -> 0.2, 8 -> 0.8).
-    spread = np.sqrt(np.mean([features[phases == p].var() for p in range(beats_per_bar)]) + 1e-12)
+    spread = np.sqrt(np.mean([strength[phases == p].var() for p in range(beats_per_bar)]) + 1e-12)
     lead = (means[order[0]] - means[order[1]]) / (spread / np.sqrt(len(times) // beats_per_bar))
     return int(order[0]), float(lead**2 / (lead**2 + 16.0))
 
 
-def _beat_features(y: np.ndarray, sr: int, env: np.ndarray, times: np.ndarray) -> np.ndarray:
+def _beat_features(features: Features, times: np.ndarray) -> np.ndarray:
     """Per beat: bass onset strength plus chroma change across it, each scaled to mean 1."""
     import librosa
 
-    frames = np.clip(librosa.time_to_frames(times, sr=sr, hop_length=HOP), 0, None)
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, hop_length=HOP, n_mels=64, fmax=8000)
-    low = librosa.onset.onset_strength(S=librosa.power_to_db(mel[:8]), sr=sr, hop_length=HOP)
-    chroma = librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP)
+    frames = np.clip(librosa.time_to_frames(times, sr=features.sr, hop_length=HOP), 0, None)
+    chroma = features.chroma
     bounds = np.concatenate(([0], frames, [chroma.shape[1]]))
     means = [chroma[:, a : max(b, a + 1)].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])]
     change = np.array([_cosine_distance(means[i], means[i + 1]) for i in range(len(frames))])
-    bass = _peak_near(low, frames)
-    return _unit_mean(bass) + _unit_mean(change) + 0.5 * _unit_mean(_peak_near(env, frames))
+    bass = _peak_near(features.low, frames)
+    return _unit_mean(bass) + _unit_mean(change) + 0.5 * _unit_mean(_peak_near(features.env, frames))
 
 
 def _peak_near(env: np.ndarray, frames: np.ndarray, width: int = 2) -> np.ndarray:
