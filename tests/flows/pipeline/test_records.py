@@ -56,9 +56,8 @@ def _analysis(bpm: float) -> Analysis:
     )
 
 
-def _new_record() -> dict[str, Any]:
-    """A stem record with every section a current render writes (flows/orchestration/render.py ``finish_task``)."""
-    conform = ConformResult(
+def _conform_result(**changes: Any) -> ConformResult:
+    result = ConformResult(
         audio=Audio(np.zeros((1, 4), np.float32), 8000),
         applied=True,
         reason="stretched",
@@ -69,6 +68,12 @@ def _new_record() -> dict[str, Any]:
         stretch=1.0105,
         shift_cents=0.0,
     )
+    return replace(result, **changes)
+
+
+def _new_record() -> dict[str, Any]:
+    """A stem record with every section a current render writes (flows/orchestration/render.py ``finish_task``)."""
+    conform = _conform_result()
     window = {"index": 0, "start": 0.0, "end": 2.0, "text": "brushed kit"}
     return {
         "generation": {
@@ -190,19 +195,7 @@ def _generation(**changes: Any) -> GenerationRecord:
 
 
 def _conform() -> ConformRecord:
-    result = ConformResult(
-        audio=Audio(np.zeros((1, 4), np.float32), 8000),
-        applied=True,
-        reason="stretched",
-        before=_analysis(95.0),
-        after=_analysis(96.0),
-        error_before_ms=21.04,
-        error_after_ms=3.0,
-        stretch=1.0105,
-        shift_cents=0.0,
-        engine="rubberband",
-    )
-    return ConformRecord.of(result, 0.5)
+    return ConformRecord.of(_conform_result(engine="rubberband"), 0.5)
 
 
 RECORDS = [
