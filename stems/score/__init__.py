@@ -1,5 +1,7 @@
-"""The arrangement as a score: chord charts (chords), their time line (timeline), a MIDI part per stem
-(parts, drums), the chroma guide MusicGen is conditioned on (guides) and FluidSynth sketches (sketch)."""
+"""The arrangement as a score: chord charts (chords), their time line (timeline), how a bar is felt
+(meter), a MIDI part per stem (parts, drums; a lead's melody from a MIDI file: melody), the chroma guide
+MusicGen-melody is conditioned on and its adherence to the chords (guides), and FluidSynth sketches
+(sketch). Light at import: pychord, pretty_midi and mido load inside the functions that use them."""
 
 from __future__ import annotations
 
@@ -17,18 +19,51 @@ from stems.score.chords import (
     parse_symbol,
     section_chords,
 )
+from stems.score.drums import ENERGY_WORDS, is_energetic
+from stems.score.guides import Adherence, Guide, adherence, frame_times, guide_adherence, guide_chroma
+from stems.score.melody import MidiMelody, is_midi_file, read_midi_melody
+from stems.score.meter import Meter
+from stems.score.parts import FAMILY_ROLES, Part, make_part, role_of, write_part
+from stems.score.sketch import SOUNDFONT, SketchUnavailableError, check_sketch_tools, render_part
+from stems.score.timeline import Score, ScoreSection, SectionChart, TimedChord, lay_out
 
 __all__ = [
+    "ENERGY_WORDS",
     "EXAMPLE_SYMBOLS",
+    "FAMILY_ROLES",
     "MAJOR",
     "MINOR",
     "OTHER",
+    "SOUNDFONT",
+    "Adherence",
     "Chord",
     "ChordChartError",
     "ChordEvent",
     "ChordQuality",
+    "Guide",
+    "Meter",
+    "MidiMelody",
+    "Part",
+    "Score",
+    "ScoreSection",
+    "SectionChart",
     "SectionChords",
+    "SketchUnavailableError",
+    "TimedChord",
+    "adherence",
+    "check_sketch_tools",
+    "frame_times",
+    "guide_adherence",
+    "guide_chroma",
+    "is_energetic",
+    "is_midi_file",
+    "lay_out",
+    "make_part",
     "parse_chart",
     "parse_symbol",
+    "read_midi_melody",
+    "render_part",
+    "role_of",
     "section_chords",
+    "write_part",
 ]

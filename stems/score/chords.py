@@ -221,13 +221,15 @@ def section_chords(chart: str, bars: int, beats_per_bar: int) -> SectionChords:
         for index in range(bars)
         for event in bar_events(parsed[index % len(parsed)], index * beats_per_bar, beats_per_bar)
     ]
-    note = None
-    if len(parsed) > bars:
-        note = (
-            f"the chord chart has {len(parsed)} bars but the section has {bars}: bars {bars + 1}-"
-            f"{len(parsed)} of the chart are not played"
-        )
-    return SectionChords(tuple(events), bars, len(parsed), note)
+    return SectionChords(tuple(events), bars, len(parsed), cut_note(len(parsed), bars))
+
+
+def cut_note(chart_bars: int, bars: int) -> str | None:
+    """What is said when a chart of ``chart_bars`` bars is longer than its section of ``bars`` (else None)."""
+    if chart_bars <= bars:
+        return None
+    cut = f"bar {chart_bars}" if chart_bars == bars + 1 else f"bars {bars + 1}-{chart_bars}"
+    return f"the chord chart has {chart_bars} bars but the section has {bars}: {cut} of the chart not played"
 
 
 def bar_events(bar: tuple[tuple[Chord, int], ...], start: int, beats_per_bar: int) -> list[ChordEvent]:
