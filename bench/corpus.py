@@ -151,10 +151,13 @@ def reference_notes(
     return tuple(sorted(notes, key=lambda n: (n.start, n.pitch)))
 
 
-def play(piece: Piece, ex: Excerpt, lead: float = 0.0, timing: Timing | None = None) -> Audio:
+def play(
+    piece: Piece, ex: Excerpt, lead: float = 0.0, timing: Timing | None = None, soundfont: Path | None = None
+) -> Audio:
     """Each kept part rendered with its program (parts sharing one together), summed to a 0.5 peak; the
-    notes placed as :func:`reference_notes` places them."""
-    render = load_bench("eval_transcription").render
+    notes placed as :func:`reference_notes` places them; ``soundfont``: another than FluidR3_GM."""
+    transcription = load_bench("eval_transcription")
+    render, font = transcription.render, soundfont or transcription.SOUNDFONT
     kept = sorted({n[4] for n in ex.notes})
     groups: dict[int, list[int]] = {}
     for k, part in enumerate(kept):
@@ -163,7 +166,8 @@ def play(piece: Piece, ex: Excerpt, lead: float = 0.0, timing: Timing | None = N
     with tempfile.TemporaryDirectory() as tmp:
         for program, parts in groups.items():
             sub = replace(ex, notes=tuple(n for n in ex.notes if n[4] in parts))
-            renders.append(render(list(reference_notes(piece, sub, lead, timing)), program, False, Path(tmp)))
+            notes = list(reference_notes(piece, sub, lead, timing))
+            renders.append(render(notes, program, False, Path(tmp), font))
     length = max(r.num_samples for r in renders)
     mix = sum(r.fitted(length).samples for r in renders)
     return Audio(0.5 * mix / max(float(np.abs(mix).max()), 1e-9), renders[0].sample_rate)

@@ -131,14 +131,12 @@ def _drum_notes(rng: np.random.Generator, bpm: float, seconds: float) -> list[No
     return notes
 
 
-def render(notes: list[Note], program: int, is_drum: bool, work: Path) -> Audio:
+def render(notes: list[Note], program: int, is_drum: bool, work: Path, soundfont: Path = SOUNDFONT) -> Audio:
     """Write the notes as MIDI (pretty_midi) and render them with the fluidsynth CLI."""
     import pretty_midi
 
-    if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
-        raise RuntimeError(
-            "fluidsynth and /usr/share/sounds/sf2/FluidR3_GM.sf2 are needed for the evaluation"
-        )
+    if shutil.which("fluidsynth") is None or not soundfont.is_file():
+        raise RuntimeError(f"fluidsynth and {soundfont} are needed for the evaluation")
     midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     inst = pretty_midi.Instrument(program=program, is_drum=is_drum)
     inst.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in notes]
@@ -156,7 +154,7 @@ def render(notes: list[Note], program: int, is_drum: bool, work: Path) -> Audio:
             str(wav),
             "-r",
             str(RENDER_RATE),
-            str(SOUNDFONT),
+            str(soundfont),
             str(mid),
         ],
         check=True,

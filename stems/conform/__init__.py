@@ -17,18 +17,24 @@ from __future__ import annotations
 
 from stems.conform.analysis import analyze
 from stems.conform.apply import MIN_TEMPO_CONFIDENCE, conform
+from stems.conform.chords import Adherence, BeatChord, PlannedChord, chord_adherence, recognize_chords
 from stems.conform.keys import parse_key, semitones_toward
 from stems.conform.records import Analysis, ConformResult, Grid
 from stems.conform.warp import require_rubberband
 
 __all__ = [
     "MIN_TEMPO_CONFIDENCE",
+    "Adherence",
     "Analysis",
+    "BeatChord",
     "ConformResult",
     "Grid",
+    "PlannedChord",
     "analyze",
+    "chord_adherence",
     "conform",
     "parse_key",
+    "recognize_chords",
     "require_rubberband",
     "semitones_toward",
 ]
