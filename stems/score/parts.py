@@ -170,7 +170,7 @@ def _bass(score: Score, register: tuple[int, int], rng: np.random.Generator) -> 
 
 def _approach_at(chord: TimedChord, following: TimedChord | None, meter: Meter) -> Fraction | None:
     """The beat of the approach eighth into ``following``, or None: only into a change of bass on every
-    second bar line, from a chord at least a pulse long."""
+    APPROACH_EVERY_BARS-th bar line, from a chord at least a pulse long."""
     if following is None or following.bass_pc == chord.bass_pc or following.start_beat != chord.end_beat:
         return None
     bar = meter.numerator
