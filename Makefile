@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.musicmaker-installed
 # Debian packages: ffmpeg (MP3/FLAC export, loudness checks), fluidsynth + GM soundfont (transcription
 # evaluation), chromium (the report page is tested in a headless browser), rubberband-cli (conform: time-map
-# stretching and retuning of stems).
-APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium rubberband-cli
+# stretching and retuning of stems), musescore-general-soundfont-small (bench/chords.py --soundfont musescore:
+# a second GM soundfont for the chord recognition benchmark).
+APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium rubberband-cli musescore-general-soundfont-small
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: demo test test-fast lint install system-deps bench lock clean

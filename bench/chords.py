@@ -20,6 +20,7 @@ against the reference chord at its middle).
     .venv/bin/python bench/chords.py                          # tuning split: constants chosen on it only
     .venv/bin/python bench/chords.py --held-out               # held-out split, run once, as it came out
     .venv/bin/python bench/chords.py --held-out --soundfont musescore   # MuseScore General (Debian)
+    .venv/bin/python bench/chords.py --other --seconds 20     # three pieces that are not chorales
     .venv/bin/python bench/chords.py --quick                  # 2 chorales x 15 s
 """
 
@@ -60,6 +61,15 @@ SOUNDFONTS = {
     "musescore": Path("/usr/share/sounds/sf3/MuseScore_General.sf3"),  # musescore-general-soundfont-small
 }
 _CHORALE = re.compile(r"bach/bwv\d+\.\d+$")
+# Not chorales (``--other``, never tuned on): an Alberti bass, a rag's stride bass and a string quartet's
+# minuet, as bench/conform.py plays them. Their accompaniments break chords into single notes, so a beat's
+# reference chord is that of every pitch sounding WHOLE_BEAT_SHARE of the beat or more.
+OTHER_PIECES = (
+    ("mozart/k545/movement1_exposition", 132.0, (0,)),
+    ("joplin/maple_leaf_rag", 100.0, (0,)),
+    ("haydn/opus74no1/movement3", 138.0, (40, 40, 41, 42)),
+)
+WHOLE_BEAT_SHARE = 0.25
 
 
 def chorales(count: int) -> list[str]:
@@ -92,9 +102,12 @@ class Case:
     audio: Audio
 
 
-def reference(piece: Any, quarters: float) -> tuple[list[tuple[int, str] | None], Counter[str]]:
-    """Per beat (quarter) from bar 1: (root pitch class, "maj"/"min") of the longest chordified slice,
-    or None; and the kinds of the beats that are None."""
+def reference(
+    piece: Any, quarters: float, whole_beat: bool = False
+) -> tuple[list[tuple[int, str] | None], Counter[str]]:
+    """Per beat (quarter) from bar 1: (root pitch class, "maj"/"min") of the longest chordified slice
+    (``whole_beat``: of every pitch sounding a quarter of the beat or more), or None; and the kinds of the
+    beats that are None."""
     from music21 import corpus as m21corpus
 
     score = m21corpus.parse(piece.path)
@@ -111,20 +124,34 @@ def reference(piece: Any, quarters: float) -> tuple[list[tuple[int, str] | None]
             out.append(None)
             kinds["rest"] += 1
             continue
-        chord = max(overlap, key=lambda o: (o[0], o[1]))[2]
+        chord = _whole_beat(overlap) if whole_beat else max(overlap, key=lambda o: (o[0], o[1]))[2]
         quality = {"major": "maj", "minor": "min"}.get(chord.quality)
         out.append(None if quality is None else (int(chord.root().pitchClass), quality))
         kinds[chord.quality] += quality is None
     return out, +kinds
 
 
-def make_case(path: str, index: int, seconds: float, soundfont: Path) -> Case:
-    rng = np.random.default_rng([SPLIT_SEED, index])
-    bpm = float(np.round(rng.uniform(*TEMPO_RANGE)))
-    piece = corpus.Piece(path, bpm, PROGRAM_SETS[index % len(PROGRAM_SETS)])
+def _whole_beat(overlap: list[tuple[float, float, Any]]) -> Any:
+    """The chord of the pitches sounding WHOLE_BEAT_SHARE of the beat or more over its slices."""
+    from music21 import chord
+
+    sounding: dict[str, float] = {}
+    for length, _, sliced in overlap:
+        for pitch in sliced.pitches:
+            sounding[pitch.nameWithOctave] = sounding.get(pitch.nameWithOctave, 0.0) + length
+    return chord.Chord([p for p, length in sounding.items() if length >= WHOLE_BEAT_SHARE])
+
+
+def chorale(path: str, index: int) -> Any:
+    """The corpus.Piece the ``index``-th chorale of the splits is played as: a seeded tempo, programs by place."""
+    bpm = float(np.round(np.random.default_rng([SPLIT_SEED, index]).uniform(*TEMPO_RANGE)))
+    return corpus.Piece(path, bpm, PROGRAM_SETS[index % len(PROGRAM_SETS)])
+
+
+def make_case(piece: Any, seconds: float, soundfont: Path, whole_beat: bool = False) -> Case:
     ex = corpus.excerpt(piece, seconds)
-    chords, excluded = reference(piece, ex.quarters)
-    beats = np.arange(len(chords) + 1) * 60.0 / bpm
+    chords, excluded = reference(piece, ex.quarters, whole_beat)
+    beats = np.arange(len(chords) + 1) * 60.0 / piece.bpm
     planned = tuple(
         PlannedChord(float(beats[k]), float(beats[k + 1]), c[0], c[1])
         for k, c in enumerate(chords)
@@ -179,20 +206,24 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", action="store_true", help="the held-out split (run once)")
+    parser.add_argument("--other", action="store_true", help="OTHER_PIECES (not chorales; run once)")
     parser.add_argument("--soundfont", choices=sorted(SOUNDFONTS), default="fluidr3")
     parser.add_argument("--seconds", type=float, default=30.0, help="excerpt length (whole bars)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK} chorales x 15 s")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    paths = chorales(2 * SPLIT_SIZE)
-    split = paths[SPLIT_SIZE:] if args.held_out else paths[:SPLIT_SIZE]
-    offset = SPLIT_SIZE if args.held_out else 0
-    if args.quick:
-        split, args.seconds = split[:QUICK], 15.0
     font = SOUNDFONTS[args.soundfont]
-    rows = [row(make_case(p, offset + i, args.seconds, font)) for i, p in enumerate(split)]
+    if args.other:
+        pieces = [corpus.Piece(path, bpm, programs) for path, bpm, programs in OTHER_PIECES]
+    else:
+        paths = chorales(2 * SPLIT_SIZE)
+        offset = SPLIT_SIZE if args.held_out else 0
+        pieces = [chorale(p, offset + i) for i, p in enumerate(paths[offset : offset + SPLIT_SIZE])]
+    if args.quick:
+        pieces, args.seconds = pieces[:QUICK], 15.0
+    rows = [row(make_case(p, args.seconds, font, whole_beat=args.other)) for p in pieces]
     out = {
-        "split": "held-out" if args.held_out else "tuning",
+        "split": "other" if args.other else "held-out" if args.held_out else "tuning",
         "soundfont": font.name,
         "seconds_per_piece": args.seconds,
         **summary(rows),

@@ -171,7 +171,7 @@ CHORALE_FLOOR = 0.80
 @pytest.mark.skipif(shutil.which("fluidsynth") is None or not SOUNDFONT.is_file(), reason="needs fluidsynth")
 def test_a_bach_chorale_played_by_fluidsynth_is_recognised_on_most_beats() -> None:
     bench = load_bench("chords")
-    case = bench.make_case("bach/bwv140.7", 0, 30.0, SOUNDFONT)
+    case = bench.make_case(bench.chorale("bach/bwv140.7", 0), 30.0, SOUNDFONT)
     assert (len(case.beats) - 1, len(case.reference)) == (44, 39)  # beats; those of a maj/min slice
     found = recognize_chords(case.audio, case.beats[:-1])
     result = chord_adherence(found, case.reference)
