@@ -28,6 +28,8 @@ from flows.pipeline import (
     TrackManifest,
     build_manifest,
     file_entry,
+    finished_render_error,
+    licenses,
     render_lock,
 )
 from flows.report import publish
@@ -178,6 +180,7 @@ def sequence_task(album: Album, tracks: list[Arrangement], folders: list[str], f
     joined = sequence(mixes, album.gap, album.crossfade)
     result = master.master(joined.audio)  # album mode: one gain for all, relative levels kept
     tags = {"title": album.title, "artist": album.artist or "", "album": album.title}
+    tags["comment"] = licenses.album_licenses(tracks).note()  # which models made it, their licences
     files = [
         export_audio(result.audio, folder / f"album.{fmt}", fmt, 24, None, tags).name
         for fmt in dict.fromkeys(["wav", *album.formats])
@@ -220,6 +223,7 @@ def render_album(
             tracks=[t.to_json() for t in sequenced.tracks],
             loudness_mode=album.loudness,
             master=sequenced.loudness,
+            licenses=licenses.album_licenses(tracks).to_json(),
             reused={name: r.to_json() for name, r in reused.items()},
             timings={"total": round(time.time() - started, 3)},
             files=[],

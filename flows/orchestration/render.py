@@ -38,6 +38,7 @@ from flows.pipeline import (
     band,
     build_manifest,
     generation,
+    licenses,
     list_outputs,
     prepare_render_folder,
     progress,
@@ -225,6 +226,7 @@ def finish_task(
         stems=stem_records,
         band=None if band_record is None else band_record.to_json(),
         mix=mixed.mix.to_json(),
+        licenses=licenses.licenses(arrangement, job.stems).to_json(),
         timings=_timings(gen, clean, conformed, midi, mixed, started),
         reused=reused.to_json(),
         files=[],
@@ -338,7 +340,9 @@ def track_job(
     _forget(paths, redone)
     stems = generation.render_stems(arrangement, only, paths)
     render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only, "album_run": album_run}
-    return TrackJob(arrangement, paths, tuple(stems), render, tags or {})
+    # The exported mix files say which models made them, under which licences.
+    provenance = {"comment": licenses.licenses(arrangement, stems).note()}
+    return TrackJob(arrangement, paths, tuple(stems), render, {**(tags or {}), **provenance})
 
 
 def _forget(paths: RenderPaths, stems: list[str]) -> None:

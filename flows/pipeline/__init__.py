@@ -5,7 +5,7 @@ the stage cache, the render folder's paths, manifest and records, DAW sessions, 
 
 from __future__ import annotations
 
-from flows.pipeline import band, generation, preflight, progress, sessions, stages
+from flows.pipeline import band, generation, licenses, preflight, progress, sessions, stages
 from flows.pipeline.cache import STAGES, StageCache
 from flows.pipeline.checks import render_issues
 from flows.pipeline.generation import GenerationJob
@@ -39,6 +39,7 @@ from flows.pipeline.records import (
     CleanRecord,
     ConformRecord,
     GenerationRecord,
+    Licenses,
     MidiRecord,
     MixRecord,
     MixResult,
@@ -65,6 +66,7 @@ __all__ = [
     "ConformRecord",
     "GenerationJob",
     "GenerationRecord",
+    "Licenses",
     "MidiRecord",
     "MixRecord",
     "MixResult",
@@ -85,6 +87,7 @@ __all__ = [
     "export_folder",
     "file_entry",
     "generation",
+    "licenses",
     "list_outputs",
     "mix_record",
     "preflight",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from flows.pipeline import generation, stages
+from flows.pipeline import generation, licenses, stages
 from flows.schema.checks import Issue, Loc
 from flows.schema.models import Arrangement, Stem
 from stems.errors import UserInputError
@@ -26,6 +26,7 @@ def render_issues(arrangement: Arrangement) -> list[Issue]:
         issues += _separation_issues(arrangement, index, stem)
         issues += _melody_stems_issues(arrangement, index, stem)
         issues += _settings_issues(index, stem)
+    issues += licenses.commercial_use_issues(arrangement)
     return list(dict.fromkeys(issues))  # an arrangement-wide field (model, melody) is reported once
 
 

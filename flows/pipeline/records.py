@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flows.pipeline.manifest import CLEAN_RECORD
 from stems.conform.records import Analysis, ConformResult
+from stems.licenses import COMMERCIAL_USE, UNKNOWN
 
 if TYPE_CHECKING:
     from stems.musicgen.types import WindowRecord
@@ -576,6 +577,58 @@ class FileEntry:
         return cls(str(data.get("path") or ""), _int(data.get("bytes")), str(data.get("sha256") or ""))
 
 
+MODEL_ROLES = ("generation", "separation", "transcription")
+PROVENANCE = "Made with musicmaker"  # the provenance note's start, in tags, sessions and the report
+
+
+@dataclass(frozen=True)
+class Licenses:
+    """The manifest's ``licenses``: for each role (:data:`MODEL_ROLES`), each model the render used and its
+    licence, an SPDX id or "unknown" (``flows.pipeline.licenses`` finds them in the model catalogues)."""
+
+    generation: Mapping[str, str] = field(default_factory=dict)
+    separation: Mapping[str, str] = field(default_factory=dict)
+    transcription: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: object) -> Licenses:
+        data = _map(data)
+        return cls(*({str(k): str(v) for k, v in _map(data.get(role)).items()} for role in MODEL_ROLES))
+
+    def to_json(self) -> dict[str, Any]:
+        return {role: dict(models) for role, models in zip(MODEL_ROLES, self._roles())}
+
+    def _roles(self) -> tuple[Mapping[str, str], ...]:
+        return (self.generation, self.separation, self.transcription)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(role, model, licence) of every model, in role order."""
+        return [(r, m, lic) for r, models in zip(MODEL_ROLES, self._roles()) for m, lic in models.items()]
+
+    def merged(self, other: Licenses) -> Licenses:
+        """Every model of both (an album's tracks)."""
+        mine, theirs = self._roles(), other._roles()
+        return Licenses(*({**a, **b} for a, b in zip(mine, theirs)))
+
+    def note(self) -> str:
+        """The provenance note the exported files' tags, the DAW sessions and the report carry: which models
+        made the render, under which licences, and whether any keeps it from commercial use ('' for none)."""
+        rows = self.rows()
+        if not rows:
+            return ""
+        models = ", ".join(f"{_shown(model)} ({role}, {lic})" for role, model, lic in rows)
+        forbidding = sorted({lic for _, _, lic in rows if COMMERCIAL_USE.get(lic) is False})
+        unknown = any(lic == UNKNOWN for _, _, lic in rows)
+        tail = f"; not for commercial use: {', '.join(forbidding)} forbids it" if forbidding else ""
+        tail += "; a licence is unknown: check it before commercial use" if unknown else ""
+        return f"{PROVENANCE} from models {models}{tail}."
+
+
+def _shown(model: str) -> str:
+    """A local checkpoint by its folder's name: published files do not carry this machine's paths."""
+    return model.rstrip("/").rsplit("/", 1)[-1] if model.startswith(("/", "~")) else model
+
+
 @dataclass(frozen=True)
 class TrackManifest:
     """A track's manifest.json as the report, the sessions and the CLI read it: every section typed, read
@@ -596,6 +649,7 @@ class TrackManifest:
     files: tuple[FileEntry, ...]
     packages: dict[str, str | None]
     platform: dict[str, str]
+    licenses: Licenses = field(default_factory=Licenses)  # empty for renders made before it was written
 
     @classmethod
     def from_json(cls, data: object) -> TrackManifest:
@@ -618,6 +672,7 @@ class TrackManifest:
             else (),
             packages={str(k): _str(v) for k, v in _map(data.get("packages")).items()},
             platform={str(k): str(v) for k, v in _map(data.get("platform")).items()},
+            licenses=Licenses.from_json(data.get("licenses")),
         )
 
 
@@ -666,6 +721,7 @@ class AlbumManifest:
     master: Loudness
     loudness_mode: str | None
     reused: dict[str, Reused]
+    licenses: Licenses = field(default_factory=Licenses)  # every track's models; empty in older albums
 
     @classmethod
     def from_json(cls, data: object) -> AlbumManifest:
@@ -681,6 +737,7 @@ class AlbumManifest:
             master=_loudness(data.get("master")),
             loudness_mode=_str(data.get("loudness_mode")) or None,
             reused={str(k): Reused.from_json(v) for k, v in _map(data.get("reused")).items()},
+            licenses=Licenses.from_json(data.get("licenses")),
         )
 
 

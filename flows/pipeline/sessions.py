@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.pipeline.paths import ALBUM_MANIFEST, TRACK_MANIFEST
-from flows.pipeline.records import AlbumManifest, AlbumTrack, MidiRecord, mix_record, stem_records
+from flows.pipeline.records import AlbumManifest, AlbumTrack, Licenses, MidiRecord, mix_record, stem_records
 from mixing.sessions import (
     SESSION_DIR,
     SESSION_SUFFIXES,
@@ -175,6 +175,7 @@ def track_session(root: Path, manifest: dict[str, Any]) -> Session:
         master_gain,
         reference,
         tuple(notes),
+        Licenses.from_json(manifest.get("licenses")).note(),
     )
 
 
@@ -229,7 +230,20 @@ def album_session(folder: Path, title: str, artist: str, tracks: Sequence[AlbumT
         f"tempo and time signature are the first track's ({tempo.bpm:g} bpm "
         f"{tempo.numerator}/{tempo.denominator}); tracks are placed by their start in seconds"
     )
-    return Session(title, artist, tempo, tuple(audio), (), tuple(markers), 0.0, reference, tuple(notes))
+    provenance = _album_licenses(folder, tracks).note()
+    return Session(
+        title, artist, tempo, tuple(audio), (), tuple(markers), 0.0, reference, tuple(notes), provenance
+    )
+
+
+def _album_licenses(folder: Path, tracks: Sequence[AlbumTrack]) -> Licenses:
+    """Every model of the album's tracks, from their manifests (a track without one adds none)."""
+    merged = Licenses()
+    for track in tracks:
+        path = folder / str(track.folder) / TRACK_MANIFEST
+        if path.is_file():
+            merged = merged.merged(Licenses.from_json(_read_manifest(path).get("licenses")))
+    return merged
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from flows.report.track import (
     environment_section,
     files_section,
     grid_section,
+    licenses_section,
     loudness_section,
     mix_section,
     sections_section,
@@ -152,6 +153,7 @@ def write_track_report(
     body = "".join(
         (
             mix_section(folder, read, timeline, mix, arrangement_roll),
+            licenses_section(read.licenses),
             sections_section(read, timeline),
             stems_section(stems, read),
             grid_section(read),
@@ -196,11 +198,13 @@ def write_album_report(folder: Path, manifest: Mapping[str, Any] | None = None) 
     links = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in downloads) + "</ul>"
     body = section("album", "Album", album_player(folder) + links + album_loudness(read))
     body += section("tracks", "Tracks", track_table(folder, tracks))
+    body += licenses_section(read.licenses)
     title = read.title or folder.name
     artist = f" by {esc(read.artist)}" if read.artist else ""
     created = f" · rendered {esc(read.created)}" if read.created else ""
     subtitle_html = f"album{artist} · {len(tracks)} track{'' if len(tracks) == 1 else 's'}{created}"
-    return _write_page(folder, page(title, subtitle_html, (("album", "Album"), ("tracks", "Tracks")), body))
+    nav = (("album", "Album"), ("tracks", "Tracks"), ("licenses", "Licences"))
+    return _write_page(folder, page(title, subtitle_html, nav, body))
 
 
 def write_report(folder: Path) -> Path:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.pipeline import MidiRecord, StemRecord, TrackManifest
+from flows.pipeline import Licenses, MidiRecord, StemRecord, TrackManifest
 from flows.report.html import clock, esc, image, kv_table, link, number, player, section, size, table
 from flows.report.images import TRACK_COLORS
 from flows.report.media import AudioView, RollView, Timeline, note_name
@@ -21,6 +21,7 @@ SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/tra
 LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
 NAV = (
     ("mix", "Mix"),
+    ("licenses", "Licences"),
     ("sections", "Sections"),
     ("stems", "Stems"),
     ("grid", "Tempo and key"),
@@ -145,6 +146,35 @@ def mix_section(
     figure = audio_figure("master", mix) if mix else '<p class="muted">no mix file in this render</p>'
     content = overview(manifest, timeline) + timeline_bar(timeline) + figure + arrangement_figure(roll)
     return section("mix", "Mix", content + downloads)
+
+
+_COMMERCIAL = {
+    True: "allowed",
+    False: '<span class="bad">forbidden</span>',
+    None: '<span class="warn">unknown: check the licence</span>',
+}
+
+
+def licenses_section(licenses: Licenses) -> str:
+    """Which models made the render and their licences, before anyone publishes it: MusicGen's weights are
+    non-commercial."""
+    from stems.licenses import COMMERCIAL_USE
+
+    rows = [
+        (esc(role), esc(model), esc(lic), _COMMERCIAL[COMMERCIAL_USE.get(lic)])
+        for role, model, lic in licenses.rows()
+    ]
+    if not rows:
+        empty = "the manifest records no model licences (a render made before they were recorded); render it again"
+        return section("licenses", "Licences", f'<p class="muted">{empty}</p>')
+    note = (
+        '<p class="muted">Licences as SPDX ids. With <code>commercial_use: true</code> in the arrangement, '
+        "validate and render refuse every model whose licence forbids commercial use or is unknown.</p>"
+    )
+    body = (
+        f"<p>{esc(licenses.note())}</p>" + table(("role", "model", "licence", "commercial use"), rows) + note
+    )
+    return section("licenses", "Licences", body)
 
 
 def sections_section(manifest: TrackManifest, timeline: Timeline) -> str:

@@ -7,7 +7,7 @@ in a track file names that file and line; a problem caused by a shared default n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -104,6 +104,11 @@ class Album(StrictModel):
     lufs: Lufs = DEFAULT_LUFS
     true_peak: TruePeak = DEFAULT_TRUE_PEAK
     formats: list[AudioFormat] = Field(default_factory=lambda: ["wav", "mp3"], min_length=1)  # type: ignore[arg-type]
+    commercial_use: SBool = Field(
+        default=False,
+        description="true: the album is for commercial use, so every track is checked as if it said "
+        "commercial_use: true (models whose licence forbids it, or is unknown, are refused)",
+    )
     batch_tracks: SBool = Field(
         default=True,
         description="generate stems of different tracks in one batch where model and settings match; "
@@ -182,6 +187,8 @@ def _load_track(album_doc: YamlDocument, album: Album, index: int) -> Arrangemen
     if prefix:
         doc = YamlDocument(doc.file, album.tracks[index].arrangement, doc.value_marks, doc.key_marks)
     merged = _merge(album_doc, album.defaults, doc, prefix)
+    if album.commercial_use and isinstance(merged.data, dict):  # the album's promise holds for every track
+        merged = replace(merged, data={**merged.data, "commercial_use": True})
     arrangement = validate_document(merged, Arrangement, base, render_checks)
     return arrangement.model_copy(
         update={"source": album.tracks[index].path or Path(album_doc.file).resolve()}

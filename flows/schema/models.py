@@ -581,6 +581,11 @@ class Arrangement(StrictModel):
     )
     master: MasterSettings = MasterSettings()
     midi: Midi = Midi()
+    commercial_use: SBool = Field(
+        default=False,
+        description="true: the render is for commercial use, so validate refuses every model whose licence "
+        "forbids it (MusicGen's published weights are CC-BY-NC-4.0) or is unknown",
+    )
     source: SkipJsonSchema[Path | None] = None  # set by load_arrangement to the YAML file; not a YAML key
 
     @field_validator("key")

@@ -207,8 +207,8 @@ def metadata_xml(session: Session) -> bytes:
     ET.SubElement(meta, "Title").text = one_line(session.title)
     if session.artist:
         ET.SubElement(meta, "Artist").text = one_line(session.artist)
-    comment = "Rendered by musicmaker." + "".join(f" {one_line(n)}" for n in session.notes)
-    ET.SubElement(meta, "Comment").text = comment
+    rendered = one_line(session.provenance) if session.provenance else "Rendered by musicmaker."
+    ET.SubElement(meta, "Comment").text = rendered + "".join(f" {one_line(n)}" for n in session.notes)
     return _bytes(meta)
 
 

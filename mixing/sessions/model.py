@@ -136,6 +136,7 @@ class Session:
     master_gain_db: float = 0.0
     reference: AudioTrack | None = None  # the finished mix, muted
     notes: tuple[str, ...] = field(default=())
+    provenance: str = ""  # which models made the render, under which licences (the render's manifest says)
 
     @property
     def length(self) -> float:

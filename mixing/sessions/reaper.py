@@ -121,6 +121,8 @@ def project(session: Session, folder: Path) -> Any:
             ["MASTER_VOLUME", _num(db_to_linear(session.master_gain_db)), 0, -1, -1, 1],
         ],
     )
+    if session.provenance or session.notes:
+        root.append(_notes([session.provenance, *session.notes]))
     for index, marker in enumerate(session.markers, start=1):
         root.append(["MARKER", index, _num(marker.seconds), one_line(marker.name), 0])
     for track in session.audio:
@@ -130,6 +132,13 @@ def project(session: Session, folder: Path) -> Any:
     for midi in session.midi:
         root.append(_midi_track(midi, tempo.quarter_bpm))
     return root
+
+
+def _notes(lines: list[str]) -> Any:
+    """The project notes (File > Project settings > Notes), as REAPER stores them: one ``|line`` a line."""
+    from rpp import Element
+
+    return Element("NOTES", [0, 2], [f"|{one_line(line)}" for line in lines if line])
 
 
 def write_reaper(session: Session, path: Path) -> Path:

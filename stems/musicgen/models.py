@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stems.errors import UserInputError
+from stems.licenses import PROJECT_LICENSE, License, folder_license
 from stems.musicgen.plan import MUSICGEN_WINDOW_S
 
 DEBUG_MODELS = ("debug", "debug-stereo", "debug-melody")
@@ -88,6 +89,9 @@ CHECKPOINTS: dict[str, tuple[str, int, bool, float, float]] = {
     "facebook/musicgen-stereo-melody": ("medium", 2, True, 1577.3, 1409.6),
     "facebook/musicgen-stereo-melody-large": ("large", 2, True, 2651.6, 2483.4),
 }
+# Every checkpoint above: "The model weights are released under the CC-BY-NC 4.0 license" (audiocraft's README,
+# LICENSE_weights and MODEL_CARD; the hub's model cards say `license: cc-by-nc-4.0`). Non-commercial.
+CHECKPOINT_LICENSE = "CC-BY-NC-4.0"
 
 # Memory model (GPU): the decoder's weights are fp16 on CUDA (stems.musicgen.load.half_dtype), the text encoder,
 # projections and EnCodec stay fp32; the self-attention KV cache is fp16, two rows per stem with classifier-free
@@ -212,8 +216,21 @@ def describe_model(name: str) -> str:
     return (
         f"local checkpoint {local.path}: {facts}, {info.params_m:g}M params "
         f"(from its {CONFIG_FILE}; weights stored as {local.stored_dtype}, loaded as float32, the decoder "
-        "as float16 on CUDA)"
+        f"as float16 on CUDA); licence {model_license(name).name}"
     )
+
+
+def model_license(name: str) -> License:
+    """The licence of ``name``'s weights: the published checkpoints' (``random:`` and debug models are random
+    weights this project builds, under its own licence); a local folder's as it states it, else unknown."""
+    model_info(name)
+    if name in CHECKPOINTS:
+        return License(CHECKPOINT_LICENSE, "MusicGen's weights, audiocraft's LICENSE_weights")
+    if name in _DEBUG_INFO or _is_random(name):
+        return License(PROJECT_LICENSE, "random weights built by musicmaker")
+    local = _local(name)
+    assert local is not None, name  # model_info accepted it
+    return folder_license(local.path, CONFIG_FILE)
 
 
 def _is_random(name: str) -> bool:

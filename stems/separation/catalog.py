@@ -4,6 +4,8 @@ the arrangement schema and the render checks read the same facts the separator u
 
 from __future__ import annotations
 
+from stems.licenses import PROJECT_LICENSE, License
+
 # Every source a model emits, in the order the models emit them (demucs/remote/*.yaml and the model cards).
 SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals", "guitar", "piano")
 FOUR_SOURCES = SOURCES[:4]
@@ -24,3 +26,21 @@ SIX_SOURCE_SIBLING: dict[str | None, str] = {
     DEFAULT_MODEL: "htdemucs_6s",
     "debug": "debug_6s",
 }
+
+# Demucs' code and pretrained models are MIT (the demucs repository's LICENSE and README); the debug models are
+# random weights this project builds, under its own licence.
+# A test keeps every model of MODEL_SOURCES here.
+LICENSES: dict[str, str] = {
+    "htdemucs": "MIT",
+    "htdemucs_ft": "MIT",
+    "htdemucs_6s": "MIT",
+    "mdx_extra": "MIT",
+    "debug": PROJECT_LICENSE,
+    "debug_6s": PROJECT_LICENSE,
+}
+
+
+def model_license(name: str) -> License:
+    """The licence of the Demucs model ``name`` (one of :data:`MODEL_SOURCES`)."""
+    source = "random weights built by musicmaker" if name in DEBUG_SOURCES else "Demucs' LICENSE"
+    return License(LICENSES[name], source)

@@ -22,6 +22,7 @@ import numpy as np
 from stems.audio import Audio, check_finite, convert_audio, read_audio
 from stems.errors import ModelUnavailableError
 from stems.instruments import resolve_instrument
+from stems.licenses import License
 from stems.progress import Progress
 from stems.transcription.midi import (
     DEFAULT_TEMPO,
@@ -78,6 +79,15 @@ _ONNX_OUTPUTS = {
     "onset": "StatefulPartitionedCall:2",
     "contour": "StatefulPartitionedCall:0",
 }
+# The pitched model: basic-pitch's ICASSP 2022 weights, shipped in its wheel under its Apache-2.0 licence
+# (spotify/basic-pitch LICENSE). Drums need no weights: our own onset classifier (stems.transcription.drums).
+MODEL_NAME = "basic-pitch"
+MODEL_LICENSE = "Apache-2.0"
+
+
+def model_license() -> License:
+    """The licence of the transcription model's weights."""
+    return License(MODEL_LICENSE, "basic-pitch's LICENSE")
 
 
 def default_model_path() -> Path:
@@ -221,6 +231,33 @@ class Transcriber:
             notes = quantize_notes(notes, quantize, tempo, is_drum=settings.is_drum)
         self._report(progress, name, steps, steps)
         return _track(name, named.name, settings, notes, bends, (), began)
+
+    def transcribe_signal(
+        self,
+        signal: Signal,
+        instrument: str | int,
+        name: str,
+        settings: TranscriptionSettings,
+        tempo: TempoMap = DEFAULT_TEMPO,
+        quantize: str | None = None,
+    ) -> NoteTrack:
+        """:meth:`transcribe` of a pitched stem given as its mono signal at the model's rate (in memory or
+        a temporary file: the model reads it a batch of windows at a time), already checked to be finite
+        and not silent."""
+        began = time.perf_counter()
+        assert signal.sample_rate == MODEL_SAMPLE_RATE and not settings.is_drum
+        steps, notes, bends = self._pitched(signal, settings, None, name)
+        if quantize:
+            notes = quantize_notes(notes, quantize, tempo, is_drum=False)
+        return _track(name, resolve_instrument(instrument).name, settings, notes, bends, (), began)
+
+    def _pitched(
+        self, signal: Signal, settings: TranscriptionSettings, progress: Progress | None, name: str
+    ) -> tuple[int, tuple[Note, ...], tuple[PitchBend, ...]]:
+        """(progress steps, notes, pitch bends) of a pitched stem's mono signal."""
+        steps = onnx_batches(window_count(signal.length)) + 1  # the model's batches, then the note tracking
+        notes, bends = notes_from_posteriors(self._posteriors(signal, progress, name, steps), settings)
+        return steps, notes, bends
 
 
 def _track(

@@ -256,3 +256,16 @@ def test_parse_summary() -> None:
     }
     with pytest.raises(AudioInputError, match="no ebur128 Summary"):
         parse_ebur128_summary("nothing here")
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3"])
+def test_a_provenance_comment_reads_back_whole_in_every_format(fmt: str, tmp_path: Path) -> None:
+    """The render's provenance note (which models, which licences) goes into the comment tag: it must come back
+    whole (long, non-ASCII) from WAV's INFO chunk, FLAC's Vorbis comments and MP3's ID3 COMM frame."""
+    note = "Made with musicmaker from models " + ", ".join(
+        f"modèle-{i} (generation, CC-BY-NC-4.0)" for i in range(40)
+    )
+    path = export_audio(tone(0.5), tmp_path / f"p.{fmt}", fmt=fmt, tags={**TAGS, "comment": note})
+    tags = ffprobe_tags(path)
+    assert tags["comment"] == note and len(note) > 1000
+    assert tags["title"] == "Night Drive"

@@ -422,3 +422,52 @@ def test_no_session_format_writes_nothing(tmp_path: Path) -> None:
 
     assert write_track_sessions(tmp_path, "song", {}, []) == {"files": [], "notes": []}
     assert list(tmp_path.iterdir()) == []
+
+
+# --- provenance: which models made the render, under which licences (issue 22 point 6) ---------------------------
+
+
+def _provenance(manifest: dict[str, Any]) -> str:
+    from flows.pipeline import Licenses
+
+    return Licenses.from_json(manifest["licenses"]).note()
+
+
+def test_both_sessions_carry_the_provenance_note(demo_render: Path) -> None:
+    note = _provenance(_manifest(demo_render))
+    assert "debug-melody (generation, MIT)" in note and "basic-pitch (transcription, Apache-2.0)" in note
+    container = zipfile.ZipFile(demo_render / "session" / f"{demo_render.name}.dawproject")
+    meta = xmlschema.XMLSchema(str(XSD / "MetaData.xsd")).to_dict(
+        container.read("metadata.xml").decode("utf-8")
+    )
+    assert meta["Title"] == "Demo Groove" and meta["Comment"] == note  # type: ignore[index]
+    notes = _reaper(demo_render / "session" / f"{demo_render.name}.rpp").find("NOTES")
+    assert notes.attrib == ["0", "2"] and notes.children == [f"|{note}"]  # REAPER's project notes
+
+
+def test_an_album_session_names_the_models_of_every_track(tmp_path: Path) -> None:
+    album = tmp_path / "lic-album"
+    used = {
+        "01-one": {
+            "generation": {"facebook/musicgen-small": "CC-BY-NC-4.0"},
+            "transcription": {"basic-pitch": "Apache-2.0"},
+        },
+        "02-two": {"generation": {"debug": "MIT"}, "separation": {"htdemucs": "MIT"}},
+    }
+    for folder, licenses in used.items():
+        _fake_track(album / folder, folder, 2.0)
+        manifest = _manifest(album / folder)
+        (album / folder / "manifest.json").write_text(json.dumps({**manifest, "licenses": licenses}))
+    tracks = [{"number": i + 1, "title": f, "folder": f, "start": 3.0 * i} for i, f in enumerate(used)]
+    (album / "album-manifest.json").write_text(json.dumps({"title": "Lic", "tracks": tracks, "files": []}))
+    assert main(["export", str(album)]) == 0
+    expected = (
+        "Made with musicmaker from models facebook/musicgen-small (generation, CC-BY-NC-4.0), debug (generation, "
+        "MIT), htdemucs (separation, MIT), basic-pitch (transcription, Apache-2.0); not for commercial use: "
+        "CC-BY-NC-4.0 forbids it."
+    )
+    meta = ET.fromstring(zipfile.ZipFile(album / "session" / "lic-album.dawproject").read("metadata.xml"))
+    assert meta.findtext("Comment") == expected + " " + (
+        "tempo and time signature are the first track's (100 bpm 4/4); tracks are placed by their start in seconds"
+    )
+    assert _reaper(album / "session" / "lic-album.rpp").find("NOTES").children[0] == f"|{expected}"

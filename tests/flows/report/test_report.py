@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 import time
 import zlib
@@ -562,3 +563,52 @@ def test_progress_is_reported_per_stem_and_names_cannot_leave_the_folder(render:
     write_track_report(render, progress=lambda label, done, total: calls.append((label, done, total)))
     assert calls == [("report: mix", 1, 3), ("report: drums", 2, 3), ("report: bass", 3, 3)]
     assert "outside.wav" not in (render / "report.html").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- licences (issue 22 point 6)
+
+LICENSES = {
+    "generation": {"facebook/musicgen-small": "CC-BY-NC-4.0", "/home/me/models/tuned": "unknown"},
+    "separation": {"htdemucs": "MIT"},
+    "transcription": {"basic-pitch": "Apache-2.0"},
+}
+
+
+def test_track_report_shows_each_model_licence_and_the_provenance_note(render: Path) -> None:
+    manifest = json.loads((render / "manifest.json").read_text())
+    (render / "manifest.json").write_text(json.dumps({**manifest, "licenses": LICENSES}))
+    page = write_track_report(render)
+    html = page.read_text(encoding="utf-8")
+    assert '<a href="#licenses">Licences</a>' in html and '<section id="licenses">' in html
+    rows = re.findall(r"<tr><td>(\w+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(.*?)</td></tr>", html)
+    assert rows == [
+        ("generation", "facebook/musicgen-small", "CC-BY-NC-4.0", '<span class="bad">forbidden</span>'),
+        (
+            "generation",
+            "/home/me/models/tuned",
+            "unknown",
+            '<span class="warn">unknown: check the licence</span>',
+        ),
+        ("separation", "htdemucs", "MIT", "allowed"),
+        ("transcription", "basic-pitch", "Apache-2.0", "allowed"),
+    ]
+    text = " ".join(parse(page).text)
+    assert (
+        "Made with musicmaker from models facebook/musicgen-small (generation, CC-BY-NC-4.0), tuned (generation, "
+        "unknown), htdemucs (separation, MIT), basic-pitch (transcription, Apache-2.0); not for commercial use: "
+        "CC-BY-NC-4.0 forbids it; a licence is unknown: check it before commercial use." in text
+    )
+
+
+def test_a_report_of_a_render_without_licences_says_so(render: Path) -> None:
+    text = " ".join(parse(write_track_report(render)).text)
+    assert "the manifest records no model licences" in text
+
+
+def test_album_report_shows_the_licences_of_its_tracks(tmp_path: Path) -> None:
+    album = make_album(tmp_path)
+    manifest = json.loads((album / "album-manifest.json").read_text())
+    (album / "album-manifest.json").write_text(json.dumps({**manifest, "licenses": LICENSES}))
+    html = write_report(album).read_text(encoding="utf-8")
+    assert '<a href="#licenses">Licences</a>' in html
+    assert "<td>generation</td><td>facebook/musicgen-small</td><td>CC-BY-NC-4.0</td>" in html
