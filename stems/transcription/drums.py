@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stems.audio import Audio, convert_audio
-from stems.transcription.midi import Note
+from stems.transcription.midi import Note, without_overlaps
 from stems.transcription.settings import TranscriptionSettings
 
 KICK, SNARE, HIHAT, CRASH, RIDE = 36, 38, 42, 49, 51
@@ -204,4 +204,4 @@ def transcribe_drums(
         notes += [
             Note(start, start + HIT_LENGTH_S, pitch, velocity) for pitch in classify(f, reference, drum)
         ]
-    return tuple(sorted(notes, key=lambda n: (n.start, n.pitch)))
+    return without_overlaps(notes)  # hits of one drum closer than HIT_LENGTH_S end at the next one

@@ -4,11 +4,14 @@ Every MIDI file of a render shares one constant tempo map taken from the arrange
 changes), so seconds convert to ticks with one factor. Files are written with mido as format 1
 (SMF 1.0 spec): track 0 holds the tempo and time signature, one track per stem follows. Drums use
 General MIDI channel 10 (index 9, GM Level 1 spec); pitched stems take the other channels in order.
+A synth or DAW sounds one voice per pitch and channel, so no note starts while its pitch still sounds on its
+channel: notes are cut at the next start of their pitch (:func:`without_overlaps`), again in ticks across
+the tracks that share a channel when a file is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -143,17 +146,46 @@ def quantize_notes(
         else:
             end = max(round(note.end / step) * step, start + step)
         out.append(replace(note, start=start, end=end))
-    return _dedupe(out)
+    return without_overlaps(out)  # two notes of a pitch can land on one step, a note's end past the next
 
 
-def _dedupe(notes: Sequence[Note]) -> tuple[Note, ...]:
-    """Quantising can land two notes of one pitch on one start: keep the louder of them."""
-    best: dict[tuple[float, int], Note] = {}
-    for note in notes:
-        key = (round(note.start, 6), note.pitch)
-        if key not in best or note.velocity > best[key].velocity:
-            best[key] = note
-    return tuple(sorted(best.values(), key=lambda n: (n.start, n.pitch)))
+@dataclass(frozen=True)
+class _Span:
+    """A note on its way to a file: ``on``/``off`` in seconds or ticks; ``owner`` is the track it is written in."""
+
+    on: float
+    off: float
+    pitch: int
+    velocity: int
+    owner: int = 0
+
+
+def _one_voice_per_pitch(spans: Iterable[_Span], gap: float = 0) -> list[_Span]:
+    """Spans of one channel, each ending by the next start of its pitch: a synth or DAW sounds one voice per
+    pitch and channel, so a note-on of a pitch still on is cut at the earlier note's note-off. Of spans that
+    start together the louder, then the longer, stays. A span is cut ``gap`` before a start in another
+    track: at one tick, a player reads the tracks in turn, and the other track's note-on may come first."""
+    out: list[_Span] = []
+    for span in sorted(spans, key=lambda s: (s.pitch, round(s.on, 6), -s.velocity, s.on - s.off, s.owner)):
+        previous = out[-1] if out and out[-1].pitch == span.pitch else None
+        if previous is not None and round(previous.on, 6) == round(span.on, 6):
+            continue
+        if previous is not None:
+            cut = span.on - (gap if span.owner != previous.owner else 0)
+            if cut <= previous.on:
+                out.pop()  # shorter than the gap: nothing to hear
+            elif previous.off > cut:
+                out[-1] = replace(previous, off=cut)
+        out.append(span)
+    return out
+
+
+def without_overlaps(notes: Iterable[Note]) -> tuple[Note, ...]:
+    """The notes (by start, pitch), each ending no later than the next start of its pitch (see
+    :func:`_one_voice_per_pitch`): what backtracked onsets, quantising and fixed-length drum hits must pass."""
+    spans = _one_voice_per_pitch(_Span(n.start, n.end, n.pitch, n.velocity) for n in notes)
+    kept = (Note(s.on, s.off, s.pitch, s.velocity) for s in spans)
+    return tuple(sorted(kept, key=lambda n: (n.start, n.pitch)))
 
 
 def _channels(tracks: Sequence[NoteTrack]) -> list[int]:
@@ -182,17 +214,33 @@ def _tempo_track(tempo: TempoMap, title: str) -> object:
     return track
 
 
-def _events(track: NoteTrack, channel: int, tempo: TempoMap) -> list[tuple[int, int, object]]:
+def _tick_spans(tracks: Sequence[NoteTrack], channels: Sequence[int], tempo: TempoMap) -> list[list[_Span]]:
+    """Each track's notes in ticks, one voice per pitch on each channel, across the tracks that share it
+    (two drum stems, or a 16th pitched stem): rounding to ticks and other tracks can still overlap notes."""
+    out: list[list[_Span]] = [[] for _ in tracks]
+    for channel in sorted(set(channels)):
+        spans = []
+        for k, track in enumerate(tracks):
+            for note in track.notes if channels[k] == channel else ():
+                on = tempo.seconds_to_ticks(note.start)
+                off = max(tempo.seconds_to_ticks(note.end), on + 1)  # most readers drop a zero-length note
+                spans.append(_Span(on, off, note.pitch, int(min(max(note.velocity, 1), 127)), k))
+        for span in _one_voice_per_pitch(spans, gap=1):
+            out[span.owner].append(span)
+    return out
+
+
+def _events(
+    track: NoteTrack, spans: Sequence[_Span], channel: int, tempo: TempoMap
+) -> list[tuple[int, int, object]]:
     """(tick, order, message) triples; at one tick note-offs go before bends before note-ons."""
     import mido
 
     events: list[tuple[int, int, object]] = []
-    for note in track.notes:
-        on, off = tempo.seconds_to_ticks(note.start), tempo.seconds_to_ticks(note.end)
-        off = max(off, on + 1)  # a zero-length note would be dropped by most readers
-        velocity = int(min(max(note.velocity, 1), 127))
-        events.append((on, 2, mido.Message("note_on", channel=channel, note=note.pitch, velocity=velocity)))
-        events.append((off, 0, mido.Message("note_off", channel=channel, note=note.pitch, velocity=0)))
+    for span in spans:
+        on, off, pitch = int(span.on), int(span.off), span.pitch
+        events.append((on, 2, mido.Message("note_on", channel=channel, note=pitch, velocity=span.velocity)))
+        events.append((off, 0, mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
     for bend in track.pitch_bends:
         value = int(min(max(bend.value, PITCH_BEND_MIN), PITCH_BEND_MAX))
         tick = tempo.seconds_to_ticks(bend.time)
@@ -201,7 +249,7 @@ def _events(track: NoteTrack, channel: int, tempo: TempoMap) -> list[tuple[int, 
     return events
 
 
-def _note_track(track: NoteTrack, channel: int, tempo: TempoMap) -> object:
+def _note_track(track: NoteTrack, spans: Sequence[_Span], channel: int, tempo: TempoMap) -> object:
     import mido
 
     out = mido.MidiTrack()
@@ -209,7 +257,7 @@ def _note_track(track: NoteTrack, channel: int, tempo: TempoMap) -> object:
     if not track.is_drum:
         out.append(mido.Message("program_change", channel=channel, program=track.program, time=0))
     last = 0
-    for tick, _, msg in _events(track, channel, tempo):
+    for tick, _, msg in _events(track, spans, channel, tempo):
         out.append(msg.copy(time=tick - last))  # type: ignore[attr-defined]
         last = tick
     if track.pitch_bends:  # leave the wheel centred for whoever plays the channel next
@@ -240,7 +288,8 @@ def write_midi(path: Path, tracks: Sequence[NoteTrack], tempo: TempoMap) -> None
     path = Path(path)
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
     midi.tracks.append(_tempo_track(tempo, path.stem))
-    for track, channel in zip(tracks, _channels(tracks)):
-        midi.tracks.append(_note_track(track, channel, tempo))
+    channels = _channels(tracks)
+    for track, spans, channel in zip(tracks, _tick_spans(tracks, channels, tempo), channels):
+        midi.tracks.append(_note_track(track, spans, channel, tempo))
     with AtomicWriter(path) as tmp:
         midi.save(str(tmp))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from stems.transcription.midi import Note, PitchBend
+from stems.transcription.midi import Note, PitchBend, without_overlaps
 from stems.transcription.settings import TranscriptionSettings
 
 # basic_pitch.note_creation: output bin 0 is MIDI 21 (A0); contour has 3 bins per semitone.
@@ -64,7 +64,8 @@ Event = tuple[int, int, int, float, list[int] | None]  # frames start, end, pitc
 def notes_from_posteriors(
     posteriors: dict[str, np.ndarray], settings: TranscriptionSettings
 ) -> tuple[tuple[Note, ...], tuple[PitchBend, ...]]:
-    """Notes (sorted by start, pitch) and pitch bends from the model output of one stem."""
+    """Notes (sorted by start, pitch; each ending by the next start of its pitch) and pitch bends from the
+    model output of one stem."""
     events = (
         _tracked_events(posteriors, settings) if settings.note_tracking else _raw_events(posteriors, settings)
     )
@@ -80,14 +81,10 @@ def notes_from_posteriors(
     if use_bends:
         events = _with_bends(posteriors["contour"], events)
     times = _frame_times(posteriors["contour"].shape[0])
-    notes = tuple(
-        sorted(
-            (
-                Note(float(times[s]), float(times[e]), int(p), int(np.clip(round(127 * a), 1, 127)))
-                for s, e, p, a, _ in events
-            ),
-            key=lambda n: (n.start, n.pitch),
-        )
+    # backtracking can move an onset into the previous note of its pitch, which would cut the new note short
+    notes = without_overlaps(
+        Note(float(times[s]), float(times[e]), int(p), int(np.clip(round(127 * a), 1, 127)))
+        for s, e, p, a, _ in events
     )
     bends = _bend_events(events, times) if use_bends else ()
     return notes, bends

@@ -11,6 +11,9 @@ The rows that use the note tracker (``note_tracking``: bass, piano, guitar, stri
 solo strings) were then retuned, by the same descent on onset F1 + with-offset F1 (+ half the worst
 excerpt's onset F1), over the tuning split of bench/real_music.py (public-domain scores; its report split
 is never tuned on), piano and guitar jointly with the synthetic seeds 0-2 so neither set regresses.
+Their ``min_note_ms`` (70 ms, 20 ms for piano and solo strings) are the lengths tuned as 80 and 30 ms when
+the tracker kept a note of exactly the minimum's frames: it now keeps only longer notes, as basic-pitch's
+note creation does, so each minimum is one frame (11.6 ms) lower for the same notes.
 basic-pitch's own defaults are :data:`BASIC_PITCH_DEFAULTS`.
 """
 
@@ -35,7 +38,7 @@ class TranscriptionSettings:
     """How one stem is transcribed.
 
     ``onset_threshold``/``frame_threshold``/``min_note_ms``/``melodia_trick`` are basic-pitch's own
-    parameters; ``min_frequency``/``max_frequency`` (Hz) bound the pitches; ``monophonic`` keeps one
+    parameters (a note is kept when longer than ``min_note_ms`` rounded to frames, as its ``min_note_len``); ``min_frequency``/``max_frequency`` (Hz) bound the pitches; ``monophonic`` keeps one
     note at a time (the strongest); ``pitch_bends`` writes basic-pitch's contour as pitch-wheel
     events (monophonic tracks only: MIDI bends a whole channel); ``min_velocity`` drops faint notes
     (mostly harmonics); ``octave_ghosts`` drops notes an octave or twelfth above a louder note that
@@ -99,24 +102,24 @@ _TABLE: dict[str, TranscriptionSettings] = {
     "drums": TranscriptionSettings("drums", _GM["drums"], is_drum=True),
     "bass": TranscriptionSettings(
         "bass", _GM["bass"], min_frequency=29.0, max_frequency=420.0, onset_threshold=0.7,
-        frame_threshold=0.4, min_note_ms=80.0, melodia_trick=False, monophonic=True, pitch_bends=True,
+        frame_threshold=0.4, min_note_ms=70.0, melodia_trick=False, monophonic=True, pitch_bends=True,
         octave_ghosts=True, onset_backtrack_ms=30.0, note_tracking=True, release_ms=60.0),
     "piano": TranscriptionSettings(
-        "piano", _GM["piano"], onset_threshold=0.7, frame_threshold=0.1, min_note_ms=30.0,
+        "piano", _GM["piano"], onset_threshold=0.7, frame_threshold=0.1, min_note_ms=20.0,
         melodia_trick=False, note_tracking=True, release_ratio=0.4, release_ms=40.0),
     "keys": TranscriptionSettings(
         "keys", _GM["keys"], min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.6,
         frame_threshold=0.5, min_note_ms=100.0, melodia_trick=False),
     "guitar": TranscriptionSettings(
         "guitar", _GM["guitar"], min_frequency=78.0, max_frequency=1400.0, onset_threshold=0.7,
-        frame_threshold=0.4, min_note_ms=80.0, melodia_trick=False, octave_ghosts=True, note_tracking=True,
+        frame_threshold=0.4, min_note_ms=70.0, melodia_trick=False, octave_ghosts=True, note_tracking=True,
         release_ratio=0.7),
     "lead": TranscriptionSettings(
         "lead", _GM["lead"], min_frequency=98.0, max_frequency=2200.0, onset_threshold=0.6,
         frame_threshold=0.15, min_note_ms=80.0, monophonic=True, pitch_bends=True, min_velocity=30),
     "strings": TranscriptionSettings(
         "strings", _GM["strings"], min_frequency=40.0, max_frequency=3600.0, onset_threshold=0.7,
-        frame_threshold=0.05, min_note_ms=80.0, melodia_trick=False, min_velocity=30, onset_backtrack_ms=130.0,
+        frame_threshold=0.05, min_note_ms=70.0, melodia_trick=False, min_velocity=30, onset_backtrack_ms=130.0,
         note_tracking=True, rise_weight=8.0, release_ratio=0.7, release_ms=20.0),
     "pad": TranscriptionSettings(
         "pad", _GM["pad"], min_frequency=40.0, max_frequency=2200.0, onset_threshold=0.7,
@@ -127,11 +130,11 @@ _TABLE: dict[str, TranscriptionSettings] = {
         frame_threshold=0.2, min_note_ms=100.0, octave_ghosts=True),
     "brass": TranscriptionSettings(
         "brass", _GM["brass"], min_frequency=40.0, max_frequency=1400.0, onset_threshold=0.8,
-        frame_threshold=0.5, min_note_ms=80.0, melodia_trick=False, onset_backtrack_ms=80.0,
+        frame_threshold=0.5, min_note_ms=70.0, melodia_trick=False, onset_backtrack_ms=80.0,
         note_tracking=True, rise_weight=8.0, release_ratio=0.7, release_ms=40.0),
     "woodwind": TranscriptionSettings(
         "woodwind", _GM["woodwind"], min_frequency=58.0, max_frequency=2400.0, onset_threshold=0.8,
-        frame_threshold=0.5, min_note_ms=80.0, monophonic=True, pitch_bends=True, melodia_trick=False,
+        frame_threshold=0.5, min_note_ms=70.0, monophonic=True, pitch_bends=True, melodia_trick=False,
         onset_backtrack_ms=20.0, note_tracking=True, rise_weight=12.0, release_ratio=0.7),
 }
 # Rows for GM instruments that sound unlike their family's row: a solo bowed string (violin, viola,
@@ -148,7 +151,7 @@ _ENSEMBLE_STRINGS = TranscriptionSettings(
     min_note_ms=300.0, min_velocity=30, octave_ghosts=True, onset_backtrack_ms=50.0)
 _SOLO_STRINGS = TranscriptionSettings(
     "strings", 40, min_frequency=40.0, max_frequency=3600.0, onset_threshold=0.7, frame_threshold=0.15,
-    min_note_ms=30.0, melodia_trick=False, monophonic=True, pitch_bends=True, min_velocity=30,
+    min_note_ms=20.0, melodia_trick=False, monophonic=True, pitch_bends=True, min_velocity=30,
     octave_ghosts=True, onset_backtrack_ms=130.0, note_tracking=True, rise_weight=8.0, release_ratio=0.6,
     release_ms=60.0, reonset_threshold=0.6)
 # fmt: on

@@ -167,3 +167,13 @@ def test_fluidsynth_gm_kit_floor() -> None:
     # this clip measures 1.0 / 0.95 / 0.69 / 0.52 (kick / snare / hi-hat / cymbal); floors ~0.1 below
     assert scores["kick"] >= 0.9 and scores["snare"] >= 0.85
     assert scores["hihat"] >= 0.55 and scores["cymbal"] >= 0.4
+
+
+def test_hits_of_one_drum_closer_than_a_hit_length_do_not_overlap() -> None:
+    """Hats 60 ms apart (16ths at 250 bpm): each written hit ends by the next hit of its note, so a player
+    never gets a second note-on of a key that is still on."""
+    audio = render([(0.2 + 0.06 * k, HIHAT, 0.8) for k in range(8)], 1.5)
+    notes = [n for n in transcribe_drums(audio, settings_for("drums")) if n.pitch == HIHAT]
+    assert len(notes) == 8
+    assert all(a.end <= b.start for a, b in zip(notes, notes[1:]))
+    assert all(b.start - a.start == pytest.approx(0.06, abs=0.012) for a, b in zip(notes, notes[1:]))

@@ -7,6 +7,7 @@ reference MIDI, written by ``real_music.write_fixture``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from stems.audio import read_audio
+from stems.audio import Audio, read_audio
 from stems.errors import UserInputError
 from stems.transcription.midi import Note
+from stems.transcription.notes import FFT_HOP, FRAMES_PER_SECOND, MODEL_SAMPLE_RATE
 from stems.transcription.settings import BASIC_PITCH_DEFAULTS
 from stems.transcription.tracking import Tracking, onset_peaks, track_notes
 from stems.transcription.transcriber import get_transcriber, settings_for
@@ -88,6 +90,60 @@ def test_a_weaker_onset_restarts_a_held_pitch_only_after_a_dip_of_its_activation
     assert [(s, p) for s, _, p, _, _ in track_notes(note, onset, reonsets)] == [(10, 40), (45, 40), (10, 50)]
     off = Tracking(**{**PARAMS.__dict__, "onset_threshold": 0.7})
     assert [(s, p) for s, _, p, _, _ in track_notes(note, onset, off)] == [(10, 40), (10, 50)]
+
+
+def _tones_with_known_onsets(seed: int = 7) -> tuple[Audio, list[tuple[float, int]]]:
+    """24 harmonic tones (2 ms attack, 0.4 s) after 0.1-0.3 s of silence each, every one at a random
+    sub-frame phase; (onset s, MIDI pitch) of each. At the model's own rate, so nothing is resampled."""
+    sr, rng = MODEL_SAMPLE_RATE, np.random.default_rng(seed)
+    parts, onsets, at = [np.zeros(int(0.3 * sr), np.float32)], [], int(0.3 * sr)
+    for pitch in [48, 50, 52, 53, 55, 57, 59, 60, 62, 64, 65, 67] * 2:
+        silence = int(rng.uniform(0.1, 0.3) * sr) + int(rng.integers(0, FFT_HOP))
+        t = np.arange(int(0.4 * sr)) / sr
+        f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+        tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+        fade = np.minimum(1.0, np.minimum(t / 0.002, (0.4 - t) / 0.05))
+        parts += [np.zeros(silence, np.float32), (0.3 * tone * fade).astype(np.float32)]
+        at += silence
+        onsets.append((at / sr, pitch))
+        at += len(t)
+    return Audio(np.concatenate(parts)[None], sr), onsets
+
+
+def test_onsets_from_the_activation_rise_land_within_a_frame_of_the_sound() -> None:
+    """Where the sound starts, not where the note activation steps up: basic-pitch's activation rises about
+    a frame before its onset output peaks (its frames are centred windows), and the two-frame backward
+    difference puts the rise's peak on the sound (mean -6.8 ms here, the onset output alone -1.4 ms; a
+    one-frame difference with plateaus to their first frame, which peaks on the activation's step, gives
+    -12.6 ms: more than a frame early). Backtracking is off: this is the tracker's own frame."""
+    audio, onsets = _tones_with_known_onsets()
+    settings = settings_for("brass", onset_backtrack_ms=0.0)
+    assert settings.rise_weight > 0
+    notes = get_transcriber().transcribe(audio, "brass", "tones", settings=settings).notes
+    errors = np.array([min((n.start - t for n in notes if n.pitch == p), key=abs) for t, p in onsets])
+    frame = 1 / FRAMES_PER_SECOND
+    assert abs(errors.mean()) < frame, errors
+    assert np.all(np.abs(errors) < 2 * frame), errors
+
+
+def test_a_note_of_exactly_min_frames_is_dropped_as_basic_pitch_drops_it() -> None:
+    """basic-pitch's note creation keeps a note longer than ``min_note_len`` frames (``<= min_note_len``
+    is skipped); the tracker keeps the same notes."""
+    from stems.transcription.notes import ms_to_frames, notes_from_posteriors
+
+    settings = settings_for("piano", min_note_ms=35.0, release_ms=0.0)
+    min_frames = ms_to_frames(settings.min_note_ms)
+    assert min_frames == 3
+    note, onset = _posteriors()
+    for pitch, length in ((40, min_frames), (50, min_frames + 1)):
+        note[20 : 20 + length, pitch] = 0.9
+        onset[20, pitch] = 0.9
+    posteriors = {"note": note, "onset": onset, "contour": np.zeros((100, 264), np.float32)}
+    for tracking in (True, False):
+        notes, _ = notes_from_posteriors(posteriors, dataclasses.replace(settings, note_tracking=tracking))
+        assert [n.pitch for n in notes] == [50 + 21], tracking
+    found = track_notes(note, onset, Tracking(**{**PARAMS.__dict__, "min_frames": min_frames}))
+    assert [(s, e, p) for s, e, p, _, _ in found] == [(20, 24, 50)]
 
 
 def test_backtracking_stops_at_the_activation_dip_not_up_the_previous_note() -> None:
