@@ -28,7 +28,6 @@ from flows.pipeline import (
     TrackManifest,
     build_manifest,
     file_entry,
-    finished_render_error,
     licenses,
     render_lock,
 )

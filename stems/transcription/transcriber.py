@@ -232,33 +232,6 @@ class Transcriber:
         self._report(progress, name, steps, steps)
         return _track(name, named.name, settings, notes, bends, (), began)
 
-    def transcribe_signal(
-        self,
-        signal: Signal,
-        instrument: str | int,
-        name: str,
-        settings: TranscriptionSettings,
-        tempo: TempoMap = DEFAULT_TEMPO,
-        quantize: str | None = None,
-    ) -> NoteTrack:
-        """:meth:`transcribe` of a pitched stem given as its mono signal at the model's rate (in memory or
-        a temporary file: the model reads it a batch of windows at a time), already checked to be finite
-        and not silent."""
-        began = time.perf_counter()
-        assert signal.sample_rate == MODEL_SAMPLE_RATE and not settings.is_drum
-        steps, notes, bends = self._pitched(signal, settings, None, name)
-        if quantize:
-            notes = quantize_notes(notes, quantize, tempo, is_drum=False)
-        return _track(name, resolve_instrument(instrument).name, settings, notes, bends, (), began)
-
-    def _pitched(
-        self, signal: Signal, settings: TranscriptionSettings, progress: Progress | None, name: str
-    ) -> tuple[int, tuple[Note, ...], tuple[PitchBend, ...]]:
-        """(progress steps, notes, pitch bends) of a pitched stem's mono signal."""
-        steps = onnx_batches(window_count(signal.length)) + 1  # the model's batches, then the note tracking
-        notes, bends = notes_from_posteriors(self._posteriors(signal, progress, name, steps), settings)
-        return steps, notes, bends
-
 
 def _track(
     name: str,
