@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from stems.audio import Audio, read_audio
+from stems.audio import Audio, check_audio_file, read_audio
 from stems.errors import AudioInputError, UserInputError
 
 INSTALL_HINT = (
@@ -71,8 +71,7 @@ def ffmpeg_loudness(path: Path) -> dict[str, float]:
     ffmpeg prints one decimal; silence reads as -70 LUFS and ``-inf`` dBTP.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioInputError(f"{path}: audio file not found")
+    check_audio_file(path)
     text = _run(["-nostats", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"], str(path))
     values = parse_ebur128_summary(text)
     assert all(not math.isnan(v) for v in values.values())

@@ -129,13 +129,31 @@ def check_sample_rate(sample_rate: int, what: str) -> None:
         )
 
 
+def not_a_regular_file(path: Path) -> str | None:
+    """``"not a regular file (a folder)"`` (or a pipe, a device, a socket) for a path that is there but is no
+    file to read: reading a folder fails, and reading a pipe waits for a writer forever. None otherwise."""
+    if path.is_file() or not path.exists():
+        return None
+    kinds = (("a folder", path.is_dir), ("a pipe", path.is_fifo), ("a socket", path.is_socket))
+    kind = next((name for name, test in kinds if test()), "a device")
+    return f"not a regular file ({kind})"
+
+
+def check_audio_file(path: Path) -> None:
+    """An AudioInputError unless ``path`` is a regular file: not found, or what stands there instead."""
+    if not path.is_file():
+        kind = not_a_regular_file(path)
+        raise AudioInputError(
+            f"{path}: {kind}; give the path of an audio file" if kind else f"{path}: audio file not found"
+        )
+
+
 def audio_info(path: str | Path) -> AudioInfo:
     """The header of a file libsndfile can open; AudioInputError when it is missing or cannot be opened."""
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioInputError(f"{path}: audio file not found")
+    check_audio_file(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile raises its own types for every decoding problem
@@ -219,7 +237,7 @@ STORAGE_ADVICE = {
     errno.EPERM: _WRITABLE,
     errno.ENOTDIR: "a part of the path is a file, not a folder: choose another output path (-o)",
     errno.EEXIST: "a file stands where a folder is needed: choose another output path (-o)",
-    errno.EISDIR: "it is a folder, not a file: give a file name, e.g. -o mix.wav",
+    errno.EISDIR: "it is a folder, not a file: move or remove it, or give the path of a file",
     errno.ENAMETOOLONG: "the name is too long: choose a shorter output path (-o)",
 }
 # An encoder that fails with less than this free next to its output ran out of space.
@@ -242,13 +260,17 @@ def _out_of_space(folder: Path) -> bool:
         return False
 
 
-def check_output_file(path: Path) -> None:
-    """Only a regular file (or nothing) may be replaced: never a folder, a device like /dev/null or a pipe."""
+def check_output_file(path: Path, example: str | Path | None = None) -> None:
+    """Only a regular file (or nothing) may be replaced: never a folder, a device like /dev/null or a pipe.
+
+    ``example``: a file the user could give instead (``-o example``), where the user named ``path``; without it
+    the path is one the program chose (a render's own file), and what stands there must go."""
     if path.exists() and not path.is_file():
         kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
-        raise StorageError(
-            f"{path}: cannot write there, it is {kind}; give the path of a file to create, e.g. -o mix.wav"
-        )
+        fix = "move or remove it, then run the command again"
+        if example is not None:
+            fix = f"give the path of a file to create, e.g. -o {example}"
+        raise StorageError(f"{path}: cannot write there, it is {kind}; {fix}")
 
 
 def ensure_folder(folder: Path) -> Path:

@@ -168,14 +168,21 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     from stems.audio import check_output_file
     from stems.transcription.transcriber import transcribe_file
 
-    out = Path(args.output) if args.output else Path(args.audio).with_suffix(".mid")
-    check_output_file(out)
+    default = Path(args.audio).with_suffix(".mid")
+    out = Path(args.output) if args.output else default
+    check_output_file(out, _example(out, default))
     track = transcribe_file(Path(args.audio), args.instrument, out)
     result = {"midi": str(out), "notes": len(track.notes), "warnings": list(track.warnings)}
     _emit(args, result, f"Wrote {out} ({len(track.notes)} notes)")
     for warning in track.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _example(out: Path, default: Path) -> Path:
+    """The file to suggest when ``out`` cannot be written: the command's own file name, inside ``out`` when
+    that is a folder (``-o stems/`` -> ``-o stems/bass.mid``)."""
+    return out / default.name if out.is_dir() else Path(default.name)
 
 
 def _cmd_master(args: argparse.Namespace) -> int:
@@ -187,7 +194,7 @@ def _cmd_master(args: argparse.Namespace) -> int:
         if args.output
         else Path(args.audio).with_name(Path(args.audio).stem + ".master.wav")
     )
-    check_output_file(out)
+    check_output_file(out, _example(out, Path(args.audio).with_name(Path(args.audio).stem + ".master.wav")))
     result = master_file(Path(args.audio), out, lufs=args.lufs, true_peak=args.true_peak)
     report = result.report.to_dict()
     _emit(
@@ -226,8 +233,9 @@ def _cmd_conform(args: argparse.Namespace) -> int:
     from stems.errors import AudioInputError
 
     audio = Path(args.audio)
-    out = Path(args.output) if args.output else audio.with_name(audio.stem + ".conformed.wav")
-    check_output_file(out)
+    default = audio.with_name(audio.stem + ".conformed.wav")
+    out = Path(args.output) if args.output else default
+    check_output_file(out, _example(out, default))
     result = conform_file(
         audio, out, bpm=args.bpm, beats_per_bar=args.time_signature, key=args.key, instrument=args.instrument
     )
@@ -310,8 +318,9 @@ def _cmd_schema(args: argparse.Namespace) -> int:
         from flows.schema import arrangement_json_schema as make
     text = json.dumps(make(), indent=2) + "\n"
     if args.output:
-        from stems.audio import write_bytes_atomic
+        from stems.audio import check_output_file, write_bytes_atomic
 
+        check_output_file(args.output, _example(args.output, Path(f"{args.kind}.schema.json")))
         write_bytes_atomic(args.output, text.encode())
     else:
         sys.stdout.write(text)

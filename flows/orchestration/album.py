@@ -216,6 +216,7 @@ def render_album(
         }
         manifest = build_manifest(
             title=album.title,
+            slug=folder.name,  # what its files are named after (session/<slug>.*), should the folder be renamed
             artist=album.artist,
             source=str(album.source),
             album=album.model_dump(mode="json"),

@@ -219,6 +219,7 @@ def finish_task(
     band_record = band.manifest_section(arrangement, paths, list(job.stems), gen, clean)
     manifest = build_manifest(
         title=arrangement.title,
+        slug=paths.slug,  # what its files are named after (session/<slug>.*), should the folder be renamed
         source=str(arrangement.source) if arrangement.source else None,
         render=job.render,
         seed=arrangement.seed,

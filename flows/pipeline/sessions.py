@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from flows.pipeline.paths import ALBUM_MANIFEST, TRACK_MANIFEST
 from flows.pipeline.records import AlbumManifest, AlbumTrack, Licenses, MidiRecord, mix_record, stem_records
+from flows.schema.slugs import FOLDER_SLUG_LENGTH
 from mixing.sessions import (
     SESSION_DIR,
     SESSION_SUFFIXES,
@@ -29,6 +31,8 @@ from mixing.sessions import (
 from stems.errors import UserInputError
 
 log = logging.getLogger(__name__)
+# A slug as the render folders have them (flows.schema.slugs, an album's `slug:`): no path separator, no dot.
+_SLUG = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{FOLDER_SLUG_LENGTH - 1}}}")
 MIX_FILE = "mix.wav"
 REFERENCE_NAME = "mix (reference)"
 
@@ -261,6 +265,14 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def render_slug(manifest: dict[str, Any], folder: Path) -> str:
+    """The name a render gave its files (``session/<slug>.*``): its manifest's ``slug``, so that a copied or
+    renamed folder is exported under the same names; the folder's name for a manifest without one (older
+    renders, written before the folder could have been renamed) or with one that is no slug (hand-edited)."""
+    slug = manifest.get("slug")
+    return slug if isinstance(slug, str) and _SLUG.fullmatch(slug) else folder.name
+
+
 def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
     """``musicmaker export``: write the sessions of the track or album render in ``folder``, then keep its
     manifest true (it lists every output with its hash)."""
@@ -273,7 +285,8 @@ def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
         )
     album = folder / ALBUM_MANIFEST
     if album.is_file():
-        read = AlbumManifest.from_json(_read_manifest(album))
+        manifest = _read_manifest(album)
+        read = AlbumManifest.from_json(manifest)
         session = album_session(folder, read.title or "", read.artist or "", read.tracks)
         manifest_path = album
     else:
@@ -285,6 +298,6 @@ def export_folder(folder: Path, formats: list[str]) -> dict[str, Any]:
             raise UserInputError(
                 f"{manifest_path}: missing or malformed field {err}; render the folder again"
             ) from None
-    written = write_sessions(session, folder, folder.name, formats)
+    written = write_sessions(session, folder, render_slug(manifest, folder), formats)
     refresh_files(manifest_path, [folder / f for f in written["files"]])
     return written

@@ -16,7 +16,7 @@ from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 
 from flows.schema.errors import Problem, SchemaError, format_field
-from flows.schema.loader import render_checks, validate_document
+from flows.schema.loader import render_checks, require_mapping, validate_document
 from flows.schema.models import (
     SLUG_PATTERN,
     Arrangement,
@@ -162,7 +162,7 @@ def _merge(
 ) -> _MergedDocument:
     """Defaults first, the track's own keys over them (a whole key replaces; mappings merge one level)."""
     data = dict(defaults)
-    for key, value in (track.data or {}).items():
+    for key, value in track.data.items():
         both = isinstance(value, dict) and isinstance(data.get(key), dict)
         data[key] = {**data[key], **value} if both else value
     d_values, d_keys = _subtree(album, ("defaults",))
@@ -186,6 +186,7 @@ def _load_track(album_doc: YamlDocument, album: Album, index: int) -> Arrangemen
     doc, prefix, base = _track_document(album_doc, album, index)
     if prefix:
         doc = YamlDocument(doc.file, album.tracks[index].arrangement, doc.value_marks, doc.key_marks)
+    require_mapping(doc, Arrangement)  # a track file holding a text or a list has nothing to merge
     merged = _merge(album_doc, album.defaults, doc, prefix)
     if album.commercial_use and isinstance(merged.data, dict):  # the album's promise holds for every track
         merged = replace(merged, data={**merged.data, "commercial_use": True})

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from stems.transcription.midi import tempo_problem
+
 Loc = tuple[str | int, ...]
 Issue = tuple[Loc, str]
 
@@ -57,6 +59,10 @@ class Arrangement(Protocol):
     def duration(self) -> float: ...
     @property
     def bar_seconds(self) -> float: ...
+    @property
+    def beats_per_bar(self) -> int: ...
+    @property
+    def beat_unit(self) -> int: ...
     def stem(self, name: str) -> Stem: ...
 
 
@@ -78,6 +84,7 @@ def cross_field_issues(arrangement: Arrangement) -> list[Issue]:
     return [
         *_duplicate_names(arrangement),
         *_follow_issues(arrangement),
+        *_tempo_issues(arrangement),
         *_section_issues(arrangement),
         *_audible_issues(arrangement),
         *_band_issues(arrangement),
@@ -156,6 +163,12 @@ def _follow_cycles(arrangement: Arrangement) -> list[Issue]:
         message = f"'follow' forms a cycle ({loop}); one stem of the cycle must not follow another"
         issues.append((("stems", index_of[first], "follow"), message))
     return issues
+
+
+def _tempo_issues(arrangement: Arrangement) -> list[Issue]:
+    """Every render writes MIDI files with the arrangement's tempo, so it must be one a MIDI file can hold."""
+    problem = tempo_problem(arrangement.bpm, arrangement.beats_per_bar, arrangement.beat_unit)
+    return [] if problem is None else [(("bpm",), problem)]
 
 
 def _section_issues(arrangement: Arrangement) -> list[Issue]:

@@ -61,8 +61,7 @@ def validate_document(
 ) -> ModelT:
     """Validate a parsed YAML document as ``model``, then run ``checks`` on the valid result; every problem
     carries the line of its YAML node."""
-    if not isinstance(document.data, dict):
-        raise SchemaError([_root_problem(document, model)])
+    require_mapping(document, model)
     issues: list[Issue] = []  # filled by validators that pydantic cannot place on a line (cross-field rules)
     context: dict[str, Any] = {"base_dir": base_dir.resolve(), "from_yaml": True, "issues": issues}
     try:
@@ -83,6 +82,13 @@ def _problem(document: YamlDocument, model: type[BaseModel], error: Any) -> Prob
         line, col = document.position(loc[:-1])
         return Problem(document.file, line, col, format_field(loc), message)
     return document.problem(loc, message, key=error["type"] == "extra_forbidden")
+
+
+def require_mapping(document: YamlDocument, model: type[BaseModel]) -> None:
+    """A document is a mapping of ``model``'s keys; anything else (a text, a list, nothing) is one problem at its
+    first line, raised before the document is merged with or validated against anything."""
+    if not isinstance(document.data, dict):
+        raise SchemaError([_root_problem(document, model)])
 
 
 def _root_problem(document: YamlDocument, model: type[BaseModel]) -> Problem:

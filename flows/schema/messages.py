@@ -7,7 +7,9 @@ allowed values come from the model's own field definitions so they never drift f
 from __future__ import annotations
 
 import datetime
+import decimal
 import difflib
+import re
 import typing
 from typing import Any, Literal
 
@@ -202,10 +204,37 @@ def _wrong_type(expected: str, received: Any) -> str:
     if expected == "text" and isinstance(received, (bool, int, float, datetime.date)):
         message += '; YAML read it as a non-text value: put it in quotes, e.g. "1999" or "yes"'
     elif "number" in expected and isinstance(received, str):
-        message += "; write a plain number without quotes or units, e.g. 96"
+        message += _exponent_advice(received, whole="whole" in expected) or (
+            "; write a plain number without quotes or units, e.g. 96"
+        )
     elif expected == "true or false" and not isinstance(received, bool):
         message += "; write true or false without quotes"
     return message
+
+
+# A number in exponent notation that YAML 1.2 reads as a number and YAML 1.1 (PyYAML) as text: 1.1 wants a dot in
+# the mantissa and a sign on the exponent (1.0e+9).
+_YAML12_EXPONENT = re.compile(r"^([-+]?)(\d+\.?\d*|\.\d+)([eE])([-+]?)(\d+)$")
+
+
+def _exponent_advice(text: str, whole: bool) -> str | None:
+    """How to write ``1e9`` so that YAML reads a number: ``1.0e+9``, or the plain number where it is short."""
+    match = _YAML12_EXPONENT.match(text.strip())
+    if match is None:
+        return None
+    sign, mantissa, e, exp_sign, exponent = match.groups()
+    mantissa = mantissa + ("0" if mantissa.endswith(".") else "" if "." in mantissa else ".0")
+    spelled = f"{sign}{mantissa}{e}{exp_sign or '+'}{exponent}"
+    plain = format(decimal.Decimal(text.strip()), "f")
+    plain = plain.rstrip("0").rstrip(".") if "." in plain else plain
+    choices = [] if whole else [spelled]
+    choices += [plain] if len(plain) <= 20 and (not whole or "." not in plain) else []
+    if not choices:
+        return None
+    return (
+        f"; YAML reads {text.strip()} as text, since a number in exponent notation needs a dot and a signed "
+        f"exponent there: write {' or '.join(choices)}"
+    )
 
 
 def _number(value: Any) -> str:

@@ -29,10 +29,12 @@ from flows.schema.errors import format_field
 from flows.schema.slugs import slugify
 from mixing.formats import MP3_BITRATES, bitrate_problem, format_problem
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, LUFS_RANGE, TRUE_PEAK_RANGE
+from stems.audio import not_a_regular_file
 from stems.errors import UserInputError
 from stems.instruments import GM_PROGRAM_FIRST, GM_PROGRAM_LAST, INSTRUMENT_FAMILIES, resolve_instrument
 from stems.musicgen.plan import MUSICGEN_WINDOW_S
 from stems.separation.catalog import DEFAULT_MODEL as DEFAULT_SEPARATION_MODEL
+from stems.transcription.settings import SETTING_RANGES
 
 DEFAULT_MODEL = "facebook/musicgen-stereo-medium"
 
@@ -177,6 +179,9 @@ def _existing_file(value: Path, info: ValidationInfo) -> Path:
         path = path.resolve()
     except (OSError, ValueError) as err:  # name too long, NUL byte, symlink loop
         raise ValueError(f"cannot use the path {str(value)!r} ({err}); check the file name") from None
+    kind = None if found else not_a_regular_file(path)
+    if kind:  # a folder or a pipe: there, but nothing to read
+        raise ValueError(f"{kind}: {path}; give the path of a file")
     if not found:
         where = "" if value.is_absolute() else f" (relative paths start in the YAML file's folder {base})"
         raise ValueError(f"file not found: {path}{where}; check the spelling or give an absolute path")
@@ -294,37 +299,45 @@ class Conform(StrictModel):
     )
 
 
+def _setting(name: str, description: str) -> Any:
+    """A transcription override: null (the family's value) or a number in the range the transcriber itself
+    checks (``stems.transcription.settings.SETTING_RANGES``), so the schema, validate and a render agree."""
+    allowed = SETTING_RANGES[name]
+    low, high = allowed.low, allowed.high
+    return Field(
+        default=None,
+        description=description,
+        gt=low if allowed.low_open else None,
+        ge=None if allowed.low_open else low,
+        lt=high if allowed.high_open else None,
+        le=None if allowed.high_open else high,
+    )
+
+
 class Transcription(StrictModel):
     """Per-stem overrides of the instrument family's transcription settings (null: the family's value)."""
 
-    onset_threshold: SFloat | None = Field(
-        default=None, gt=0, lt=1, description="basic-pitch onset threshold"
-    )
-    frame_threshold: SFloat | None = Field(
-        default=None, gt=0, lt=1, description="basic-pitch frame threshold"
-    )
-    min_note_ms: SFloat | None = Field(default=None, gt=0, le=5000, description="shortest note kept")
-    min_frequency: SFloat | None = Field(default=None, gt=0, le=20000, description="lowest pitch kept (Hz)")
-    max_frequency: SFloat | None = Field(default=None, gt=0, le=20000, description="highest pitch kept (Hz)")
+    onset_threshold: SFloat | None = _setting("onset_threshold", "basic-pitch onset threshold")
+    frame_threshold: SFloat | None = _setting("frame_threshold", "basic-pitch frame threshold")
+    min_note_ms: SFloat | None = _setting("min_note_ms", "shortest note kept (0 keeps every note)")
+    min_frequency: SFloat | None = _setting("min_frequency", "lowest pitch kept (Hz)")
+    max_frequency: SFloat | None = _setting("max_frequency", "highest pitch kept (Hz)")
     monophonic: SBool | None = Field(default=None, description="one note at a time")
     pitch_bends: SBool | None = Field(default=None, description="write pitch bends (monophonic stems)")
     note_tracking: SBool | None = Field(
         default=None, description="our note tracker (ends from the activation's decay); false: basic-pitch's"
     )
-    rise_weight: SFloat | None = Field(
-        default=None, ge=0, le=50, description="note tracker: onsets also from the note activation's rise"
+    rise_weight: SFloat | None = _setting(
+        "rise_weight", "note tracker: onsets also from the note activation's rise"
     )
-    release_ratio: SFloat | None = Field(
-        default=None, ge=0, lt=1, description="note tracker: a note ends below this fraction of its peak"
+    release_ratio: SFloat | None = _setting(
+        "release_ratio", "note tracker: a note ends below this fraction of its peak"
     )
-    release_ms: SFloat | None = Field(
-        default=None, ge=0, le=500, description="note tracker: ends moved this much earlier (reverb tail)"
+    release_ms: SFloat | None = _setting(
+        "release_ms", "note tracker: ends moved this much earlier (reverb tail)"
     )
-    reonset_threshold: SFloat | None = Field(
-        default=None,
-        ge=0,
-        lt=1,
-        description="note tracker: weaker onsets that re-start a held pitch (0: off)",
+    reonset_threshold: SFloat | None = _setting(
+        "reonset_threshold", "note tracker: weaker onsets that re-start a held pitch (0: off)"
     )
 
     def overrides(self) -> dict[str, Any]:

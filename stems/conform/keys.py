@@ -39,6 +39,8 @@ MODE_DEGREE = {
     "locrian": 11,
 }
 _KEY_RE = re.compile(r"^\s*([A-Ga-g])([#b\u266f\u266d]?)\s+([A-Za-z]+)\s*$")
+# Chroma frames of the key estimate are this many samples apart (93 ms at the analysis rate of 22050 Hz).
+_KEY_HOP = 2048
 # Spectral peaks below this fraction of a frame's strongest peak are too weak to say anything about tuning.
 _PEAK_FLOOR = 0.1
 
@@ -104,7 +106,11 @@ def estimate_key(y: np.ndarray, sr: int, tuning_cents: float) -> tuple[str | Non
     """(key name, confidence 0..1); None when the audio has no pitch content to speak of."""
     import librosa
 
-    chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=2048, tuning=tuning_cents / 100.0, norm=None)
+    if y.size < _KEY_HOP:  # less than one chroma frame: its CQT is mostly padding, and names a random key
+        return None, 0.0
+    chroma = librosa.feature.chroma_cqt(
+        y=y, sr=sr, hop_length=_KEY_HOP, tuning=tuning_cents / 100.0, norm=None
+    )
     total = chroma.sum(axis=1)
     if not np.isfinite(total).all() or total.max() <= 0 or np.ptp(total) < 1e-3 * total.max():
         return None, 0.0

@@ -11,6 +11,7 @@ the tracks that share a channel when a file is written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -26,6 +27,34 @@ DRUM_CHANNEL = 9
 # MIDI pitch-wheel range is a signed 14-bit value (MIDI 1.0 spec, "Pitch Bend Change").
 PITCH_BEND_MIN, PITCH_BEND_MAX = -8192, 8191
 ALLOWED_DENOMINATORS = (1, 2, 4, 8, 16, 32)
+# The Set Tempo meta event stores microseconds per quarter note in 3 bytes (SMF 1.0, "Set Tempo"): a quarter
+# note may last at most 16.78 s, whatever the time signature's beat unit.
+MAX_MICROSECONDS_PER_QUARTER = 0xFFFFFF
+
+
+def microseconds_per_quarter(bpm: float, denominator: int) -> int:
+    """What the Set Tempo event stores: ``bpm`` counts beats of 1/``denominator``, so a quarter note lasts
+    ``denominator / 4`` beats."""
+    return round(60_000_000 / (bpm * 4.0 / denominator))
+
+
+def slowest_bpm(denominator: int) -> float:
+    """The slowest tempo (beats of 1/``denominator`` per minute) whose quarter note a MIDI file can hold."""
+    return 60_000_000 * denominator / 4 / MAX_MICROSECONDS_PER_QUARTER
+
+
+def tempo_problem(bpm: float, numerator: int, denominator: int) -> str | None:
+    """Why a MIDI file cannot hold ``bpm`` in ``numerator/denominator``, with the fix; None when it can.
+
+    Writing the metre with another beat unit keeps the quarter note's length, so only a faster tempo helps."""
+    if microseconds_per_quarter(bpm, denominator) <= MAX_MICROSECONDS_PER_QUARTER:
+        return None
+    lowest = math.ceil(slowest_bpm(denominator) * 10) / 10
+    return (
+        f"at {bpm:g} bpm in {numerator}/{denominator} a quarter note lasts {60 * denominator / 4 / bpm:.2f} s, "
+        f"longer than the {MAX_MICROSECONDS_PER_QUARTER / 1e6:.2f} s a MIDI file's tempo can hold; use at "
+        f"least {lowest:g} bpm with this time_signature (its beat is a 1/{denominator} note)"
+    )
 
 
 @dataclass(frozen=True)
@@ -52,6 +81,9 @@ class TempoMap:
                 f"tempo: time signature denominator {self.denominator!r} is not a power of two; "
                 f"use one of {ALLOWED_DENOMINATORS}"
             )
+        problem = tempo_problem(self.bpm, self.numerator, self.denominator)
+        if problem:
+            raise UserInputError(f"tempo: {problem}")
 
     @property
     def quarter_notes_per_minute(self) -> float:
@@ -63,7 +95,7 @@ class TempoMap:
 
     @property
     def microseconds_per_quarter(self) -> int:
-        return round(60_000_000 / self.quarter_notes_per_minute)
+        return microseconds_per_quarter(self.bpm, self.denominator)
 
     @property
     def bar_seconds(self) -> float:

@@ -34,6 +34,44 @@ SILENCE_PEAK = 10 ** (-80 / 20)
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a setting takes: ``low`` to ``high``, each end excluded where it is open."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+    unit: str = ""
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def text(self) -> str:
+        if self.low_open and self.high_open:
+            words = f"between {self.low:g} and {self.high:g}, both excluded"
+        else:
+            low = f"above {self.low:g}" if self.low_open else f"from {self.low:g}"
+            words = f"{low} to {'below ' if self.high_open else ''}{self.high:g}"
+        return f"{words} {self.unit}".rstrip()
+
+
+# What each setting a stem may override takes (``flows.schema.models.Transcription`` takes the same bounds).
+SETTING_RANGES = {
+    "onset_threshold": Range(0, 1, low_open=True, high_open=True),
+    "frame_threshold": Range(0, 1, low_open=True, high_open=True),
+    "min_note_ms": Range(0, 2000, unit="ms"),  # 0 keeps every note
+    "min_frequency": Range(0, 20000, low_open=True, unit="Hz"),
+    "max_frequency": Range(0, 20000, low_open=True, unit="Hz"),
+    "rise_weight": Range(0, 50),
+    "release_ratio": Range(0, 1, high_open=True),
+    "release_ms": Range(0, 500, unit="ms"),
+    "reonset_threshold": Range(0, 1, high_open=True),  # 0: off
+}
+
+
+@dataclass(frozen=True)
 class TranscriptionSettings:
     """How one stem is transcribed.
 
@@ -71,19 +109,10 @@ class TranscriptionSettings:
     reonset_threshold: float = 0.0
 
     def __post_init__(self) -> None:
-        for field in ("onset_threshold", "frame_threshold"):
+        for field, allowed in SETTING_RANGES.items():
             value = getattr(self, field)
-            if not 0.0 < value < 1.0:
-                raise UserInputError(f"{field} = {value!r} is out of range; use a value between 0 and 1")
-        if not 0.0 <= self.min_note_ms <= 2000.0:
-            raise UserInputError(f"min_note_ms = {self.min_note_ms!r} is out of range; use 0 to 2000 ms")
-        for field, top in (("rise_weight", 50.0), ("release_ratio", 0.99), ("release_ms", 500.0)):
-            if not 0.0 <= getattr(self, field) <= top:
-                raise UserInputError(f"{field} = {getattr(self, field)!r} is out of range; use 0 to {top:g}")
-        if not 0.0 <= self.reonset_threshold < 1.0:
-            raise UserInputError(
-                f"reonset_threshold = {self.reonset_threshold!r} is out of range; use 0 (off) to below 1"
-            )
+            if value is not None and value not in allowed:
+                raise UserInputError(f"{field} = {value!r} is out of range; use a value {allowed.text()}")
         if not 0 <= self.program <= 127:
             raise UserInputError(f"program = {self.program!r} is out of range; use a GM program 0-127")
         lo, hi = self.min_frequency, self.max_frequency

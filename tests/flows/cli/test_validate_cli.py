@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from flows.cli import main
+from stems.errors import UserInputError
 from tests.support import paths
 
 DATA = paths.DATA / "schema"
@@ -135,6 +136,28 @@ CASES = [
     Bad("seed_negative", HEAD + "seed: -1  #<\n" + STEMS, "seed", "from 0 up to 4294967295"),
     Bad("pan_far", HEAD + _stems("pan: 1.5  #<"), "stems[0].pan", "from -1 up to 1"),
     Bad("gain_nan", HEAD + _stems("gain_db: .nan  #<"), "stems[0].gain_db", "nan"),
+    # YAML 1.1 reads 1e9 (no dot) as text: the fix is a spelling it reads as a number, not "a plain number"
+    Bad(
+        "exponent_without_dot",
+        HEAD + _stems("transcription: {onset_threshold: 1e9}  #<"),
+        "stems[0].transcription.onset_threshold",
+        "YAML reads 1e9 as text",
+    ),
+    Bad(
+        "exponent_with_dot",  # PyYAML, like YAML 1.1, reads 1.0e9 as text too: it wants the exponent's sign
+        HEAD + _stems("transcription: {onset_threshold: 1.0e9}  #<"),
+        "stems[0].transcription.onset_threshold",
+        "write 1.0e+9 or 1000000000",
+    ),
+    Bad(
+        "exponent_negative", HEAD + _stems("gain_db: -2E-1  #<"), "stems[0].gain_db", "write -2.0E-1 or -0.2"
+    ),
+    Bad(
+        "exponent_whole",
+        HEAD + "seed: 1e3  #<\n" + STEMS,
+        "seed",
+        "reads 1e3 as text, since a number in exponent notation needs a dot and a signed exponent there: write 1000",
+    ),
     Bad(
         "temperature_zero",
         HEAD + "generation: {temperature: 0}  #<\n" + STEMS,
@@ -363,3 +386,140 @@ def test_unreadable_file(
         code == 2
         and err == f"{locked}:1:1: (file): cannot read the file: Permission denied; check its permissions\n"
     )
+
+
+# --- inputs that passed validate and then failed in a render (issue 22, point 2) ---------------------------------
+# validate, render --dry-run and render refuse each alike: exit 2, FILE:LINE:COL lines, no traceback, and render
+# writes nothing before refusing.
+
+SLOW = {
+    # a quarter note longer than MIDI's Set Tempo field holds (0xFFFFFF us = 16.78 s): 4/32 at 26 bpm is 18.5 s
+    "4_32_at_26": HEAD.replace("bpm: 120", "bpm: 26  #<") + 'time_signature: "4/32"\n' + STEMS,
+    "32_32_at_20": HEAD.replace("bpm: 120", "bpm: 20  #<") + 'time_signature: "32/32"\n' + STEMS,
+}
+
+
+def _track_commands(path: Path, out: Path) -> list[list[str]]:
+    return [
+        ["validate", str(path)],
+        ["render", str(path), "--dry-run"],
+        ["render", str(path), "-o", str(out)],
+    ]
+
+
+def _refused_alike(
+    capsys: pytest.CaptureFixture[str], commands: list[list[str]], out: Path
+) -> list[list[re.Match[str]]]:
+    """Each command exits 2 with FILE:LINE:COL problems and no traceback; ``out`` stays unwritten."""
+    found = []
+    for argv in commands:
+        code = main(argv)
+        stdout, err = capsys.readouterr()
+        assert code == 2 and "Traceback" not in err + stdout, (argv, err)
+        found.append(_problems(err))
+        assert not out.exists(), f"{argv} wrote {sorted(out.rglob('*'))} before refusing"
+    assert all([m.group(0) for m in problems] == [m.group(0) for m in found[0]] for problems in found), (
+        "validate, --dry-run and render must report the same problems"
+    )
+    return found
+
+
+@pytest.mark.parametrize("name", list(SLOW))
+def test_a_tempo_midi_cannot_hold_is_refused_up_front(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "song.yaml"
+    path.write_text(SLOW[name])
+    (problems, *_) = _refused_alike(capsys, _track_commands(path, tmp_path / "out"), tmp_path / "out")
+    from stems.transcription.midi import MAX_MICROSECONDS_PER_QUARTER
+
+    (bpm,) = [m for m in problems if m["field"] == "bpm"]
+    line = next(n for n, row in enumerate(SLOW[name].split("\n"), 1) if row.endswith("#<"))
+    assert (bpm["file"], int(bpm["line"])) == (str(path), line)
+    limit = f"{MAX_MICROSECONDS_PER_QUARTER / 1e6:.2f} s"
+    assert "quarter note" in bpm["message"] and limit in bpm["message"], bpm["message"]
+    assert "at least 28.7 bpm" in bpm["message"] and "time_signature" in bpm["message"], bpm["message"]
+
+
+def test_the_slowest_tempo_midi_holds_passes_and_writes_a_file(tmp_path: Path) -> None:
+    """The limit is the Set Tempo field's, no stricter: the slowest accepted tempo writes a readable file."""
+    import mido
+
+    from flows.schema import parse_arrangement
+    from stems.transcription.midi import MAX_MICROSECONDS_PER_QUARTER, TempoMap, slowest_bpm, write_midi
+
+    bpm = slowest_bpm(32)
+    song = parse_arrangement(SLOW["4_32_at_26"].replace("bpm: 26", f"bpm: {bpm}"), tmp_path / "s.yaml")
+    write_midi(tmp_path / "t.mid", [], TempoMap(song.bpm, song.beats_per_bar, song.beat_unit))
+    (tempo,) = [m.tempo for m in mido.MidiFile(tmp_path / "t.mid").tracks[0] if m.type == "set_tempo"]
+    assert tempo <= MAX_MICROSECONDS_PER_QUARTER and 60e6 / (bpm * 4 / 32) == pytest.approx(tempo, abs=1)
+    with pytest.raises(UserInputError, match="quarter note"):
+        TempoMap(
+            bpm - 0.01, 4, 32
+        )  # the writer refuses too, in the same words, should a caller skip the schema
+
+
+def test_an_album_default_tempo_midi_cannot_hold_is_refused_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.yaml").write_text('title: A\nkey: A minor\nduration: 30\ntime_signature: "4/32"\n' + STEMS)
+    album = tmp_path / "album.yaml"
+    album.write_text("title: Al\ndefaults:\n  bpm: 26\ntracks: [a.yaml]\n")
+    (problems, *_) = _refused_alike(capsys, _album_commands(album, tmp_path / "out"), tmp_path / "out")
+    assert [(m["file"], m["line"], m["field"]) for m in problems] == [(str(album), "3", "bpm")]
+
+
+def _album_commands(album: Path, out: Path) -> list[list[str]]:
+    return [
+        ["validate", str(album)],
+        ["album", "render", str(album), "--dry-run"],
+        ["album", "render", str(album), "-o", str(out)],
+        ["album", "schedule", str(album), "--cron", "0 3 * * *", "-o", str(out)],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "received"),
+    [
+        ("hello\n", "the text 'hello'"),
+        ("- a\n- b\n", "a list of 2 items"),
+        ("# only a comment\n", "no content"),
+    ],
+)
+def test_an_album_track_file_that_is_not_a_mapping_is_a_problem_in_that_file(
+    content: str,
+    received: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # `album schedule` must refuse before it
+    (tmp_path / "s.yaml").write_text(content)
+    (tmp_path / "ok.yaml").write_text(HEAD + "model: debug\n" + STEMS)
+    album = tmp_path / "album.yaml"
+    album.write_text("title: Al\ntracks: [s.yaml, ok.yaml]\n")
+    for problems in _refused_alike(capsys, _album_commands(album, tmp_path / "out"), tmp_path / "out"):
+        assert [(m["file"], m["line"], m["col"], m["field"]) for m in problems] == [
+            (str(tmp_path / "s.yaml"), "1", "1", "(root)")
+        ]
+        assert received in problems[0]["message"] and "title" in problems[0]["message"]
+
+
+def test_min_note_ms_has_one_rule_in_validate_the_settings_and_the_json_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.schema import arrangement_json_schema
+    from stems.transcription.settings import SETTING_RANGES
+
+    low, high = SETTING_RANGES["min_note_ms"].low, SETTING_RANGES["min_note_ms"].high
+    path = tmp_path / "song.yaml"
+    for value, ok in ((low, True), (high, True), (high + 1, False), (low - 1, False)):
+        path.write_text(HEAD + "model: debug\n" + _stems(f"transcription: {{min_note_ms: {value:g}}}  #<"))
+        code, _, err = _validate(capsys, path)
+        assert (code == 0) == ok, (value, err)
+        if not ok:
+            (problem,) = _problems(err)
+            assert problem["field"] == "stems[0].transcription.min_note_ms", err
+            assert f"from {low:g} up to {high:g}" in problem["message"], err
+    field = arrangement_json_schema()["$defs"]["Transcription"]["properties"]["min_note_ms"]["anyOf"][0]
+    assert (field["minimum"], field["maximum"]) == (low, high)

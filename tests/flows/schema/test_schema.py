@@ -362,3 +362,31 @@ def test_one_slug_rule_for_folders_and_name_suggestions() -> None:
     assert len(slugify("x" * 100)) == 60 and len(slugify("x" * 100, 40)) == 40
     with pytest.raises(SchemaError, match="e.g. 'lead-synth'"):
         parse_arrangement(HEAD + "stems:\n  - {name: Lead_Synth, prompt: p}\n", Path("s.yaml"))
+
+
+def test_every_transcription_override_the_schema_takes_the_transcriber_takes() -> None:
+    """One rule per field: at and just past each bound the YAML field and the settings agree (min_note_ms said
+    "> 0, <= 5000" in the schema and "0 to 2000" in the settings; release_ratio "< 1" and "<= 0.99")."""
+    from flows.schema.models import Transcription
+    from stems.transcription.settings import settings_for
+
+    fields = arrangement_json_schema()["$defs"]["Transcription"]["properties"]
+    checked = []
+    for name, schema in fields.items():
+        bounds = schema["anyOf"][0]
+        edges = [bounds.get(k) for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")]
+        for edge in [e for e in edges if e is not None]:
+            for value in (edge - 1e-6, float(edge), edge + 1e-6):
+                try:
+                    Transcription.model_validate({name: value})
+                    schema_ok = True
+                except ValidationError:
+                    schema_ok = False
+                try:
+                    settings_for("piano", **{name: value})
+                    settings_ok = True
+                except UserInputError:
+                    settings_ok = False
+                assert schema_ok == settings_ok, (name, value, schema_ok, settings_ok)
+                checked.append(name)
+    assert {"min_note_ms", "release_ratio", "onset_threshold", "release_ms"} <= set(checked)
