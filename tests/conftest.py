@@ -12,7 +12,8 @@ import pytest
 from flows.cli.settings import apply_prefect_defaults
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "arrangements" / "demo.yaml"
+DEMO = REPO / "arrangements" / "demo.yaml"  # the sketch demo (`make demo`)
+DEBUG_DEMO = REPO / "arrangements" / "debug-groove.yaml"  # the MusicGen path on the debug models
 
 # No test may reach a model hub: real names must fail fast, debug models build offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -30,12 +31,13 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def demo_render(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo arrangement rendered once through the CLI; returns the track folder."""
+def debug_render(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """arrangements/debug-groove.yaml (the MusicGen path on debug models) rendered once through the CLI;
+    returns the track folder."""
     from flows.cli import main
 
     out = tmp_path_factory.mktemp("renders")
-    assert main(["render", str(DEMO), "-o", str(out), "--quiet"]) == 0
+    assert main(["render", str(DEBUG_DEMO), "-o", str(out), "--quiet"]) == 0
     (folder,) = [p for p in out.iterdir() if p.is_dir()]
     return folder
 

@@ -1,7 +1,9 @@
-"""Writes theme.flac, the demo's melody: an 8-bar A-minor phrase at 120 bpm (16 s), additive synth, 32 kHz mono.
+"""Writes the demo's melody, an 8-bar A-minor phrase at 120 bpm (16 s), twice: theme.flac (additive synth,
+32 kHz mono; the MusicGen examples' melody audio) and theme.mid (the same notes, one track; the sketch demo's
+lead plays it over the chord chart).
 
-Run from the repo root: `.venv/bin/python arrangements/melodies/make_theme.py`. The FLAC is committed so the
-demo needs no step before rendering; this script documents exactly what it holds.
+Run from the repo root: `.venv/bin/python arrangements/melodies/make_theme.py`. Both files are committed so the
+demos need no step before rendering; this script documents exactly what they hold.
 """
 
 from pathlib import Path
@@ -24,10 +26,24 @@ def note(pitch: int, seconds: float) -> np.ndarray:
     return tone * envelope
 
 
+def write_midi(path: Path) -> None:
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=60 / BEAT)
+    lead = pretty_midi.Instrument(program=80, name="theme")  # GM 81, Lead 1 (square)
+    start = 0.0
+    for pitch, beats in PHRASE:
+        lead.notes.append(pretty_midi.Note(96, pitch, start, start + beats * BEAT * 0.95))
+        start += beats * BEAT
+    midi.instruments.append(lead)
+    midi.write(str(path))
+
+
 def main() -> None:
     audio = np.concatenate([note(p, b * BEAT) for p, b in PHRASE])
     audio = 0.5 * audio / np.abs(audio).max()
     sf.write(Path(__file__).with_name("theme.flac"), audio.astype(np.float32), RATE, subtype="PCM_16")
+    write_midi(Path(__file__).with_name("theme.mid"))
 
 
 if __name__ == "__main__":

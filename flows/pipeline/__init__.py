@@ -5,7 +5,7 @@ the stage cache, the render folder's paths, manifest and records, DAW sessions, 
 
 from __future__ import annotations
 
-from flows.pipeline import band, generation, licenses, preflight, progress, sessions, stages
+from flows.pipeline import band, generation, licenses, preflight, progress, score, sessions, stages
 from flows.pipeline.cache import STAGES, StageCache
 from flows.pipeline.checks import render_issues
 from flows.pipeline.generation import GenerationJob
@@ -27,6 +27,8 @@ from flows.pipeline.paths import (
     REPORT_NAME,
     TRACK_MANIFEST,
     RenderPaths,
+    check_render_folder,
+    finished_render_error,
     prepare_render_folder,
     refuse_running_album,
     render_lock,
@@ -44,6 +46,7 @@ from flows.pipeline.records import (
     MixRecord,
     MixResult,
     Reused,
+    ScoreRecord,
     SeparationRecord,
     StemRecord,
     TrackManifest,
@@ -74,6 +77,7 @@ __all__ = [
     "REPORT_NAME",
     "RenderPaths",
     "Reused",
+    "ScoreRecord",
     "STAGES",
     "SeparationRecord",
     "StageCache",
@@ -84,6 +88,7 @@ __all__ = [
     "album_session",
     "band",
     "build_manifest",
+    "check_render_folder",
     "export_folder",
     "file_entry",
     "generation",
@@ -91,6 +96,7 @@ __all__ = [
     "list_outputs",
     "mix_record",
     "preflight",
+    "finished_render_error",
     "prepare_render_folder",
     "progress",
     "progress_sink",
@@ -99,6 +105,7 @@ __all__ = [
     "render_issues",
     "render_lock",
     "report_files",
+    "score",
     "sessions",
     "stages",
     "stem_records",

@@ -15,6 +15,15 @@ import numpy as np
 from flows.pipeline.cache import StageCache, file_digest, stage_key
 from flows.pipeline.paths import RenderPaths
 from flows.pipeline.records import GenerationRecord, Window
+from flows.pipeline.score import (
+    GUIDE_MELODY,
+    guide_key,
+    guide_source,
+    part_key,
+    render_sketch,
+    sketch_rate,
+    stem_guide,
+)
 from flows.schema.checks import BAND
 from flows.schema.models import Arrangement, Stem
 from stems.audio import Audio, read_audio, write_wav
@@ -22,6 +31,7 @@ from stems.errors import UserInputError
 from stems.musicgen.models import checkpoint_fingerprint
 from stems.musicgen.plan import MUSICGEN_WINDOW_S
 from stems.progress import Progress
+from stems.score import SKETCH_MODEL, is_midi_file
 from stems.separation.catalog import SOURCES
 
 if TYPE_CHECKING:
@@ -143,12 +153,16 @@ def generation_batches(arrangement: Arrangement, stems: list[Stem]) -> list[tupl
 
 
 def melody_path(arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_melody: bool) -> Path | None:
-    """Where a stem's melody comes from: the followed stem's raw audio, its own file, or the track's melody."""
+    """Where a stem's melody comes from: the followed stem's raw audio, its own file, or the track's melody;
+    None when its part guides it instead (``flows.pipeline.score.guide_source``). A MIDI file is a path here
+    too (its notes become the guide, :func:`flows.pipeline.score.stem_guide`)."""
     if stem.follow:
         return paths.raw(stem.follow)
     if stem.melody:
         return stem.melody
-    return arrangement.melody if arrangement.melody and takes_melody else None
+    if guide_source(arrangement, stem, takes_melody) != GUIDE_MELODY:
+        return None
+    return arrangement.melody
 
 
 def build_requests(
@@ -160,6 +174,7 @@ def build_requests(
     items = [generated_stem(arrangement, name) for name in names]
     return [
         StemRequest(
+            guide=stem_guide(arrangement, item, takes_melody),
             name=item.name,
             prompt=item.prompt or "",
             duration=arrangement.duration,
@@ -193,7 +208,7 @@ def melody_audio(
     if stem.follow and paths is None:
         return None
     source = melody_path(arrangement, stem, paths or RenderPaths(Path("."), ""), takes_melody)
-    if not source:
+    if not source or is_midi_file(source):  # a MIDI melody guides through its notes (stem_guide)
         return None
     audio = read_melody(source, arrangement.duration)
     keep = melody_stems(arrangement, stem)
@@ -319,6 +334,7 @@ def generation_key(
         "melody_loop": arrangement.melody_loop,
         **melody_stems_key(arrangement, stem, paths, takes_melody),
         "continuation": file_digest(stem.continuation) if stem.continuation else None,
+        "guide": guide_key(arrangement, stem, takes_melody),
     }
     return stage_key("generate", inputs)
 
@@ -340,13 +356,15 @@ def _record(
     batch: list[str],
     seconds: float,
     began: float,
+    takes_melody: bool,
 ) -> GenerationRecord:
     stem = generated_stem(job.arrangement, result.name)
-    source = melody_path(job.arrangement, stem, job.paths, True)
+    source = melody_path(job.arrangement, stem, job.paths, takes_melody)
     return GenerationRecord(
         model=model,
         seed=request.seed,
         melody=f"follow:{stem.follow}" if stem.follow else (str(source) if source else None),
+        guide=guide_source(job.arrangement, stem, takes_melody),
         seconds=seconds,
         windows=tuple(Window.of(w) for w in result.windows),
         batch=tuple(batch),
@@ -366,6 +384,8 @@ def generate_jobs(
     """
     from stems.musicgen.models import model_info
 
+    if model == SKETCH_MODEL:
+        return [sketch_job(job) for job in jobs]
     assert len({json.dumps(j.arrangement.generation.model_dump(), sort_keys=True) for j in jobs}) <= 1
     takes_melody = model_info(model).takes_melody
     out: list[dict[str, GenerationRecord]] = []
@@ -385,6 +405,42 @@ def generate_jobs(
     if todo:
         _generate(model, jobs, todo, out, progress)
     return out
+
+
+def sketch_job(job: GenerationJob) -> dict[str, GenerationRecord]:
+    """Sketch stems: each plays its part through FluidSynth (no model), cached by the part's content."""
+    from stems.score import SOUNDFONT
+
+    cache, records = StageCache(job.paths.root), {}
+    for name in job.names:
+        stem = job.arrangement.stem(name)
+        inputs = {
+            "model": SKETCH_MODEL,
+            "part": part_key(job.arrangement, stem),
+            "rate": sketch_rate(job.arrangement),
+            "duration": job.arrangement.duration,
+            "soundfont": file_digest(SOUNDFONT) if SOUNDFONT.is_file() else None,
+        }
+        key = stage_key("generate", inputs)
+        hit = cache.lookup("generate", name, key)
+        if hit is not None:
+            records[name] = replace(GenerationRecord.from_json(hit), reused=True)
+            continue
+        began = time.time()
+        audio, seconds = render_sketch(job.arrangement, stem)
+        write_wav(job.paths.raw(name), audio)
+        record = GenerationRecord(
+            model=SKETCH_MODEL,
+            seconds=seconds,
+            batch=(name,),
+            sample_rate=audio.sample_rate,
+            channels=audio.channels,
+            started=began,
+            finished=time.time(),
+        )
+        cache.store("generate", name, key, [job.paths.raw(name)], record.to_json())
+        records[name] = replace(record, reused=False)
+    return records
 
 
 def _generate(
@@ -410,6 +466,6 @@ def _generate(
     for (index, name, key), request, result in zip(todo, requests, results):
         job, result = jobs[index], replace(result, name=name)
         write_wav(job.paths.raw(name), result.audio)
-        record = _record(job, request, result, model, batch, seconds, began)
+        record = _record(job, request, result, model, batch, seconds, began, generator.takes_melody)
         StageCache(job.paths.root).store("generate", name, key, [job.paths.raw(name)], record.to_json())
         out[index][name] = replace(record, reused=False)

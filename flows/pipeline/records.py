@@ -106,6 +106,9 @@ class GenerationRecord:
     reused: bool | None = None  # None: read from a stage cache record, which does not say
     from_band: str | None = None
     source: str | None = None  # a band stem's source of the take
+    guide: str | None = (
+        None  # what its melody condition came from: part, melody, follow (flows.pipeline.score)
+    )
 
     @classmethod
     def from_json(cls, data: Json) -> GenerationRecord:
@@ -126,6 +129,7 @@ class GenerationRecord:
             reused=_bool(data.get("reused")),
             from_band=_str(data.get("from")),
             source=_str(data.get("source")),
+            guide=_str(data.get("guide")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -145,6 +149,7 @@ class GenerationRecord:
             "windows": [w.to_json() for w in self.windows],
             "seconds": self.seconds,
             "melody": self.melody,
+            "guide": self.guide,
             **_set(started=self.started, finished=self.finished, reused=self.reused),
         }
 
@@ -198,6 +203,9 @@ class CleanRecord:
     started: float | None = None
     finished: float | None = None
     reused: bool | None = None
+    skipped: str | None = (
+        None  # why neither separation nor cleanup ran (a sketch stem is clean by construction)
+    )
 
     @classmethod
     def from_json(cls, data: Json) -> CleanRecord:
@@ -211,6 +219,7 @@ class CleanRecord:
             _num(data.get("started")),
             _num(data.get("finished")),
             _bool(data.get("reused")),
+            _str(data.get("skipped")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -221,7 +230,7 @@ class CleanRecord:
             "seconds": self.seconds,
             **_set(started=self.started, finished=self.finished),
             "separation": None if self.separation is None else self.separation.to_json(),
-            **_set(reused=self.reused),
+            **_set(reused=self.reused, skipped=self.skipped),
         }
 
 
@@ -630,6 +639,72 @@ def _shown(model: str) -> str:
 
 
 @dataclass(frozen=True)
+class ChordEntry:
+    """One chord of the score as it is played: the symbol as written, seconds, its section's name."""
+
+    symbol: str
+    start: float
+    end: float
+    section: str
+
+    @classmethod
+    def from_json(cls, data: Json) -> ChordEntry:
+        start, end = _num(data.get("start")), _num(data.get("end"))
+        return cls(str(data.get("symbol", "")), start or 0.0, end or 0.0, str(data.get("section", "")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "start": self.start, "end": self.end, "section": self.section}
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """The arrangement's score in a render: its chords in time, the part written for each stem
+    (score/<stem>.mid), notes on cut charts, and how well the audio follows the chords: per stem and for the
+    mix, the fraction of the grid's beats whose recognised major/minor triad is the planned one
+    (``stems.conform.chords``; None where no beat counts: a drum stem, or only dim/aug/sus chords), and for a
+    melody file the fraction of its voiced chroma frames on a tone of the planned chord."""
+
+    chords: tuple[ChordEntry, ...]
+    parts: dict[str, str]
+    notes: tuple[str, ...] = ()
+    beats: int | None = None  # beats counted (planned major or minor)
+    mix_on_chord: float | None = None
+    stems_on_chord: dict[str, float | None] = field(default_factory=dict)
+    melody_on_chord: float | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> ScoreRecord | None:
+        data = _map(data)
+        if not data:
+            return None
+        chords, adherence = data.get("chords"), _map(data.get("adherence"))
+        return cls(
+            chords=tuple(ChordEntry.from_json(c) for c in chords if isinstance(c, Mapping))
+            if isinstance(chords, list)
+            else (),
+            parts={str(k): str(v) for k, v in _map(data.get("parts")).items()},
+            notes=_strs(data.get("notes")),
+            beats=_int(adherence.get("beats")),
+            mix_on_chord=_num(adherence.get("mix")),
+            stems_on_chord={str(k): _num(v) for k, v in _map(adherence.get("stems")).items()},
+            melody_on_chord=_num(adherence.get("melody")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chords": [c.to_json() for c in self.chords],
+            "parts": dict(self.parts),
+            "notes": list(self.notes),
+            "adherence": {
+                "beats": self.beats,
+                "mix": self.mix_on_chord,
+                "stems": dict(self.stems_on_chord),
+                "melody": self.melody_on_chord,
+            },
+        }
+
+
+@dataclass(frozen=True)
 class TrackManifest:
     """A track's manifest.json as the report, the sessions and the CLI read it: every section typed, read
     leniently (a section missing from an old render reads as empty). The flow writes the sections from the
@@ -650,6 +725,7 @@ class TrackManifest:
     packages: dict[str, str | None]
     platform: dict[str, str]
     licenses: Licenses = field(default_factory=Licenses)  # empty for renders made before it was written
+    score: ScoreRecord | None = None  # None without chords (and for renders made before they existed)
 
     @classmethod
     def from_json(cls, data: object) -> TrackManifest:
@@ -673,6 +749,7 @@ class TrackManifest:
             packages={str(k): _str(v) for k, v in _map(data.get("packages")).items()},
             platform={str(k): str(v) for k, v in _map(data.get("platform")).items()},
             licenses=Licenses.from_json(data.get("licenses")),
+            score=ScoreRecord.from_json(data.get("score")),
         )
 
 

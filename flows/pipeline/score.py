@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +34,7 @@ from stems.instruments import Instrument, resolve_instrument
 if TYPE_CHECKING:
     from stems.audio import Audio
     from stems.score import Part, PartGuide, Score
+    from stems.transcription.midi import Note
 
 GuideSource = Literal["part", "melody", "follow"]
 GUIDE_PART: GuideSource = "part"
@@ -63,15 +65,33 @@ def melody_file(arrangement: Arrangement, stem: Stem) -> Path | None:
 def stem_part(arrangement: Arrangement, stem: Stem, score: Score | None = None) -> Part | None:
     """The part ``stem`` plays over the arrangement's chords (the same for the same seed), or None without
     chords, for the band take and for ``midi: false``."""
-    from stems.score import make_part, read_midi_melody
+    from stems.score import make_part
 
     score = score if score is not None else arrangement_score(arrangement)
     instrument = stem_instrument(stem) if stem.name != BAND else None
     if score is None or instrument is None:
         return None
     midi = melody_file(arrangement, stem)
-    melody = read_midi_melody(midi).notes if midi is not None else None
+    melody = melody_notes(arrangement, midi) if midi is not None else None
     return make_part(stem.name, instrument, score, part_seed(arrangement.seed, stem.name), melody)
+
+
+def melody_notes(arrangement: Arrangement, path: Path) -> tuple[Note, ...]:
+    """A MIDI melody's notes in seconds, looped in whole bars to the track's end with ``melody_loop`` (as an
+    audio melody loops under the windows, audiocraft's way)."""
+    from stems.score import read_midi_melody
+    from stems.transcription.midi import Note
+
+    notes = read_midi_melody(path).notes
+    if not arrangement.melody_loop:
+        return notes
+    bar = 60.0 / arrangement.bpm * arrangement.beats_per_bar
+    length = math.ceil(max(n.end for n in notes) / bar - 1e-9) * bar
+    return tuple(
+        Note(n.start + k * length, n.end + k * length, n.pitch, n.velocity)
+        for k in range(math.ceil(arrangement.duration / length))
+        for n in notes
+    )
 
 
 def part_seed(seed: int, stem: str) -> int:
@@ -124,7 +144,7 @@ def _pitched_part(arrangement: Arrangement, stem: Stem) -> bool:
 def stem_guide(arrangement: Arrangement, stem: Stem, takes_melody: bool) -> PartGuide | None:
     """The chroma guide of a generated stem: its part, or its MIDI melody file's notes; None when it is
     conditioned on audio (a melody audio file, a followed stem) or not at all."""
-    from stems.score import PartGuide, make_part, read_midi_melody
+    from stems.score import PartGuide, make_part
 
     source = guide_source(arrangement, stem, takes_melody)
     if source == GUIDE_PART:
@@ -135,7 +155,7 @@ def stem_guide(arrangement: Arrangement, stem: Stem, takes_melody: bool) -> Part
         return None
     score = _melody_score(arrangement)
     lead = resolve_instrument("lead")
-    return PartGuide(make_part(stem.name, lead, score, 0, read_midi_melody(midi).notes))
+    return PartGuide(make_part(stem.name, lead, score, 0, melody_notes(arrangement, midi)))
 
 
 def _melody_score(arrangement: Arrangement) -> Score:
@@ -197,13 +217,13 @@ def melody_on_chord(arrangement: Arrangement, score: Score) -> float | None:
     model's one-hot chroma) on a tone of the planned chord; a chart the melody contradicts scores low."""
     from stems.audio import read_audio
     from stems.musicgen.chroma import melody_chroma
-    from stems.score import adherence, frame_times, guide_chroma, make_part, read_midi_melody
+    from stems.score import adherence, frame_times, guide_chroma, make_part
 
     path = arrangement.melody
     if path is None:
         return None
     if is_midi(path):
-        notes = read_midi_melody(path).notes
+        notes = melody_notes(arrangement, path)
         guide = guide_chroma(
             make_part("melody", resolve_instrument("lead"), score, 0, notes), 0.0, score.duration
         )

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from flows.pipeline.paths import ALBUM_MANIFEST, TRACK_MANIFEST
-from flows.pipeline.records import AlbumManifest, AlbumTrack, Licenses, MidiRecord, mix_record, stem_records
+from flows.pipeline.records import (
+    AlbumManifest,
+    AlbumTrack,
+    Licenses,
+    MidiRecord,
+    ScoreRecord,
+    mix_record,
+    stem_records,
+)
 from flows.schema.slugs import FOLDER_SLUG_LENGTH
 from mixing.sessions import (
     SESSION_DIR,
@@ -112,9 +120,11 @@ def _audio_tracks(root: Path, manifest: dict[str, Any], notes: list[str]) -> lis
     return tracks
 
 
-def _midi_track(file: Path, name: str, color: str, length: float, record: MidiRecord) -> MidiTrack:
+def _midi_track(
+    file: Path, name: str, color: str, length: float, record: MidiRecord | None, label: str = "MIDI"
+) -> MidiTrack:
     """The notes of ``file``; program and drum channel as transcribed (``record``: the manifest's ``midi``), which
-    a file without notes cannot tell."""
+    a file without notes cannot tell; without a record, as the file says (a part of the score)."""
     import pretty_midi
 
     try:
@@ -126,9 +136,30 @@ def _midi_track(file: Path, name: str, color: str, length: float, record: MidiRe
         MidiNote(float(n.start), float(n.end), int(n.pitch), int(n.velocity))
         for n in sorted(instrument.notes, key=lambda n: (n.start, n.pitch))
     )
-    program = instrument.program if record.program is None else record.program
-    is_drum = instrument.is_drum if record.is_drum is None else record.is_drum
-    return MidiTrack(f"{name} (MIDI)", color, int(program), bool(is_drum), notes, length)
+    program = instrument.program if record is None or record.program is None else record.program
+    is_drum = instrument.is_drum if record is None or record.is_drum is None else record.is_drum
+    return MidiTrack(f"{name} ({label})", color, int(program), bool(is_drum), notes, length)
+
+
+def _score(
+    root: Path, manifest: dict[str, Any], length: float, notes: list[str]
+) -> tuple[list[Marker], list[MidiTrack]]:
+    """With chords: a marker per chord as it is played (the symbol as written) and each stem's part as a MIDI
+    clip (score/<stem>.mid)."""
+    record = ScoreRecord.from_json(manifest.get("score"))
+    if record is None:
+        return [], []
+    markers = [Marker(chord.symbol, chord.start) for chord in record.chords]
+    tracks = []
+    for stem in manifest["arrangement"]["stems"]:
+        part = record.parts.get(name := stem["name"])
+        if part is None:
+            continue
+        if not (root / part).is_file():
+            notes.append(f"{part} is missing: the part of stem {name!r} is left out")
+            continue
+        tracks.append(_midi_track(root / part, name, family_color(_family(stem)), length, None, "part"))
+    return markers, tracks
 
 
 def _midi_tracks(root: Path, manifest: dict[str, Any], length: float, notes: list[str]) -> list[MidiTrack]:
@@ -168,14 +199,15 @@ def track_session(root: Path, manifest: dict[str, Any]) -> Session:
         notes.append(f"{MIX_FILE} is missing: the reference track is left out")
     length = max([t.clip.length for t in audio] + [float(arrangement.get("duration", 0.0))])
     midi = _midi_tracks(root, manifest, length, notes)
+    chords, parts = _score(root, manifest, length, notes)
     master_gain = mix_record(manifest).master_gain_db or 0.0
     return Session(
         str(arrangement.get("title", manifest.get("title", ""))),
         str(arrangement.get("artist") or ""),
         tempo,
         tuple(audio),
-        tuple(midi),
-        _markers(arrangement, tempo),
+        tuple(midi + parts),
+        tuple(sorted(_markers(arrangement, tempo) + tuple(chords), key=lambda m: m.seconds)),
         master_gain,
         reference,
         tuple(notes),

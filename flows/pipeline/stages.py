@@ -34,6 +34,18 @@ if TYPE_CHECKING:
 _FAMILY_SOURCES = frozenset(SOURCES) & frozenset(INSTRUMENT_FAMILIES)
 
 
+# What the manifest says of a sketch stem's separation and cleanup, and of its conform.
+SKETCH_CLEAN = "sketch: played from its part, clean by construction; separation and cleanup skipped"
+SKETCH_ON_GRID = "sketch: played on the arrangement's tempo map, already on the grid"
+
+
+def is_sketch(arrangement: Arrangement, stem: Stem) -> bool:
+    """Whether the stem plays its part through FluidSynth (``model: sketch``) instead of a generator."""
+    from stems.score import SKETCH_MODEL
+
+    return not stem.from_band and arrangement.stem_model(stem) == SKETCH_MODEL
+
+
 def instrument_family(stem: Stem) -> str | None:
     """The instrument family used for cleanup and MIDI: `midi:`'s (clarinet: woodwind) if given, else from
     `separate:` (or a band stem's `source:`) or the name."""
@@ -128,9 +140,10 @@ def clean_stem(
     from stems.separation.cleanup import clean, settings_for
 
     source = paths.kept(stem.name) if stem.separate else paths.raw(stem.name)
+    sketch = is_sketch(arrangement, stem)
     inputs = {
         "audio": file_digest(source),
-        "clean": stem.clean.model_dump(),
+        "clean": None if sketch else stem.clean.model_dump(),
         "family": instrument_family(stem),
         "rate": arrangement.sample_rate,
         "duration": arrangement.duration,
@@ -141,19 +154,20 @@ def clean_stem(
     started, began = time.perf_counter(), time.time()
     audio = read_audio(source)
     check_finite(audio, f"stem '{stem.name}'")
-    if stem.clean.enabled:
+    if stem.clean.enabled and not sketch:
         audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=stem.name)
     rate = arrangement.sample_rate or audio.sample_rate
     audio = convert_audio(audio, rate, audio.channels).fitted(round(arrangement.duration * rate))
     write_wav(paths.cleaned(stem.name), audio)
     done = CleanRecord(
-        cleaned=stem.clean.enabled,
+        cleaned=stem.clean.enabled and not sketch,
         seconds=round(time.perf_counter() - started, 3),
         separation=None,  # not the cache's: a reused cleanup may start from a new separation
         sample_rate=rate,
         samples=audio.num_samples,
         started=began,
         finished=time.time(),
+        skipped=SKETCH_CLEAN if sketch else None,
     )
     cache.store("clean", stem.name, key, [paths.cleaned(stem.name)], done.to_json())
     return replace(done, separation=separation, reused=False)
@@ -186,7 +200,7 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
         return replace(ConformRecord.from_json(record), reused=True)
     started = time.perf_counter()
     audio = read_audio(source)
-    on = stem.conform.tempo or stem.conform.key
+    on = (stem.conform.tempo or stem.conform.key) and not is_sketch(arrangement, stem)
     clock = (
         analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
         if stem.from_band and on
@@ -195,17 +209,24 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
     result = conform(
         audio,
         grid,
-        tempo=stem.conform.tempo,
-        key=stem.conform.key,
+        tempo=stem.conform.tempo and bool(on),
+        key=stem.conform.key and bool(on),
         pitched=pitched,
         analysis=clock,
         family=family,
     )
+    if is_sketch(arrangement, stem):
+        result = replace(result, reason=f"{SKETCH_ON_GRID} (measured: {_grid_error(result)})")
     audio = result.audio  # measured even when off: the report shows it
     write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
     done = ConformRecord.of(result, round(time.perf_counter() - started, 3))
     cache.store("conform", stem.name, key, [paths.stem(stem.name)], done.to_json())
     return replace(done, reused=False)
+
+
+def _grid_error(result: Any) -> str:
+    error = result.error_before_ms
+    return "no beats found" if error is None else f"mean beat error {error:.0f} ms"
 
 
 def analyze_mix(audio: Audio, arrangement: Arrangement) -> Analysis:
@@ -267,10 +288,17 @@ def transcribe_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) ->
 
 
 def write_track_midi(arrangement: Arrangement, tracks: list[NoteTrack | None], paths: RenderPaths) -> Path:
-    """One multi-track MIDI file of every transcribed stem, sharing the arrangement's tempo map."""
+    """One multi-track MIDI file of every transcribed stem, sharing the arrangement's tempo map; with chords,
+    a block-chord track and a marker per chord as it is played, the symbol as written."""
+    from flows.schema.score import arrangement_score
+    from stems.score import chord_markers, chord_track
     from stems.transcription.midi import write_midi
 
-    write_midi(paths.track_midi, [t for t in tracks if t is not None], tempo_map(arrangement))
+    score = arrangement_score(arrangement)
+    chords = [chord_track(score)] if score is not None and score.chords else []
+    markers = chord_markers(score) if score is not None else []
+    notes = [t for t in tracks if t is not None]
+    write_midi(paths.track_midi, notes + chords, tempo_map(arrangement), markers)
     return paths.track_midi
 
 

@@ -51,6 +51,7 @@ from flows.report.media import (
 from flows.report.track import (
     NAV,
     StemViews,
+    chords_section,
     environment_section,
     files_section,
     grid_section,
@@ -155,6 +156,7 @@ def write_track_report(
             mix_section(folder, read, timeline, mix, arrangement_roll),
             licenses_section(read.licenses),
             sections_section(read, timeline),
+            chords_section(read),
             stems_section(stems, read),
             grid_section(read),
             loudness_section(read),

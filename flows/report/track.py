@@ -23,6 +23,7 @@ NAV = (
     ("mix", "Mix"),
     ("licenses", "Licences"),
     ("sections", "Sections"),
+    ("chords", "Chords"),
     ("stems", "Stems"),
     ("grid", "Tempo and key"),
     ("loudness", "Loudness"),
@@ -80,6 +81,54 @@ def timeline_bar(timeline: Timeline) -> str:
             f"{esc(span.name)}<small>{clock(span.start)}–{clock(span.end)}{bars}</small></div>"
         )
     return f'<div class="timeline">{"".join(blocks)}</div>'
+
+
+def chord_lane(manifest: TrackManifest, timeline: Timeline) -> str:
+    """The score's chords under the sections, on the same time axis: one block per chord as played."""
+    score = manifest.score
+    if score is None or not score.chords or not timeline.duration:
+        return ""
+    blocks, last = [], 0.0
+    for chord in score.chords:
+        if chord.start > last:  # a section without chords
+            blocks.append(f'<div class="rest" style="flex: {chord.start - last:.4f} 0 0"></div>')
+        title = f"{chord.symbol} · {chord.section} · {clock(chord.start)}–{clock(chord.end)}"
+        style = f"flex: {chord.end - chord.start:.4f} 0 0"
+        blocks.append(f'<div style="{style}" title="{esc(title)}">{esc(chord.symbol)}</div>')
+        last = chord.end
+    if timeline.duration > last:
+        blocks.append(f'<div class="rest" style="flex: {timeline.duration - last:.4f} 0 0"></div>')
+    return f'<div class="chords" aria-label="chord lane">{"".join(blocks)}</div>'
+
+
+def chords_section(manifest: TrackManifest) -> str:
+    """How the stems and the mix follow the planned chords (beats on the planned triad), and the melody."""
+    score = manifest.score
+    if score is None:
+        return section("chords", "Chords", '<p class="muted">the arrangement has no chords</p>')
+    rows = [("mix", _fraction(score.mix_on_chord))]
+    rows += [(esc(name), _fraction(value)) for name, value in score.stems_on_chord.items()]
+    if score.melody_on_chord is not None:
+        rows.append(("melody file (chroma frames)", _fraction(score.melody_on_chord)))
+    table_html = table(("audio", "on the planned chord"), rows, (1,))
+    parts = "".join(f"<li>{esc(name)}: {link(path)}</li>" for name, path in score.parts.items())
+    notes = "".join(f'<div class="warn">⚠ {esc(note)}</div>' for note in score.notes)
+    if score.melody_on_chord is not None and score.melody_on_chord < MELODY_AGREES:
+        notes += (
+            f'<div class="warn">⚠ the melody file sits on the planned chords on only '
+            f"{score.melody_on_chord:.0%} of its frames: it contradicts the chord chart</div>"
+        )
+    beats = f"<p>{score.beats or 0} beats with a planned major or minor chord are counted.</p>"
+    return section("chords", "Chords", beats + table_html + notes + f'<ul class="downloads">{parts}</ul>')
+
+
+# Below this fraction of frames on the planned chords, the report says the melody contradicts the chart
+# (a melody written over the chart sits on chord tones on most strong beats, passing notes between).
+MELODY_AGREES = 0.5
+
+
+def _fraction(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
 
 
 def audio_figure(label: str, view: AudioView) -> str:
@@ -144,7 +193,8 @@ def mix_section(
     ]
     downloads = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in extras) + "</ul>"
     figure = audio_figure("master", mix) if mix else '<p class="muted">no mix file in this render</p>'
-    content = overview(manifest, timeline) + timeline_bar(timeline) + figure + arrangement_figure(roll)
+    lanes = timeline_bar(timeline) + chord_lane(manifest, timeline)
+    content = overview(manifest, timeline) + lanes + figure + arrangement_figure(roll)
     return section("mix", "Mix", content + downloads)
 
 
@@ -195,7 +245,12 @@ def sections_section(manifest: TrackManifest, timeline: Timeline) -> str:
 
 def stem_card(stem: StemViews, prompt: str | None, record: StemRecord) -> str:
     separation = record.clean.separation if record.clean else None
-    tags = [record.generation.model if record.generation else None, separation.source if separation else None]
+    guide = record.generation.guide if record.generation else None
+    tags = [
+        record.generation.model if record.generation else None,
+        separation.source if separation else None,
+        f"guide: {guide}" if guide else None,
+    ]
     tag_html = "".join(f'<span class="tag">{esc(t)}</span>' for t in tags if t)
     head = f"<h3>{esc(stem.name)}{tag_html}</h3>" + (f'<p class="prompt">{esc(prompt)}</p>' if prompt else "")
     takes = '<div class="takes">' + "".join(audio_figure(label, v) for label, v in stem.takes) + "</div>"

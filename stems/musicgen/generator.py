@@ -79,6 +79,11 @@ def _check_request(req: StemRequest, takes_melody: bool, model: str) -> None:
                 "(facebook/musicgen-melody, facebook/musicgen-stereo-melody, debug-melody) or drop the melody"
             )
         check_melody(req.melody, where, req.duration, req.melody_loop)
+    if req.guide is not None and (req.melody is not None or not takes_melody):
+        raise UserInputError(
+            f"{where}: a chroma guide needs a melody model and no melody audio (model {model!r}); "
+            "the pipeline guides only melody models' stems without a melody of their own"
+        )
     if req.continuation is not None:
         check_continuation(req.continuation, where)
 

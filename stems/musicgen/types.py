@@ -5,6 +5,7 @@ and neither imports the other for them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -31,9 +32,20 @@ class SamplingParams:
     engine: str = DEFAULT_ENGINE
 
 
+class ChromaGuide(Protocol):
+    """A melody condition given as chroma rather than audio (a stem's part in the score, ``stems.score``).
+
+    ``window(start, seconds)`` is the one-hot chroma ``(frames, 12)`` float32 the model receives for the window
+    from ``start`` s, with the extractor's frames (``stems.musicgen.chroma.chroma_frames(seconds)``).
+    """
+
+    def window(self, start: float, seconds: float) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class StemRequest:
-    """One stem to generate. ``melody`` needs a melody model; ``continuation`` is audio the stem follows."""
+    """One stem to generate. ``melody`` (audio) or ``guide`` (chroma) needs a melody model, never both;
+    ``continuation`` is audio the stem follows."""
 
     name: str
     prompt: str
@@ -44,6 +56,7 @@ class StemRequest:
     melody: Audio | None = None
     melody_loop: bool = True
     continuation: Audio | None = None
+    guide: ChromaGuide | None = None
 
 
 @dataclass(frozen=True)

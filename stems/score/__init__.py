@@ -20,20 +20,47 @@ from stems.score.chords import (
     section_chords,
 )
 from stems.score.drums import ENERGY_WORDS, is_energetic
-from stems.score.guides import Adherence, Guide, adherence, frame_times, guide_adherence, guide_chroma
+from stems.score.guides import (
+    Adherence,
+    Guide,
+    PartGuide,
+    adherence,
+    frame_times,
+    guide_adherence,
+    guide_chroma,
+)
 from stems.score.melody import MidiMelody, is_midi_file, read_midi_melody
 from stems.score.meter import Meter
-from stems.score.parts import FAMILY_ROLES, Part, make_part, role_of, write_part
-from stems.score.sketch import SOUNDFONT, SketchUnavailableError, check_sketch_tools, render_part
+from stems.score.parts import (
+    CHORDS_TRACK,
+    FAMILY_ROLES,
+    Part,
+    chord_markers,
+    chord_track,
+    make_part,
+    role_of,
+    write_part,
+)
+from stems.score.sketch import (
+    SKETCH_LICENSE,
+    SKETCH_MODEL,
+    SOUNDFONT,
+    SketchUnavailableError,
+    check_sketch_tools,
+    render_part,
+)
 from stems.score.timeline import Score, ScoreSection, SectionChart, TimedChord, lay_out
 
 __all__ = [
+    "CHORDS_TRACK",
     "ENERGY_WORDS",
     "EXAMPLE_SYMBOLS",
     "FAMILY_ROLES",
     "MAJOR",
     "MINOR",
     "OTHER",
+    "SKETCH_LICENSE",
+    "SKETCH_MODEL",
     "SOUNDFONT",
     "Adherence",
     "Chord",
@@ -44,6 +71,7 @@ __all__ = [
     "Meter",
     "MidiMelody",
     "Part",
+    "PartGuide",
     "Score",
     "ScoreSection",
     "SectionChart",
@@ -52,6 +80,8 @@ __all__ = [
     "TimedChord",
     "adherence",
     "check_sketch_tools",
+    "chord_markers",
+    "chord_track",
     "frame_times",
     "guide_adherence",
     "guide_chroma",

@@ -138,3 +138,14 @@ def adherence(chroma: np.ndarray, times: np.ndarray, voiced: np.ndarray, score: 
 
 def guide_adherence(guide: Guide, score: Score) -> Adherence:
     return adherence(guide.chroma, guide.times, guide.voiced, score)
+
+
+@dataclass(frozen=True)
+class PartGuide:
+    """A part as the chroma guide of a generation request (``stems.musicgen.types.ChromaGuide``): each window's
+    chroma is computed from the part's notes on demand, so a long stem never holds its whole guide."""
+
+    part: Part
+
+    def window(self, start: float, seconds: float) -> np.ndarray:
+        return guide_chroma(self.part, start, seconds).chroma

@@ -280,3 +280,24 @@ def _lead(score: Score, register: tuple[int, int], rng: np.random.Generator) -> 
             last = steps[int(rng.integers(0, len(steps)))]
             notes.append(_note(score, start, start + (end - start) * Fraction(ARTICULATION), last, LEAD, rng))
     return notes
+
+
+CHORDS_TRACK = "chords"  # the block-chord track of a track's MIDI file
+CHORDS_REGISTER = (48, 72)
+CHORDS_VELOCITY = 64
+
+
+def chord_track(score: Score) -> NoteTrack:
+    """The score's chords as block chords (a bass note under voice-led close voicings), each held for its
+    whole length: the chord lane a DAW shows as MIDI. Deterministic: no seed is involved."""
+    notes: list[Note] = []
+    rng = np.random.default_rng(0)  # voice_lead's first pick only
+    for chord, voicing in zip(score.chords, voice_lead(score.chords, CHORDS_REGISTER, rng)):
+        bass = pitch_in(chord.bass_pc, CHORDS_REGISTER[0] - 12)
+        notes += [Note(chord.start, chord.end, p, CHORDS_VELOCITY) for p in (bass, *voicing)]
+    return NoteTrack(CHORDS_TRACK, "Acoustic Grand Piano", 0, False, tuple(notes))
+
+
+def chord_markers(score: Score) -> list[tuple[float, str]]:
+    """One (start s, symbol as written) per chord as it is played: a bar of D then a bar of D is two."""
+    return [(chord.start, chord.symbol) for chord in score.chords]

@@ -20,11 +20,15 @@ import numpy as np
 
 from stems.audio import Audio, convert_audio, read_audio
 from stems.errors import MusicmakerError, UserInputError
+from stems.licenses import License
 from stems.score.parts import Part
 from stems.score.timeline import Score
 from stems.transcription.midi import write_midi
 
+SKETCH_MODEL = "sketch"  # a stem's `model:` that plays its part here instead of generating it
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian's fluid-soundfont-gm
+# What a sketch is made with: FluidR3_GM by Frank Wen, MIT (Debian's fluid-soundfont-gm copyright file).
+SKETCH_LICENSE = License("MIT", "the FluidR3_GM soundfont (Debian fluid-soundfont-gm), played by FluidSynth")
 FLUIDSYNTH = "fluidsynth"
 INSTALL_HINT = (
     "`make install` installs it with the other Debian packages, or run `sudo apt-get install fluidsynth "

@@ -233,7 +233,8 @@ def _channels(tracks: Sequence[NoteTrack]) -> list[int]:
     return out
 
 
-def _tempo_track(tempo: TempoMap, title: str) -> object:
+def _tempo_track(tempo: TempoMap, title: str, markers: Sequence[tuple[float, str]] = ()) -> object:
+    """The conductor track: name, tempo, meter, and the markers (seconds, text), where DAWs look for them."""
     import mido
 
     track = mido.MidiTrack()
@@ -242,6 +243,10 @@ def _tempo_track(tempo: TempoMap, title: str) -> object:
     track.append(
         mido.MetaMessage("time_signature", numerator=tempo.numerator, denominator=tempo.denominator, time=0)
     )
+    last = 0
+    for tick, text in sorted((tempo.seconds_to_ticks(t), text) for t, text in markers):
+        track.append(mido.MetaMessage("marker", text=text, time=tick - last))
+        last = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
     return track
 
@@ -309,8 +314,11 @@ def _check_tracks(tracks: Sequence[NoteTrack]) -> None:
                 )
 
 
-def write_midi(path: Path, tracks: Sequence[NoteTrack], tempo: TempoMap) -> None:
-    """Write one format-1 MIDI file (one track per NoteTrack, one tempo map) atomically.
+def write_midi(
+    path: Path, tracks: Sequence[NoteTrack], tempo: TempoMap, markers: Sequence[tuple[float, str]] = ()
+) -> None:
+    """Write one format-1 MIDI file (one track per NoteTrack, one tempo map) atomically; ``markers``
+    (seconds, text), e.g. the chord symbols as played, are marker meta-events of the tempo track.
 
     An empty ``tracks`` or tracks without notes still give a valid file with the tempo map.
     """
@@ -319,7 +327,7 @@ def write_midi(path: Path, tracks: Sequence[NoteTrack], tempo: TempoMap) -> None
     _check_tracks(tracks)
     path = Path(path)
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-    midi.tracks.append(_tempo_track(tempo, path.stem))
+    midi.tracks.append(_tempo_track(tempo, path.stem, markers))
     channels = _channels(tracks)
     for track, spans, channel in zip(tracks, _tick_spans(tracks, channels, tempo), channels):
         midi.tracks.append(_note_track(track, spans, channel, tempo))

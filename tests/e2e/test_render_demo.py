@@ -15,7 +15,7 @@ import soundfile as sf
 from flows.cli import main
 from flows.pipeline import MixRecord, Reused, StemRecord, TrackManifest
 from flows.schema import load_arrangement
-from tests.conftest import DEMO
+from tests.conftest import DEBUG_DEMO as DEMO
 
 pytestmark = pytest.mark.slow
 
@@ -23,32 +23,32 @@ ARRANGEMENT = load_arrangement(DEMO)
 STEMS = [s.name for s in ARRANGEMENT.stems]
 
 
-def test_layout_is_complete(demo_render: Path) -> None:
+def test_layout_is_complete(debug_render: Path) -> None:
     expected = {f"raw/{s}.wav" for s in STEMS} | {f"stems/{s}.wav" for s in STEMS}
-    expected |= {f"midi/{s}.mid" for s in STEMS} | {"midi/demo-groove.mid"}
+    expected |= {f"midi/{s}.mid" for s in STEMS} | {"midi/debug-groove.mid"}
     expected |= {f"raw/{s.name}.residual.wav" for s in ARRANGEMENT.stems if s.separate}
     expected |= {"mix.wav", "mix.flac", "mix.mp3", "manifest.json"}
-    found = {p.relative_to(demo_render).as_posix() for p in demo_render.rglob("*") if p.is_file()}
+    found = {p.relative_to(debug_render).as_posix() for p in debug_render.rglob("*") if p.is_file()}
     assert expected <= found
     assert not [f for f in found if Path(f).name.startswith(".")], "temporary files left behind"
 
 
 @pytest.mark.parametrize("kind", ["raw", "stems"])
-def test_stem_lengths_exact_to_the_sample(demo_render: Path, kind: str) -> None:
+def test_stem_lengths_exact_to_the_sample(debug_render: Path, kind: str) -> None:
     for stem in STEMS:
-        info = sf.info(str(demo_render / kind / f"{stem}.wav"))
+        info = sf.info(str(debug_render / kind / f"{stem}.wav"))
         assert info.frames == round(ARRANGEMENT.duration * info.samplerate), (kind, stem)
 
 
-def test_every_audio_file_reads_and_is_finite(demo_render: Path) -> None:
-    for path in [*demo_render.rglob("*.wav"), *demo_render.glob("mix.flac"), *demo_render.glob("mix.mp3")]:
+def test_every_audio_file_reads_and_is_finite(debug_render: Path) -> None:
+    for path in [*debug_render.rglob("*.wav"), *debug_render.glob("mix.flac"), *debug_render.glob("mix.mp3")]:
         data, rate = sf.read(str(path), always_2d=True)
         assert rate > 0 and data.shape[0] > 0, path
         assert np.isfinite(data).all(), path
 
 
-def test_midi_parses_with_mido(demo_render: Path) -> None:
-    for path in demo_render.glob("midi/*.mid"):
+def test_midi_parses_with_mido(debug_render: Path) -> None:
+    for path in debug_render.glob("midi/*.mid"):
         midi = mido.MidiFile(str(path))
         tempos = [m.tempo for t in midi.tracks for m in t if m.type == "set_tempo"]
         assert tempos and all(t == mido.bpm2tempo(ARRANGEMENT.bpm) for t in tempos), path
@@ -56,16 +56,16 @@ def test_midi_parses_with_mido(demo_render: Path) -> None:
             (m.numerator, m.denominator) for t in midi.tracks for m in t if m.type == "time_signature"
         }
         assert signatures == {(4, 4)}, path
-    drums = mido.MidiFile(str(demo_render / "midi" / "drums.mid"))
+    drums = mido.MidiFile(str(debug_render / "midi" / "drums.mid"))
     channels = {m.channel for t in drums.tracks for m in t if m.type == "note_on"}
     assert channels <= {9}, "drums belong on MIDI channel 10"
-    combined = mido.MidiFile(str(demo_render / "midi" / "demo-groove.mid"))
+    combined = mido.MidiFile(str(debug_render / "midi" / "debug-groove.mid"))
     names = {m.name for t in combined.tracks for m in t if m.type == "track_name"}
     assert set(STEMS) <= names
 
 
-def test_mix_loudness_on_target(demo_render: Path) -> None:
-    data, rate = sf.read(str(demo_render / "mix.wav"))
+def test_mix_loudness_on_target(debug_render: Path) -> None:
+    data, rate = sf.read(str(debug_render / "mix.wav"))
     lufs = pyloudnorm.Meter(rate).integrated_loudness(data)
     assert abs(lufs - ARRANGEMENT.master.lufs) <= 0.5
     out = subprocess.run(
@@ -74,7 +74,7 @@ def test_mix_loudness_on_target(demo_render: Path) -> None:
             "-nostats",
             "-hide_banner",
             "-i",
-            str(demo_render / "mix.wav"),
+            str(debug_render / "mix.wav"),
             "-af",
             "ebur128=peak=true",
             "-f",
@@ -92,8 +92,8 @@ def test_mix_loudness_on_target(demo_render: Path) -> None:
     assert peak <= ARRANGEMENT.master.true_peak + 0.1
 
 
-def test_manifest_is_complete(demo_render: Path) -> None:
-    manifest = json.loads((demo_render / "manifest.json").read_text())
+def test_manifest_is_complete(debug_render: Path) -> None:
+    manifest = json.loads((debug_render / "manifest.json").read_text())
     assert manifest["seed"] == ARRANGEMENT.seed
     assert manifest["arrangement"]["title"] == ARRANGEMENT.title
     assert set(manifest["stems"]) == set(STEMS)
@@ -124,9 +124,9 @@ def test_manifest_is_complete(demo_render: Path) -> None:
     assert "mix.wav" in listed and "stems/bass.wav" in listed
 
 
-def test_the_manifest_reads_back_into_the_typed_records(demo_render: Path) -> None:
+def test_the_manifest_reads_back_into_the_typed_records(debug_render: Path) -> None:
     """Every stage record of a render reads into the type that wrote it and writes back the same JSON."""
-    manifest = json.loads((demo_render / "manifest.json").read_text())
+    manifest = json.loads((debug_render / "manifest.json").read_text())
     for name, written in manifest["stems"].items():
         assert StemRecord.from_json(written).to_json() == written, name
     assert MixRecord.from_json(manifest["mix"]).to_json() == manifest["mix"]
@@ -140,11 +140,11 @@ def test_the_manifest_reads_back_into_the_typed_records(demo_render: Path) -> No
     assert {f.path for f in read.files} >= {"mix.wav", "stems/bass.wav"}
 
 
-def test_finished_render_is_not_overwritten(demo_render: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    before = (demo_render / "manifest.json").read_bytes()
-    assert main(["render", str(DEMO), "-o", str(demo_render.parent), "--quiet"]) == 2
+def test_finished_render_is_not_overwritten(debug_render: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = (debug_render / "manifest.json").read_bytes()
+    assert main(["render", str(DEMO), "-o", str(debug_render.parent), "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err
-    assert (demo_render / "manifest.json").read_bytes() == before
+    assert (debug_render / "manifest.json").read_bytes() == before
 
 
 def test_dry_run_loads_no_model(capsys: pytest.CaptureFixture[str]) -> None:

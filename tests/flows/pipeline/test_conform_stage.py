@@ -81,13 +81,13 @@ def test_conform_off_and_weak_beats_leave_the_stem_as_it_is(tmp_path: Path, off_
     assert record.applied is False and "no steady beat" in record.reason
 
 
-def test_manifest_and_report_show_the_analysis(demo_render: Path) -> None:
-    manifest = json.loads((demo_render / "manifest.json").read_text())
+def test_manifest_and_report_show_the_analysis(debug_render: Path) -> None:
+    manifest = json.loads((debug_render / "manifest.json").read_text())
     for record in manifest["stems"].values():
         assert {"applied", "reason", "before"} <= set(record["conform"])
     assert "tempo_bpm" in manifest["mix"]["analysis"] and "key" in manifest["mix"]["analysis"]
     assert "conform" in manifest["timings"] and "conform" in manifest["reused"]
-    page = (demo_render / "report.html").read_text()
+    page = (debug_render / "report.html").read_text()
     assert 'id="grid"' in page and "Tempo and key" in page and "measured on the master" in page
 
 

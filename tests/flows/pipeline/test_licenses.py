@@ -297,26 +297,26 @@ DEMO_LICENSES = {
 }
 
 
-def test_the_manifest_names_every_model_with_its_licence(demo_render: Path) -> None:
-    manifest = json.loads((demo_render / "manifest.json").read_text())
+def test_the_manifest_names_every_model_with_its_licence(debug_render: Path) -> None:
+    manifest = json.loads((debug_render / "manifest.json").read_text())
     assert manifest["licenses"] == DEMO_LICENSES
 
 
 @pytest.mark.parametrize("name", ["mix.wav", "mix.flac", "mix.mp3"])
-def test_the_exported_files_carry_the_provenance_note(demo_render: Path, name: str) -> None:
+def test_the_exported_files_carry_the_provenance_note(debug_render: Path, name: str) -> None:
     from flows.pipeline.records import Licenses
 
-    tags = ffprobe_tags(demo_render / name)
+    tags = ffprobe_tags(debug_render / name)
     assert tags["comment"] == Licenses.from_json(DEMO_LICENSES).note()
     assert tags["comment"] == (
         "Made with musicmaker from models debug-stereo (generation, MIT), debug-melody (generation, MIT), "
         "debug (separation, MIT), basic-pitch (transcription, Apache-2.0)."
     )
-    assert tags["title"] == "Demo Groove"  # the other tags stay
+    assert tags["title"] == "Debug Groove"  # the other tags stay
 
 
-def test_the_report_shows_the_licences(demo_render: Path) -> None:
-    html = (demo_render / "report.html").read_text(encoding="utf-8")
+def test_the_report_shows_the_licences(debug_render: Path) -> None:
+    html = (debug_render / "report.html").read_text(encoding="utf-8")
     assert 'href="#licenses"' in html and 'id="licenses"' in html
     assert "<td>transcription</td><td>basic-pitch</td><td>Apache-2.0</td><td>allowed</td>" in html
     assert "<td>generation</td><td>debug-melody</td><td>MIT</td><td>allowed</td>" in html

@@ -85,6 +85,7 @@ def _new_record() -> dict[str, Any]:
             "windows": [window],
             "seconds": 2.0,
             "melody": None,
+            "guide": None,
             "started": 1700000000.5,
             "finished": 1700000002.5,
             "reused": False,

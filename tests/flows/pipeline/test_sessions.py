@@ -97,9 +97,9 @@ def _same_notes(
 # --- the demo render writes both sessions, before its manifest -------------------------------------------------
 
 
-def test_the_render_writes_both_sessions_listed_in_its_manifest(demo_render: Path) -> None:
-    manifest = _manifest(demo_render)
-    slug = demo_render.name
+def test_the_render_writes_both_sessions_listed_in_its_manifest(debug_render: Path) -> None:
+    manifest = _manifest(debug_render)
+    slug = debug_render.name
     assert manifest["sessions"]["files"] == [f"session/{slug}.dawproject", f"session/{slug}.rpp"]
     listed = {f["path"] for f in manifest["files"]}
     assert set(manifest["sessions"]["files"]) <= listed
@@ -107,10 +107,10 @@ def test_the_render_writes_both_sessions_listed_in_its_manifest(demo_render: Pat
 
 
 def test_dawproject_holds_tempo_tracks_clips_notes_and_markers(
-    demo_render: Path, project_schema: xmlschema.XMLSchema
+    debug_render: Path, project_schema: xmlschema.XMLSchema
 ) -> None:
-    manifest, slug = _manifest(demo_render), demo_render.name
-    project, container = _dawproject(demo_render / "session" / f"{slug}.dawproject", project_schema)
+    manifest, slug = _manifest(debug_render), debug_render.name
+    project, container = _dawproject(debug_render / "session" / f"{slug}.dawproject", project_schema)
     assert float(project.find("./Transport/Tempo").get("value")) == BPM  # type: ignore[union-attr]
     signature = project.find("./Transport/TimeSignature")
     assert (signature.get("numerator"), signature.get("denominator")) == ("4", "4")  # type: ignore[union-attr]
@@ -129,7 +129,7 @@ def test_dawproject_holds_tempo_tracks_clips_notes_and_markers(
         assert gain == pytest.approx(manifest["stems"][stem["name"]]["gain_db_applied"], abs=1e-6)
         assert float(channel.find("Pan").get("value")) == pytest.approx((stem["pan"] + 1) / 2)  # type: ignore[union-attr]
         assert channel.find("Mute").get("value") == "false" and channel.get("solo") == "false"  # type: ignore[union-attr]
-        info = sf.info(str(demo_render / "stems" / f"{stem['name']}.wav"))
+        info = sf.info(str(debug_render / "stems" / f"{stem['name']}.wav"))
         seconds = info.frames / info.samplerate
         clip = lanes[track.get("id")].find("./Clips/Clip")
         assert float(clip.get("time")) == 0.0  # type: ignore[union-attr, arg-type]
@@ -142,9 +142,9 @@ def test_dawproject_holds_tempo_tracks_clips_notes_and_markers(
         ]  # type: ignore[union-attr]
         assert warps == [(0.0, 0.0), (pytest.approx(seconds / SECONDS_PER_BEAT), pytest.approx(seconds))]
         embedded = audio.find("File").get("path")  # type: ignore[union-attr]
-        assert container.read(embedded) == (demo_render / "stems" / f"{stem['name']}.wav").read_bytes()
+        assert container.read(embedded) == (debug_render / "stems" / f"{stem['name']}.wav").read_bytes()
         notes = _dp_notes(lanes[tracks[f"{stem['name']} (MIDI)"].get("id")])
-        _same_notes(notes, _mid_notes(demo_render / "midi" / f"{stem['name']}.mid"), 1e-6)
+        _same_notes(notes, _mid_notes(debug_render / "midi" / f"{stem['name']}.mid"), 1e-6)
     reference = tracks["mix (reference)"].find("./Channel/Mute")
     assert reference.get("value") == "true"  # type: ignore[union-attr]
     files = {f.get("path") for f in project.iter("File")}
@@ -156,9 +156,9 @@ def test_dawproject_holds_tempo_tracks_clips_notes_and_markers(
     assert markers == [("intro", 0.0), ("groove", 4 * 4.0)]  # sections start at bars 1 and 5
 
 
-def test_reaper_project_holds_tempo_tracks_items_notes_and_markers(demo_render: Path) -> None:
-    manifest, slug = _manifest(demo_render), demo_render.name
-    path = demo_render / "session" / f"{slug}.rpp"
+def test_reaper_project_holds_tempo_tracks_items_notes_and_markers(debug_render: Path) -> None:
+    manifest, slug = _manifest(debug_render), debug_render.name
+    path = debug_render / "session" / f"{slug}.rpp"
     project = _reaper(path)
     assert project.find("TEMPO")[1:] == ["120.0", "4", "4"]
     stems = [s["name"] for s in manifest["arrangement"]["stems"]]
@@ -174,28 +174,28 @@ def test_reaper_project_holds_tempo_tracks_items_notes_and_markers(demo_render: 
         )
         assert pan == pytest.approx(stem["pan"]) and track.find("MUTESOLO")[1:3] == ["0", "0"]
         item = track.find("ITEM")
-        info = sf.info(str(demo_render / "stems" / f"{stem['name']}.wav"))
+        info = sf.info(str(debug_render / "stems" / f"{stem['name']}.wav"))
         assert float(item.find("POSITION")[1]) == 0.0
         assert float(item.find("LENGTH")[1]) == pytest.approx(info.frames / info.samplerate, abs=1e-6)
         file = item.find("SOURCE").find("FILE")[1]
         assert (
             not Path(file).is_absolute()
-            and (path.parent / file).resolve() == demo_render / "stems" / f"{stem['name']}.wav"
+            and (path.parent / file).resolve() == debug_render / "stems" / f"{stem['name']}.wav"
         )
         midi = tracks[f"{stem['name']} (MIDI)"].find("ITEM").find("SOURCE")
-        _same_notes(_rpp_notes(midi), _mid_notes(demo_render / "midi" / f"{stem['name']}.mid"), TICK_S)
+        _same_notes(_rpp_notes(midi), _mid_notes(debug_render / "midi" / f"{stem['name']}.mid"), TICK_S)
     assert tracks["mix (reference)"].find("MUTESOLO")[1] == "1"
     markers = [(m[3], float(m[2])) for m in project.findall("MARKER")]
     assert markers == [("intro", 0.0), ("groove", 4 * 4 * SECONDS_PER_BEAT)]
 
 
-def test_drums_play_on_channel_10_and_pitched_stems_carry_their_gm_program(demo_render: Path) -> None:
-    project = _reaper(demo_render / "session" / f"{demo_render.name}.rpp")
+def test_drums_play_on_channel_10_and_pitched_stems_carry_their_gm_program(debug_render: Path) -> None:
+    project = _reaper(debug_render / "session" / f"{debug_render.name}.rpp")
     tracks = {t.find("NAME")[1]: t for t in project.findall("TRACK")}
     drums = [int(e[2], 16) for e in tracks["drums (MIDI)"].find("ITEM").find("SOURCE").findall("E")]
     assert drums and all(status & 0x0F == 9 for status in drums)
     bass = tracks["bass (MIDI)"].find("ITEM").find("SOURCE").findall("E")
-    program = pretty_midi.PrettyMIDI(str(demo_render / "midi" / "bass.mid")).instruments[0].program
+    program = pretty_midi.PrettyMIDI(str(debug_render / "midi" / "bass.mid")).instruments[0].program
     assert bass[0][2:4] == ["c0", f"{program:02x}"] and program == 33  # GM 34, electric bass (finger)
 
 
@@ -203,9 +203,9 @@ def test_drums_play_on_channel_10_and_pitched_stems_carry_their_gm_program(demo_
 
 
 @pytest.fixture
-def copied(demo_render: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / demo_render.name
-    shutil.copytree(demo_render, folder)
+def copied(debug_render: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / debug_render.name
+    shutil.copytree(debug_render, folder)
     shutil.rmtree(folder / "session")
     return folder
 
@@ -219,17 +219,17 @@ def _on_disk(folder: Path) -> set[str]:
 
 
 def test_export_writes_what_the_render_wrote_and_keeps_the_manifest_true(
-    demo_render: Path, copied: Path, capsys: pytest.CaptureFixture[str]
+    debug_render: Path, copied: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["export", str(copied), "--format", "reaper"]) == 0
     assert (copied / "session" / f"{copied.name}.rpp").read_bytes() == (
-        demo_render / "session" / f"{demo_render.name}.rpp"
+        debug_render / "session" / f"{debug_render.name}.rpp"
     ).read_bytes()
     assert not (copied / "session" / f"{copied.name}.dawproject").exists()
     assert main(["export", str(copied)]) == 0
     assert zipfile.ZipFile(copied / "session" / f"{copied.name}.dawproject").read(
         "project.xml"
-    ) == zipfile.ZipFile(demo_render / "session" / f"{demo_render.name}.dawproject").read("project.xml")
+    ) == zipfile.ZipFile(debug_render / "session" / f"{debug_render.name}.dawproject").read("project.xml")
     listed = {f["path"] for f in _manifest(copied)["files"]}
     assert listed == _on_disk(copied)
     assert "Traceback" not in capsys.readouterr().err
@@ -433,15 +433,15 @@ def _provenance(manifest: dict[str, Any]) -> str:
     return Licenses.from_json(manifest["licenses"]).note()
 
 
-def test_both_sessions_carry_the_provenance_note(demo_render: Path) -> None:
-    note = _provenance(_manifest(demo_render))
+def test_both_sessions_carry_the_provenance_note(debug_render: Path) -> None:
+    note = _provenance(_manifest(debug_render))
     assert "debug-melody (generation, MIT)" in note and "basic-pitch (transcription, Apache-2.0)" in note
-    container = zipfile.ZipFile(demo_render / "session" / f"{demo_render.name}.dawproject")
+    container = zipfile.ZipFile(debug_render / "session" / f"{debug_render.name}.dawproject")
     meta = xmlschema.XMLSchema(str(XSD / "MetaData.xsd")).to_dict(
         container.read("metadata.xml").decode("utf-8")
     )
-    assert meta["Title"] == "Demo Groove" and meta["Comment"] == note  # type: ignore[index]
-    notes = _reaper(demo_render / "session" / f"{demo_render.name}.rpp").find("NOTES")
+    assert meta["Title"] == "Debug Groove" and meta["Comment"] == note  # type: ignore[index]
+    notes = _reaper(debug_render / "session" / f"{debug_render.name}.rpp").find("NOTES")
     assert notes.attrib == ["0", "2"] and notes.children == [f"|{note}"]  # REAPER's project notes
 
 
