@@ -18,19 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from flows.pipeline import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST, AlbumManifest, TrackManifest
-from flows.schema import Arrangement, slugify
+from flows.schema import Arrangement, Note, slugify
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
 
-def _load(file: str, seed: int | None = None) -> Arrangement:
-    from flows.schema import load_arrangement
+def _load(file: str, seed: int | None = None, notes: list[Note] | None = None) -> Arrangement:
+    """The arrangement in ``file``; its notes are added to ``notes`` when given."""
+    from flows.schema import read_arrangement
 
-    arrangement = load_arrangement(Path(file))
+    loaded = read_arrangement(Path(file))
+    arrangement = loaded.arrangement
     if seed is not None:
         arrangement = arrangement.model_copy(update={"seed": seed})
+    if notes is not None:
+        notes.extend(loaded.notes)
     return arrangement
+
+
+def _print_notes(args: argparse.Namespace, notes: Sequence[Note]) -> None:
+    """Notes go to stderr as FILE:LINE:COL: note: lines, as compilers print warnings; --quiet leaves them out."""
+    if not args.quiet:
+        for note in notes:
+            print(note, file=sys.stderr)
 
 
 def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
@@ -40,16 +51,18 @@ def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
         print(text)
 
 
-def _validate_file(file: str) -> str:
+def _validate_file(file: str, notes: list[Note]) -> str:
     """Run the checks ``render`` runs on an arrangement, or on an album (a mapping with ``tracks:``) and each of
-    its tracks; returns what to add to "ok"."""
-    from flows.schema import is_album_file, load_album
+    its tracks; returns what to add to "ok", and adds the notes on them to ``notes``."""
+    from flows.schema import is_album_file, read_album
 
     if is_album_file(Path(file)):
-        _, tracks = load_album(Path(file))
+        loaded = read_album(Path(file))
+        tracks = loaded.tracks
         found = f" (album of {len(tracks)} track{'s' if len(tracks) > 1 else ''})"
+        notes.extend(loaded.notes)
     else:
-        tracks = [_load(file)]
+        tracks = [_load(file, notes=notes)]
         found = ""
     return found + "".join(f"\n  model {line}" for line in _local_models(tracks))
 
@@ -57,9 +70,10 @@ def _validate_file(file: str) -> str:
 def _local_models(tracks: list[Any]) -> list[str]:
     """What the local checkpoint folders that ``tracks`` use hold (read from their config.json)."""
     from stems.musicgen.models import describe_model, is_local_checkpoint
+    from stems.score import SKETCH_MODEL
 
     names = dict.fromkeys(t.stem_model(s) for t in tracks for s in t.stems)
-    return [describe_model(name) for name in names if is_local_checkpoint(name)]
+    return [describe_model(n) for n in names if n != SKETCH_MODEL and is_local_checkpoint(n)]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -67,8 +81,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     status = EXIT_OK
     for file in args.files:
+        notes: list[Note] = []
         try:
-            found = _validate_file(file)
+            found = _validate_file(file, notes)
         except SchemaError as err:
             for problem in err.problems:
                 print(problem, file=sys.stderr)
@@ -76,14 +91,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         else:
             if not args.quiet:
                 print(f"{file}: ok{found}")
+            _print_notes(args, notes)
     return status
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from flows.cli.settings import apply_prefect_defaults
-    from flows.pipeline import preflight
+    from flows.cli.settings import apply_prefect_defaults, claim_stop_signals
+    from flows.pipeline import check_render_folder, preflight, refuse_running_album
 
-    arrangement = _load(args.file, args.seed)
+    claim_stop_signals()
+    notes: list[Note] = []
+    arrangement = _load(args.file, args.seed, notes)
+    _print_notes(args, notes)
     folder = Path(args.output) / slugify(arrangement.title)
     plan = preflight.check(arrangement, args.only, weights=not args.dry_run, folder=folder)
     if args.dry_run:
@@ -92,6 +111,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from stems.audio import ensure_folder
 
     ensure_folder(args.output)
+    refuse_running_album(args.output)  # the refusals that need no Prefect, before Prefect starts
+    check_render_folder(folder, args.force)
     apply_prefect_defaults()
     from flows.cli.console import render_progress
     from flows.orchestration import render_arrangement
@@ -110,11 +131,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_album_render(args: argparse.Namespace) -> int:
-    from flows.cli.settings import apply_prefect_defaults
-    from flows.schema import load_album
+    from flows.cli.settings import apply_prefect_defaults, claim_stop_signals
+    from flows.schema import read_album, track_slug
 
-    album, tracks = load_album(Path(args.album))
-    from flows.pipeline import preflight
+    claim_stop_signals()
+    loaded = read_album(Path(args.album))
+    album, tracks = loaded.album, loaded.tracks
+    _print_notes(args, loaded.notes)
+    from flows.pipeline import check_render_folder, preflight
 
     plans = [preflight.check(track, weights=not args.dry_run) for track in tracks]
     if args.dry_run:
@@ -125,6 +149,11 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
     from stems.audio import ensure_folder
 
     ensure_folder(args.output)
+    # The refusals that need no Prefect, before Prefect starts.
+    folder = Path(args.output) / slugify(album.title)
+    check_render_folder(folder, args.force, ALBUM_MANIFEST)
+    for i, track in enumerate(tracks):
+        check_render_folder(folder / track_slug(album, i, track), args.force, manifest=None)
     apply_prefect_defaults()
     from flows.cli.console import render_progress
     from flows.orchestration import render_album
@@ -151,6 +180,7 @@ def _cmd_album_schedule(args: argparse.Namespace) -> int:
     from flows.orchestration import schedule
 
     plan = schedule.make_schedule(Path(args.album), args.cron, args.timezone, args.output, args.name)
+    schedule.check_server(args.pool)  # a server that keeps running, and the pool: before anything is made
     if args.pool:
         names = schedule.deploy_to_pool(plan, args.pool)
         _emit(
@@ -218,26 +248,53 @@ def _analysis_text(a: Any) -> str:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from stems.conform.files import analyze_file
+    from stems.conform.files import analyze_file, chords_file
 
     analysis = analyze_file(
         Path(args.audio), bpm_hint=args.bpm, beats_per_bar=args.time_signature, instrument=args.instrument
     )
-    _emit(args, {"audio": args.audio, **analysis.to_dict()}, _analysis_text(analysis))
+    result, text = {"audio": args.audio, **analysis.to_dict()}, _analysis_text(analysis)
+    if args.chords:
+        chords = chords_file(Path(args.audio), analysis.beats, analysis.tuning_cents)
+        result["chords"] = [{"time": c.time, "end": c.end, "chord": c.label} for c in chords]
+        text += "\n" + _chords_text(chords, args.time_signature)
+    _emit(args, result, text)
     return EXIT_OK
 
 
+def _chords_text(chords: Sequence[Any], beats_per_bar: int) -> str:
+    """One line per bar of the recognised beats: its start and each beat's chord (``-``: the beat before's)."""
+    if not chords:
+        return "chords    none (no beats found)"
+    lines, last = [], None
+    for bar in range(0, len(chords), beats_per_bar):
+        cells: list[str] = []
+        for chord in chords[bar : bar + beats_per_bar]:
+            cells.append("-" if chord.label == last and cells else chord.label)
+            last = chord.label
+        lines.append(f"chords    {chords[bar].time:7.2f} s  " + " ".join(f"{c:6}" for c in cells).rstrip())
+    return "\n".join(lines)
+
+
 def _cmd_conform(args: argparse.Namespace) -> int:
+    from mixing.export import export_file, format_for_path
     from stems.audio import check_output_file
-    from stems.conform.files import conform_file
+    from stems.conform.files import OUTPUT_BIT_DEPTH, conform_file
     from stems.errors import AudioInputError
 
     audio = Path(args.audio)
     default = audio.with_name(audio.stem + ".conformed.wav")
     out = Path(args.output) if args.output else default
     check_output_file(out, _example(out, default))
+    fmt = format_for_path(out)  # .wav, .flac or .mp3 as the suffix says; anything else refused before work
     result = conform_file(
-        audio, out, bpm=args.bpm, beats_per_bar=args.time_signature, key=args.key, instrument=args.instrument
+        audio,
+        out,
+        bpm=args.bpm,
+        beats_per_bar=args.time_signature,
+        key=args.key,
+        instrument=args.instrument,
+        export=lambda src, dst: export_file(src, dst, fmt, OUTPUT_BIT_DEPTH[fmt]),
     )
     if not result.applied:
         raise AudioInputError(f"{audio}: not conformed, {result.reason}; nothing written")
@@ -473,10 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "analyze",
-        help="tempo, beats, downbeat, key and tuning of any audio file",
+        help="tempo, beats, downbeat, key and tuning of any audio file (and its chords)",
         formatter_class=fmt,
         epilog="examples:\n  musicmaker analyze bass.wav\n"
-        "  musicmaker analyze mix.wav --bpm 120 --json   # beats at the level nearest 120",
+        "  musicmaker analyze mix.wav --bpm 120 --json   # beats at the level nearest 120\n"
+        "  musicmaker analyze mix.wav --bpm 120 --chords # a major or minor triad per beat (N: none)",
     )
     p.add_argument("audio", metavar="AUDIO")
     p.add_argument(
@@ -488,6 +546,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         metavar="N/D",
         help="its numerator is the beats per bar the downbeat is found with (default 4/4)",
+    )
+    p.add_argument(
+        "--chords",
+        action="store_true",
+        help="recognise a major or minor triad on every beat (chroma of an approximate note transcription "
+        "against chord templates, smoothed; README: measured on Bach chorales)",
     )
     _add_instrument_flag(p)
     _add_output_flags(p)
@@ -516,7 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="beats per bar of the grid (default 4/4)",
     )
     p.add_argument("--key", help='retune toward this key, e.g. "A minor" (default: no retuning)')
-    p.add_argument("-o", "--output", help="output WAV (default: AUDIO.conformed.wav)")
+    p.add_argument(
+        "-o", "--output", help="output .wav (float), .flac (24-bit) or .mp3 (default: AUDIO.conformed.wav)"
+    )
     _add_instrument_flag(p)
     _add_output_flags(p)
     p.set_defaults(func=_cmd_conform)

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from stems.audio import Audio, check_finite, convert_audio
+from stems.conform.analysis import ANALYSIS_RATE
 
 Quality = Literal["maj", "min"]
 QUALITIES: tuple[Quality, ...] = ("maj", "min")
@@ -29,7 +30,7 @@ PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 NO_CHORD = "N"  # the MIREX / Harte label for no chord
 TRIAD_INTERVALS: dict[Quality, tuple[int, int, int]] = {"maj": (0, 4, 7), "min": (0, 3, 7)}
 
-RATE = 22_050  # librosa's default analysis rate, as the beat analysis uses
+RATE = ANALYSIS_RATE  # librosa's default rate, as the beat analysis uses: one decode serves both
 HOP = 2048  # 93 ms: several frames per beat up to 200 bpm; a multiple of 2**6 for a 7-octave CQT
 CHUNK_S = 60.0  # seconds of audio per CQT call (plus MARGIN_S each side): bounds memory on long stems
 TUNING_S = 30.0  # seconds the tuning is estimated on (librosa keeps their whole spectrogram: ~60 MB)

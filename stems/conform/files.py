@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from stems.audio import read_audio, write_wav
-from stems.conform.analysis import analyze
-from stems.conform.apply import conform
+import numpy as np
+
+from stems.audio import AtomicWriter, Audio, AudioInfo
+from stems.conform.analysis import ANALYSIS_RATE, analyze_signal
+from stems.conform.apply import Placement, decide, left_as_is, placement, verdict
+from stems.conform.chords import BeatChord
 from stems.conform.keys import parse_key
 from stems.conform.records import Analysis, ConformResult, Grid
-from stems.conform.warp import require_rubberband
+from stems.conform.warp import require_rubberband, stretch_file
 from stems.instruments import DRUM_FAMILY, resolve_instrument
+from stems.streaming import checked_info, file_blocks, mono_signal, placed, write_float_wav
+
+# What ``musicmaker conform -o`` writes for each suffix (``mixing.export``'s formats): a float WAV keeps the
+# stretcher's output exactly, FLAC holds at most 24 bits, and MP3 has no bit depth (the exporter ignores it).
+OUTPUT_BIT_DEPTH: dict[str, int | str] = {"wav": "float", "flac": 24, "mp3": 24}
 
 
 def _family(instrument: str | None) -> str | None:
@@ -21,8 +32,26 @@ def _family(instrument: str | None) -> str | None:
 def analyze_file(
     path: Path, *, bpm_hint: float | None = None, beats_per_bar: int = 4, instrument: str | None = None
 ) -> Analysis:
+    """Analyse the audio at ``path`` read in blocks: only its mono signal at the analysis rate is kept, in a
+    temporary file, and every feature is computed a chunk at a time (memory does not grow with length)."""
     family = _family(instrument)
-    return analyze(read_audio(path), bpm_hint=bpm_hint, beats_per_bar=beats_per_bar, family=family)
+    info = checked_info(path)
+    with mono_signal(path, ANALYSIS_RATE) as signal:
+        return analyze_signal(
+            signal, info.duration, bpm_hint=bpm_hint, beats_per_bar=beats_per_bar, family=family
+        )
+
+
+def chords_file(
+    path: Path, beats: Sequence[float], tuning_cents: float | None = None
+) -> tuple[BeatChord, ...]:
+    """The chord of every beat of ``beats`` in the audio at ``path`` (``stems.conform.chords``), from its mono
+    signal at the analysis rate (the chord spectrum is computed a chunk at a time)."""
+    from stems.conform.chords import recognize_chords
+
+    with mono_signal(path, ANALYSIS_RATE) as signal:
+        mono = signal.segment(0, signal.length)
+    return recognize_chords(Audio(mono[None, :], ANALYSIS_RATE), beats, tuning_cents)
 
 
 def conform_file(
@@ -33,20 +62,61 @@ def conform_file(
     beats_per_bar: int = 4,
     key: str | None = None,
     instrument: str | None = None,
+    export: Callable[[Path, Path], object] | None = None,
 ) -> ConformResult:
     """Conform the audio at ``path`` to ``bpm`` (bar 1 after the input's lead-in), retuned toward ``key``
-    when one is given (never a drum ``instrument``), and write it to ``out`` when something was done (input
-    rate, channels and float WAV).
+    when one is given (never a drum ``instrument``), and write it to ``out`` when something was done.
+
+    The file is streamed (issue 22): it is analysed through its mono signal in a temporary file, Rubber Band
+    warps a float WAV copy file to file, the output is placed on the grid a block at a time and analysed the
+    same way, so memory does not grow with the file's length. The conformed float WAV (input rate and
+    channels) goes to ``out`` through ``export(float_wav, out)`` (default: copied as it is). The result's
+    ``audio`` holds no samples: they are in ``out``.
     """
     if key is not None:
         parse_key(key)  # a typo in --key is the user's to fix before any work
     family = _family(instrument)
     require_rubberband()
-    audio = read_audio(path)
+    info = checked_info(path)
     grid = Grid(bpm=bpm, beats_per_bar=beats_per_bar, duration=None, key=key, origin=None)
-    result = conform(
-        audio, grid, tempo=True, key=key is not None, pitched=family != DRUM_FAMILY, family=family
-    )
-    if result.applied:
-        write_wav(out, result.audio)
+    before = _analysis(path, grid, family)
+    pitched = family != DRUM_FAMILY
+    decision = decide(before, info.duration, grid, tempo=True, key=key is not None, pitched=pitched)
+    empty = Audio(np.zeros((info.channels, 0), dtype=np.float32), info.sample_rate)
+    if decision.as_is is not None:
+        return left_as_is(empty, grid, before, decision.as_is)
+    with tempfile.TemporaryDirectory(prefix="musicmaker-conform-") as tmp:
+        done = Path(tmp, "conformed.wav")
+        where = placement(info.duration, info.sample_rate, grid, decision.tmap)
+        _render(info, where, decision.plan.cents, done)
+        result = verdict(empty, grid, before, _analysis(done, grid, family), decision)
+        if isinstance(result, str):
+            return left_as_is(empty, grid, before, result)
+        (export or _copy)(done, out)
     return result
+
+
+def _analysis(path: Path, grid: Grid, family: str | None) -> Analysis:
+    info = checked_info(path)
+    with mono_signal(path, ANALYSIS_RATE) as signal:
+        return analyze_signal(
+            signal, info.duration, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family
+        )
+
+
+def _render(info: AudioInfo, where: Placement, cents: float, out: Path) -> None:
+    """The in-memory ``apply._render`` from file to file: a float WAV copy of the input (the samples
+    ``read_audio`` gives) through Rubber Band, then placed on the grid into ``out``."""
+    rate, channels = info.sample_rate, info.channels
+    folder = out.parent
+    wav_in, stretched = folder / "input.wav", folder / "stretched.wav"
+    write_float_wav(wav_in, rate, channels, file_blocks(info.path))
+    stretch_file(wav_in, stretched, rate, where.source, where.target, cents=cents)
+    wav_in.unlink()
+    write_float_wav(out, rate, channels, placed(file_blocks(stretched), channels, where.start, where.length))
+    stretched.unlink()
+
+
+def _copy(src: Path, dst: Path) -> None:
+    with AtomicWriter(dst) as tmp:
+        shutil.copyfile(src, tmp)
