@@ -14,7 +14,9 @@ from typing import Any
 from flows.pipeline import generation, licenses, stages
 from flows.schema.checks import Issue, Loc
 from flows.schema.models import Arrangement, Stem
+from flows.schema.score import is_sketch
 from stems.errors import UserInputError
+from stems.score import SKETCH_MODEL, is_midi_file
 from stems.separation.catalog import MODEL_SOURCES
 
 
@@ -22,6 +24,9 @@ def render_issues(arrangement: Arrangement) -> list[Issue]:
     """Every problem a render of ``arrangement`` would meet before (or instead of) making sound; each once."""
     issues: list[Issue] = _band_issues(arrangement)
     for index, stem in enumerate(arrangement.stems):
+        if is_sketch(arrangement, stem):  # no model, no audio input: the schema's rules (flows.schema.score)
+            issues += _settings_issues(index, stem)
+            continue
         issues += [] if stem.from_band else _generation_issues(arrangement, index, stem)
         issues += _separation_issues(arrangement, index, stem)
         issues += _melody_stems_issues(arrangement, index, stem)
@@ -62,6 +67,8 @@ def _generation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
     label = f"stem {stem.name!r}"
 
     def melody() -> None:
+        if _midi_melody(arrangement, stem):  # read when the schema checked the field; no audio to decode
+            return
         audio = generation.melody_audio(arrangement, stem, None, info.takes_melody)
         if audio is not None:
             check_melody(audio, label, arrangement.duration, arrangement.melody_loop)
@@ -75,6 +82,12 @@ def _generation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
     return _attempt(melody_loc, melody) + _attempt((*where, "continuation"), continuation)
 
 
+def _midi_melody(arrangement: Arrangement, stem: Stem) -> bool:
+    """Whether the melody file that would guide ``stem`` is MIDI (its own, else the arrangement's)."""
+    source = None if stem.follow else stem.melody or arrangement.melody
+    return source is not None and is_midi_file(source)
+
+
 def _band_issues(arrangement: Arrangement) -> list[Issue]:
     """The band take's model and melody, like a stem's, and a split model that has every band stem's source."""
     from stems.musicgen.models import model_info
@@ -83,6 +96,8 @@ def _band_issues(arrangement: Arrangement) -> list[Issue]:
     if arrangement.band is None or not any(s.from_band for s in arrangement.stems):
         return []
     take = generation.band_take(arrangement)
+    if arrangement.stem_model(take) == SKETCH_MODEL:  # the schema refuses it (flows.schema.score)
+        return []
     model_loc: Loc = ("band", "model") if arrangement.band.model else ("model",)
     issues = _attempt(model_loc, lambda: model_info(arrangement.stem_model(take)))
     if not issues:
@@ -117,7 +132,7 @@ def _separation_issues(arrangement: Arrangement, index: int, stem: Stem) -> list
 
 def _melody_stems_issues(arrangement: Arrangement, index: int, stem: Stem) -> list[Issue]:
     """The separation model must have every source ``melody_stems`` keeps, and must not keep them all."""
-    if stem.follow or (stem.melody is None and arrangement.melody is None):
+    if stem.follow or (stem.melody is None and arrangement.melody is None) or _midi_melody(arrangement, stem):
         return []
     loc: Loc = (
         ("stems", index, "melody_stems")

@@ -13,6 +13,8 @@ from typing import Any
 from flows.pipeline import band, generation, stages
 from flows.pipeline.paths import RenderPaths
 from flows.schema.models import Arrangement, Stem
+from flows.schema.score import is_sketch
+from stems.score import SKETCH_MODEL, is_midi_file
 from stems.separation.catalog import DEBUG_SOURCES
 
 
@@ -33,12 +35,17 @@ def check_weights(generation_models: set[str], separation_models: set[str]) -> N
         raise ModelUnavailableError("; ".join(missing))
 
 
-def check_tools(stems: list[Stem]) -> None:
-    """Programs a render runs besides Python: Rubber Band for stems that conform (before any model loads)."""
+def check_tools(stems: list[Stem], arrangement: Arrangement | None = None) -> None:
+    """Programs a render runs besides Python: Rubber Band for stems that conform, FluidSynth and its soundfont
+    for sketch stems, which are on the grid and in key as played (before any model loads)."""
     from stems.conform.warp import require_rubberband
+    from stems.score import check_sketch_tools
 
-    if any(s.conform.tempo or s.conform.key for s in stems):
+    sketch = [s for s in stems if arrangement is not None and is_sketch(arrangement, s)]
+    if any((s.conform.tempo or s.conform.key) and s not in sketch for s in stems):
         require_rubberband()
+    if sketch:
+        check_sketch_tools()
 
 
 def check(
@@ -57,7 +64,11 @@ def check(
 
     stems = generation.render_stems(arrangement, only, RenderPaths(folder or Path("."), ""))
     batches = []
+    sketch: list[str] = []
     for model, names in generation.generation_batches(arrangement, stems):
+        if model == SKETCH_MODEL:  # played by FluidSynth: no model, no weights, no batch
+            sketch += names
+            continue
         batches.append(
             {
                 "model": model,
@@ -78,7 +89,7 @@ def check(
     separation_models |= {m for m in (_melody_separation(arrangement, s) for s in take) if m is not None}
     if weights:
         check_weights({str(b["model"]) for b in batches}, separation_models)
-        check_tools(stems)
+        check_tools(stems, arrangement)
     windows = plan_windows(arrangement.duration, arrangement.generation.extend_stride)
     spans = generation.section_spans(arrangement)
     return {
@@ -90,6 +101,7 @@ def check(
         ],
         "sections": [{"name": s.name, "start": s.start, "end": s.end, "prompt": s.prompt} for s in spans],
         "band": band_plan,
+        "sketch": sketch,
         "stems": {
             s.name: {
                 "model": arrangement.stem_model(s),
@@ -126,8 +138,10 @@ def _melody_separation(arrangement: Arrangement, stem: Stem) -> str | None:
     from stems.musicgen.models import model_info
 
     model = arrangement.stem_model(stem)
-    has_melody = stem.melody is not None or arrangement.melody is not None
-    if stem.follow or not has_melody or not model_info(model).takes_melody:
+    melody = stem.melody or arrangement.melody
+    if stem.follow or melody is None or is_midi_file(melody) or is_sketch(arrangement, stem):
+        return None  # a MIDI melody's notes need no Demucs
+    if not model_info(model).takes_melody:
         return None
     keep = generation.melody_stems(arrangement, stem)
     return generation.melody_separation_model(arrangement, keep) if keep else None
@@ -178,14 +192,17 @@ def describe(plan: dict[str, Any]) -> str:
             f"  batch {i}: {batch['model']} ({batch['params_m']:g}M params, {memory})"
             f" -> {', '.join(batch['stems'])}\n    {batch['about']}"
         )
-    lines.append("Estimated generation time (model loading not included):")
-    lines += _time_lines(plan["batches"])
+    if plan["batches"]:
+        lines.append("Estimated generation time (model loading not included):")
+        lines += _time_lines(plan["batches"])
     for w in plan["windows"]:
         lines.append(
             f"  window {w['index']}: {w['start']:.1f}-{w['end']:.1f} s (new audio from {w['new_start']:.1f} s)"
         )
     for s in plan["sections"]:
         lines.append(f"  section {s['name']}: {s['start']:.1f}-{s['end']:.1f} s  {s['prompt']}")
+    if plan["sketch"]:
+        lines.append(f"  sketch (FluidSynth, no model): {', '.join(plan['sketch'])}")
     if plan["band"]:
         split = ", ".join(f"{name} ({source})" for name, source in plan["band"]["stems"].items())
         lines.append(

@@ -5,13 +5,24 @@ The lowest layer of ``flows``: it imports ``stems`` and ``mixing`` catalogs, nev
 
 from __future__ import annotations
 
-from flows.schema.album import Album, AlbumTrack, album_json_schema, is_album_file, load_album, track_slug
+from flows.schema.album import (
+    Album,
+    AlbumTrack,
+    LoadedAlbum,
+    album_json_schema,
+    is_album_file,
+    load_album,
+    read_album,
+    track_slug,
+)
 from flows.schema.checks import BAND, Issue, Loc
-from flows.schema.errors import Problem, SchemaError, format_field
+from flows.schema.errors import Note, Problem, SchemaError, format_field
 from flows.schema.loader import (
+    LoadedArrangement,
     arrangement_json_schema,
     load_arrangement,
     parse_arrangement,
+    read_arrangement,
     render_checks,
     validate_document,
 )
@@ -44,9 +55,12 @@ __all__ = [
     "Generation",
     "Issue",
     "Loc",
+    "LoadedAlbum",
+    "LoadedArrangement",
     "MAX_SEED",
     "MasterSettings",
     "Midi",
+    "Note",
     "Problem",
     "SchemaError",
     "Section",
@@ -60,6 +74,8 @@ __all__ = [
     "load_arrangement",
     "parse_arrangement",
     "parse_time_signature",
+    "read_album",
+    "read_arrangement",
     "render_checks",
     "slugify",
     "track_slug",

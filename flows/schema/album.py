@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, GetJsonSchemaHandler, field_validator, model_validator
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 
-from flows.schema.errors import Problem, SchemaError, format_field
-from flows.schema.loader import render_checks, require_mapping, validate_document
+from flows.schema.errors import Note, Problem, SchemaError, format_field
+from flows.schema.loader import arrangement_notes, render_checks, require_mapping, validate_document
 from flows.schema.models import (
     SLUG_PATTERN,
     Arrangement,
@@ -31,7 +31,7 @@ from flows.schema.models import (
     TruePeak,
 )
 from flows.schema.slugs import slugify
-from flows.schema.yamlload import Loc, Position, YamlDocument, read_yaml_file
+from flows.schema.yamlload import Loc, YamlDocument, read_yaml_file
 from mixing.sequence import crossfade_problem
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK
 
@@ -140,21 +140,26 @@ class _MergedDocument(YamlDocument):
 
     files: Mapping[Loc, str] = field(default_factory=dict)
 
-    def problem(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
-        line, col = self.position(loc, key=key)
+    def problem(self, loc: Loc, message: str, *, key: bool = False, offset: int | None = None) -> Problem:
+        line, col = self.position(loc, key=key, offset=offset)
         file = next(
             (self.files[loc[:end]] for end in range(len(loc), -1, -1) if loc[:end] in self.files), self.file
         )
         return Problem(file, line, col, format_field(loc), message)
 
 
-def _subtree(doc: YamlDocument, prefix: Loc) -> tuple[dict[Loc, Position], dict[Loc, Position]]:
-    """The marks of ``doc`` under ``prefix``, re-rooted."""
+MarkT = TypeVar("MarkT")
 
-    def cut(marks: Mapping[Loc, Position]) -> dict[Loc, Position]:
-        return {loc[len(prefix) :]: pos for loc, pos in marks.items() if loc[: len(prefix)] == prefix}
 
-    return cut(doc.value_marks), cut(doc.key_marks)
+def _cut(marks: Mapping[Loc, MarkT], prefix: Loc) -> dict[Loc, MarkT]:
+    """The marks under ``prefix``, re-rooted."""
+    return {loc[len(prefix) :]: mark for loc, mark in marks.items() if loc[: len(prefix)] == prefix}
+
+
+def _subtree(doc: YamlDocument, prefix: Loc) -> YamlDocument:
+    """The part of ``doc`` under ``prefix`` (its marks re-rooted; the data is the caller's)."""
+    cut = _cut(doc.value_marks, prefix), _cut(doc.key_marks, prefix), _cut(doc.text_marks, prefix)
+    return YamlDocument(doc.file, None, *cut)
 
 
 def _merge(
@@ -165,13 +170,13 @@ def _merge(
     for key, value in track.data.items():
         both = isinstance(value, dict) and isinstance(data.get(key), dict)
         data[key] = {**data[key], **value} if both else value
-    d_values, d_keys = _subtree(album, ("defaults",))
-    t_values, t_keys = _subtree(track, prefix)
-    files = {loc: album.file for loc in d_values if loc}
-    files.update({loc: track.file for loc in t_values})
-    values, keys = {**d_values, **t_values}, {**d_keys, **t_keys}
-    values[()] = t_values.get((), (1, 1))
-    return _MergedDocument(track.file, data, values, keys, files)
+    shared, own = _subtree(album, ("defaults",)), _subtree(track, prefix)
+    files = {loc: album.file for loc in shared.value_marks if loc}
+    files.update({loc: track.file for loc in own.value_marks})
+    values, keys = {**shared.value_marks, **own.value_marks}, {**shared.key_marks, **own.key_marks}
+    values[()] = own.value_marks.get((), (1, 1))
+    texts = {**shared.text_marks, **own.text_marks}
+    return _MergedDocument(track.file, data, values, keys, texts, files)
 
 
 def _track_document(album_doc: YamlDocument, album: Album, index: int) -> tuple[YamlDocument, Loc, Path]:
@@ -182,18 +187,19 @@ def _track_document(album_doc: YamlDocument, album: Album, index: int) -> tuple[
     return album_doc, prefix, Path(album_doc.file).resolve().parent
 
 
-def _load_track(album_doc: YamlDocument, album: Album, index: int) -> Arrangement:
+def _load_track(album_doc: YamlDocument, album: Album, index: int) -> tuple[Arrangement, tuple[Note, ...]]:
     doc, prefix, base = _track_document(album_doc, album, index)
     if prefix:
-        doc = YamlDocument(doc.file, album.tracks[index].arrangement, doc.value_marks, doc.key_marks)
+        doc = replace(doc, data=album.tracks[index].arrangement)
     require_mapping(doc, Arrangement)  # a track file holding a text or a list has nothing to merge
     merged = _merge(album_doc, album.defaults, doc, prefix)
     if album.commercial_use and isinstance(merged.data, dict):  # the album's promise holds for every track
         merged = replace(merged, data={**merged.data, "commercial_use": True})
     arrangement = validate_document(merged, Arrangement, base, render_checks)
+    notes = arrangement_notes(merged, arrangement)
     return arrangement.model_copy(
         update={"source": album.tracks[index].path or Path(album_doc.file).resolve()}
-    )
+    ), notes
 
 
 def track_slug(album: Album, index: int, arrangement: Arrangement) -> str:
@@ -206,18 +212,37 @@ def is_album_file(path: Path) -> bool:
     return isinstance(data, dict) and "tracks" in data
 
 
+@dataclass(frozen=True)
+class LoadedAlbum:
+    """A valid album, its tracks, and the notes on them (in track order)."""
+
+    album: Album
+    tracks: list[Arrangement]
+    notes: tuple[Note, ...] = ()
+
+
 def load_album(path: Path) -> tuple[Album, list[Arrangement]]:
     """Read and validate an album and all its tracks; raises ``SchemaError`` listing every problem found."""
+    loaded = read_album(path)
+    return loaded.album, loaded.tracks
+
+
+def read_album(path: Path) -> LoadedAlbum:
+    """:func:`load_album`, with the notes on its tracks (``validate`` and ``album render`` print them)."""
     path = Path(path)
     doc = read_yaml_file(path)
     album = validate_document(doc, Album, path.parent).model_copy(update={"source": path.resolve()})
     problems: list[Problem] = []
     tracks: list[Arrangement] = []
+    notes: list[Note] = []
     for index in range(len(album.tracks)):
         try:
-            tracks.append(_load_track(doc, album, index))
+            track, track_notes = _load_track(doc, album, index)
         except SchemaError as err:
             problems.extend(err.problems)
+        else:
+            tracks.append(track)
+            notes.extend(track_notes)
     if problems:
         raise SchemaError(problems)
     seen: dict[str, int] = {}
@@ -237,7 +262,7 @@ def load_album(path: Path) -> tuple[Album, list[Arrangement]]:
         problems.append(doc.problem(("crossfade",), problem))
     if problems:
         raise SchemaError(problems)
-    return album, tracks
+    return LoadedAlbum(album, tracks, tuple(notes))
 
 
 def album_json_schema() -> dict[str, Any]:

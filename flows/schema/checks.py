@@ -7,6 +7,8 @@ line of that item; ``Arrangement``'s after-validator raises them when validating
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from stems.transcription.midi import tempo_problem
@@ -15,16 +17,37 @@ Loc = tuple[str | int, ...]
 Issue = tuple[Loc, str]
 
 
+@dataclass(frozen=True)
+class TextIssue:
+    """A problem inside a text value: ``offset`` is the 0-based character of the value it is about (a chord
+    symbol in a chart), so the loader can point at that character's own line and column."""
+
+    loc: Loc
+    message: str
+    offset: int
+
+
+AnyIssue = Issue | TextIssue
+
+
 # The rules read an arrangement through these views of ``flows.schema.models``' classes, so that the models can
 # import the rules without the rules importing the models (mypy checks that the models fit the views).
 class _Section(Protocol):
     @property
+    def name(self) -> str: ...
+    @property
     def bars(self) -> int: ...
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def chords(self) -> str | None: ...
 
 
 class _Band(Protocol):
     @property
     def prompt(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
 
 
 class Stem(Protocol):
@@ -35,7 +58,7 @@ class Stem(Protocol):
     @property
     def follow(self) -> str | None: ...
     @property
-    def melody(self) -> object: ...
+    def melody(self) -> Path | None: ...
     @property
     def from_(self) -> str | None: ...
     @property
@@ -44,6 +67,22 @@ class Stem(Protocol):
     def mute(self) -> bool: ...
     @property
     def solo(self) -> bool: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def midi(self) -> str | bool | None: ...
+    @property
+    def guide(self) -> bool: ...
+    @property
+    def melody_stems(self) -> Sequence[str] | None: ...
+    @property
+    def continuation(self) -> Path | None: ...
+    @property
+    def separate(self) -> str | None: ...
+    @property
+    def separation_model(self) -> str | None: ...
+    @property
+    def model_fields_set(self) -> set[str]: ...
 
 
 class Arrangement(Protocol):
@@ -63,6 +102,14 @@ class Arrangement(Protocol):
     def beats_per_bar(self) -> int: ...
     @property
     def beat_unit(self) -> int: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def chords(self) -> str | None: ...
+    @property
+    def melody(self) -> Path | None: ...
+    @property
+    def melody_stems(self) -> Sequence[str] | None: ...
     def stem(self, name: str) -> Stem: ...
 
 

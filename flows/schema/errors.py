@@ -39,6 +39,20 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col}: {self.field}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Note(Problem):
+    """Something a render will do that the writer may not expect (a chord chart cut to its section, a MIDI
+    melody read from its first track); it stops nothing: ``FILE:LINE:COL: note: field: message``."""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: note: {self.field}: {self.message}"
+
+    @classmethod
+    def at(cls, problem: Problem) -> Note:
+        """The note said where ``problem`` would have been."""
+        return cls(problem.file, problem.line, problem.col, problem.field, problem.message)
+
+
 def _one_line(text: str) -> str:
     if text.isprintable():
         return text

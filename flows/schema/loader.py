@@ -9,21 +9,31 @@ The validated model is plain data: it round-trips through ``model_dump(mode="jso
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from flows.schema.checks import Issue
-from flows.schema.errors import ROOT_FIELD, Problem, SchemaError, format_field
+from flows.schema.checks import AnyIssue, Issue, TextIssue
+from flows.schema.errors import ROOT_FIELD, Note, Problem, SchemaError, format_field
 from flows.schema.messages import describe, friendly_message, yaml_keys
 from flows.schema.models import (
     Arrangement,
 )
+from flows.schema.score import score_notes
 from flows.schema.yamlload import YamlDocument, parse_yaml, read_yaml_file
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LoadedArrangement:
+    """A valid arrangement and its notes: what a render will do that its writer may not expect."""
+
+    arrangement: Arrangement
+    notes: tuple[Note, ...] = ()
 
 
 def load_arrangement(path: Path) -> Arrangement:
@@ -31,6 +41,20 @@ def load_arrangement(path: Path) -> Arrangement:
     path = Path(path)
     document = read_yaml_file(path)
     return _with_source(validate_document(document, Arrangement, path.parent, render_checks), path)
+
+
+def read_arrangement(path: Path) -> LoadedArrangement:
+    """:func:`load_arrangement`, with the notes on the valid arrangement (``validate`` and ``render`` print them)."""
+    path = Path(path)
+    document = read_yaml_file(path)
+    arrangement = validate_document(document, Arrangement, path.parent, render_checks)
+    return LoadedArrangement(_with_source(arrangement, path), arrangement_notes(document, arrangement))
+
+
+def arrangement_notes(document: YamlDocument, arrangement: Arrangement) -> tuple[Note, ...]:
+    """The notes on a valid ``arrangement`` (``flows.schema.score.score_notes``) at their lines in ``document``."""
+    notes = [Note.at(document.problem(loc, message)) for loc, message in score_notes(arrangement)]
+    return tuple(sorted(notes, key=lambda note: (note.line, note.col)))
 
 
 def parse_arrangement(text: str, path: Path) -> Arrangement:
@@ -62,17 +86,25 @@ def validate_document(
     """Validate a parsed YAML document as ``model``, then run ``checks`` on the valid result; every problem
     carries the line of its YAML node."""
     require_mapping(document, model)
-    issues: list[Issue] = []  # filled by validators that pydantic cannot place on a line (cross-field rules)
+    issues: list[AnyIssue] = []  # filled by validators pydantic cannot place on a line (cross-field rules)
     context: dict[str, Any] = {"base_dir": base_dir.resolve(), "from_yaml": True, "issues": issues}
     try:
         validated = model.model_validate(document.data, context=context)
     except ValidationError as err:
         problems = [_problem(document, model, error) for error in err.errors()]
-        raise SchemaError(problems + [document.problem(loc, message) for loc, message in issues]) from None
+        raise SchemaError(problems + [issue_problem(document, issue) for issue in issues]) from None
     issues += checks(validated) if checks is not None else []
     if issues:
-        raise SchemaError([document.problem(loc, message) for loc, message in issues])
+        raise SchemaError([issue_problem(document, issue) for issue in issues])
     return validated
+
+
+def issue_problem(document: YamlDocument, issue: AnyIssue) -> Problem:
+    """A rule's issue at its place in ``document``: inside a text value for a :class:`TextIssue`."""
+    if isinstance(issue, TextIssue):
+        return document.problem(issue.loc, issue.message, offset=issue.offset)
+    loc, message = issue
+    return document.problem(loc, message)
 
 
 def _problem(document: YamlDocument, model: type[BaseModel], error: Any) -> Problem:
@@ -81,7 +113,13 @@ def _problem(document: YamlDocument, model: type[BaseModel], error: Any) -> Prob
     if error["type"] == "missing":  # point at the mapping that lacks the key, name the key in the field
         line, col = document.position(loc[:-1])
         return Problem(document.file, line, col, format_field(loc), message)
-    return document.problem(loc, message, key=error["type"] == "extra_forbidden")
+    offset = error.get("ctx", {}).get("offset")  # a chord symbol's place in its chart
+    return document.problem(
+        loc,
+        message,
+        key=error["type"] == "extra_forbidden",
+        offset=offset if isinstance(offset, int) else None,
+    )
 
 
 def require_mapping(document: YamlDocument, model: type[BaseModel]) -> None:

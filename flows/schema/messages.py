@@ -66,6 +66,9 @@ _SYNONYMS = {
     "quantise": "quantize",
 }
 _ANY_RANGE = "a value in range"
+# pydantic error types our validators raise with a finished message (and, in ``ctx``, where in the text)
+CHORD_CHART_ERROR = "chord_chart"
+_OWN_MESSAGES = {CHORD_CHART_ERROR}
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
@@ -89,6 +92,8 @@ def friendly_message(error: ErrorDetails, model: type[BaseModel]) -> str:
         return _length_message(kind, received, error.get("ctx", {}))
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
+    if kind in _OWN_MESSAGES:
+        return str(error["msg"])
     return f"{error['msg']} (received {describe(received)})"
 
 

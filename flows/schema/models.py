@@ -8,6 +8,7 @@ Cross-field rules live in ``flows.schema.checks`` and run in ``Arrangement``'s a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -23,9 +24,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-from flows.schema.checks import BAND, BAND_STEM_FORBIDDEN, cross_field_issues
+from flows.schema.checks import BAND, BAND_STEM_FORBIDDEN, AnyIssue, TextIssue, cross_field_issues
 from flows.schema.errors import format_field
+from flows.schema.messages import CHORD_CHART_ERROR
+from flows.schema.score import score_issues
 from flows.schema.slugs import slugify
 from mixing.formats import MP3_BITRATES, bitrate_problem, format_problem
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, LUFS_RANGE, TRUE_PEAK_RANGE
@@ -33,6 +37,7 @@ from stems.audio import not_a_regular_file
 from stems.errors import UserInputError
 from stems.instruments import GM_PROGRAM_FIRST, GM_PROGRAM_LAST, INSTRUMENT_FAMILIES, resolve_instrument
 from stems.musicgen.plan import MUSICGEN_WINDOW_S
+from stems.score import SKETCH_MODEL, ChordChartError, is_midi_file, parse_chart, read_midi_melody
 from stems.separation.catalog import DEFAULT_MODEL as DEFAULT_SEPARATION_MODEL
 from stems.transcription.settings import SETTING_RANGES
 
@@ -191,6 +196,44 @@ def _existing_file(value: Path, info: ValidationInfo) -> Path:
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 
 
+def _midi_melody(value: Path) -> Path:
+    """A MIDI melody is read now, so one without a pitched note is refused at its line, not in a render."""
+    if is_midi_file(value):
+        try:
+            read_midi_melody(value)
+        except UserInputError as err:
+            raise ValueError(str(err)) from None
+    return value
+
+
+MelodyFile = Annotated[Path, AfterValidator(_existing_file), AfterValidator(_midi_melody)]
+MELODY_DESCRIPTION = (
+    "audio whose chroma guides a melody model, or a MIDI file (.mid, .midi: its first pitched track) whose "
+    "notes guide it and which a lead's part plays"
+)
+
+
+def _chord_chart(value: str) -> str:
+    """A chart whose every symbol pychord reads (stems.score.parse_chart); the error keeps the symbol's offset
+    in the text (``ctx["offset"]``) so the loader points at the symbol itself."""
+    try:
+        parse_chart(value)
+    except ChordChartError as err:
+        raise PydanticCustomError(
+            CHORD_CHART_ERROR, "{message}", {"message": str(err), "offset": err.column, "symbol": err.symbol}
+        ) from None
+    return value
+
+
+ChordChart = Annotated[str, AfterValidator(_chord_chart)]
+CHORDS_EXAMPLE = "Em | C | G D | Am7 B7"
+CHORDS_DESCRIPTION = (
+    "chord chart: bars separated by '|', each one or more chord symbols separated by spaces that split the "
+    "bar's beats evenly (leftover beats to the first); the bars repeat in order to fill the section, and a "
+    "longer chart is cut; symbols: triads, 6, 7, maj7, m7, dim, aug, sus2/4, 9, slash basses (Em/G)"
+)
+
+
 def _model_name(value: str, info: ValidationInfo) -> str:
     """A model is a name (hub, debug, random:) or a local checkpoint folder; a folder next to the YAML file
     becomes its absolute path, as a relative melody file does (a hub name with no such folder stays a name)."""
@@ -198,7 +241,7 @@ def _model_name(value: str, info: ValidationInfo) -> str:
 
     context = info.context if isinstance(info.context, dict) else {}
     base = context.get("base_dir")
-    if not base or is_builtin_name(value):
+    if not base or is_builtin_name(value) or value == SKETCH_MODEL:
         return value
     try:
         folder = Path(base) / Path(value).expanduser()
@@ -215,6 +258,17 @@ def _issue_sink(info: ValidationInfo) -> list[Any] | None:
     context = info.context if isinstance(info.context, dict) else {}
     sink = context.get("issues")
     return sink if isinstance(sink, list) else None
+
+
+def _report(issues: Sequence[AnyIssue], info: ValidationInfo) -> None:
+    """Cross-field issues go to the YAML loader, which turns them into problems with line numbers; without it
+    (a model validated from data) they are raised."""
+    sink = _issue_sink(info)
+    if issues and sink is not None:
+        sink.extend(issues)
+    elif issues:
+        parts = [(i.loc, i.message) if isinstance(i, TextIssue) else i for i in issues]
+        raise ValueError("; ".join(f"{format_field(loc)}: {message}" for loc, message in parts))
 
 
 class StrictModel(BaseModel):
@@ -248,6 +302,11 @@ class Section(StrictModel):
     name: OneLine = Field(min_length=1, max_length=64, examples=["chorus"])
     bars: SInt = Field(ge=1, le=1000, examples=[8])
     prompt: Prompt = ""
+    chords: ChordChart | None = Field(
+        default=None,
+        description=f"{CHORDS_DESCRIPTION}; null: the arrangement's chords",
+        examples=[CHORDS_EXAMPLE],
+    )
 
 
 class Clean(StrictModel):
@@ -393,10 +452,19 @@ class Stem(StrictModel):
         examples=["tight funk drums"],
     )
     model: ModelName | None = Field(
-        default=None, description="defaults to the arrangement's model; a name or a local checkpoint folder"
+        default=None,
+        description="defaults to the arrangement's model; a name, a local checkpoint folder, or "
+        f"{SKETCH_MODEL} (no model: the stem's part played by FluidSynth; needs chords)",
     )
-    melody: ExistingFile | None = Field(default=None, description="audio whose chroma guides this stem")
+    melody: MelodyFile | None = Field(
+        default=None, description=f"this stem's own melody: {MELODY_DESCRIPTION}"
+    )
     follow: str | None = Field(default=None, description="name of another stem used as this stem's melody")
+    guide: SBool = Field(
+        default=True,
+        description="with chords: condition a melody model on this stem's part when it has no melody or follow "
+        "of its own; false: do not",
+    )
     melody_stems: MelodyStems = Field(
         default=None,
         description=f"for this stem's own melody file, else the arrangement's; {MELODY_STEMS_DESCRIPTION}",
@@ -574,16 +642,25 @@ class Arrangement(StrictModel):
     model: ModelName = Field(
         default=DEFAULT_MODEL,
         description='MusicGen model: a hub name, "debug" (offline), or a local checkpoint folder (Hugging Face '
-        "format, relative to this file)",
+        f'format, relative to this file); "{SKETCH_MODEL}": no model, each stem\'s part played by FluidSynth '
+        "(needs chords)",
     )
     separation_model: str = Field(default=DEFAULT_SEPARATION_MODEL, min_length=1)
     generation: Generation = Generation()  # frozen, so one shared default is safe
-    melody: ExistingFile | None = None
+    melody: MelodyFile | None = Field(
+        default=None,
+        description=f"the track's melody, for every stem of a melody model: {MELODY_DESCRIPTION}",
+    )
     melody_stems: MelodyStems = Field(
         default=None,
         description=f"for the melody and the stems' own melody files; {MELODY_STEMS_DESCRIPTION}",
     )
     melody_loop: SBool = True
+    chords: ChordChart | None = Field(
+        default=None,
+        description=f"{CHORDS_DESCRIPTION}; the chords of every section without its own; null: none",
+        examples=[CHORDS_EXAMPLE],
+    )
     sections: list[Section] = Field(default_factory=list)
     band: Band | None = Field(
         default=None,
@@ -661,22 +738,12 @@ class Arrangement(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Arrangement:
-        issues = cross_field_issues(self)
-        sink = _issue_sink(info)
-        if issues and sink is not None:
-            sink.extend(issues)  # the YAML loader turns these into problems with line numbers
-        elif issues:
-            raise ValueError("; ".join(f"{format_field(loc)}: {message}" for loc, message in issues))
+        _report([*cross_field_issues(self), *score_issues(self)], info)
         return self
 
     @model_validator(mode="after")
     def _melody_stems_need_a_melody(self, info: ValidationInfo) -> Arrangement:
-        issues = melody_stems_issues(self)
-        sink = _issue_sink(info)
-        if issues and sink is not None:
-            sink.extend(issues)
-        elif issues:
-            raise ValueError("; ".join(f"{format_field(loc)}: {message}" for loc, message in issues))
+        _report(melody_stems_issues(self), info)
         return self
 
     @property
@@ -748,4 +815,25 @@ def melody_stems_issues(arrangement: Arrangement) -> list[tuple[tuple[str | int,
                 "the top level for the arrangement's melody)",
             )
         )
+    return issues + _midi_melody_stems_issues(arrangement)
+
+
+def _midi_split(path: Path) -> str:
+    return (
+        f"melody_stems splits an audio melody with Demucs, and {path.name} is a MIDI file, whose notes need no "
+        "splitting; remove melody_stems"
+    )
+
+
+def _midi_melody_stems_issues(arrangement: Arrangement) -> list[tuple[tuple[str | int, ...], str]]:
+    """``melody_stems`` where every melody file it would split is MIDI."""
+    issues: list[tuple[tuple[str | int, ...], str]] = [
+        (("stems", index, "melody_stems"), _midi_split(stem.melody))
+        for index, stem in enumerate(arrangement.stems)
+        if stem.melody_stems is not None and stem.melody is not None and is_midi_file(stem.melody)
+    ]
+    shared = [arrangement.melody, *(s.melody for s in arrangement.stems if s.melody_stems is None)]
+    files = [path for path in shared if path is not None]
+    if arrangement.melody_stems is not None and files and all(is_midi_file(path) for path in files):
+        issues.append((("melody_stems",), _midi_split(files[0])))
     return issues

@@ -44,6 +44,41 @@ _FOUND_HINTS = {
 
 
 @dataclass(frozen=True)
+class TextMark:
+    """Where a text value was written: its node's start, its YAML style (plain "", quoted '"' or "'", block
+    "|" or ">") and the lines of its file (one tuple shared by every mark of the file)."""
+
+    start: Position
+    style: str
+    lines: tuple[str, ...]
+
+    def position(self, value: str, offset: int) -> Position | None:
+        """Where ``value[offset]`` (a character of the text, e.g. a chord symbol in a chart) was written, or None
+        when the source does not show it one to one (escapes in a quoted text).
+
+        Folding and block indentation only change white space, so the n-th non-space character of the value is
+        the n-th of the source after the opening quote or the block header."""
+        while offset < len(value) and value[offset].isspace():
+            offset += 1
+        if offset >= len(value):
+            return None
+        wanted = sum(1 for ch in value[:offset] if not ch.isspace())
+        line, col = self.start[0] - 1, self.start[1] - 1
+        line, col = (line + 1, 0) if self.style in ("|", ">") else (line, col + (self.style in ("'", '"')))
+        seen = 0
+        for row in range(line, len(self.lines)):
+            for index in range(col if row == line else 0, len(self.lines[row])):
+                char = self.lines[row][index]
+                if char.isspace():
+                    continue
+                if seen == wanted:
+                    token = value[offset:].split(maxsplit=1)[0]  # the source must show it whole, not escaped
+                    return (row + 1, index + 1) if self.lines[row].startswith(token, index) else None
+                seen += 1
+        return None
+
+
+@dataclass(frozen=True)
 class YamlDocument:
     """Plain values of one YAML document plus the position of every key and value in the text."""
 
@@ -51,9 +86,14 @@ class YamlDocument:
     data: Any
     value_marks: Mapping[Loc, Position] = field(default_factory=dict)
     key_marks: Mapping[Loc, Position] = field(default_factory=dict)
+    text_marks: Mapping[Loc, TextMark] = field(default_factory=dict)
 
-    def position(self, loc: Loc, *, key: bool = False) -> Position:
-        """Where ``loc`` was written: its key when ``key``, else its value, else the nearest enclosing one."""
+    def position(self, loc: Loc, *, key: bool = False, offset: int | None = None) -> Position:
+        """Where ``loc`` was written: its key when ``key``, else its value, else the nearest enclosing one; with
+        ``offset``, the character at that offset of a text value where it can be told."""
+        inner = self._inner_position(loc, offset) if offset is not None else None
+        if inner is not None:
+            return inner
         if loc in self.key_marks and (key or self.value_marks.get(loc, (0, 0))[0] > self.key_marks[loc][0]):
             return self.key_marks[loc]  # a block list/mapping starts below its key: the key line reads better
         for end in range(len(loc), -1, -1):
@@ -61,8 +101,19 @@ class YamlDocument:
                 return self.value_marks[loc[:end]]
         return (1, 1)
 
-    def problem(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
-        line, col = self.position(loc, key=key)
+    def _inner_position(self, loc: Loc, offset: int) -> Position | None:
+        value: Any = self.data
+        for part in loc:
+            found = isinstance(value, dict) and part in value
+            found = found or (isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value))
+            if not found:
+                return None
+            value = value[part]
+        mark = self.text_marks.get(loc)
+        return mark.position(value, offset) if mark is not None and isinstance(value, str) else None
+
+    def problem(self, loc: Loc, message: str, *, key: bool = False, offset: int | None = None) -> Problem:
+        line, col = self.position(loc, key=key, offset=offset)
         return Problem(self.file, line, col, format_field(loc), message)
 
 
@@ -155,13 +206,13 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         raise SchemaError([Problem(file, line, col, YAML_FIELD, msg)]) from None
     if node is None:
         return YamlDocument(file, None)
-    builder = _Builder()
+    builder = _Builder(tuple(text.split("\n")))
     try:
         data = builder.build(node, ())
     except _BuildError as err:
         line, col = err.position
         raise SchemaError([Problem(file, line, col, format_field(err.loc), err.message)]) from None
-    return YamlDocument(file, data, builder.values, builder.keys)
+    return YamlDocument(file, data, builder.values, builder.keys, builder.texts)
 
 
 def _check_limits(text: str) -> None:
@@ -240,9 +291,11 @@ def _char_at(text: str, line: int, col: int) -> str:
 class _Builder:
     """Turns a composed node graph into dicts/lists/scalars, recording where each key and value starts."""
 
-    def __init__(self) -> None:
+    def __init__(self, lines: tuple[str, ...] = ()) -> None:
         self.values: dict[Loc, Position] = {}
         self.keys: dict[Loc, Position] = {}
+        self.texts: dict[Loc, TextMark] = {}
+        self._lines = lines
         self._count = 0
         self._active: set[int] = set()  # nodes being built: seeing one again means a recursive alias
         self._scalars = yaml.constructor.SafeConstructor()
@@ -280,10 +333,13 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode, loc: Loc) -> Any:
         self._check_tag(node, _SCALAR_TAGS, loc)
         try:
-            return self._scalars.construct_object(node)
+            value = self._scalars.construct_object(node)
         except (ValueError, yaml.YAMLError) as err:  # e.g. timestamp 2024-13-45, an int with 10,000 digits
             msg = f"cannot read the value {node.value[:40]!r} ({err}); put it in quotes if it is text"
             raise _BuildError(node.start_mark, loc, msg) from None
+        if isinstance(value, str):
+            self.texts[loc] = TextMark(_pos(node.start_mark), node.style or "", self._lines)
+        return value
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         self._check_tag(node, {_MAP_TAG}, loc)
