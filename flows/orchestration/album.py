@@ -28,6 +28,7 @@ from flows.pipeline import (
     TrackManifest,
     build_manifest,
     file_entry,
+    finished_render_error,
     licenses,
     render_lock,
 )
@@ -43,10 +44,7 @@ def _album_folder(album: Album, out_dir: Path, force: bool) -> Path:
     manifest = folder / ALBUM_MANIFEST
     if manifest.exists():
         if not force:
-            raise UserInputError(
-                f"{folder} already holds a finished album render ({ALBUM_MANIFEST}); pass --force "
-                "to render it again (unchanged stages are reused) or choose another folder with -o"
-            )
+            raise finished_render_error(folder, ALBUM_MANIFEST)
         manifest.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     return folder

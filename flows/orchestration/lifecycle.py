@@ -14,6 +14,10 @@ Why a signal is not left to Python and Prefect:
 - During a flow run Prefect swaps the SIGTERM handler for its own (``capture_sigterm``) and calls the previous one
   only after its cleanup, the part that blocks. So signals are watched through ``signal.set_wakeup_fd``, which the
   interpreter writes to on every signal it handles, whichever Python handler is installed.
+- A terminal's Ctrl-C reaches the whole process group, the embedded API server too, and uvicorn stops on it whatever
+  it inherited. So a render never ignores the stop signals (``flows.cli.settings.claim_stop_signals`` takes back an
+  inherited SIG_IGN), and after the flow, while Prefect's exit hooks stop that server and flush events to it (13 s
+  and exit 0 were seen when the server was already gone), a stop signal ends the process at once (issue 22).
 
 Why a watchdog process: without ``PREFECT_API_URL`` Prefect starts its API server as a child (uvicorn, in
 ``SubprocessASGIServer``) and stops it in an ``atexit`` hook, which SIGKILL, the OOM killer and ``os._exit`` skip:
@@ -41,8 +45,8 @@ from typing import Any, NoReturn
 
 GRACE_SECONDS = 4.0  # from the signal to os._exit when the main thread cannot unwind (issue 11: under 10 s)
 STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "interrupted (SIGTERM)"}
-# Handlers replaced while a render runs: SIG_DFL SIGTERM would kill at once. SIG_IGN (nohup, background jobs) and
-# anybody else's handler are respected.
+# Handlers replaced while a render runs: SIG_DFL SIGTERM would kill at once. A handler installed by the program
+# that embeds the CLI is respected; an inherited SIG_IGN was taken back by the CLI (module docstring).
 _DEFAULT_HANDLERS: dict[signal.Signals, Any] = {
     signal.SIGINT: signal.default_int_handler,
     signal.SIGTERM: signal.SIG_DFL,
@@ -52,6 +56,8 @@ TERM_SECONDS = 5.0  # how long a child has to exit on SIGTERM before the watchdo
 
 _leaving = threading.Lock()
 _watchdog_pipe: int | None = None  # write end, held open for the life of the process
+_watchdog_pid: int | None = None
+_lingering: _SignalWatch | None = None  # the watch left in place after a render that owns the embedded server
 
 
 def exit_code(signum: int) -> int:
@@ -66,7 +72,25 @@ def leave(signum: int) -> NoReturn:
         if os.isatty(1):
             os.write(1, b"\x1b[?25h\n")  # show the cursor a progress bar may have hidden
         os.write(2, f"{STOP_SIGNALS.get(signal.Signals(signum), 'interrupted')}\n".encode())
+        _stop_own_children()
         os._exit(exit_code(signum))
+
+
+def _stop_own_children() -> None:
+    """SIGTERM this process's children (the embedded API server, Rubber Band, ffmpeg), the watchdog excepted.
+
+    The watchdog SIGKILLs those that linger, but it sees a child only on its next scan (SCAN_SECONDS): a server
+    started just before the signal may not have been seen yet. Our children's pids cannot be reused before we
+    reap them, and a pidfd is used all the same.
+    """
+    if not hasattr(os, "pidfd_open") or not os.path.isdir("/proc/self"):
+        return
+    me = os.getpid()
+    for pid in _children(me):
+        if pid != _watchdog_pid and (fd := _open_child(pid, me)) is not None:
+            with suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, signal.SIGTERM)
+            os.close(fd)
 
 
 def _flush_streams(timeout: float) -> None:
@@ -87,26 +111,39 @@ def stoppable(grace: float = GRACE_SECONDS) -> Iterator[None]:
     """Run a render so that SIGINT / SIGTERM end the process within ``grace`` s and its children die with it.
 
     The main thread first gets ``KeyboardInterrupt`` so that Prefect can record the crash; the process leaves as
-    soon as the block unwinds, or when ``grace`` runs out, whichever comes first. Outside the main thread (where
-    signals cannot be handled) only the watchdog is started.
+    soon as the block unwinds, or when ``grace`` runs out, whichever comes first. After the block, where this
+    process owns the embedded API server, a stop signal ends the process at once: all that is left is output and
+    Prefect's exit hooks, which wait on that server (module docstring). Outside the main thread (where signals
+    cannot be handled) only the watchdog is started.
     """
-    if _uses_embedded_api():
+    global _lingering
+    embedded = _uses_embedded_api()
+    if embedded:
         start_watchdog()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    with _SignalWatch(grace) as watch:
-        try:
-            yield
-        finally:
-            if watch.signum is not None:
-                leave(watch.signum)
+    if _lingering is not None:  # a render before this one, in the same process
+        _lingering.restore()
+        _lingering = None
+    watch = _SignalWatch(grace).start()
+    try:
+        yield
+    finally:
+        if watch.signum is not None:
+            leave(watch.signum)
+        if embedded:
+            watch.grace = 0.0
+            _lingering = watch
+        else:
+            watch.restore()
 
 
 class _SignalWatch:
     """Sees SIGINT / SIGTERM through the wakeup fd and leaves the process ``grace`` s after the first one (at once
-    on a second one). Its own handlers, where the defaults were installed, record the signal before raising
-    ``KeyboardInterrupt``, so that a main thread unwinding at once knows it too."""
+    on a second one, or when ``grace`` is 0). Its own handlers, where the defaults were installed, record the signal
+    before raising ``KeyboardInterrupt``, so that a main thread unwinding at once knows it too; with ``grace`` 0
+    they leave at once."""
 
     def __init__(self, grace: float) -> None:
         self.grace = grace
@@ -115,7 +152,7 @@ class _SignalWatch:
         self._writer.setblocking(False)
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _SignalWatch:
+    def start(self) -> _SignalWatch:
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
         for signum, default in _DEFAULT_HANDLERS.items():
             if signal.getsignal(signum) == default:
@@ -123,7 +160,8 @@ class _SignalWatch:
         threading.Thread(target=self._watch, name="musicmaker-signals", daemon=True).start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def restore(self) -> None:
+        """Put back the wakeup fd and the handlers found, and end the watch thread."""
         signal.set_wakeup_fd(self._previous_fd)
         for signum, handler in self._previous.items():
             if signal.getsignal(signum) == self._interrupt:
@@ -133,27 +171,32 @@ class _SignalWatch:
             self._reader.shutdown(socket.SHUT_RDWR)  # wakes the watch thread, which then ends
         self._reader.close()
 
-    def _interrupt(self, signum: int, frame: FrameType | None) -> NoReturn:
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
+        if self.grace <= 0:
+            leave(signum)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     def _watch(self) -> None:
         deadline: float | None = None
         while True:
-            try:
-                self._reader.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
-                data = self._reader.recv(64)
-            except TimeoutError:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 assert self.signum is not None
                 leave(self.signum)
-            except OSError:  # closed by __exit__
+            try:
+                self._reader.settimeout(left)
+                data = self._reader.recv(64)
+            except TimeoutError:
+                continue
+            except OSError:  # closed by restore()
                 return
             if not data:
                 return
             for signum in (s for s in data if s in STOP_SIGNALS):
-                if deadline is not None:
-                    leave(self.signum or signum)  # a second Ctrl-C: no more waiting
+                if deadline is not None or self.grace <= 0:
+                    leave(self.signum or signum)  # a second Ctrl-C, or nothing left to wait for
                 if self.signum is None:
                     self.signum = signum
                 deadline = time.monotonic() + self.grace
@@ -171,18 +214,18 @@ def start_watchdog() -> None:
 
     Linux only (it needs /proc and pidfds); elsewhere Prefect's own atexit hook is all there is.
     """
-    global _watchdog_pipe
+    global _watchdog_pipe, _watchdog_pid
     if _watchdog_pipe is not None or not hasattr(os, "pidfd_open") or not os.path.isdir("/proc/self"):
         return
     read_end, write_end = os.pipe()  # not inheritable: no other child keeps the pipe open
     try:
-        subprocess.Popen(
+        _watchdog_pid = subprocess.Popen(
             [sys.executable, "-m", __name__, str(os.getpid())],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-        )
+        ).pid
     finally:
         os.close(read_end)
     _watchdog_pipe = write_end

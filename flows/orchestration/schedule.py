@@ -19,6 +19,13 @@ from stems.errors import UserInputError
 REPO = Path(__file__).resolve().parents[2]
 ALBUM_ENTRYPOINT = "flows/orchestration/album.py:render_album"
 TRACK_ENTRYPOINT = "flows/orchestration/render.py:render_arrangement"
+LOCAL_API_URL = "http://127.0.0.1:4200/api"  # where `prefect server start` serves its API by default
+NO_SERVER = (
+    "album schedule needs a Prefect server that keeps running: without PREFECT_API_URL, Prefect's embedded API "
+    "lives only as long as this command and cannot schedule runs. Start one with `prefect server start` (in "
+    f"another terminal, or as a service), then `export PREFECT_API_URL={LOCAL_API_URL}` and run this command "
+    'again (README, "Albums and schedules")'
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,37 @@ def _check_timezone(timezone: str) -> None:
         raise UserInputError(
             f"--timezone {timezone!r} is not an IANA time zone; use e.g. UTC or Europe/Paris"
         ) from None
+
+
+def check_server(pool: str | None) -> None:
+    """Refuse a schedule nothing would run, before any deployment is made or served (exit 2, issue 22).
+
+    Without ``PREFECT_API_URL`` Prefect's embedded API lives only as long as this command and cannot schedule runs
+    ("Cannot schedule flows on an ephemeral server"), so it would serve forever and never run the album. A server
+    that cannot be reached, or a pool it does not hold, would end in Prefect's traceback.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        raise UserInputError(NO_SERVER)
+    with get_client(sync_client=True) as client:
+        if (failure := client.api_healthcheck()) is not None:
+            raise UserInputError(
+                f"cannot reach the Prefect API at {url} (PREFECT_API_URL): {failure}; start the server with "
+                "`prefect server start`, or set PREFECT_API_URL to the URL of a running one"
+            )
+        try:
+            if pool:
+                client.read_work_pool(pool)
+        except ObjectNotFound:
+            raise UserInputError(
+                f"--pool {pool!r}: the Prefect server at {url} has no work pool of that name; create it with "
+                f'`prefect work-pool create {pool} --type process` (README, "Many machines"), or see the pools '
+                "there with `prefect work-pool ls`"
+            ) from None
 
 
 def _cron(plan: AlbumSchedule) -> Any:
