@@ -68,10 +68,13 @@ def _model_loc(arrangement: Arrangement, index: int, stem: Stem) -> Loc:
 
 
 def _generation(arrangement: Arrangement, index: int, stem: Stem) -> Iterator[ModelUse]:
+    """The MusicGen model, or for a sketch stem the soundfont FluidSynth plays its part with."""
     from stems.musicgen.models import model_license
+    from stems.score import SKETCH_LICENSE, SKETCH_MODEL
 
     model = arrangement.stem_model(stem)
-    yield ModelUse(GENERATION, model, model_license(model), _model_loc(arrangement, index, stem), stem.name)
+    found = SKETCH_LICENSE if model == SKETCH_MODEL and not stem.from_band else model_license(model)
+    yield ModelUse(GENERATION, model, found, _model_loc(arrangement, index, stem), stem.name)
 
 
 def _separation_loc(arrangement: Arrangement, index: int, stem: Stem) -> Loc:

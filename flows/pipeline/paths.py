@@ -21,6 +21,7 @@ REPORT_NAME = "report.html"
 REPORT_DIR = "report"  # the report's images
 ALBUM_CUE = "album.cue"
 STEMS_ZIP = "stems.zip"
+SCORE_DIR = "score"  # the parts the arrangement's chords give each stem (score/<stem>.mid)
 STATE_DIR = ".musicmaker"  # hidden: stage records, intermediates, the lock; not an output
 # Marks an album folder and names its current render: a track folder inside it that holds a finished render
 # of another run (or a single-track render) is not replaced without --force.
@@ -60,6 +61,10 @@ class RenderPaths:
 
     def midi(self, stem: str) -> Path:
         return self.root / "midi" / f"{stem}.mid"
+
+    def part(self, stem: str) -> Path:
+        """The stem's part in the arrangement's score (its chords), on the arrangement's grid."""
+        return self.root / SCORE_DIR / f"{stem}.mid"
 
     @property
     def track_midi(self) -> Path:

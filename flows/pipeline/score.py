@@ -28,8 +28,8 @@ from flows.pipeline.paths import RenderPaths
 from flows.pipeline.records import ChordEntry, ScoreRecord
 from flows.schema.checks import BAND
 from flows.schema.models import Arrangement, Stem
-from flows.schema.score import arrangement_score
-from stems.instruments import Instrument, resolve_instrument
+from flows.schema.score import arrangement_score, stem_instrument
+from stems.instruments import resolve_instrument
 
 if TYPE_CHECKING:
     from stems.audio import Audio
@@ -44,14 +44,6 @@ GUIDE_FOLLOW: GuideSource = "follow"
 # and the rate the other stems are mixed at once they are resampled (stems.audio.convert_audio).
 SKETCH_RATE = 44_100
 SKETCH_CHANNELS = 2
-
-
-def stem_instrument(stem: Stem) -> Instrument | None:
-    """What the stem's part is played on: the instrument it is transcribed as; None for ``midi: false``."""
-    from flows.pipeline.stages import midi_instrument
-
-    name = midi_instrument(stem)
-    return None if name is None else resolve_instrument(name)
 
 
 def melody_file(arrangement: Arrangement, stem: Stem) -> Path | None:

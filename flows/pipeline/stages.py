@@ -22,49 +22,17 @@ from flows.pipeline.records import (
     Transcribed,
 )
 from flows.schema.models import Arrangement, Stem
+from flows.schema.score import instrument_family, is_sketch, midi_instrument, tempo_map
 from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
-from stems.instruments import DRUM_FAMILY, INSTRUMENT_FAMILIES, resolve_instrument
-from stems.separation.catalog import SOURCES
+from stems.instruments import DRUM_FAMILY
 
 if TYPE_CHECKING:
     from stems.conform.records import Analysis
-    from stems.transcription.midi import NoteTrack, TempoMap
-
-# Demucs sources that name an instrument family (all but "other"), used when `midi:` does not say it.
-_FAMILY_SOURCES = frozenset(SOURCES) & frozenset(INSTRUMENT_FAMILIES)
-
+    from stems.transcription.midi import NoteTrack
 
 # What the manifest says of a sketch stem's separation and cleanup, and of its conform.
 SKETCH_CLEAN = "sketch: played from its part, clean by construction; separation and cleanup skipped"
 SKETCH_ON_GRID = "sketch: played on the arrangement's tempo map, already on the grid"
-
-
-def is_sketch(arrangement: Arrangement, stem: Stem) -> bool:
-    """Whether the stem plays its part through FluidSynth (``model: sketch``) instead of a generator."""
-    from stems.score import SKETCH_MODEL
-
-    return not stem.from_band and arrangement.stem_model(stem) == SKETCH_MODEL
-
-
-def instrument_family(stem: Stem) -> str | None:
-    """The instrument family used for cleanup and MIDI: `midi:`'s (clarinet: woodwind) if given, else from
-    `separate:` (or a band stem's `source:`) or the name."""
-    if isinstance(stem.midi, str):
-        return resolve_instrument(stem.midi).family
-    kept = stem.separate or stem.source
-    if kept in _FAMILY_SOURCES:
-        return kept
-    return next((w for w in INSTRUMENT_FAMILIES if w.rstrip("s") in stem.name), None)
-
-
-def midi_instrument(stem: Stem) -> str | None:
-    """The instrument a stem is transcribed as (`midi:`'s name, e.g. clarinet, else its family), or None for
-    `midi: false`; stems of unknown family transcribe as keys."""
-    if stem.midi is False:
-        return None
-    if isinstance(stem.midi, str):
-        return resolve_instrument(stem.midi).name
-    return instrument_family(stem) or "keys"
 
 
 def _cached(
@@ -234,12 +202,6 @@ def analyze_mix(audio: Audio, arrangement: Arrangement) -> Analysis:
     from stems.conform import analyze
 
     return analyze(audio, bpm_hint=arrangement.bpm, beats_per_bar=arrangement.beats_per_bar)
-
-
-def tempo_map(arrangement: Arrangement) -> TempoMap:
-    from stems.transcription.midi import TempoMap
-
-    return TempoMap(arrangement.bpm, arrangement.beats_per_bar, arrangement.beat_unit)
 
 
 def _track_from_dict(data: dict[str, Any]) -> NoteTrack:

@@ -176,3 +176,17 @@ def test_a_sketch_stem_plays_its_part_on_the_grid(tmp_path: Path) -> None:
     assert planned is not None
     fraction, counted = score.on_chord(audio, song, planned)
     assert counted >= 40 and fraction is not None and fraction >= 0.85
+
+
+def test_sketch_stems_are_licensed_by_their_soundfont_and_pass_commercial_use(tmp_path: Path) -> None:
+    from flows.pipeline.licenses import licenses
+    from flows.schema import SchemaError, load_arrangement
+
+    body = HEAD + CHART + "commercial_use: true\nstems:\n  - {name: keys, prompt: p, model: sketch, midi: piano}\n"
+    (tmp_path / "song.yaml").write_text(body)
+    song = load_arrangement(tmp_path / "song.yaml")
+    assert licenses(song).generation == {"sketch": "MIT"}
+    (tmp_path / "nc.yaml").write_text(body.replace("model: sketch", "model: facebook/musicgen-melody"))
+    with pytest.raises(SchemaError) as refused:  # the control: a MusicGen checkpoint is refused
+        load_arrangement(tmp_path / "nc.yaml")
+    assert "CC-BY-NC-4.0" in str(refused.value)
