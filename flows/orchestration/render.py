@@ -44,11 +44,13 @@ from flows.pipeline import (
     progress,
     refuse_running_album,
     render_lock,
+    score,
     sessions,
     stages,
 )
 from flows.report import publish
 from flows.schema import Arrangement, Stem, slugify
+from stems.audio import read_audio
 from stems.errors import MusicmakerError
 
 
@@ -195,6 +197,7 @@ def finish_task(
     render finished)."""
     arrangement, paths = job.arrangement, job.paths
     stages.write_track_midi(arrangement, [t.track for t in midi], paths)
+    chords = score.score_record(arrangement, list(job.stems), paths, read_audio(paths.mix("wav")))
     gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
     clean = {s.name: r for s, r in zip(job.stems, cleaned)}
     stem_records = {
@@ -228,6 +231,7 @@ def finish_task(
         band=None if band_record is None else band_record.to_json(),
         mix=mixed.mix.to_json(),
         licenses=licenses.licenses(arrangement, job.stems).to_json(),
+        score=None if chords is None else chords.to_json(),
         timings=_timings(gen, clean, conformed, midi, mixed, started),
         reused=reused.to_json(),
         files=[],
