@@ -190,3 +190,22 @@ def test_sketch_stems_are_licensed_by_their_soundfont_and_pass_commercial_use(tm
     with pytest.raises(SchemaError) as refused:  # the control: a MusicGen checkpoint is refused
         load_arrangement(tmp_path / "nc.yaml")
     assert "CC-BY-NC-4.0" in str(refused.value)
+
+
+@pytest.mark.parametrize(("chart", "agrees"), [("Am | F | C | G", True), ("F# | C#m | B | D#m", False)])
+def test_a_melody_the_chart_contradicts_is_measured_and_the_report_says_so(
+    tmp_path: Path, chart: str, agrees: bool
+) -> None:
+    from flows.pipeline.records import ScoreRecord, TrackManifest
+    from flows.report.track import MELODY_AGREES, chords_section
+
+    (tmp_path / "theme.mid").write_bytes(Path("arrangements/melodies/theme.mid").read_bytes())
+    body = HEAD.replace("duration: 24", "duration: 16") + f'chords: "{chart}"\nmelody: theme.mid\n'
+    song = _arrangement(tmp_path, body + "stems:\n  - {name: lead, prompt: p, model: sketch, midi: lead}\n")
+    planned = arrangement_score(song)
+    assert planned is not None
+    fraction = score.melody_on_chord(song, planned)
+    assert fraction is not None and (fraction >= 0.7 if agrees else fraction < 0.3), fraction
+    record = ScoreRecord(chords=(), parts={}, melody_on_chord=fraction)
+    page = chords_section(TrackManifest.from_json({"score": record.to_json()}))
+    assert ("contradicts the chord chart" in page) is (fraction < MELODY_AGREES)
