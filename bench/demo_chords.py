@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from flows.pipeline import score as pipeline_score
+from flows.pipeline import adherence
 from flows.schema import load_arrangement
 from flows.schema.score import arrangement_score
 from stems.audio import Audio, read_audio
@@ -108,7 +108,7 @@ def measure(folder: Path) -> dict[str, object]:
     arrangement = load_arrangement(DEMO)
     planned = arrangement_score(arrangement)
     assert planned is not None
-    beats = pipeline_score.grid_beats(arrangement)
+    beats = adherence.grid_beats(arrangement)
     mix = read_audio(folder / "mix.wav")
     ours = chord_adherence(recognize_chords(mix, beats), planned.chords)
     beat = 60.0 / arrangement.bpm

@@ -35,6 +35,7 @@ from flows.pipeline import (
     StageCache,
     StemRecord,
     Transcribed,
+    adherence,
     band,
     build_manifest,
     generation,
@@ -44,7 +45,6 @@ from flows.pipeline import (
     progress,
     refuse_running_album,
     render_lock,
-    score,
     sessions,
     stages,
 )
@@ -197,7 +197,7 @@ def finish_task(
     render finished)."""
     arrangement, paths = job.arrangement, job.paths
     stages.write_track_midi(arrangement, [t.track for t in midi], paths)
-    chords = score.score_record(arrangement, list(job.stems), paths, read_audio(paths.mix("wav")))
+    chords = adherence.score_record(arrangement, list(job.stems), paths, read_audio(paths.mix("wav")))
     gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
     clean = {s.name: r for s, r in zip(job.stems, cleaned)}
     stem_records = {

@@ -5,7 +5,7 @@ the stage cache, the render folder's paths, manifest and records, DAW sessions, 
 
 from __future__ import annotations
 
-from flows.pipeline import band, generation, licenses, preflight, progress, score, sessions, stages
+from flows.pipeline import adherence, band, generation, licenses, preflight, progress, score, sessions, stages
 from flows.pipeline.cache import STAGES, StageCache
 from flows.pipeline.checks import render_issues
 from flows.pipeline.generation import GenerationJob
@@ -57,6 +57,7 @@ from flows.pipeline.records import (
 from flows.pipeline.sessions import album_session, export_folder, write_sessions
 
 __all__ = [
+    "adherence",
     "ALBUM_CUE",
     "ALBUM_MANIFEST",
     "ALBUM_RUN",

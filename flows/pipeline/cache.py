@@ -34,6 +34,8 @@ LIBRARY_PACKAGES = ("stems", "mixing")
 STAGE_CODE: dict[Stage, tuple[str, ...]] = {
     "generate": (
         "flows.pipeline.generation",
+        "flows.pipeline.score",  # guides and sketch stems
+        "stems.score",
         "stems.musicgen.generator",
         "stems.musicgen.plan",
         "stems.musicgen.chroma",
@@ -43,7 +45,12 @@ STAGE_CODE: dict[Stage, tuple[str, ...]] = {
     "separate": ("flows.pipeline.stages", "flows.pipeline.band", "stems.separation.separator"),
     "clean": ("flows.pipeline.stages", "stems.separation.cleanup"),
     "conform": ("flows.pipeline.stages", "stems.conform"),
-    "transcribe": ("flows.pipeline.stages", "stems.transcription.transcriber", "stems.transcription.midi"),
+    "transcribe": (
+        "flows.pipeline.stages",
+        "stems.transcription.transcriber",
+        "stems.transcription.midi",
+        "stems.score",  # the track MIDI's chord track and markers (flows.pipeline.stages.write_track_midi)
+    ),
     "mix": ("flows.pipeline.stages", "stems.conform", "mixing.mix", "mixing.master", "mixing.export"),
 }
 

@@ -22,14 +22,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-
 from flows.pipeline.paths import RenderPaths
-from flows.pipeline.records import ChordEntry, ScoreRecord
 from flows.schema.checks import BAND
 from flows.schema.models import Arrangement, Stem
-from flows.schema.score import arrangement_score, stem_instrument
+from flows.schema.score import arrangement_score, stem_instrument, tempo_map
 from stems.instruments import resolve_instrument
+from stems.score import is_midi_file
 
 if TYPE_CHECKING:
     from stems.audio import Audio
@@ -50,7 +48,7 @@ def melody_file(arrangement: Arrangement, stem: Stem) -> Path | None:
     """The MIDI melody a lead part plays: the stem's own ``melody``, else the arrangement's, when it is MIDI."""
     for path in (stem.melody, arrangement.melody):
         if path is not None:
-            return path if is_midi(path) else None
+            return path if is_midi_file(path) else None
     return None
 
 
@@ -152,7 +150,6 @@ def stem_guide(arrangement: Arrangement, stem: Stem, takes_melody: bool) -> Part
 
 def _melody_score(arrangement: Arrangement) -> Score:
     """A MIDI melody without chords still needs a time line (its notes are placed in seconds)."""
-    from flows.pipeline.stages import tempo_map
     from stems.score import lay_out
 
     return arrangement_score(arrangement) or lay_out(tempo_map(arrangement), arrangement.duration, [])
@@ -188,79 +185,3 @@ def render_sketch(arrangement: Arrangement, stem: Stem) -> tuple[Audio, float]:
         raise UserInputError(f"stem {stem.name!r}: model sketch plays the stem's part; add chords and midi:")
     audio = render_part(part, score, sketch_rate(arrangement), SKETCH_CHANNELS)
     return audio, round(time.perf_counter() - started, 3)
-
-
-def grid_beats(arrangement: Arrangement) -> list[float]:
-    """The arrangement's beats in seconds: where conformed stems and sketches put theirs."""
-    beat = 60.0 / arrangement.bpm
-    return [k * beat for k in range(int(arrangement.duration / beat - 1e-9) + 1)]
-
-
-def on_chord(audio: Audio, arrangement: Arrangement, score: Score) -> tuple[float | None, int]:
-    """The fraction of the grid's beats whose recognised triad is the planned one, and the beats counted."""
-    from stems.conform.chords import chord_adherence, recognize_chords
-
-    counted = chord_adherence(recognize_chords(audio, grid_beats(arrangement)), score.chords)
-    return counted.fraction, counted.counted
-
-
-def melody_on_chord(arrangement: Arrangement, score: Score) -> float | None:
-    """For the arrangement's melody file, audio or MIDI: the fraction of its voiced chroma frames (the
-    model's one-hot chroma) on a tone of the planned chord; a chart the melody contradicts scores low."""
-    from stems.audio import read_audio
-    from stems.musicgen.chroma import melody_chroma
-    from stems.score import adherence, frame_times, guide_chroma, make_part
-
-    path = arrangement.melody
-    if path is None:
-        return None
-    if is_midi(path):
-        notes = melody_notes(arrangement, path)
-        guide = guide_chroma(
-            make_part("melody", resolve_instrument("lead"), score, 0, notes), 0.0, score.duration
-        )
-        return adherence(guide.chroma, guide.times, guide.voiced, score).chord_fraction
-    audio = read_audio(path, max_seconds=arrangement.duration)
-    chroma = melody_chroma(audio, max_seconds=arrangement.duration)
-    voiced = np.ones(len(chroma), dtype=bool)
-    return adherence(chroma, frame_times(len(chroma)), voiced, score).chord_fraction
-
-
-def is_midi(path: Path) -> bool:
-    from stems.score import is_midi_file
-
-    return is_midi_file(path)
-
-
-def score_record(
-    arrangement: Arrangement, stems: list[Stem], paths: RenderPaths, mix: Audio | None
-) -> ScoreRecord | None:
-    """Write every stem's part and measure how the stems, the mix and the melody follow the chords; None
-    without chords."""
-    from stems.audio import read_audio
-
-    score = arrangement_score(arrangement)
-    if score is None:
-        return None
-    parts = write_parts(arrangement, stems, paths)
-    stems_on: dict[str, float | None] = {}
-    beats = 0
-    for stem in stems:
-        instrument = stem_instrument(stem)
-        if instrument is not None and instrument.is_drum:
-            stems_on[stem.name] = None  # no harmony to recognise
-            continue
-        stems_on[stem.name], beats = on_chord(read_audio(paths.stem(stem.name)), arrangement, score)
-    mix_on = on_chord(mix, arrangement, score)[0] if mix is not None else None
-    return ScoreRecord(
-        chords=tuple(
-            ChordEntry(c.symbol, round(c.start, 6), round(c.end, 6), score.sections[c.section].name)
-            for c in score.chords
-        ),
-        parts={name: path.relative_to(paths.root).as_posix() for name, path in parts.items()},
-        notes=score.notes,
-        beats=beats,
-        mix_on_chord=mix_on,
-        stems_on_chord=stems_on,
-        melody_on_chord=melody_on_chord(arrangement, score),
-    )

@@ -10,6 +10,7 @@ import mido
 import numpy as np
 import pytest
 
+from flows.pipeline import adherence as measured
 from flows.pipeline import generation, score, stages
 from flows.pipeline.paths import RenderPaths
 from flows.schema import Arrangement, parse_arrangement
@@ -174,7 +175,7 @@ def test_a_sketch_stem_plays_its_part_on_the_grid(tmp_path: Path) -> None:
     audio = read_audio(paths.stem("keys"))
     planned = arrangement_score(song)
     assert planned is not None
-    fraction, counted = score.on_chord(audio, song, planned)
+    fraction, counted = measured.on_chord(audio, song, planned)
     assert counted >= 40 and fraction is not None and fraction >= 0.85
 
 
@@ -204,7 +205,7 @@ def test_a_melody_the_chart_contradicts_is_measured_and_the_report_says_so(
     song = _arrangement(tmp_path, body + "stems:\n  - {name: lead, prompt: p, model: sketch, midi: lead}\n")
     planned = arrangement_score(song)
     assert planned is not None
-    fraction = score.melody_on_chord(song, planned)
+    fraction = measured.melody_on_chord(song, planned)
     assert fraction is not None and (fraction >= 0.7 if agrees else fraction < 0.3), fraction
     record = ScoreRecord(chords=(), parts={}, melody_on_chord=fraction)
     page = chords_section(TrackManifest.from_json({"score": record.to_json()}))
