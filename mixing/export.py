@@ -1,9 +1,13 @@
-"""Export: WAV (16/24-bit, float), FLAC (16/24-bit), MP3 (pydub + ffmpeg), stem zips.
+"""Export: WAV (16/24-bit, float), FLAC (16/24-bit), MP3 (ffmpeg's LAME), stem zips.
 
 Every file is written to a temporary name in its folder and moved into place when complete
 (``stems.audio.AtomicWriter``), so a killed export never leaves a half-written file under the real name.
 Resampling goes through ``stems.audio.resample`` and the length is made exact:
 ``round(samples * new_rate / old_rate)``.
+
+Everything is written a block at a time (:func:`export_file` reads a float WAV in blocks, so a long master
+or conformed stem is never held whole), except 16-bit, whose dither is drawn over the whole signal at once.
+MP3: 32-bit integers go to a temporary WAV and ffmpeg encodes it with the arguments pydub used to give it.
 
 MP3 lengths: ffmpeg writes LAME's gapless header (encoder delay and padding), so decoders that honour it
 (ffmpeg, libsndfile/mpg123) return the exact length, except when ``samples % 1152`` is 1..46: then LAME's
@@ -14,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,7 @@ from stems.errors import AudioInputError, UserInputError
 
 __all__ = [
     "export_audio",
+    "export_file",
     "export_stems",
     "ffmpeg_loudness",
     "format_for_path",
@@ -112,43 +119,78 @@ def _quantised_16(samples: np.ndarray, name: str) -> np.ndarray:
     return np.clip(np.rint(scaled, out=scaled), -32768, 32767, out=scaled).astype(np.int16)
 
 
-def _write_soundfile(
-    audio: Audio, tmp: Path, fmt: str, bit_depth: int | str, tags: Mapping[str, str]
-) -> None:
-
+def _encoded(samples: np.ndarray, bit_depth: int | str, name: str) -> np.ndarray:
+    """Samples as the writer takes them: dithered 16-bit integers, clipped floats for 24 bits, or as is."""
     if bit_depth == 16:
-        data: np.ndarray = _quantised_16(audio.samples, tmp.name)
-    elif bit_depth == 24:  # below -140 dBFS, dither would be inaudible; libsndfile scales floats to 24 bits
-        data = _clipped(audio.samples, tmp.name)
-    else:
-        data = audio.samples
-    with open_sound_file(tmp, audio.sample_rate, audio.channels, _SUBTYPES[bit_depth], fmt.upper()) as f:
+        return _quantised_16(samples, name)
+    if bit_depth == 24:  # below -140 dBFS, dither would be inaudible; libsndfile scales floats to 24 bits
+        return _clipped(samples, name)
+    return samples
+
+
+def _write_soundfile(
+    blocks: Iterable[np.ndarray],
+    rate: int,
+    channels: int,
+    tmp: Path,
+    fmt: str,
+    bit_depth: int | str,
+    tags: Mapping[str, str],
+) -> None:
+    with open_sound_file(tmp, rate, channels, _SUBTYPES[bit_depth], fmt.upper()) as f:
         for key, value in tags.items():
             if str(value):  # libsndfile refuses an empty tag
                 setattr(f, TAGS[key], str(value))
-        f.write(np.ascontiguousarray(data.T))
+        for samples in blocks:
+            f.write(np.ascontiguousarray(_encoded(samples, bit_depth, tmp.name).T))
 
 
-def _write_mp3(audio: Audio, tmp: Path, bitrate: str, tags: Mapping[str, str]) -> None:
-    from pydub import AudioSegment
+def _int32(samples: np.ndarray, name: str) -> np.ndarray:
+    """32-bit integers into the encoder: no dither/requantisation before LAME's own quantiser."""
+    return np.round(_clipped(samples, name).astype(np.float64) * (2**31 - 1)).astype("<i4")
 
-    AudioSegment.converter = require_ffmpeg()
-    # 32-bit integers into the encoder: no dither/requantisation before LAME's own quantiser.
-    ints = np.round(_clipped(audio.samples, tmp.name).astype(np.float64) * (2**31 - 1)).astype("<i4")
-    segment = AudioSegment(
-        ints.T.tobytes(), sample_width=4, frame_rate=audio.sample_rate, channels=audio.channels
-    )
+
+def _write_mp3(
+    blocks: Iterable[np.ndarray], rate: int, channels: int, tmp: Path, bitrate: str, tags: Mapping[str, str]
+) -> None:
     vbr = vbr_quality(bitrate)
-    params = ["-q:a", str(vbr)] if vbr is not None else []
-    segment.export(
-        str(tmp),
-        format="mp3",
-        codec="libmp3lame",
-        bitrate=None if vbr is not None else bitrate,
-        parameters=params,
-        tags=dict(tags) or None,
-        id3v2_version="3",
-    )
+    rate_args = ["-q:a", str(vbr)] if vbr is not None else ["-b:a", bitrate]
+    tag_args = [a for k, v in tags.items() for a in ("-metadata", f"{k}={v}")]
+    tag_args += ["-id3v2_version", "3"] if tags else []
+    with tempfile.TemporaryDirectory(prefix="musicmaker-mp3-") as folder:
+        wav = Path(folder, "pcm.wav")
+        with open_sound_file(wav, rate, channels, "PCM_32") as f:
+            for samples in blocks:
+                f.write(np.ascontiguousarray(_int32(samples, tmp.name).T))
+        command = [require_ffmpeg(), "-y", "-f", "wav", "-i", str(wav), "-acodec", "libmp3lame"]
+        done = subprocess.run(
+            [*command, *rate_args, *tag_args, "-f", "mp3", str(tmp)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"{tmp.name}: ffmpeg failed to encode MP3 (exit {done.returncode}): {tail}")
+
+
+def _write(
+    blocks: Iterable[np.ndarray],
+    rate: int,
+    channels: int,
+    path: Path,
+    fmt: str,
+    bit_depth: int | str,
+    tags: Mapping[str, str] | None,
+    bitrate: str,
+) -> None:
+    """Write ``blocks`` (float32 ``(channels, n)``) to ``path`` atomically in ``fmt``."""
+    with AtomicWriter(path) as tmp:
+        if fmt == "mp3":
+            _write_mp3(blocks, rate, channels, tmp, bitrate, tags or {})
+        else:
+            _write_soundfile(blocks, rate, channels, tmp, fmt, bit_depth, tags or {})
 
 
 def export_audio(
@@ -173,12 +215,33 @@ def export_audio(
     if fmt == "mp3":
         require_ffmpeg()
     audio = _resampled(audio, sample_rate)
-    with AtomicWriter(path) as tmp:
-        if fmt == "mp3":
-            _write_mp3(audio, tmp, bitrate, tags or {})
-        else:
-            _write_soundfile(audio, tmp, fmt, bit_depth, tags or {})
+    _write([audio.samples], audio.sample_rate, audio.channels, path, fmt, bit_depth, tags, bitrate)
     log.info("exported %s (%s, %d Hz, %.1f s)", path, fmt, audio.sample_rate, audio.duration)
+    return path
+
+
+def export_file(
+    src: Path,
+    path: Path,
+    fmt: str = "wav",
+    bit_depth: int | str = 24,
+    tags: Mapping[str, str] | None = None,
+    bitrate: str = "320k",
+) -> Path:
+    """:func:`export_audio` of the audio file ``src`` (at its own rate), read and written a block at a time,
+    so memory does not grow with its length. 16-bit is not offered: its dither is drawn over the whole
+    signal at once (:func:`export_audio`), and blocks would draw other values."""
+    from stems.streaming import checked_info, file_blocks
+
+    path = Path(path)
+    _check_options(fmt, bit_depth, bitrate, tags)
+    if bit_depth == 16:
+        raise ValueError("export_file writes 24-bit or float; 16-bit exports go through export_audio")
+    info = checked_info(src)
+    if fmt == "mp3":
+        require_ffmpeg()
+    _write(file_blocks(src), info.sample_rate, info.channels, path, fmt, bit_depth, tags, bitrate)
+    log.info("exported %s (%s, %d Hz, %.1f s)", path, fmt, info.sample_rate, info.duration)
     return path
 
 

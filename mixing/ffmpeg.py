@@ -82,5 +82,10 @@ def decode(path: Path) -> Audio:
     """Decode anything ffmpeg reads (MP3, AAC, Opus, ...) to float32, at the file's own rate and channels."""
     with tempfile.TemporaryDirectory(prefix="musicmaker-decode-") as tmp:
         wav = Path(tmp) / "decoded.wav"
-        _run(["-nostdin", "-i", str(path), "-vn", "-c:a", "pcm_f32le", str(wav)], str(path))
+        decode_to_wav(path, wav)
         return read_audio(wav)
+
+
+def decode_to_wav(path: Path, wav: Path) -> None:
+    """Decode anything ffmpeg reads into the float WAV ``wav``, which can then be read a block at a time."""
+    _run(["-nostdin", "-i", str(path), "-vn", "-c:a", "pcm_f32le", str(wav)], str(path))

@@ -23,6 +23,7 @@ import numpy as np
 from mixing.truepeak import interval_peaks
 from stems.audio import Audio
 from stems.errors import UserInputError
+from stems.streaming import Store
 
 DEFAULT_LOOKAHEAD_MS = 3.0
 DEFAULT_RELEASE_MS = 100.0
@@ -62,6 +63,41 @@ def limiter_gain(
     length = _window(sample_rate, lookahead_ms)
     coef = math.exp(-1.0 / (release_ms * 1e-3 * sample_rate))
     return _kernels.limiter_curve(peaks, scale, ceiling, length, coef)
+
+
+class LimiterSpans:
+    """:func:`limiter_gain` of interval peaks kept in a store, a span at a time (:meth:`next`): each span
+    reads its look-ahead past its end, and the release and the average go on from the span before, so the
+    spans join into the whole curve. Memory does not grow with the signal's length."""
+
+    def __init__(
+        self,
+        peaks: Store,
+        ceiling: float,
+        sample_rate: int,
+        lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+        release_ms: float = DEFAULT_RELEASE_MS,
+        scale: float = 1.0,
+    ) -> None:
+        from mixing import _kernels
+
+        self._peaks, self._ceiling, self._scale = peaks, ceiling, scale
+        self._length = _window(sample_rate, lookahead_ms)
+        self._coef = math.exp(-1.0 / (release_ms * 1e-3 * sample_rate))
+        self._state, self._ring = _kernels.limiter_state(self._length)
+        self._done = 0
+
+    def next(self, size: int) -> np.ndarray:
+        """The gain of the next ``size`` samples."""
+        from mixing import _kernels
+
+        start, stop = self._done, self._done + size
+        prev = float(self._peaks.read(start - 1, start)[0]) if start else 0.0
+        span = self._peaks.read(start, stop + self._length - 1)
+        self._done = stop
+        return _kernels.limiter_span(
+            span, prev, size, self._scale, self._ceiling, self._coef, self._state, self._ring
+        )
 
 
 def limit(

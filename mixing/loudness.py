@@ -2,6 +2,8 @@
 
 The K-weighting filters are pyloudnorm's (``Meter(rate, filter_class="DeMan")``); the gating is
 vectorised here because pyloudnorm loops over blocks in Python (about 1 s per 5 minutes of stereo).
+A signal can be measured a block at a time (:func:`measure_blocks`): the filters carry their memories from
+block to block and each hop is summed in float64 in sample order, so the result is the whole signal's.
 Everything is computed from 100 ms "hop" energies: a 400 ms gating block (BS.1770) is 4 hops and a 3 s
 short-term window (Tech 3342) is 30 hops, so one K-weighting pass serves both measurements.
 
@@ -11,13 +13,15 @@ Silence is ``None``, never ``-inf``: a report goes into JSON manifests.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 
 import numpy as np
 
-from mixing.truepeak import peaks, true_peak
+from mixing.truepeak import BLOCK, peak_of_blocks, true_peak
 from stems.audio import Audio, check_finite
+from stems.streaming import ArrayBlocks, BlockSource
 
 # ITU-R BS.1770-4 eq. 2 and 4: loudness offset and channel weights (L, R, C, Ls, Rs).
 LOUDNESS_OFFSET = -0.691
@@ -74,16 +78,28 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
+def _channel_weights(channels: int) -> np.ndarray:
+    if channels > len(CHANNEL_WEIGHTS):
+        raise ValueError(f"loudness is defined for up to {len(CHANNEL_WEIGHTS)} channels, got {channels}")
+    return np.array(CHANNEL_WEIGHTS[:channels])
+
+
 def weighted_power(audio: Audio) -> np.ndarray:
     """Per-sample sum over channels of G_c * (K-weighted sample)^2, float32 shaped ``(samples,)``."""
     from mixing import _kernels
 
-    if audio.channels > len(CHANNEL_WEIGHTS):
-        raise ValueError(
-            f"loudness is defined for up to {len(CHANNEL_WEIGHTS)} channels, got {audio.channels}"
-        )
-    weights = np.array(CHANNEL_WEIGHTS[: audio.channels])
+    weights = _channel_weights(audio.channels)
     return _kernels.weighted_power(audio.samples, k_weighting_sos(audio.sample_rate), weights)
+
+
+def power_meter(channels: int, sample_rate: int) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`weighted_power` of one signal's consecutive blocks, a block per call: the filters' memories go
+    on from block to block, so the values are the whole signal's."""
+    from mixing import _kernels
+
+    sos, weights = k_weighting_sos(sample_rate), _channel_weights(channels)
+    state = _kernels.power_state(channels)
+    return lambda block: _kernels.weighted_power(block, sos, weights, state)
 
 
 def measurable(num_samples: int, sample_rate: int) -> bool:
@@ -94,23 +110,39 @@ def measurable(num_samples: int, sample_rate: int) -> bool:
     return int(num_samples // (HOP_S * sample_rate)) >= BLOCK_HOPS
 
 
-def hop_energies(power: np.ndarray, sample_rate: int, curve: np.ndarray | None = None) -> HopEnergies:
-    """Energy of each complete 100 ms hop (edges rounded to samples, so any rate works).
-
-    With ``curve`` (a gain per sample) the energy is of ``power * curve**2``, computed without a temporary.
-    """
-    n_hops = int(power.size // (HOP_S * sample_rate))
+def hop_edges(num_samples: int, sample_rate: int) -> np.ndarray:
+    """Sample edges of the complete 100 ms hops (rounded to samples, so any rate works); audio shorter
+    than one hop is one partial hop."""
+    n_hops = int(num_samples // (HOP_S * sample_rate))
     if n_hops == 0:
-        scaled = power if curve is None else power * np.square(curve)
-        return HopEnergies(np.array([scaled.sum(dtype=np.float64)]), np.array([max(power.size, 1)]))
-    edges = np.round(np.arange(n_hops + 1) * HOP_S * sample_rate).astype(np.int64)
-    if curve is not None:
+        return np.array([0, num_samples], dtype=np.int64)
+    return np.round(np.arange(n_hops + 1) * HOP_S * sample_rate).astype(np.int64)
+
+
+class HopSums:
+    """Hop energies of a signal whose K-weighted power comes a span at a time: each hop is summed in
+    float64 in sample order, so spans give the same sums as the whole signal."""
+
+    def __init__(self, num_samples: int, sample_rate: int) -> None:
+        self.edges = hop_edges(num_samples, sample_rate)
+        self.energy = np.zeros(self.edges.size - 1)
+
+    def add(self, power: np.ndarray, offset: int, curve: np.ndarray | None = None) -> None:
+        """Add the power of samples ``offset`` on (times ``curve**2``, a gain per sample, when given)."""
         from mixing import _kernels
 
-        return HopEnergies(_kernels.curve_hops(power, curve, edges), np.diff(edges))
-    # float32 sums of 0.1 s (<= 19200 positive values) stay within 1e-4 relative: 0.0005 LU.
-    energy = np.add.reduceat(power[: edges[-1]], edges[:-1]).astype(np.float64)
-    return HopEnergies(energy, np.diff(edges))
+        _kernels.hops_into(power, curve, self.edges, offset, self.energy)
+
+    def result(self) -> HopEnergies:
+        return HopEnergies(self.energy.copy(), np.maximum(np.diff(self.edges), 1))
+
+
+def hop_energies(power: np.ndarray, sample_rate: int, curve: np.ndarray | None = None) -> HopEnergies:
+    """Energy of each complete 100 ms hop; with ``curve`` (a gain per sample) of ``power * curve**2``,
+    computed without a temporary."""
+    sums = HopSums(power.size, sample_rate)
+    sums.add(power, 0, curve)
+    return sums.result()
 
 
 def _window_loudness(hops: HopEnergies, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,17 +193,30 @@ def sample_peak_dbfs(audio: Audio) -> float | None:
 
 def measure(audio: Audio) -> LoudnessReport:
     """Integrated loudness, loudness range, true peak and sample peak of ``audio``."""
-    from mixing._parallel import both
-
     check_finite(audio, "audio to measure")
-    power, (true, sample) = both(
-        lambda: weighted_power(audio), lambda: peaks(audio.samples, audio.sample_rate)
-    )
-    hops = hop_energies(power, audio.sample_rate)
-    integrated = gated_loudness(hops)
+    return measure_blocks(ArrayBlocks(audio))
+
+
+def measure_blocks(source: BlockSource) -> LoudnessReport:
+    """:func:`measure` of a signal read a block at a time (memory does not grow with its length): the
+    K-weighted power and each block's peak in one pass, the true peak of the blocks that could beat the
+    sample peak in a second."""
+    from mixing import _kernels
+
+    hops = HopSums(source.num_samples, source.sample_rate)
+    power = power_meter(source.channels, source.sample_rate)
+    block_peaks, offset = [], 0
+    for block in source.blocks():
+        hops.add(power(block), offset)
+        block_peaks.append(_kernels.block_abs_max(block, BLOCK))
+        offset += block.shape[1]
+    sample = float(np.concatenate(block_peaks).max()) if block_peaks else 0.0
+    true = 0.0 if sample == 0.0 else max(sample, peak_of_blocks(source.blocks(), source.sample_rate, sample))
+    energies = hops.result()
+    integrated = gated_loudness(energies)
     return LoudnessReport(
         integrated_lufs=integrated,
-        loudness_range_lu=None if integrated is None else loudness_range(hops),
+        loudness_range_lu=None if integrated is None else loudness_range(energies),
         true_peak_dbtp=to_db(true),
         sample_peak_dbfs=to_db(sample),
     )

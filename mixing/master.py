@@ -5,34 +5,53 @@ the gain is found by a secant search. Each step is cheap because the expensive p
 the oversampled interval peaks scale with the gain, and the K-weighted power of the limited signal is
 approximated by ``power * gain_curve**2`` (the limiter's gain moves slowly next to the K-weighting
 filters' memory). The result is then measured exactly and corrected if the approximation was off.
+
+Every pass goes over the signal a block at a time (issue 22: 20 minutes of stereo took 2 GB, a 2.9-hour
+file failed). What the search reuses, the K-weighted power and the interval peaks of each sample, is kept
+in arrays for audio already in memory and in temporary files for ``master_file``, whose input is read from
+its file and whose output goes to a temporary float WAV and then to the export: memory does not grow with
+the file's length. The limiter, the filters and the hop sums carry their state from block to block, so the
+result is the one the whole signal at once gives.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from mixing.limiter import DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, check_times, limiter_gain
+from mixing.limiter import DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, LimiterSpans, check_times
 from mixing.loudness import (
     BLOCK_MS,
     CHANNEL_WEIGHTS,
+    HopEnergies,
+    HopSums,
     LoudnessReport,
     gated_loudness,
-    hop_energies,
     measurable,
-    measure,
+    measure_blocks,
+    power_meter,
     to_db,
-    weighted_power,
 )
 from mixing.targets import DEFAULT_LUFS, DEFAULT_TRUE_PEAK, target_problem
-from mixing.truepeak import interval_peaks
-from stems.audio import Audio, AudioInfo, audio_info, check_audio_info, check_finite, check_sample_rate
+from mixing.truepeak import interval_peak_blocks
+from stems.audio import (
+    Audio,
+    audio_info,
+    check_audio_file,
+    check_audio_info,
+    check_finite,
+    check_sample_rate,
+)
 from stems.errors import AudioInputError, UserInputError
 from stems.progress import Progress
+from stems.streaming import BLOCK_FRAMES, ArrayBlocks, BlockSource, FileBlocks, Store, write_float_wav
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +79,7 @@ _DOWNMIX_51 = np.array(
 
 @dataclass(frozen=True)
 class MasterResult:
-    audio: Audio
+    audio: Audio  # for ``master_file``: no samples (they are in its output file), the output's channels
     report: LoudnessReport
     gain_db: float  # the gain applied before the limiter
     iterations: int
@@ -69,11 +88,78 @@ class MasterResult:
 
 @dataclass(frozen=True)
 class _Analysis:
-    """What the search needs of the input, computed once."""
+    """What the search needs of the input, computed once: K-weighted power and interval peaks per sample."""
 
-    power: np.ndarray
-    peaks: np.ndarray
+    power: Store
+    hops: HopEnergies  # of the input as it is
+    peaks: Store
+    peak_max: float  # the largest interval peak kept
     headroom_db: float  # peaks are complete wherever (gain - ceiling) up to this could push them over
+
+    def close(self) -> None:
+        self.power.close()
+        self.peaks.close()
+
+
+class _Sink(Protocol):
+    """Where a rendering of the master goes; what was written is read back to be measured."""
+
+    def write(self, blocks: Iterator[np.ndarray]) -> BlockSource: ...
+
+
+class _ArraySink:
+    def __init__(self, out: np.ndarray, sample_rate: int) -> None:
+        self._out, self._rate = out, sample_rate
+
+    def write(self, blocks: Iterator[np.ndarray]) -> BlockSource:
+        offset = 0
+        for block in blocks:
+            self._out[:, offset : offset + block.shape[1]] = block
+            offset += block.shape[1]
+        return ArrayBlocks(Audio(self._out, self._rate))
+
+
+class _WavSink:
+    def __init__(self, path: Path, sample_rate: int, channels: int) -> None:
+        self._path, self._rate, self._channels = path, sample_rate, channels
+
+    def write(self, blocks: Iterator[np.ndarray]) -> BlockSource:
+        write_float_wav(self._path, self._rate, self._channels, blocks)
+        return FileBlocks(audio_info(self._path))
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """A 5.1 file folded down to stereo (``_DOWNMIX_51``) a block at a time."""
+
+    source: BlockSource
+
+    @property
+    def sample_rate(self) -> int:
+        return self.source.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return 2
+
+    @property
+    def num_samples(self) -> int:
+        return self.source.num_samples
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        for block in self.source.blocks():
+            yield _DOWNMIX_51 @ block
+
+    def store(self) -> Store:
+        return self.source.store()
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    report: LoudnessReport
+    gain_db: float
+    iterations: int
+    reduction_db: float
 
 
 class Master:
@@ -114,59 +200,106 @@ class Master:
         does audio shorter than one 400 ms BS.1770 gating block.
         """
         audio = _checked_input(audio, "master input")
-        power = weighted_power(audio)
-        ceiling_db = self._true_peak - PEAK_MARGIN_DB
-        first_gain_db = self._lufs - _input_loudness(power, audio.sample_rate)
-        analysis = _analyse(audio, power, first_gain_db - ceiling_db)
-        self._notify(3)
+        out = np.empty_like(audio.samples)
+        done = self.render(ArrayBlocks(audio), _ArraySink(out, audio.sample_rate))
+        return MasterResult(
+            Audio(out, audio.sample_rate), done.report, done.gain_db, done.iterations, done.reduction_db
+        )
+
+    def render(self, source: BlockSource, sink: _Sink) -> _Rendered:
+        """Master ``source`` (checked, at most 5 channels) into ``sink``, a block at a time."""
+        power, hops = _power(source)
+        analysis: _Analysis | None = None
+        try:
+            ceiling_db = self._true_peak - PEAK_MARGIN_DB
+            first_gain_db = self._lufs - _input_loudness(hops)
+            analysis = _analyse(source, power, hops, first_gain_db - ceiling_db)
+            self._notify(3)
+            return self._converge(source, analysis, ceiling_db, sink)
+        finally:
+            (analysis.close() if analysis is not None else power.close())
+
+    def _converge(
+        self, source: BlockSource, analysis: _Analysis, ceiling_db: float, sink: _Sink
+    ) -> _Rendered:
+        """Search, render and measure until loudness and true peak are both on target (at most 4 times)."""
         bias, steps = 0.0, 0
-        for _ in range(4):  # outer: correct the power approximation and any residual true-peak overshoot
-            gain_db, curve, n = self._search(audio, analysis, self._lufs + bias, ceiling_db)
+        for _ in range(4):  # correct the power approximation and any residual true-peak overshoot
+            gain_db, n, analysis = self._search(source, analysis, self._lufs + bias, ceiling_db)
             steps += n
-            out = Audio(audio.samples * (curve * 10.0 ** (gain_db / 20.0))[None, :], audio.sample_rate)
-            report = measure(out)
+            lowest = [1.0]
+            written = sink.write(self._rendered(source, analysis, gain_db, ceiling_db, lowest))
+            report = measure_blocks(written)
             self._notify(5 + steps)
             peak_over = (report.true_peak_dbtp or -math.inf) - (self._true_peak - PEAK_MARGIN_DB / 2)
             loud_off = (report.integrated_lufs or -math.inf) - self._lufs
             if peak_over <= 0.0 and abs(loud_off) <= TOLERANCE_LU:
-                break
+                self._notify(PROGRESS_STEPS)
+                reduction = max(0.0, -(to_db(lowest[0]) or 0.0))
+                return _Rendered(report, gain_db, steps, reduction)
             ceiling_db -= max(peak_over, 0.0) + (0.02 if peak_over > 0.0 else 0.0)
             bias -= loud_off
-        else:
-            raise AudioInputError(
-                f"mastering did not converge: reached {report.integrated_lufs:.2f} LUFS and "
-                f"{report.true_peak_dbtp:.2f} dBTP for a {self._lufs} LUFS / {self._true_peak} dBTP target; "
-                "lower the loudness target or raise the true-peak ceiling"
-            )
-        self._notify(PROGRESS_STEPS)
-        reduction = max(0.0, -(to_db(float(curve.min())) or 0.0))
-        return MasterResult(out, report, gain_db, steps, reduction)
+        raise AudioInputError(
+            f"mastering did not converge: reached {report.integrated_lufs:.2f} LUFS and "
+            f"{report.true_peak_dbtp:.2f} dBTP for a {self._lufs} LUFS / {self._true_peak} dBTP target; "
+            "lower the loudness target or raise the true-peak ceiling"
+        )
 
     def _search(
-        self, audio: Audio, analysis: _Analysis, target: float, ceiling_db: float
-    ) -> tuple[float, np.ndarray, int]:
+        self, source: BlockSource, analysis: _Analysis, target: float, ceiling_db: float
+    ) -> tuple[float, int, _Analysis]:
         """Secant search for the pre-limiter gain reaching ``target`` (predicted loudness)."""
-        ceiling = 10.0 ** (ceiling_db / 20.0)
-        gain_db = target - _predicted(analysis.power, None, 0.0, audio.sample_rate)
+        gain_db = target - _loudness(analysis.hops)
         prev: tuple[float, float] | None = None
         for step in range(1, MAX_STEPS + 1):
             if gain_db - ceiling_db > analysis.headroom_db:  # peaks were screened for less gain: redo them
-                analysis = _analyse(audio, analysis.power, gain_db - ceiling_db)
-            scale = 10.0 ** (gain_db / 20.0)
-            curve = limiter_gain(
-                analysis.peaks, ceiling, audio.sample_rate, self._lookahead_ms, self._release_ms, scale
-            )
-            level = _predicted(analysis.power, curve, gain_db, audio.sample_rate)
+                analysis.peaks.close()
+                analysis = _analyse(source, analysis.power, analysis.hops, gain_db - ceiling_db)
+            level = self._predicted(source, analysis, gain_db, ceiling_db)
             error = target - level
             log.debug("master step %d: gain %.3f dB -> %.3f LUFS (error %.3f)", step, gain_db, level, error)
-            if abs(error) <= SEARCH_TOLERANCE_LU:
-                return gain_db, curve, step
-            if step == MAX_STEPS:
-                break
+            if abs(error) <= SEARCH_TOLERANCE_LU or step == MAX_STEPS:
+                return gain_db, step, analysis  # not converged at MAX_STEPS: the caller's exact check says so
             slope = 1.0 if prev is None else (level - prev[1]) / (gain_db - prev[0] or 1e-9)
             prev = (gain_db, level)
             gain_db += error / min(max(slope, 0.05), 1.0)
-        return gain_db, curve, MAX_STEPS  # not converged: the caller's exact check reports it
+        raise AssertionError("unreachable")
+
+    def _limiter(
+        self, source: BlockSource, analysis: _Analysis, gain_db: float, ceiling_db: float
+    ) -> LimiterSpans | None:
+        """The limiter for ``gain_db`` before it, a span at a time; None when nothing needs limiting."""
+        scale, ceiling = 10.0 ** (gain_db / 20.0), 10.0 ** (ceiling_db / 20.0)
+        if analysis.peak_max * scale <= ceiling:
+            return None
+        rate = source.sample_rate
+        return LimiterSpans(analysis.peaks, ceiling, rate, self._lookahead_ms, self._release_ms, scale)
+
+    def _predicted(
+        self, source: BlockSource, analysis: _Analysis, gain_db: float, ceiling_db: float
+    ) -> float:
+        """Integrated loudness of the input after ``gain_db`` and the limiter (power approximation)."""
+        limiter = self._limiter(source, analysis, gain_db, ceiling_db)
+        if limiter is None:
+            return _loudness(analysis.hops) + gain_db
+        hops, n = HopSums(source.num_samples, source.sample_rate), source.num_samples
+        for offset in range(0, n, BLOCK_FRAMES):
+            curve = limiter.next(min(BLOCK_FRAMES, n - offset))
+            hops.add(analysis.power.read(offset, offset + curve.size), offset, curve)
+        return _loudness(hops.result()) + gain_db
+
+    def _rendered(
+        self, source: BlockSource, analysis: _Analysis, gain_db: float, ceiling_db: float, lowest: list[float]
+    ) -> Iterator[np.ndarray]:
+        """The master, a block at a time: the input times the gain and the limiter's curve (``lowest[0]``
+        becomes the curve's minimum)."""
+        gain = 10.0 ** (gain_db / 20.0)
+        limiter = self._limiter(source, analysis, gain_db, ceiling_db)
+        for block in source.blocks():
+            size = block.shape[1]
+            curve = np.ones(size, dtype=np.float32) if limiter is None else limiter.next(size)
+            lowest[0] = min(lowest[0], float(curve.min(initial=1.0)))
+            yield block * (curve * gain)[None, :]
 
     def _notify(self, done: int) -> None:
         if self._progress is not None:
@@ -200,27 +333,45 @@ def _checked_input(audio: Audio, what: str) -> Audio:
     return Audio(_DOWNMIX_51 @ audio.samples, audio.sample_rate)
 
 
-def _check_file(path: Path) -> None:
-    """Refuse before decoding a file whose header lies or that cannot be mastered (libsndfile's formats only:
-    anything else is decoded by ffmpeg in ``load_audio`` and checked as audio)."""
+def _power(source: BlockSource) -> tuple[Store, HopEnergies]:
+    """The K-weighted power of every sample (kept where the source keeps values) and its hop energies."""
+    store, meter = source.store(), power_meter(source.channels, source.sample_rate)
+    hops, offset = HopSums(source.num_samples, source.sample_rate), 0
     try:
-        info: AudioInfo | None = audio_info(path)
-    except AudioInputError:
-        info = None  # missing, or not libsndfile's: load_audio reports it or decodes it with ffmpeg
-    if info is not None:
-        check_audio_info(info)
-        _check_shape(info.sample_rate, info.channels, info.frames, str(path))
+        for block in source.blocks():
+            power = meter(block)
+            store.append(power)
+            hops.add(power, offset)
+            offset += power.size
+    except BaseException:
+        store.close()
+        raise
+    return store, hops.result()
 
 
-def _analyse(audio: Audio, power: np.ndarray, gain_over_ceiling_db: float) -> _Analysis:
+def _analyse(source: BlockSource, power: Store, hops: HopEnergies, gain_over_ceiling_db: float) -> _Analysis:
     """Interval peaks wherever a gain up to ``HEADROOM_DB`` more than expected could reach the ceiling."""
     headroom_db = gain_over_ceiling_db + HEADROOM_DB
-    peaks = interval_peaks(audio.samples, audio.sample_rate, 10.0 ** (-headroom_db / 20.0))
-    return _Analysis(power, peaks, headroom_db)
+    threshold = 10.0 ** (-headroom_db / 20.0)
+    peaks, top = source.store(), 0.0
+    try:
+        for span in interval_peak_blocks(source.blocks(), source.sample_rate, threshold):
+            peaks.append(span)
+            top = max(top, float(span.max(initial=0.0)))
+    except BaseException:
+        peaks.close()
+        raise
+    return _Analysis(power, hops, peaks, top, headroom_db)
 
 
-def _input_loudness(power: np.ndarray, sample_rate: int) -> float:
-    level = gated_loudness(hop_energies(power, sample_rate))
+def _loudness(hops: HopEnergies) -> float:
+    level = gated_loudness(hops)
+    assert level is not None  # the input passed the silence check and the curve is > 0
+    return level
+
+
+def _input_loudness(hops: HopEnergies) -> float:
+    level = gated_loudness(hops)
     if level is None:
         raise AudioInputError(
             "the mix is silent (nothing above -70 LUFS), so there is nothing to master; "
@@ -229,24 +380,45 @@ def _input_loudness(power: np.ndarray, sample_rate: int) -> float:
     return level
 
 
-def _predicted(power: np.ndarray, curve: np.ndarray | None, gain_db: float, sample_rate: int) -> float:
-    """Integrated loudness of the input after ``gain_db`` and the limiter curve (power approximation)."""
-    level = gated_loudness(hop_energies(power, sample_rate, curve))
-    assert level is not None  # the input passed the silence check and the curve is > 0
-    return level + gain_db
-
-
 def master_file(
     in_path: Path, out_path: Path, lufs: float = DEFAULT_LUFS, true_peak: float = DEFAULT_TRUE_PEAK
 ) -> MasterResult:
-    """Master any readable audio file into ``out_path`` (format from its suffix: .wav 24-bit, .flac, .mp3)."""
-    from mixing.export import export_audio, format_for_path, load_audio
+    """Master any readable audio file into ``out_path`` (format from its suffix: .wav 24-bit, .flac, .mp3),
+    a block at a time: the input is read from its file (a format libsndfile cannot read is first decoded
+    to a temporary WAV by ffmpeg) and the master goes through a temporary float WAV to the export, so
+    memory does not grow with the file's length. The result's ``audio`` holds no samples."""
+    from mixing.export import export_file, format_for_path
 
     in_path, out_path = Path(in_path), Path(out_path)
     fmt = format_for_path(out_path)
     if out_path.resolve() == in_path.resolve():
         raise UserInputError(f"{out_path}: the output would overwrite the input; choose another -o path")
-    _check_file(in_path)
-    result = Master(lufs, true_peak).master(load_audio(in_path))
-    export_audio(result.audio, out_path, fmt=fmt, bit_depth=24 if fmt != "mp3" else 16)
-    return result
+    master = Master(lufs, true_peak)
+    with tempfile.TemporaryDirectory(prefix="musicmaker-master-") as tmp:
+        source = _file_source(in_path, Path(tmp) / "decoded.wav")
+        mastered = Path(tmp) / "master.wav"
+        done = master.render(source, _WavSink(mastered, source.sample_rate, source.channels))
+        export_file(mastered, out_path, fmt=fmt, bit_depth=24)  # MP3 has no bit depth: it is ignored there
+    empty = Audio(np.zeros((source.channels, 0), dtype=np.float32), source.sample_rate)
+    return MasterResult(empty, done.report, done.gain_db, done.iterations, done.reduction_db)
+
+
+def _file_source(path: Path, decoded: Path) -> BlockSource:
+    """The file as a checked block source (5.1 folded down); refused before decoding when its header
+    cannot be mastered; decoded by ffmpeg into ``decoded`` when libsndfile cannot read it."""
+    from mixing.ffmpeg import decode_to_wav
+
+    try:
+        info = audio_info(path)
+    except AudioInputError:
+        check_audio_file(path)  # missing, or not a regular file: said as such
+        log.info("%s: libsndfile cannot read it; decoding with ffmpeg", path)
+        decode_to_wav(path, decoded)
+        info = audio_info(decoded)
+    check_audio_info(info)
+    _check_shape(info.sample_rate, info.channels, info.frames, str(path))
+    source: BlockSource = FileBlocks(info)
+    if info.channels != SURROUND_51:
+        return source
+    log.warning("%s: 5.1 input folded down to stereo (ITU-R BS.775, LFE left out) before mastering", path)
+    return _Folded(source)

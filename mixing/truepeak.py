@@ -13,6 +13,7 @@ neighbourhood is below ``threshold / bound`` are skipped. That makes the meter c
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -88,6 +89,33 @@ def _screened_peaks(
     interp = interpolator(int(sample_rate))
     blocks = np.flatnonzero(_widened(block_max) * interp.bound >= threshold)
     return _kernels.interval_peaks(samples, interp.taps, blocks, BLOCK)
+
+
+def interval_peak_blocks(
+    blocks: Iterable[np.ndarray], sample_rate: int, threshold: float = 0.0
+) -> Iterator[np.ndarray]:
+    """:func:`interval_peaks` of a signal given as consecutive blocks (each a whole number of ``BLOCK``
+    samples but the last), a block at a time. Each block is read with the ``BLOCK`` samples either side,
+    which its screening (a block's neighbours) and the interpolation filter (12 taps) reach into, so the
+    peaks are the whole signal's."""
+    before = np.zeros((0, 0), dtype=np.float32)
+    ahead = iter(blocks)
+    block = next(ahead, None)
+    while block is not None:
+        following = next(ahead, None)
+        after = following[:, :BLOCK] if following is not None else block[:, :0]
+        pre = before if before.size else block[:, :0]
+        wide = np.concatenate((pre, block, after), axis=1)
+        yield interval_peaks(wide, sample_rate, threshold)[pre.shape[1] : pre.shape[1] + block.shape[1]]
+        before, block = block[:, -BLOCK:], following
+
+
+def peak_of_blocks(blocks: Iterable[np.ndarray], sample_rate: int, threshold: float) -> float:
+    """The largest interpolated |value| of a signal given as consecutive blocks, over the blocks that could
+    reach ``threshold`` (0.0 when none can)."""
+    return max(
+        (float(p.max(initial=0.0)) for p in interval_peak_blocks(blocks, sample_rate, threshold)), default=0.0
+    )
 
 
 def peaks(samples: np.ndarray, sample_rate: int) -> tuple[float, float]:

@@ -34,7 +34,29 @@ class _Plan:
     notes: tuple[str, ...]  # what the reason says about it
 
 
-def _check_input(audio: Audio, grid: Grid) -> None:
+@dataclass(frozen=True)
+class Decision:
+    """What conforming does to a piece, decided from its analysis and length alone (no samples): the
+    in-memory :func:`conform` and the file-level ``conform_file`` act on the same decision."""
+
+    as_is: str | None  # why it is left as is; None: it is rendered
+    plan: _Plan
+    tmap: timemap.TimeMap | None
+    level: str | None  # the metrical level note of ``to_level``
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How the stretcher's output goes on the grid: the time map's anchors (seconds), the samples of
+    silence before it (``start`` > 0) or cut from its head (< 0), and the output's length in samples."""
+
+    source: np.ndarray
+    target: np.ndarray
+    start: int
+    length: int
+
+
+def _check_input(grid: Grid) -> None:
     if not (np.isfinite(grid.bpm) and 20.0 <= grid.bpm <= 400.0):
         raise ValueError(f"grid bpm must be 20 to 400, got {grid.bpm}")
     if grid.beats_per_bar < 1:
@@ -43,13 +65,13 @@ def _check_input(audio: Audio, grid: Grid) -> None:
         raise ValueError(f"grid duration must be positive seconds, got {grid.duration}")
 
 
-def _tempo_problem(analysis: Analysis, audio: Audio, grid: Grid) -> str | None:
+def _tempo_problem(analysis: Analysis, duration: float, grid: Grid) -> str | None:
     """Why the tempo cannot be conformed, or None."""
     two_bars = MIN_BARS * grid.beats_per_bar * grid.beat_period
     if analysis.warnings and analysis.warnings[0].startswith("silent"):
         return analysis.warnings[0]
-    if audio.duration < two_bars:
-        return f"shorter than two bars ({audio.duration:.2f} s < {two_bars:.2f} s at {grid.bpm:g} bpm)"
+    if duration < two_bars:
+        return f"shorter than two bars ({duration:.2f} s < {two_bars:.2f} s at {grid.bpm:g} bpm)"
     if analysis.tempo_bpm is None or analysis.tempo_confidence < MIN_TEMPO_CONFIDENCE:
         return f"no steady beat: confidence {analysis.tempo_confidence:.2f} below {MIN_TEMPO_CONFIDENCE:.2f}"
     if len(analysis.beats) < MIN_BARS * grid.beats_per_bar:
@@ -72,8 +94,8 @@ def _shift_cents(analysis: Analysis, grid: Grid) -> tuple[float, list[str]]:
     return (cents if abs(cents) >= MIN_SHIFT_CENTS else 0.0), notes
 
 
-def _plan(analysis: Analysis, audio: Audio, grid: Grid, tempo: bool, key: bool, pitched: bool) -> _Plan:
-    problem = _tempo_problem(analysis, audio, grid) if tempo or key else None
+def _plan(analysis: Analysis, duration: float, grid: Grid, tempo: bool, key: bool, pitched: bool) -> _Plan:
+    problem = _tempo_problem(analysis, duration, grid) if tempo or key else None
     if problem and not problem.startswith("no steady beat"):
         return _Plan(warp=False, cents=0.0, notes=(problem,))  # silent or too short: nothing to measure
     notes = [f"{_TEMPO_LEFT}{problem}"] if problem and tempo else []
@@ -86,18 +108,36 @@ def _plan(analysis: Analysis, audio: Audio, grid: Grid, tempo: bool, key: bool, 
     return _Plan(warp=tempo and problem is None, cents=cents, notes=tuple(notes))
 
 
-def _length(audio: Audio, grid: Grid, tmap: timemap.TimeMap | None) -> int:
+def output_length(duration: float, sample_rate: int, grid: Grid, tmap: timemap.TimeMap | None) -> int:
+    """Samples of the output: the grid's duration, else the input's length at the new tempo."""
     if grid.duration is not None:
-        return round(grid.duration * audio.sample_rate)
-    end = audio.duration if tmap is None else float(tmap.target[-1])
-    return max(1, round(end * audio.sample_rate))
+        return round(grid.duration * sample_rate)
+    end = duration if tmap is None else float(tmap.target[-1])
+    return max(1, round(end * sample_rate))
 
 
-def _as_is(audio: Audio, grid: Grid, analysis: Analysis, reason: str) -> ConformResult:
+def left_as_is(out: Audio, grid: Grid, analysis: Analysis, reason: str) -> ConformResult:
+    """The result when nothing is done: ``out`` is the input fitted to the output length (in memory) or
+    holds no samples (``conform_file`` writes nothing then)."""
     origin = grid.origin if grid.origin is not None else (analysis.downbeat or 0.0)
     error = timemap.grid_error_ms(np.array(analysis.beats), grid.beat_period, origin)
-    out = audio.fitted(_length(audio, grid, None))
     return ConformResult(out, False, f"left as is: {reason}", analysis, None, error, None, 1.0, 0.0)
+
+
+def decide(
+    analysis: Analysis, duration: float, grid: Grid, *, tempo: bool, key: bool, pitched: bool
+) -> Decision:
+    """Whether and how to warp and retune a piece of ``duration`` seconds with this ``analysis``."""
+    _check_input(grid)
+    if not tempo and not key:
+        return Decision("conform is off for this stem", _Plan(False, 0.0, ()), None, None)
+    plan = _plan(analysis, duration, grid, tempo, key, pitched)
+    if not plan.warp and plan.cents == 0.0:
+        said = [note.removeprefix(_TEMPO_LEFT) for note in plan.notes]
+        return Decision("; ".join(said) or "nothing to change", plan, None, None)
+    beats, level = _beats_at_grid_level(analysis, grid)
+    tmap = _time_map(beats, analysis, duration, grid) if plan.warp else None
+    return Decision(None, plan, tmap, level)
 
 
 def conform(
@@ -113,19 +153,22 @@ def conform(
     """Warp ``audio``'s beats onto ``grid`` (``tempo``) and retune it toward A440 and ``grid.key`` (``key``,
     never when not ``pitched``); or return it fitted to the length, ``applied=False``, with the reason.
     ``family`` is the stem's instrument family (``analyze``'s), for the analysis before and after."""
-    _check_input(audio, grid)
+    _check_input(grid)
     if analysis is None:
         analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
-    if not tempo and not key:
-        return _as_is(audio, grid, analysis, "conform is off for this stem")
-    plan = _plan(analysis, audio, grid, tempo, key, pitched)
-    if not plan.warp and plan.cents == 0.0:
-        said = [note.removeprefix(_TEMPO_LEFT) for note in plan.notes]
-        return _as_is(audio, grid, analysis, "; ".join(said) or "nothing to change")
-    beats, level = _beats_at_grid_level(analysis, grid)
-    tmap = _time_map(beats, analysis, audio, grid) if plan.warp else None
-    out = _render(audio, grid, tmap, plan.cents)
-    return _finish(audio, out, grid, analysis, tmap, plan, level, family)
+    rate = audio.sample_rate
+    decision = decide(analysis, audio.duration, grid, tempo=tempo, key=key, pitched=pitched)
+    if decision.as_is is not None:
+        length = output_length(audio.duration, rate, grid, None)
+        return left_as_is(audio.fitted(length), grid, analysis, decision.as_is)
+    out = _render(audio, placement(audio.duration, rate, grid, decision.tmap), decision.plan.cents)
+    after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
+    result = verdict(out, grid, analysis, after, decision)
+    if isinstance(result, str):
+        return left_as_is(
+            audio.fitted(output_length(audio.duration, rate, grid, None)), grid, analysis, result
+        )
+    return result
 
 
 def _beats_at_grid_level(analysis: Analysis, grid: Grid) -> tuple[np.ndarray, str | None]:
@@ -135,39 +178,40 @@ def _beats_at_grid_level(analysis: Analysis, grid: Grid) -> tuple[np.ndarray, st
     return to_level(beats, analysis.tempo_bpm, grid.bpm)
 
 
-def _time_map(beats: np.ndarray, analysis: Analysis, audio: Audio, grid: Grid) -> timemap.TimeMap:
+def _time_map(beats: np.ndarray, analysis: Analysis, duration: float, grid: Grid) -> timemap.TimeMap:
     """An uncertain downbeat moves the stem to the nearest grid beat, not possibly most of a bar away."""
     downbeat = analysis.downbeat if analysis.downbeat is not None else float(beats[0])
     sure = analysis.downbeat_confidence >= MIN_DOWNBEAT_CONFIDENCE
     bar = grid.beats_per_bar * grid.beat_period if sure else grid.beat_period
-    return timemap.build(beats, downbeat, audio.duration, grid.beat_period, bar, grid.origin)
+    return timemap.build(beats, downbeat, duration, grid.beat_period, bar, grid.origin)
 
 
-def _render(audio: Audio, grid: Grid, tmap: timemap.TimeMap | None, cents: float) -> Audio:
-    """Stretch (or only retune), then place the output on the grid: silence before a positive start, a cut
-    before a negative one, and exactly the asked length."""
+def placement(duration: float, sample_rate: int, grid: Grid, tmap: timemap.TimeMap | None) -> Placement:
+    """Stretch by the time map (or only retune: the identity map), then place the output on the grid:
+    silence before a positive start, a cut before a negative one, and exactly the asked length."""
     if tmap is None:
-        source = target = np.array([0.0, audio.duration])
+        source = target = np.array([0.0, duration])
     else:
         source, target = tmap.source, tmap.target
-    out = warp.stretch(audio, source, target, cents=cents)
-    start = round(float(target[0]) * audio.sample_rate)
-    samples = np.pad(out.samples, ((0, 0), (start, 0))) if start > 0 else out.samples[:, -start:]
-    return Audio(samples, audio.sample_rate).fitted(_length(audio, grid, tmap))
+    start = round(float(target[0]) * sample_rate)
+    return Placement(source, target, start, output_length(duration, sample_rate, grid, tmap))
 
 
-def _finish(
-    audio: Audio,
-    out: Audio,
-    grid: Grid,
-    before: Analysis,
-    tmap: timemap.TimeMap | None,
-    plan: _Plan,
-    level: str | None,
-    family: str | None,
-) -> ConformResult:
-    """Analyse the output, compare it with the input on the grid, and say what was done."""
-    after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
+def _render(audio: Audio, where: Placement, cents: float) -> Audio:
+    out = warp.stretch(audio, where.source, where.target, cents=cents)
+    samples = (
+        np.pad(out.samples, ((0, 0), (where.start, 0))) if where.start > 0 else out.samples[:, -where.start :]
+    )
+    return Audio(samples, audio.sample_rate).fitted(where.length)
+
+
+def verdict(
+    out: Audio, grid: Grid, before: Analysis, after: Analysis, decision: Decision
+) -> ConformResult | str:
+    """Compare the output's beats (``after``) with the input's on the grid and say what was done; or, when
+    conforming moved the beats away from the grid, why the input is left as is. ``out`` goes into the
+    result as it is (``conform_file`` passes one without samples: they are in its file)."""
+    plan, tmap, level = decision.plan, decision.tmap, decision.level
     origin = grid.origin if grid.origin is not None else (tmap.downbeat_at if tmap is not None else 0.0)
     error_before = timemap.grid_error_ms(np.array(before.beats), grid.beat_period, origin)
     error_after = timemap.grid_error_ms(np.array(after.beats), grid.beat_period, origin)
@@ -177,11 +221,10 @@ def _finish(
     if tmap is not None:
         worse = error_before is not None and (error_after is None or error_after > max(error_before, 15.0))
         if worse:
-            reason = (
+            return (
                 f"conforming moved the beats away from the grid (mean error {error_before:.0f} ms -> "
                 f"{error_after or float('nan'):.0f} ms)"
             )
-            return _as_is(audio, grid, before, reason)
         said.insert(
             0,
             f"warped {before.tempo_bpm:.1f} -> {grid.bpm:g} bpm, first downbeat at {tmap.downbeat_at:.3f} s",

@@ -17,11 +17,13 @@ change; librosa has no downbeat tracker.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from stems.conform import dbn
+from stems.conform import dbn, spectra
+from stems.streaming import Signal
 
 HOP = 256  # analysis hop at 22.05 kHz: 11.6 ms
 N_FFT = 1024  # 46 ms: shorter than librosa's 2048 default, so onsets smear less in time
@@ -71,53 +73,68 @@ class Beats:
 
 class Features:
     """The onset and harmony features of one mono signal, each computed when first asked for and then kept:
-    the tracker, its start check and the downbeat read the same ones."""
+    the tracker, its start check and the downbeat read the same ones. Each is computed a chunk of frames at
+    a time (:mod:`stems.conform.spectra`), so a long signal never has its whole spectrogram in memory."""
 
-    def __init__(self, y: np.ndarray, sr: int) -> None:
-        self.y, self.sr = y, sr
+    def __init__(self, signal: Signal) -> None:
+        self.signal, self.sr = signal, signal.sample_rate
 
     @functools.cached_property
     def env(self) -> np.ndarray:
-        return onset_envelope(self.y, self.sr)
+        return onset_envelope(self.signal)
 
     @functools.cached_property
     def low(self) -> np.ndarray:
-        return low_onsets(self.y, self.sr)
+        return low_onsets(self.signal)
 
     @functools.cached_property
     def bass(self) -> np.ndarray:
-        return bass_onsets(self.y, self.sr)
+        return bass_onsets(self.signal)
 
     @functools.cached_property
     def chroma(self) -> np.ndarray:
+        return spectra.chroma_stft(self.signal, HOP)
+
+
+def onset_envelope(signal: Signal) -> np.ndarray:
+    """``librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP, n_fft=N_FFT)``, in two passes over chunks
+    of frames (:func:`spectra.onset_strength`), so that its 128 mel bands are never all in memory."""
+    sr = signal.sample_rate
+
+    def mel_chunks() -> Iterator[np.ndarray]:
         import librosa
 
-        return np.asarray(librosa.feature.chroma_stft(y=self.y, sr=self.sr, hop_length=HOP))
+        for power in spectra.power_chunks(signal, N_FFT, HOP):
+            yield librosa.feature.melspectrogram(S=power, sr=sr, fmax=0.5 * sr)  # onset_strength's own fmax
+
+    return spectra.onset_strength(mel_chunks, sr, HOP, N_FFT)
 
 
-def onset_envelope(y: np.ndarray, sr: int) -> np.ndarray:
-    import librosa
-
-    return np.asarray(librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP, n_fft=N_FFT))
-
-
-def bass_onsets(y: np.ndarray, sr: int) -> np.ndarray:
+def bass_onsets(signal: Signal) -> np.ndarray:
     """Superflux-style onset envelope (Boeck and Widmer 2013) of the bass octaves of a CQT: rises of log
     magnitude against two hops back after a 3-bin maximum across frequency, so a note that swells in (a bowed
     string) counts when its pitch arrives, and vibrato does not."""
     import librosa
 
-    cqt = np.abs(librosa.cqt(y, sr=sr, hop_length=HOP, fmin=BASS_FMIN, n_bins=BASS_BINS))
-    db = librosa.amplitude_to_db(cqt, ref=np.max)
+    sr = signal.sample_rate
+
+    def magnitude(y: np.ndarray) -> np.ndarray:
+        return np.abs(librosa.cqt(y, sr=sr, hop_length=HOP, fmin=BASS_FMIN, n_bins=BASS_BINS))
+
+    db = librosa.amplitude_to_db(spectra.cqt_frames(signal, HOP, magnitude), ref=np.max)
     return np.asarray(librosa.onset.onset_strength(S=db, sr=sr, hop_length=HOP, lag=2, max_size=3))
 
 
-def low_onsets(y: np.ndarray, sr: int) -> np.ndarray:
+def low_onsets(signal: Signal) -> np.ndarray:
     """Onset strength of the lowest 8 of 64 mel bands (up to about 250 Hz): the bass and kick drum."""
     import librosa
 
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, hop_length=HOP, n_mels=64, fmax=8000)
-    return np.asarray(librosa.onset.onset_strength(S=librosa.power_to_db(mel[:8]), sr=sr, hop_length=HOP))
+    sr = signal.sample_rate
+    low = spectra.frames(
+        librosa.feature.melspectrogram(S=p, sr=sr, n_mels=64, fmax=8000)[:8]
+        for p in spectra.power_chunks(signal, 2048, HOP)  # melspectrogram's default n_fft
+    )
+    return np.asarray(librosa.onset.onset_strength(S=librosa.power_to_db(low), sr=sr, hop_length=HOP))
 
 
 def latency(family: str | None) -> float:
@@ -160,7 +177,8 @@ def expected_tempo(env: np.ndarray, sr: int, bpm_hint: float | None) -> float:
     import librosa
 
     start = bpm_hint or 120.0
-    estimate = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=HOP, start_bpm=start)[0])
+    tempogram = spectra.mean_tempogram(env, sr, HOP)
+    estimate = float(librosa.feature.tempo(tg=tempogram, sr=sr, hop_length=HOP, start_bpm=start)[0])
     if bpm_hint is None or estimate <= 0:
         return estimate if estimate > 0 else start
     return bpm_hint * 2.0 ** float(np.clip(np.round(np.log2(estimate / bpm_hint)), -1, 1))

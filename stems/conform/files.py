@@ -17,7 +17,15 @@ from stems.conform.keys import parse_key
 from stems.conform.records import Analysis, ConformResult, Grid
 from stems.conform.warp import require_rubberband, stretch_file
 from stems.instruments import DRUM_FAMILY, resolve_instrument
-from stems.streaming import checked_info, file_blocks, mono_signal, placed, write_float_wav
+from stems.streaming import (
+    MAX_ANALYSIS_S,
+    check_duration,
+    checked_info,
+    file_blocks,
+    mono_signal,
+    placed,
+    write_float_wav,
+)
 
 # What ``musicmaker conform -o`` writes for each suffix (``mixing.export``'s formats): a float WAV keeps the
 # stretcher's output exactly, FLAC holds at most 24 bits, and MP3 has no bit depth (the exporter ignores it).
@@ -36,6 +44,7 @@ def analyze_file(
     temporary file, and every feature is computed a chunk at a time (memory does not grow with length)."""
     family = _family(instrument)
     info = checked_info(path)
+    check_duration(info, MAX_ANALYSIS_S, "analysis")
     with mono_signal(path, ANALYSIS_RATE) as signal:
         return analyze_signal(
             signal, info.duration, bpm_hint=bpm_hint, beats_per_bar=beats_per_bar, family=family
@@ -78,6 +87,7 @@ def conform_file(
     family = _family(instrument)
     require_rubberband()
     info = checked_info(path)
+    check_duration(info, MAX_ANALYSIS_S, "conforming")
     grid = Grid(bpm=bpm, beats_per_bar=beats_per_bar, duration=None, key=key, origin=None)
     before = _analysis(path, grid, family)
     pitched = family != DRUM_FAMILY

@@ -13,7 +13,9 @@ import re
 
 import numpy as np
 
+from stems.conform import spectra
 from stems.errors import UserInputError
+from stems.streaming import Signal
 
 # Albrecht and Shanahan (2013, "The Use of Large Corpora to Train a New Type of Key-Finding Algorithm",
 # Music Perception 31(1)) pitch-class distributions, tonic first: on the detuned set of bench/conform.py
@@ -39,10 +41,10 @@ MODE_DEGREE = {
     "locrian": 11,
 }
 _KEY_RE = re.compile(r"^\s*([A-Ga-g])([#b\u266f\u266d]?)\s+([A-Za-z]+)\s*$")
-# Chroma frames of the key estimate are this many samples apart (93 ms at the analysis rate of 22050 Hz).
-_KEY_HOP = 2048
 # Spectral peaks below this fraction of a frame's strongest peak are too weak to say anything about tuning.
 _PEAK_FLOOR = 0.1
+TUNING_N_FFT, TUNING_HOP = 4096, 1024  # 186 ms frames: fine frequency resolution for the peaks' offsets
+KEY_HOP = 2048  # the key is one sum over the piece: coarse frames do
 
 
 def parse_key(text: str) -> tuple[int, str]:
@@ -78,17 +80,24 @@ def semitones_toward(key: str, target: str) -> int:
     return (parent_pitch_class(target) - parent_pitch_class(key) + 6) % 12 - 6
 
 
-def estimate_tuning(y: np.ndarray, sr: int) -> tuple[float, float]:
-    """(cents from A440 in -50..50, confidence 0..1) of mono ``y``."""
+def estimate_tuning(signal: Signal) -> tuple[float, float]:
+    """(cents from A440 in -50..50, confidence 0..1) of a mono signal; the spectral peaks of each chunk of
+    frames (:mod:`stems.conform.spectra`) add to one weighted resultant."""
     import librosa
 
-    pitches, mags = librosa.piptrack(y=y, sr=sr, n_fft=4096, hop_length=1024, fmin=60.0, fmax=4000.0)
-    keep = (pitches > 0) & (mags >= _PEAK_FLOOR * mags.max(axis=0, keepdims=True))
-    if not keep.any():
+    resultant, total = 0j, 0.0
+    for spectrum in spectra.stft_chunks(signal, TUNING_N_FFT, TUNING_HOP):
+        pitches, mags = librosa.piptrack(
+            S=np.abs(spectrum), sr=signal.sample_rate, n_fft=TUNING_N_FFT, fmin=60.0, fmax=4000.0
+        )
+        keep = (pitches > 0) & (mags >= _PEAK_FLOOR * mags.max(axis=0, keepdims=True))
+        offsets = 12.0 * np.log2(pitches[keep] / 440.0)  # semitones from A440; the fraction is the tuning
+        weights = mags[keep].astype(np.float64)
+        resultant += complex(np.sum(weights * np.exp(2j * np.pi * offsets)))
+        total += float(np.sum(weights))
+    if total <= 0:
         return 0.0, 0.0
-    offsets = 12.0 * np.log2(pitches[keep] / 440.0)  # semitones from A440; the fraction is the tuning
-    weights = mags[keep]
-    resultant = np.sum(weights * np.exp(2j * np.pi * offsets)) / np.sum(weights)
+    resultant /= total
     cents = 100.0 * float(np.angle(resultant)) / (2 * np.pi)
     return float(np.clip(cents, -50.0, 50.0)), float(np.clip(abs(resultant), 0.0, 1.0))
 
@@ -102,16 +111,22 @@ def key_scores(chroma: np.ndarray) -> np.ndarray:
     return np.nan_to_num(scores)
 
 
-def estimate_key(y: np.ndarray, sr: int, tuning_cents: float) -> tuple[str | None, float]:
-    """(key name, confidence 0..1); None when the audio has no pitch content to speak of."""
+def estimate_key(signal: Signal, tuning_cents: float) -> tuple[str | None, float]:
+    """(key name, confidence 0..1) of a mono signal; None when it has no pitch content to speak of."""
     import librosa
 
-    if y.size < _KEY_HOP:  # less than one chroma frame: its CQT is mostly padding, and names a random key
+    def chroma(y: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            librosa.feature.chroma_cqt(
+                y=y, sr=signal.sample_rate, hop_length=KEY_HOP, tuning=tuning_cents / 100.0, norm=None
+            )
+        )
+
+    if (
+        signal.length < KEY_HOP
+    ):  # less than one chroma frame: its CQT is mostly padding, and names a random key
         return None, 0.0
-    chroma = librosa.feature.chroma_cqt(
-        y=y, sr=sr, hop_length=_KEY_HOP, tuning=tuning_cents / 100.0, norm=None
-    )
-    total = chroma.sum(axis=1)
+    total = spectra.cqt_frames(signal, KEY_HOP, chroma).sum(axis=1)
     if not np.isfinite(total).all() or total.max() <= 0 or np.ptp(total) < 1e-3 * total.max():
         return None, 0.0
     scores = key_scores(total)

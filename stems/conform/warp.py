@@ -60,24 +60,35 @@ def stretch(audio: Audio, source: np.ndarray, target: np.ndarray, *, cents: floa
     increasing), shifting pitch by ``cents``; the output lasts ``target[-1] - target[0]`` (to a few samples)."""
     import soundfile as sf
 
-    rate = audio.sample_rate
+    with tempfile.TemporaryDirectory(prefix="musicmaker-conform-") as tmp:
+        wav_in, wav_out = Path(tmp, "in.wav"), Path(tmp, "out.wav")
+        sf.write(str(wav_in), np.ascontiguousarray(audio.samples.T), audio.sample_rate, subtype="FLOAT")
+        stretch_file(wav_in, wav_out, audio.sample_rate, source, target, cents=cents)
+        data, _ = sf.read(str(wav_out), dtype="float32", always_2d=True)
+    return Audio(np.ascontiguousarray(data.T), audio.sample_rate)
+
+
+def stretch_file(
+    wav_in: Path, wav_out: Path, rate: int, source: np.ndarray, target: np.ndarray, *, cents: float = 0.0
+) -> None:
+    """:func:`stretch` from file to file (a float WAV in, the same format out): Rubber Band reads and writes
+    in blocks, so a long file is warped without being held in memory."""
     src = np.round(np.asarray(source) * rate).astype(np.int64)
     dst = np.round((np.asarray(target) - target[0]) * rate).astype(np.int64)
     if not (np.all(np.diff(src) > 0) and np.all(np.diff(dst) > 0)):
         raise ValueError("time map anchors must increase")
-    with tempfile.TemporaryDirectory(prefix="musicmaker-conform-") as tmp:
-        wav_in, wav_out, mapfile = Path(tmp, "in.wav"), Path(tmp, "out.wav"), Path(tmp, "map.txt")
-        sf.write(str(wav_in), np.ascontiguousarray(audio.samples.T), rate, subtype="FLOAT")
-        mapfile.write_text("".join(f"{s} {d}\n" for s, d in zip(src[1:-1], dst[1:-1])))
-        ratio = dst[-1] / max(src[-1], 1)
-        args = [require_rubberband(), "-q", *ENGINE, "--ignore-clipping", "--time", f"{ratio:.10f}"]
-        if len(src) > 2:  # inner anchors; the ends follow from --time
-            args += ["--timemap", str(mapfile)]
-        if abs(cents) > 0:
-            args += ["--frequency", f"{2.0 ** (cents / 1200.0):.10f}"]
+    mapfile = wav_out.with_name(wav_out.name + ".map.txt")
+    mapfile.write_text("".join(f"{s} {d}\n" for s, d in zip(src[1:-1], dst[1:-1])))
+    ratio = dst[-1] / max(src[-1], 1)
+    args = [require_rubberband(), "-q", *ENGINE, "--ignore-clipping", "--time", f"{ratio:.10f}"]
+    if len(src) > 2:  # inner anchors; the ends follow from --time
+        args += ["--timemap", str(mapfile)]
+    if abs(cents) > 0:
+        args += ["--frequency", f"{2.0 ** (cents / 1200.0):.10f}"]
+    try:
         _run([*args, str(wav_in), str(wav_out)])
-        data, _ = sf.read(str(wav_out), dtype="float32", always_2d=True)
-    return Audio(np.ascontiguousarray(data.T), rate)
+    finally:
+        mapfile.unlink(missing_ok=True)
 
 
 def _run(args: list[str]) -> None:

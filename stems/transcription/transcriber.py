@@ -19,11 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from stems.audio import Audio, check_finite, convert_audio, read_audio
+from stems.audio import Audio, AudioInfo, check_finite, read_audio
 from stems.errors import ModelUnavailableError
 from stems.instruments import resolve_instrument
 from stems.licenses import License
 from stems.progress import Progress
+from stems.streaming import (
+    MAX_TRANSCRIPTION_S,
+    Signal,
+    as_signal,
+    check_duration,
+    checked_info,
+    file_blocks,
+    mono_signal,
+)
 from stems.transcription.midi import (
     DEFAULT_TEMPO,
     Note,
@@ -115,10 +124,19 @@ def onnx_batches(windows: int) -> int:
     return -(-windows // BATCH_WINDOWS)
 
 
-def _model_input(audio: Audio) -> tuple[int, np.ndarray]:
-    """The model's mono samples count and their windows."""
-    mono = convert_audio(audio, MODEL_SAMPLE_RATE, 1).samples[0]
-    return mono.shape[0], window_audio(mono)
+def window_count(num_samples: int) -> int:
+    """How many windows :func:`window_audio` makes of ``num_samples`` samples."""
+    return -(-(OVERLAP_SAMPLES // 2 + num_samples) // HOP_SAMPLES)
+
+
+def signal_windows(signal: Signal, first: int, count: int) -> np.ndarray:
+    """Windows ``first`` to ``first + count`` of :func:`window_audio` of the signal, read from it: one
+    ONNX batch at a time, so a long stem's windows (1.2 times its samples) are never all in memory."""
+    out = np.empty((count, WINDOW_SAMPLES, 1), dtype=np.float32)
+    for k in range(count):
+        start = (first + k) * HOP_SAMPLES - OVERLAP_SAMPLES // 2
+        out[k, :, 0] = signal.segment(start, start + WINDOW_SAMPLES)
+    return out
 
 
 def unwrap(output: np.ndarray, num_samples: int) -> np.ndarray:
@@ -171,21 +189,35 @@ class Transcriber:
     def posteriors(self, audio: Audio, progress: Progress | None = None) -> dict[str, np.ndarray]:
         """Model output for the whole stem: ``note``/``onset`` (frames, 88), ``contour`` (frames, 264).
         Reports ``("basic-pitch", batches done, batches)`` after each ONNX batch."""
-        num_samples, windows = _model_input(audio)
-        return self._posteriors(num_samples, windows, progress, "basic-pitch", onnx_batches(windows.shape[0]))
+        signal = as_signal(audio, MODEL_SAMPLE_RATE)
+        return self._posteriors(signal, progress, "basic-pitch", onnx_batches(window_count(signal.length)))
 
     def _posteriors(
-        self, num_samples: int, windows: np.ndarray, progress: Progress | None, label: str, total: int
+        self, signal: Signal, progress: Progress | None, label: str, total: int
     ) -> dict[str, np.ndarray]:
+        """Each batch's windows are read from ``signal`` and its output unwrapped into place (what
+        :func:`unwrap` does to all of them at once), so only the posteriors grow with the stem's length."""
         session = self._load()
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in _ONNX_OUTPUTS}
         names = list(_ONNX_OUTPUTS.values())
-        for done, b in enumerate(range(0, windows.shape[0], BATCH_WINDOWS), start=1):
-            results = session.run(names, {_ONNX_INPUT: windows[b : b + BATCH_WINDOWS]})
+        count, half = window_count(signal.length), OVERLAP_FRAMES // 2
+        n_frames = int(np.floor(signal.length * (ANNOTATIONS_FPS / MODEL_SAMPLE_RATE)))
+        out: dict[str, np.ndarray] = {}
+        at = 0
+        for done, b in enumerate(range(0, count, BATCH_WINDOWS), start=1):
+            results = session.run(
+                names, {_ONNX_INPUT: signal_windows(signal, b, min(BATCH_WINDOWS, count - b))}
+            )
             for key, value in zip(_ONNX_OUTPUTS, results):
-                parts[key].append(value)
+                kept = value[:, half:-half, :].reshape(-1, value.shape[2])
+                if key not in out:
+                    out[key] = np.empty(
+                        (min(n_frames, count * (value.shape[1] - 2 * half)), value.shape[2]), value.dtype
+                    )
+                piece = kept[: max(out[key].shape[0] - at, 0)]
+                out[key][at : at + piece.shape[0]] = piece
+            at += kept.shape[0]
             self._report(progress, label, done, total)
-        return {k: unwrap(np.concatenate(v), num_samples) for k, v in parts.items()}
+        return out
 
     def _report(self, progress: Progress | None, label: str, done: int, total: int) -> None:
         """Call the per-call callback, else the instance's."""
@@ -223,14 +255,38 @@ class Transcriber:
             bends: tuple[PitchBend, ...] = ()
             steps = 1
         else:
-            num_samples, windows = _model_input(audio)
-            steps = onnx_batches(windows.shape[0]) + 1  # the model's batches, then the note tracking
-            posteriors = self._posteriors(num_samples, windows, progress, name, steps)
-            notes, bends = notes_from_posteriors(posteriors, settings)
+            steps, notes, bends = self._pitched(as_signal(audio, MODEL_SAMPLE_RATE), settings, progress, name)
         if quantize:
             notes = quantize_notes(notes, quantize, tempo, is_drum=settings.is_drum)
         self._report(progress, name, steps, steps)
         return _track(name, named.name, settings, notes, bends, (), began)
+
+    def transcribe_signal(
+        self,
+        signal: Signal,
+        instrument: str | int,
+        name: str,
+        settings: TranscriptionSettings,
+        tempo: TempoMap = DEFAULT_TEMPO,
+        quantize: str | None = None,
+    ) -> NoteTrack:
+        """:meth:`transcribe` of a pitched stem given as its mono signal at the model's rate (in memory or
+        a temporary file: the model reads it a batch of windows at a time), already checked to be finite
+        and not silent."""
+        began = time.perf_counter()
+        assert signal.sample_rate == MODEL_SAMPLE_RATE and not settings.is_drum
+        steps, notes, bends = self._pitched(signal, settings, None, name)
+        if quantize:
+            notes = quantize_notes(notes, quantize, tempo, is_drum=False)
+        return _track(name, resolve_instrument(instrument).name, settings, notes, bends, (), began)
+
+    def _pitched(
+        self, signal: Signal, settings: TranscriptionSettings, progress: Progress | None, name: str
+    ) -> tuple[int, tuple[Note, ...], tuple[PitchBend, ...]]:
+        """(progress steps, notes, pitch bends) of a pitched stem's mono signal."""
+        steps = onnx_batches(window_count(signal.length)) + 1  # the model's batches, then the note tracking
+        notes, bends = notes_from_posteriors(self._posteriors(signal, progress, name, steps), settings)
+        return steps, notes, bends
 
 
 def _track(
@@ -279,10 +335,27 @@ def transcribe_file(
     carries the GM program of ``instrument`` (a family, a GM name or a GM program number 1-128)."""
     audio_path = Path(audio_path)
     settings = settings if settings is not None else settings_for(instrument)
-    audio = read_audio(audio_path)
     tempo = tempo if tempo is not None else DEFAULT_TEMPO
-    track = get_transcriber().transcribe(
-        audio, instrument, audio_path.stem, settings=settings, tempo=tempo, quantize=quantize
-    )
+    info = checked_info(audio_path)  # a lying header is refused before anything is decoded
+    check_duration(info, MAX_TRANSCRIPTION_S, "transcription")
+    if settings.is_drum or _file_is_silent(info):
+        track = get_transcriber().transcribe(
+            read_audio(audio_path),
+            instrument,
+            audio_path.stem,
+            settings=settings,
+            tempo=tempo,
+            quantize=quantize,
+        )
+    else:  # streamed: the mono signal at the model's rate in a temporary file, read a batch at a time
+        with mono_signal(info.path, MODEL_SAMPLE_RATE) as signal:
+            track = get_transcriber().transcribe_signal(
+                signal, instrument, audio_path.stem, settings, tempo=tempo, quantize=quantize
+            )
     write_midi(Path(out_path), [track], tempo)
     return track
+
+
+def _file_is_silent(info: AudioInfo) -> bool:
+    """:func:`is_silent` of the file, read a block at a time (every block is checked to be finite too)."""
+    return all(is_silent(Audio(block, info.sample_rate)) for block in file_blocks(info.path))

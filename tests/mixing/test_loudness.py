@@ -203,3 +203,43 @@ def test_nan_is_refused_not_measured() -> None:
     x[1, 7] = np.nan
     with pytest.raises(AudioInputError, match="NaN"):
         measure(Audio(x, 48_000))
+
+
+# --- a block at a time (issue 22: memory that does not grow with the signal's length) ----------------------
+
+
+def _music(rate: int, seconds: float, seed: int = 9) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = 0.1 * rng.standard_normal((2, int(rate * seconds)))
+    x[:, rng.integers(0, x.shape[1], 40)] = rng.choice([-1.2, 1.2], (2, 40))  # inter-sample overs to find
+    return x.astype(np.float32)
+
+
+def test_block_kernels_give_the_whole_signals_values() -> None:
+    from mixing.loudness import power_meter, weighted_power
+    from mixing.truepeak import interval_peak_blocks
+
+    rate, block = 44_100, 3 * 1024  # blocks a whole number of true-peak screening blocks, as the readers give
+    x = _music(rate, 2.0)
+    blocks = [x[:, i : i + block] for i in range(0, x.shape[1], block)]
+    meter = power_meter(2, rate)
+    power = np.concatenate([meter(b) for b in blocks])
+    np.testing.assert_array_equal(power, weighted_power(Audio(x, rate)))
+    for threshold in (0.0, 0.5, 1.1):
+        peaks = np.concatenate(list(interval_peak_blocks(blocks, rate, threshold)))
+        np.testing.assert_array_equal(peaks, interval_peaks(x, rate, threshold))
+
+
+def test_measure_does_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stems import streaming
+
+    audio = Audio(_music(32_000, 9.0), 32_000)
+    whole = measure(audio)
+    monkeypatch.setattr(streaming, "BLOCK_FRAMES", 5 * 1024)
+    blocked = measure(audio)
+    assert blocked.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-9)
+    assert blocked.loudness_range_lu == pytest.approx(whole.loudness_range_lu, abs=1e-9)
+    assert (blocked.true_peak_dbtp, blocked.sample_peak_dbfs) == (
+        whole.true_peak_dbtp,
+        whole.sample_peak_dbfs,
+    )

@@ -182,3 +182,54 @@ def test_master_file_refuses_to_overwrite_its_input_and_unknown_suffix(tmp_path:
         master_file(src, tmp_path / "out.ogg")
     with pytest.raises(AudioInputError, match="not found"):
         master_file(tmp_path / "missing.wav", tmp_path / "out.wav")
+
+
+# --- a block at a time (issue 22: 20 minutes of stereo took 2 GB to master) -------------------------------
+
+
+def test_limiter_spans_join_into_the_whole_curve() -> None:
+    from mixing.limiter import LimiterSpans
+    from stems.streaming import ArrayStore
+
+    rng = np.random.default_rng(11)
+    peaks = (np.abs(rng.standard_normal(20_000)) * 0.5).astype(np.float32)
+    peaks[rng.integers(0, 20_000, 30)] = 3.0
+    store = ArrayStore(peaks.size)
+    store.append(peaks)
+    whole = limiter_gain(peaks, 1.0, 32_000, 3.0, 100.0, scale=1.3)
+    spans = LimiterSpans(store, 1.0, 32_000, 3.0, 100.0, scale=1.3)
+    joined = np.concatenate([spans.next(n) for n in (1, 4_000, 77, 10_000, 5_922)])
+    np.testing.assert_allclose(joined, whole, rtol=1e-6)
+
+
+def test_master_does_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stems import streaming
+
+    audio = song(seconds=8.0)
+    whole = Master(-14.0, -1.0).master(audio)
+    monkeypatch.setattr(streaming, "BLOCK_FRAMES", 7 * 1024)
+    blocked = Master(-14.0, -1.0).master(audio)
+    np.testing.assert_allclose(blocked.audio.samples, whole.audio.samples, atol=1e-6)
+    assert blocked.report.integrated_lufs == pytest.approx(whole.report.integrated_lufs, abs=0.01)
+    assert blocked.report.true_peak_dbtp == pytest.approx(whole.report.true_peak_dbtp, abs=0.01)
+    assert blocked.gain_db == pytest.approx(whole.gain_db, abs=1e-6)
+
+
+def test_master_file_streams_to_what_master_gives_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import soundfile as sf
+
+    from stems import streaming
+
+    src = tmp_path / "in.wav"
+    write_wav(src, song(seconds=6.0, seed=3))
+    whole = Master(-15.0, -1.0).master(song(seconds=6.0, seed=3))  # one block
+    monkeypatch.setattr(streaming, "BLOCK_FRAMES", 9 * 1024)  # the file: 21 blocks
+    result = master_file(src, tmp_path / "out.wav", lufs=-15.0, true_peak=-1.0)
+    for field in ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs"):
+        assert getattr(result.report, field) == pytest.approx(getattr(whole.report, field), abs=1e-6)
+    assert result.gain_db == pytest.approx(whole.gain_db, abs=1e-9)
+    written, _ = sf.read(str(tmp_path / "out.wav"), dtype="float32", always_2d=True)
+    assert sf.info(str(tmp_path / "out.wav")).subtype == "PCM_24"
+    np.testing.assert_allclose(written.T, np.clip(whole.audio.samples, -1, 1), atol=2.0**-22)

@@ -403,6 +403,55 @@ def test_cli_conform_refuses_what_it_cannot_conform(work: Path, capsys: pytest.C
     assert usage.value.code == 2
 
 
+@pytest.mark.parametrize(("suffix", "kind", "subtype"), [(".flac", "FLAC", "PCM_24"), (".mp3", "MP3", None)])
+def test_cli_conform_writes_the_format_its_suffix_names(
+    steady: tuple[Audio, np.ndarray], work: Path, suffix: str, kind: str, subtype: str | None
+) -> None:
+    """Issue 22: ``-o out.flac`` wrote a float WAV under that name; it is written as ``master`` writes it."""
+    out = work / f"steady.120{suffix}"
+    assert main(["conform", str(work / "steady.wav"), "--bpm", "120", "-o", str(out)]) == 0
+    info = sf.info(str(out))
+    assert info.format == kind and (subtype is None or info.subtype == subtype)
+    assert info.samplerate == RATE and info.channels == steady[0].channels
+    assert abs(info.duration - steady[0].duration * 112 / 120) < 0.06
+
+
+def test_cli_conform_refuses_an_unknown_suffix_before_any_work(
+    steady: tuple[Audio, np.ndarray],
+    work: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stems.conform import files
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("conform ran for an output it cannot write")
+
+    monkeypatch.setattr(files, "conform_file", never)
+    out = work / "steady.120.txt"
+    assert main(["conform", str(work / "steady.wav"), "--bpm", "120", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown output suffix '.txt'" in err and ".flac" in err and not out.exists()
+
+
+def test_conform_file_streams_to_what_conform_gives_in_memory(
+    steady: tuple[Audio, np.ndarray], work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22: the file is analysed, warped and placed a block at a time; the samples are the same."""
+    from stems import streaming
+    from stems.audio import read_audio
+    from stems.conform.files import conform_file
+
+    whole = conform(read_audio(work / "steady.wav"), Grid(bpm=120.0, origin=None))
+    monkeypatch.setattr(streaming, "BLOCK_FRAMES", 9_000)  # the 17 s stem in 60 blocks
+    out = work / "steady.streamed.wav"
+    result = conform_file(work / "steady.wav", out, bpm=120.0)
+    assert result.applied and whole.applied and result.reason == whole.reason
+    assert result.after == whole.after and result.time_map == whole.time_map
+    data, rate = sf.read(str(out), dtype="float32", always_2d=True)
+    np.testing.assert_array_equal(data.T, whole.audio.samples)
+
+
 def test_missing_rubberband_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from stems.conform import require_rubberband
 
