@@ -14,7 +14,7 @@ from tests.support import paths
 from tests.support.bench_scripts import load_bench
 
 REPO = paths.REPO
-DEMO = REPO / "arrangements" / "demo.yaml"
+DEMO = REPO / "arrangements" / "debug-groove.yaml"  # the MusicGen path on debug models
 
 
 @pytest.fixture
