@@ -6,9 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.musicmaker-installed
 # Debian packages: ffmpeg (MP3/FLAC export, loudness checks), fluidsynth + GM soundfont (`model: sketch` stems,
-# the demo, transcription and chord evaluation), chromium (the report page is tested in a headless browser), rubberband-cli (conform: time-map
-# stretching and retuning of stems), musescore-general-soundfont-small (bench/chords.py --soundfont musescore:
-# a second GM soundfont for the chord recognition benchmark).
+# the demo, transcription and chord evaluation), chromium (the report page is tested in a headless browser),
+# rubberband-cli (conform: time-map stretching and retuning of stems), musescore-general-soundfont-small
+# (bench/chords.py --soundfont musescore: a second GM soundfont for the chord recognition benchmark).
 APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium rubberband-cli musescore-general-soundfont-small
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
