@@ -118,7 +118,10 @@ def stft_tuning(signal: Signal, n_fft: int, hop: int) -> float:
         mags.append(mag[found])
     pitch, mag = np.concatenate(pitches), np.concatenate(mags)
     threshold = np.median(mag) if mag.size else 0.0
-    return float(librosa.pitch_tuning(pitch[mag >= threshold], bins_per_octave=12))
+    chosen = pitch[mag >= threshold]
+    if not np.any(chosen > 0):  # no peak at all (silence, noise only): librosa warns and says 0
+        return 0.0
+    return float(librosa.pitch_tuning(chosen, bins_per_octave=12))
 
 
 def cqt_frames(signal: Signal, hop: int, feature: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

@@ -25,19 +25,21 @@ BOUND_MB = 1500  # the issue's goal for a 20-minute stereo file, every command
 
 @pytest.fixture(scope="module")
 def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20 minutes of 16-bit stereo at 120 bpm: a kick and a bass note a beat, a held chord, a little noise."""
+    """20 minutes of 16-bit stereo at 120 bpm: a kick and a bass note a beat (A D E A), a held A major
+    chord, a little noise."""
     path = tmp_path_factory.mktemp("memory") / "long.wav"
     rng = np.random.default_rng(0)
     with sf.SoundFile(str(path), "w", RATE, 2, "PCM_16") as f:
         for start in range(0, MINUTES * 60 * RATE, 8 * RATE):
             t = (start + np.arange(8 * RATE)) / RATE
             phase, beat = np.mod(t, 0.5), (t // 0.5).astype(int)
-            bass = 0.3 * np.sin(2 * np.pi * np.array([110.0, 146.83, 164.81, 123.47])[beat % 4] * t)
-            kick = 0.5 * np.sin(2 * np.pi * 55 * phase) * np.exp(-25 * phase)
+            kick = np.sin(2 * np.pi * 55 * phase) * np.exp(-25 * phase)
+            bass = 0.3 * np.sin(2 * np.pi * np.array([110.0, 146.83, 164.81, 110.0])[beat % 4] * t)
+            bass *= np.exp(-12 * phase)
             chord = 0.08 * sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.18, 329.63))
-            mono = kick + bass * np.exp(-12 * phase) + chord
             noise = 0.01 * rng.standard_normal(t.size)
-            f.write((0.8 * np.stack([mono + noise, mono - noise], axis=1)).astype(np.float32))
+            left, right = 0.5 * kick + bass + chord + noise, 0.5 * kick + 0.8 * bass + chord - noise
+            f.write((0.8 * np.stack([left, right], axis=1)).astype(np.float32))
     return path
 
 
