@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stems.audio import Audio, convert_audio
+from stems.audio import Audio
+from stems.streaming import Signal, as_signal
 from stems.transcription.midi import Note, without_overlaps
 from stems.transcription.settings import TranscriptionSettings
 
 KICK, SNARE, HIHAT, CRASH, RIDE = 36, 38, 42, 49, 51
-SAMPLE_RATE = 22050
+SAMPLE_RATE = 22050  # basic-pitch's rate too: a file's mono signal at it serves both (transcriber)
 N_FFT = 1024
 HOP = 128  # 5.8 ms frames: fine enough for the 50 ms onset tolerance of MIREX
 # Bands (Hz): kick fundamentals; snare/tom body; snare wires and cymbal wash; hats and cymbal shimmer.
@@ -34,6 +35,7 @@ FLOOR_DB = -35.0  # a band rising while more than this below its loudest level i
 # The centred 46 ms STFT frame sees a hit before it happens: the flux peaks ~18 ms early (measured on
 # clicks, synthetic kits and FluidR3 GM drums), so onsets are moved by this much.
 DETECTION_DELAY_S = 0.018
+CHUNK_FRAMES = 4096  # STFT frames computed at once: 24 s, 17 MB of complex values
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,42 @@ class DrumSettings:
     cymbal_slope_db: float = -4.0
 
 
-def band_power(audio: Audio) -> np.ndarray:
-    """Power per band and frame, shape (4, frames), from a Hann STFT of the mono 22050 Hz signal."""
+def band_power(audio: Audio | Signal) -> np.ndarray:
+    """Power per band and frame, shape (4, frames), from a Hann STFT of the mono 22050 Hz signal (scipy's
+    ``stft(boundary="even")``), a chunk of ``CHUNK_FRAMES`` frames at a time: only the 4 band sums of a frame
+    are kept, never the whole spectrogram (issue 22: 20 minutes of drums took 5.7 GB)."""
     from scipy.signal import stft
 
-    mono = convert_audio(audio, SAMPLE_RATE, 1).samples[0]
-    freqs, _, spec = stft(mono, fs=SAMPLE_RATE, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary="even")
-    power = np.abs(spec) ** 2
-    return np.stack([power[(freqs >= lo) & (freqs < hi)].sum(axis=0) for lo, hi in BANDS])
+    signal = as_signal(audio, SAMPLE_RATE) if isinstance(audio, Audio) else audio
+    assert signal.sample_rate == SAMPLE_RATE
+    half, length = N_FFT // 2, signal.length
+    extended = length + 2 * half  # even extension of N_FFT // 2 at both ends, then zeros to whole hops
+    total = (extended + (-(extended - N_FFT) % HOP) % N_FFT - N_FFT) // HOP + 1
+    parts = []
+    for first in range(0, total, CHUNK_FRAMES):
+        count = min(CHUNK_FRAMES, total - first)
+        segment = _even_extended(signal, first * HOP - half, (first + count - 1) * HOP + N_FFT - half)
+        freqs, _, spec = stft(
+            segment, fs=SAMPLE_RATE, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=None, padded=False
+        )
+        power = np.abs(spec) ** 2
+        parts.append(np.stack([power[(freqs >= lo) & (freqs < hi)].sum(axis=0) for lo, hi in BANDS]))
+    return np.concatenate(parts, axis=1)
+
+
+def _even_extended(signal: Signal, start: int, stop: int) -> np.ndarray:
+    """Samples ``start`` to ``stop`` of the signal mirrored about its first and last samples for
+    ``N_FFT // 2`` samples (scipy's ``even_ext``), zeros beyond."""
+    out = signal.segment(start, stop)
+    head = np.arange(max(start, -(N_FFT // 2)), min(stop, 0))  # mirrored: x[-i]
+    if head.size:
+        out[head - start] = signal.segment(1, N_FFT // 2 + 1)[-head - 1]
+    end = signal.length
+    tail = np.arange(max(start, end), min(stop, end + N_FFT // 2))  # mirrored: x[2 (end - 1) - i]
+    if tail.size:
+        mirror = signal.segment(end - N_FFT // 2 - 1, end - 1)
+        out[tail - start] = mirror[2 * (end - 1) - tail - (end - N_FFT // 2 - 1)]
+    return out
 
 
 def onset_frames(power: np.ndarray, settings: DrumSettings) -> np.ndarray:
@@ -185,7 +215,7 @@ def _velocity(strength_db: float, loudest_db: float) -> int:
 
 
 def transcribe_drums(
-    audio: Audio, settings: TranscriptionSettings, drum: DrumSettings | None = None
+    audio: Audio | Signal, settings: TranscriptionSettings, drum: DrumSettings | None = None
 ) -> tuple[Note, ...]:
     """GM percussion notes (channel 10 is the writer's business) of one drum stem."""
     drum = drum or DrumSettings()

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from stems.audio import Audio, AudioInfo, check_finite, read_audio
+from stems.audio import Audio, AudioInfo, check_finite
 from stems.errors import ModelUnavailableError
 from stems.instruments import resolve_instrument
 from stems.licenses import License
@@ -245,17 +245,8 @@ class Transcriber:
         check_finite(audio, f"stem {name!r}")
         tempo = tempo if tempo is not None else DEFAULT_TEMPO
         if is_silent(audio):
-            message = f"stem {name!r} is silent (peak below -80 dBFS): wrote an empty MIDI track"
-            logger.warning(message)
-            return _track(name, named.name, settings, (), (), (message,), began)
-        if settings.is_drum:
-            from stems.transcription.drums import transcribe_drums
-
-            notes = transcribe_drums(audio, settings)
-            bends: tuple[PitchBend, ...] = ()
-            steps = 1
-        else:
-            steps, notes, bends = self._pitched(as_signal(audio, MODEL_SAMPLE_RATE), settings, progress, name)
+            return _silent(name, named.name, settings, began)
+        steps, notes, bends = self._notes(audio, settings, progress, name)
         if quantize:
             notes = quantize_notes(notes, quantize, tempo, is_drum=settings.is_drum)
         self._report(progress, name, steps, steps)
@@ -270,23 +261,34 @@ class Transcriber:
         tempo: TempoMap = DEFAULT_TEMPO,
         quantize: str | None = None,
     ) -> NoteTrack:
-        """:meth:`transcribe` of a pitched stem given as its mono signal at the model's rate (in memory or
-        a temporary file: the model reads it a batch of windows at a time), already checked to be finite
-        and not silent."""
+        """:meth:`transcribe` of a stem given as its mono signal at the model's rate (in memory or a temporary
+        file, read a batch of windows or a chunk of frames at a time), already checked to be finite and not
+        silent."""
         began = time.perf_counter()
-        assert signal.sample_rate == MODEL_SAMPLE_RATE and not settings.is_drum
-        steps, notes, bends = self._pitched(signal, settings, None, name)
+        assert signal.sample_rate == MODEL_SAMPLE_RATE
+        steps, notes, bends = self._notes(signal, settings, None, name)
         if quantize:
-            notes = quantize_notes(notes, quantize, tempo, is_drum=False)
+            notes = quantize_notes(notes, quantize, tempo, is_drum=settings.is_drum)
         return _track(name, resolve_instrument(instrument).name, settings, notes, bends, (), began)
 
-    def _pitched(
-        self, signal: Signal, settings: TranscriptionSettings, progress: Progress | None, name: str
+    def _notes(
+        self, source: Audio | Signal, settings: TranscriptionSettings, progress: Progress | None, name: str
     ) -> tuple[int, tuple[Note, ...], tuple[PitchBend, ...]]:
-        """(progress steps, notes, pitch bends) of a pitched stem's mono signal."""
+        """(progress steps, notes, pitch bends) of a stem: drums by their onsets, the rest by basic-pitch."""
+        if settings.is_drum:
+            from stems.transcription.drums import transcribe_drums
+
+            return 1, transcribe_drums(source, settings), ()
+        signal = as_signal(source, MODEL_SAMPLE_RATE) if isinstance(source, Audio) else source
         steps = onnx_batches(window_count(signal.length)) + 1  # the model's batches, then the note tracking
         notes, bends = notes_from_posteriors(self._posteriors(signal, progress, name, steps), settings)
         return steps, notes, bends
+
+
+def _silent(name: str, instrument: str, settings: TranscriptionSettings, began: float) -> NoteTrack:
+    message = f"stem {name!r} is silent (peak below -80 dBFS): wrote an empty MIDI track"
+    logger.warning(message)
+    return _track(name, instrument, settings, (), (), (message,), began)
 
 
 def _track(
@@ -338,16 +340,9 @@ def transcribe_file(
     tempo = tempo if tempo is not None else DEFAULT_TEMPO
     info = checked_info(audio_path)  # a lying header is refused before anything is decoded
     check_duration(info, MAX_TRANSCRIPTION_S, "transcription")
-    if settings.is_drum or _file_is_silent(info):
-        track = get_transcriber().transcribe(
-            read_audio(audio_path),
-            instrument,
-            audio_path.stem,
-            settings=settings,
-            tempo=tempo,
-            quantize=quantize,
-        )
-    else:  # streamed: the mono signal at the model's rate in a temporary file, read a batch at a time
+    if _file_is_silent(info):
+        track = _silent(audio_path.stem, resolve_instrument(instrument).name, settings, time.perf_counter())
+    else:  # streamed: the mono signal at the model's rate in a temporary file, read a part at a time
         with mono_signal(info.path, MODEL_SAMPLE_RATE) as signal:
             track = get_transcriber().transcribe_signal(
                 signal, instrument, audio_path.stem, settings, tempo=tempo, quantize=quantize

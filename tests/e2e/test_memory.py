@@ -1,5 +1,5 @@
 """Peak memory of the file commands on a 20-minute stereo 44.1 kHz file (issue 22: ``analyze`` took 4.2 GB,
-``conform`` 4.7 GB, ``master`` 2.0 GB; a 2.9-hour file failed outright).
+``conform`` 4.7 GB, ``master`` 2.0 GB, ``transcribe --instrument drums`` 5.7 GB; a 2.9-hour file failed).
 
 Each command runs in its own process; ``os.wait4`` gives that process's peak resident set (and that of the
 children it waited for, Rubber Band for ``conform``). One generated file serves all four commands.
@@ -59,6 +59,7 @@ def peak_mb(args: list[str], folder: Path) -> tuple[int, float, str]:
         ("analyze", []),
         ("master", ["-o", "{out}/long.master.flac"]),
         ("transcribe", ["--instrument", "piano", "-o", "{out}/long.mid"]),
+        ("transcribe", ["--instrument", "drums", "-o", "{out}/long.drums.mid"]),
         ("conform", ["--bpm", "100", "-o", "{out}/long.100.wav"]),
     ],
 )
