@@ -22,10 +22,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from mixing.blocks import ArraySink, Remixed, Sink, WavSink
 from mixing.limiter import DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, LimiterSpans, check_times
 from mixing.loudness import (
     BLOCK_MS,
@@ -51,7 +51,7 @@ from stems.audio import (
 )
 from stems.errors import AudioInputError, UserInputError
 from stems.progress import Progress
-from stems.streaming import BLOCK_FRAMES, ArrayBlocks, BlockSource, FileBlocks, Store, write_float_wav
+from stems.streaming import BLOCK_FRAMES, ArrayBlocks, BlockSource, FileBlocks, Store
 
 log = logging.getLogger(__name__)
 
@@ -101,59 +101,6 @@ class _Analysis:
         self.peaks.close()
 
 
-class _Sink(Protocol):
-    """Where a rendering of the master goes; what was written is read back to be measured."""
-
-    def write(self, blocks: Iterator[np.ndarray]) -> BlockSource: ...
-
-
-class _ArraySink:
-    def __init__(self, out: np.ndarray, sample_rate: int) -> None:
-        self._out, self._rate = out, sample_rate
-
-    def write(self, blocks: Iterator[np.ndarray]) -> BlockSource:
-        offset = 0
-        for block in blocks:
-            self._out[:, offset : offset + block.shape[1]] = block
-            offset += block.shape[1]
-        return ArrayBlocks(Audio(self._out, self._rate))
-
-
-class _WavSink:
-    def __init__(self, path: Path, sample_rate: int, channels: int) -> None:
-        self._path, self._rate, self._channels = path, sample_rate, channels
-
-    def write(self, blocks: Iterator[np.ndarray]) -> BlockSource:
-        write_float_wav(self._path, self._rate, self._channels, blocks)
-        return FileBlocks(audio_info(self._path))
-
-
-@dataclass(frozen=True)
-class _Folded:
-    """A 5.1 file folded down to stereo (``_DOWNMIX_51``) a block at a time."""
-
-    source: BlockSource
-
-    @property
-    def sample_rate(self) -> int:
-        return self.source.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return 2
-
-    @property
-    def num_samples(self) -> int:
-        return self.source.num_samples
-
-    def blocks(self) -> Iterator[np.ndarray]:
-        for block in self.source.blocks():
-            yield _DOWNMIX_51 @ block
-
-    def store(self) -> Store:
-        return self.source.store()
-
-
 @dataclass(frozen=True)
 class _Rendered:
     report: LoudnessReport
@@ -201,12 +148,12 @@ class Master:
         """
         audio = _checked_input(audio, "master input")
         out = np.empty_like(audio.samples)
-        done = self.render(ArrayBlocks(audio), _ArraySink(out, audio.sample_rate))
+        done = self._render(ArrayBlocks(audio), ArraySink(out, audio.sample_rate))
         return MasterResult(
             Audio(out, audio.sample_rate), done.report, done.gain_db, done.iterations, done.reduction_db
         )
 
-    def render(self, source: BlockSource, sink: _Sink) -> _Rendered:
+    def _render(self, source: BlockSource, sink: Sink) -> _Rendered:
         """Master ``source`` (checked, at most 5 channels) into ``sink``, a block at a time."""
         power, hops = _power(source)
         analysis: _Analysis | None = None
@@ -219,9 +166,7 @@ class Master:
         finally:
             (analysis.close() if analysis is not None else power.close())
 
-    def _converge(
-        self, source: BlockSource, analysis: _Analysis, ceiling_db: float, sink: _Sink
-    ) -> _Rendered:
+    def _converge(self, source: BlockSource, analysis: _Analysis, ceiling_db: float, sink: Sink) -> _Rendered:
         """Search, render and measure until loudness and true peak are both on target (at most 4 times)."""
         bias, steps = 0.0, 0
         for _ in range(4):  # correct the power approximation and any residual true-peak overshoot
@@ -397,7 +342,7 @@ def master_file(
     with tempfile.TemporaryDirectory(prefix="musicmaker-master-") as tmp:
         source = _file_source(in_path, Path(tmp) / "decoded.wav")
         mastered = Path(tmp) / "master.wav"
-        done = master.render(source, _WavSink(mastered, source.sample_rate, source.channels))
+        done = master._render(source, WavSink(mastered, source.sample_rate, source.channels))
         export_file(mastered, out_path, fmt=fmt, bit_depth=24)  # MP3 has no bit depth: it is ignored there
     empty = Audio(np.zeros((source.channels, 0), dtype=np.float32), source.sample_rate)
     return MasterResult(empty, done.report, done.gain_db, done.iterations, done.reduction_db)
@@ -421,4 +366,4 @@ def _file_source(path: Path, decoded: Path) -> BlockSource:
     if info.channels != SURROUND_51:
         return source
     log.warning("%s: 5.1 input folded down to stereo (ITU-R BS.775, LFE left out) before mastering", path)
-    return _Folded(source)
+    return Remixed(source, _DOWNMIX_51)

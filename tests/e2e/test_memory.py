@@ -62,6 +62,7 @@ def peak_mb(args: list[str], folder: Path) -> tuple[int, float, str]:
         ("transcribe", ["--instrument", "drums", "-o", "{out}/long.drums.mid"]),
         ("conform", ["--bpm", "100", "-o", "{out}/long.100.wav"]),
     ],
+    ids=["analyze", "master", "transcribe-piano", "transcribe-drums", "conform"],
 )
 def test_a_20_minute_stereo_file_stays_under_the_bound(
     long_wav: Path, tmp_path: Path, command: str, args: list[str]
