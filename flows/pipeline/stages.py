@@ -56,7 +56,8 @@ def separation_model(arrangement: Arrangement, stem: Stem) -> str | None:
 def separate_track(
     arrangement: Arrangement, stems: list[Stem], paths: RenderPaths
 ) -> dict[str, SeparationRecord]:
-    """Demucs on every stem with `separate:`, stems sharing a model in one batched call.
+    """Demucs on every stem with `separate:`, stems sharing a model in one call (a model run per stem inside
+    it, so a stem's source does not depend on which stems are redone with it: `--only`).
 
     Writes raw/<stem>.residual.wav (what was removed) and the kept source for cleanup; returns a record per stem.
     """

@@ -28,7 +28,8 @@ class Conditions:
     """Decoder conditioning for a batch: cross-attention states (MusicGen) or a prefix (MusicGen-melody).
 
     ``uncond`` is the null condition for CFG (None when CFG is off). A mask is ``(B, S)``, 1 = attend, and
-    None when no row is padded (decided on the host, so the step loop never inspects a mask). ``pads`` is,
+    None when no row is padded (decided on the host, so the step loop never inspects a mask; the window loop
+    pads every text to one fixed width, so it always gives one). ``pads`` is,
     per row, how many of the prefix's positions are padding (melody models only): those rows' audio
     positions move back by as many, so a row sees exactly the sequence it would see alone.
     """

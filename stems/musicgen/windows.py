@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +32,7 @@ from stems.musicgen.types import (
     WindowTokens,
 )
 from stems.progress import Progress
+from stems.threads import machine_threads, pinned_threads
 
 if TYPE_CHECKING:
     import torch
@@ -147,10 +147,14 @@ def melody_slice(mono: np.ndarray, start: float, loop: bool) -> np.ndarray:
 
 
 def _text_states(loaded: Loaded, texts: Sequence[str], device: str) -> tuple[torch.Tensor, list[int]]:
-    """T5 states projected to the decoder width, zero past each text's end, and each text's length.
+    """T5 states projected to the decoder width, ``(B, TEXT_MAX_TOKENS, D)`` zero past each text's end, and each
+    text's length.
 
-    Each text is encoded on its own: T5 over a padded batch shifts a short text's states in the last bits,
-    and a stem must not depend on what it is batched with.
+    A stem must not depend on what it is batched with (issue 22 point 8). Each text is encoded on its own: T5
+    over a padded batch shifts a short text's states in the last bits. And every row is padded to one fixed
+    width, the tokenizer's truncation length, not to the batch's longest text: CPU attention over keys padded
+    to another width adds the same terms in another order, so the stem's logits moved in the last bits with
+    its mates' text lengths and, some steps in, a sampled token flipped (debug-stereo: 127 of 800 tokens).
     """
     import torch
 
@@ -162,18 +166,18 @@ def _text_states(loaded: Loaded, texts: Sequence[str], device: str) -> tuple[tor
             ids = enc["input_ids"].to(device)
             states = model.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
             rows.append(model.enc_to_dec_proj(states)[0] if hasattr(model, "enc_to_dec_proj") else states[0])
-    lengths = [len(r) for r in rows]
-    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths
+    padded = rows[0].new_zeros((len(rows), TEXT_MAX_TOKENS, rows[0].shape[-1]))
+    for row, states in zip(padded, rows, strict=True):
+        row[: len(states)] = states
+    return padded, [len(r) for r in rows]
 
 
-def _padding_mask(lengths: Sequence[int], lead: int, device: str) -> torch.Tensor | None:
-    """``(B, lead + max(lengths))``: ones over ``lead`` positions and each text; None when nothing is padded."""
+def _padding_mask(lengths: Sequence[int], lead: int, device: str) -> torch.Tensor:
+    """``(B, lead + TEXT_MAX_TOKENS)``: ones over ``lead`` positions and each text. Always a mask, even when
+    no text is padded: attention with and without a mask need not round alike."""
     import torch
 
-    width = max(lengths)
-    if all(n == width for n in lengths):
-        return None
-    mask = torch.arange(width)[None] < torch.tensor(lengths)[:, None]
+    mask = torch.arange(TEXT_MAX_TOKENS)[None] < torch.tensor(lengths)[:, None]
     return torch.cat([torch.ones((len(lengths), lead), dtype=torch.bool), mask], dim=1).long().to(device)
 
 
@@ -215,7 +219,7 @@ def build_conditions(
     text = text.to(dtype)
     if not loaded.melody:
         mask = _padding_mask(lengths, 0, device)
-        uncond_mask = None if mask is None or not cfg else torch.ones_like(mask)
+        uncond_mask = torch.ones_like(mask) if cfg else None
         return Conditions(text, mask, torch.zeros_like(text) if cfg else None, uncond_mask, False)
     assert chroma is not None
     model = loaded.model
@@ -225,7 +229,7 @@ def build_conditions(
     if cfg:
         null = _chroma_states(model, null_chroma(len(texts), chroma.shape[1], device)).to(dtype)
         uncond = torch.cat([null, torch.zeros_like(text)], dim=1)
-    pads = tuple(max(lengths) - n for n in lengths)
+    pads = tuple(TEXT_MAX_TOKENS - n for n in lengths)
     return Conditions(cond, mask, uncond, mask if cfg else None, True, pads)
 
 
@@ -234,7 +238,9 @@ def _window_chroma(jobs: Sequence[_Job], start: float, device: str) -> torch.Ten
 
     frames: list[np.ndarray | None] = []
     for job in jobs:
-        if job.melody is None:
+        if job.req.guide is not None:  # a part's chroma, as the extractor would see its audio
+            frames.append(job.req.guide.window(start, MUSICGEN_WINDOW_S))
+        elif job.melody is None:
             frames.append(None)
         else:
             frames.append(one_hot_chroma(chroma_raw(job.melody_window(start))))
@@ -332,17 +338,16 @@ class _Batch:
     ) -> list[GeneratedStem]:
         names = tuple(j.req.name for j in self.jobs)
         stems = []
-        with tiny_model_threads(self.loaded.model, self.geo.device):
-            self._run_windows(names, progress, on_window)
-            # Decode from up to DECODE_CONTEXT_FRAMES into a continuation, so the stem starts where the
-            # decoder's rendering of the user's audio would go on: no cold-start edge (a click) at the join.
-            lead = min(self.offset, DECODE_CONTEXT_FRAMES)
-            for b, job in enumerate(self.jobs):
-                codes = self.tokens[b, :, self.offset - lead : self.offset + job.total]
-                audio = decode_codes(self.loaded.model, codes, self.geo.channels, job.samples, lead)
-                stems.append(
-                    GeneratedStem(job.req.name, Audio(audio, self.geo.sample_rate), tuple(self.records[b]))
-                )
+        self._run_windows(names, progress, on_window)
+        # Decode from up to DECODE_CONTEXT_FRAMES into a continuation, so the stem starts where the
+        # decoder's rendering of the user's audio would go on: no cold-start edge (a click) at the join.
+        lead = min(self.offset, DECODE_CONTEXT_FRAMES)
+        for b, job in enumerate(self.jobs):
+            codes = self.tokens[b, :, self.offset - lead : self.offset + job.total]
+            audio = decode_codes(self.loaded.model, codes, self.geo.channels, job.samples, lead)
+            stems.append(
+                GeneratedStem(job.req.name, Audio(audio, self.geo.sample_rate), tuple(self.records[b]))
+            )
         return stems
 
     def _run_windows(
@@ -370,28 +375,22 @@ class _Batch:
 TINY_HIDDEN = 256
 
 
-@contextmanager
-def tiny_model_threads(model: Any, device: str) -> Iterator[None]:
-    """One intra-op thread for tiny (debug) decoders on CPU, restored afterwards.
+def generation_threads(model: Any, device: str) -> int:
+    """The intra-op threads a render runs on, pinned (``stems.threads``): one for tiny (debug) decoders on CPU,
+    else the machine's count, never what the calling thread happens to hold.
 
-    Their matmuls are far too small to split: on the shared 2-core CI machine a 20 s debug stem took
+    Tiny decoders' matmuls are far too small to split: on the shared 2-core CI machine a 20 s debug stem took
     58 s with 2 threads and 3.6 s with 1 (thread hand-offs under load dominate each ~4 ms step).
     """
-    import torch
-
-    if device != "cpu" or model.config.decoder.hidden_size > TINY_HIDDEN:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    if device == "cpu" and model.config.decoder.hidden_size <= TINY_HIDDEN:
+        return 1
+    return machine_threads()
 
 
 def _batch_limit(geo: Geometry, loaded: Loaded, params: SamplingParams) -> int:
-    prefix = (loaded.model.config.chroma_length + TEXT_MAX_TOKENS) if loaded.melody else 0
+    """Text is padded to TEXT_MAX_TOKENS: melody models hold it (and the chroma) in the self-attention cache,
+    the others in the cross-attention cache, as many keys and values per position."""
+    prefix = TEXT_MAX_TOKENS + (loaded.model.config.chroma_length if loaded.melody else 0)
     frames = round(geo.max_window * geo.frame_rate)
     return max_batch(loaded.model, geo.device, frames, prefix, params.cfg_coef != 1.0, geo.model_name)
 
@@ -404,11 +403,24 @@ def render(
     progress: Progress | None,
     on_window: Callable[[WindowTokens], None] | None,
 ) -> list[GeneratedStem]:
-    """Group requests by continuation length, split groups to fit memory, render each batch.
+    """Group requests by continuation length, split groups to fit memory, render each batch, on the pinned
+    thread count of ``generation_threads`` (encoding, every window and decoding alike).
 
     A continuation gives the first window up to all of it but one frame as context (audiocraft
     ``generate_continuation``); later windows keep ``max_window - extend_stride`` s as usual.
     """
+    with pinned_threads(generation_threads(loaded.model, geo.device)):
+        return _render_batches(geo, loaded, requests, params, progress, on_window)
+
+
+def _render_batches(
+    geo: Geometry,
+    loaded: Loaded,
+    requests: list[StemRequest],
+    params: SamplingParams,
+    progress: Progress | None,
+    on_window: Callable[[WindowTokens], None] | None,
+) -> list[GeneratedStem]:
     context = round(geo.max_window * geo.frame_rate) - 1
     limit = _batch_limit(geo, loaded, params)
     groups: dict[int, list[_Job]] = {}

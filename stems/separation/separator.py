@@ -4,7 +4,8 @@ A :class:`Separator` wraps one Demucs model (``demucs.apply.apply_model``, the s
 ``demucs.api.Separator.separate_tensor``) with Demucs' defaults for segment, overlap and shifts.
 Audio is converted to the model's rate and channels only at the edges (``stems.audio.convert_audio``)
 and the result comes back at the input's rate, channel count and exact length. No clipping or
-rescaling happens here: the mixer owns headroom.
+rescaling happens here: the mixer owns headroom. Every stem is a model run of its own with the thread count
+pinned, so its separation is bit-identical alone, among other stems, and whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -33,12 +34,9 @@ from stems.separation.catalog import (
     SOURCES,
 )
 from stems.separation.models import check_separation_model, load_separation_model
+from stems.threads import machine_threads, pinned_threads
 
 logger = logging.getLogger(__name__)
-
-# Sum of stem durations separated in one apply_model batch: about 1.7 GB of float32 output for a
-# 4-source stereo model at 44.1 kHz, which fits CPU RAM and a 24 GB GPU.
-BATCH_SECONDS = 600.0
 
 # What audiocraft's ChromaStemConditioner drops before MusicGen-melody's chroma: it keeps htdemucs'
 # vocals + other, so bass notes and drum hits do not win the chroma argmax (bench/melody_stems.py).
@@ -173,7 +171,9 @@ class Separator:
         *,
         names: Sequence[str] | None = None,
     ) -> list[Separated]:
-        """Separate several stems, batching those of equal length into one apply_model call."""
+        """Separate several stems, one model run each: Demucs over a batch rounds a row otherwise than the
+        row alone (up to 4e-7), and a stem must not depend on what it is separated with (issue 22: `--only
+        keys` changed stems/bass.wav)."""
         labels = list(names) if names is not None else [f"separate {keep}" for _, keep in items]
         if len(labels) != len(items):
             raise UserInputError(
@@ -181,10 +181,9 @@ class Separator:
             )
         for (audio, keep), label in zip(items, labels):
             self._check_item(audio, keep, label)
-        results: dict[int, Separated] = {}
-        for batch in _batches([self._to_model(audio) for audio, _ in items], self.sample_rate):
-            results.update(self._run_batch(batch, items, labels, progress))
-        return [results[i] for i in range(len(items))]
+        return [
+            self._separate_one(audio, keep, label, progress) for (audio, keep), label in zip(items, labels)
+        ]
 
     def separate_sum(
         self, audio: Audio, keep: Sequence[str], progress: Progress | None = None, *, name: str | None = None
@@ -231,32 +230,29 @@ class Separator:
     def _to_model(self, audio: Audio) -> np.ndarray:
         return convert_audio(audio, self.sample_rate, self.channels).samples
 
-    def _run_batch(
-        self,
-        batch: list[tuple[int, np.ndarray]],
-        items: Sequence[tuple[Audio, str]],
-        labels: Sequence[str],
-        progress: Progress | None,
-    ) -> dict[int, Separated]:
+    def _separate_one(self, audio: Audio, keep: str, label: str, progress: Progress | None) -> Separated:
         start = time.perf_counter()
-        mixes = np.stack([mix for _, mix in batch])
-        label = ", ".join(labels[i] for i, _ in batch)
-        sources = self._apply(mixes, label, progress)
-        elapsed = time.perf_counter() - start
-        total = sum(items[i][0].duration for i, _ in batch) or 1.0
-        out: dict[int, Separated] = {}
-        for row, (i, _) in enumerate(batch):
-            audio, keep = items[i]
-            kept_model = sources[row, self.sources.index(keep)]
-            share = elapsed * (audio.duration / total if len(batch) > 1 else 1.0)
-            out[i] = _back_to_input(kept_model, audio, self.sample_rate, share)
-        return out
+        sources = self._apply(self._to_model(audio)[None], label, progress)[0]
+        kept_model = sources[self.sources.index(keep)]
+        return _back_to_input(kept_model, audio, self.sample_rate, time.perf_counter() - start)
 
     def _apply(self, mixes: np.ndarray, label: str, progress: Progress | None) -> np.ndarray:
         """apply_model on a (batch, channels, samples) array, normalised as demucs.api does."""
         if not np.any(mixes):
             # Digital silence: nothing to separate, and demucs' std normalisation would divide by ~0.
             return np.zeros((mixes.shape[0], len(self.sources), *mixes.shape[1:]), dtype=np.float32)
+        callback = _progress_callback(progress, label, self._expected_steps(mixes.shape[-1]))
+        # One model run at a time per process: the seed is global state, and two runs would only compete
+        # for the same cores (Prefect may call tasks from several threads). The thread count is pinned:
+        # Demucs' kernels and torch's long reductions (the normalisation) round otherwise with another one.
+        with _RUN_LOCK, pinned_threads(machine_threads()), _seeded(self._seed):
+            out = self._run_model(mixes, callback)
+        if progress is not None:
+            steps = self._expected_steps(mixes.shape[-1])
+            progress(label, steps, steps)
+        return out
+
+    def _run_model(self, mixes: np.ndarray, callback: Callable[[dict], None] | None) -> np.ndarray:
         import torch
         from demucs.apply import apply_model
 
@@ -264,10 +260,7 @@ class Separator:
         ref = x.mean(dim=1)  # mono reference per item, as demucs.api.Separator.separate_tensor
         mean = ref.mean(dim=-1)[:, None, None]
         std = ref.std(dim=-1, correction=1 if x.shape[-1] > 1 else 0)[:, None, None] + 1e-8
-        callback = _progress_callback(progress, label, self._expected_steps(mixes.shape[-1]))
-        # One model run at a time per process: the seed is global state, and two runs would only
-        # compete for the same cores (Prefect may call tasks from several threads).
-        with _RUN_LOCK, _seeded(self._seed), torch.inference_mode():
+        with torch.inference_mode():
             out = apply_model(
                 self._model,
                 (x - mean) / std,
@@ -279,9 +272,6 @@ class Separator:
                 callback=callback,
             )
         out = out.cpu() * std[:, None] + mean[:, None]
-        if progress is not None:
-            steps = self._expected_steps(mixes.shape[-1])
-            progress(label, steps, steps)
         return out.numpy().astype(np.float32, copy=False)
 
     def _expected_steps(self, length: int) -> int:
@@ -332,17 +322,6 @@ def _back_to_input(kept_model: np.ndarray, audio: Audio, model_rate: int, second
     kept = fit_length(kept, audio.num_samples)
     residual = audio.samples - kept
     return Separated(Audio(kept, audio.sample_rate), Audio(residual, audio.sample_rate), seconds)
-
-
-def _batches(mixes: list[np.ndarray], rate: int) -> Iterator[list[tuple[int, np.ndarray]]]:
-    """Group equal-shape items (stems of one track share a length) up to BATCH_SECONDS of audio."""
-    by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
-    for i, mix in enumerate(mixes):
-        by_shape.setdefault(mix.shape, []).append((i, mix))
-    for group in by_shape.values():
-        size = max(1, int(BATCH_SECONDS * rate // max(1, group[0][1].shape[-1])))
-        for first in range(0, len(group), size):
-            yield group[first : first + size]
 
 
 def _progress_callback(progress: Progress | None, label: str, total: int) -> Callable[[dict], None] | None:

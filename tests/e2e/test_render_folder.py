@@ -141,6 +141,40 @@ def test_only_force_redoes_one_stem_and_keeps_the_rest(rendered: tuple[Path, Pat
     assert {f["path"]: f["sha256"] for f in manifest["files"]} == _on_disk(folder)
 
 
+SEPARATED = """title: Separated Song
+bpm: 120
+key: C major
+duration: 5
+model: debug
+separation_model: debug
+stems:
+  - {name: keys, prompt: soft keys, separate: other, midi: keys}
+  - {name: bass, prompt: warm bass, model: debug-melody, follow: keys, separate: bass, midi: bass}
+  - {name: drums, prompt: tight drums, model: debug-stereo, separate: drums, midi: drums}
+master: {formats: [wav]}
+"""
+
+
+@pytest.mark.slow
+def test_only_force_leaves_every_stem_whose_audio_is_the_same_bit_identical(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """Issue 22 point 4: `--only keys --force` changed stems/bass.wav by 4e-8. keys and the bass that follows it
+    are redone, each generated alone as before, so their raw audio is the same; but Demucs had separated all
+    three stems in one batch and now separated two, and a batch rounds a stem otherwise. Now every file of
+    every stem (raw, residual, stem, MIDI) is what it was."""
+    song = tmp_path / "song.yaml"
+    song.write_text(SEPARATED)
+    assert _render(song, tmp_path / "out") == 0
+    folder = tmp_path / "out" / "separated-song"
+    before = {p: h for p, h in _on_disk(folder).items() if p.startswith(("raw/", "stems/", "midi/"))}
+    assert len([p for p in before if p.endswith(".residual.wav")]) == 3  # all three were separated
+    assert _render(song, folder.parent, "--only", "keys", "--force") == 0
+    assert _manifest(folder)["reused"]["generate"] == ["drums"]  # keys and bass were redone
+    after = _on_disk(folder)
+    assert {p: after.get(p) for p in before} == before
+
+
 def test_only_redoes_the_stems_that_follow(tmp_path: Path) -> None:
     from flows.pipeline.generation import redone_stems
     from flows.schema import parse_arrangement

@@ -14,11 +14,12 @@ import pytest
 from stems.audio import Audio
 from stems.errors import AudioInputError, ModelUnavailableError, UserInputError
 from stems.musicgen.generator import Generator, get_generator, validate_requests
-from stems.musicgen.models import known_models, model_info, weights_cached
+from stems.musicgen.models import TEXT_MAX_TOKENS, known_models, model_info, weights_cached
 from stems.musicgen.plan import SectionSpan, plan_windows, section_for, window_text
 from stems.musicgen.sampling import filter_top_k, filter_top_p
 from stems.musicgen.types import GeneratedStem, SamplingParams, StemRequest, WindowTokens
-from stems.musicgen.windows import encode_continuation, melody_slice, tiny_model_threads
+from stems.musicgen.windows import encode_continuation, generation_threads, melody_slice
+from stems.threads import pinned_threads
 
 SR = 32_000
 FAST = SamplingParams(extend_stride=2.5)
@@ -182,7 +183,7 @@ def test_chunked_decoding_equals_one_piece(mono: Generator, monkeypatch: pytest.
 def test_batch_is_split_when_memory_is_short(mono: Generator, monkeypatch: pytest.MonkeyPatch) -> None:
     import stems.musicgen.load as load
 
-    per_item = load.kv_bytes_per_item(mono._loaded.model, FRAMES_WINDOW, 0, True, False)
+    per_item = load.kv_bytes_per_item(mono._loaded.model, FRAMES_WINDOW, TEXT_MAX_TOKENS, True, False)
     monkeypatch.setattr(load, "free_memory_bytes", lambda device: int(per_item * 1.5 / load.MEMORY_HEADROOM))
     stems, windows = _run(mono, [StemRequest("a", "x", 2.0, 1), StemRequest("b", "y", 2.0, 2)])
     assert [w.names for w in windows] == [("a",), ("b",)]
@@ -380,7 +381,7 @@ def test_one_window_equals_transformers_generate(
         chroma = one_hot_chroma(chroma_raw(melody_slice(melody.samples[0], 0.0, loop=True)))
         inputs["input_features"] = torch.from_numpy(chroma)[None]
     # 100 frames + the largest codebook delay (3: four codebooks per channel, stereo pairs share delays)
-    with torch.no_grad(), tiny_model_threads(gen._loaded.model, "cpu"):
+    with torch.no_grad(), pinned_threads(generation_threads(gen._loaded.model, "cpu")):
         theirs = gen._loaded.model.generate(
             **inputs, do_sample=False, guidance_scale=cfg if cfg > 1 else None, max_new_tokens=100 + 3
         )

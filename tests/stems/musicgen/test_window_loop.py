@@ -92,6 +92,86 @@ def test_sampled_stem_does_not_depend_on_who_shares_its_batch(
     assert agreement > 0.75  # alone: the same stem up to a rare rounding flip (it then diverges)
 
 
+def _stem_logits(
+    gen: Generator, reqs: list[StemRequest], params: SamplingParams, monkeypatch: pytest.MonkeyPatch
+) -> list[np.ndarray]:
+    """The guided logits of the last request's row at every decoder step (prefill and static steps alike)."""
+    import stems.musicgen.fastloop as fastloop
+    import stems.musicgen.sampling as sampling
+
+    seen: list[np.ndarray] = []
+    original = sampling.combine_cfg
+
+    def combine(*args: Any) -> Any:
+        out = original(*args)
+        seen.append(out.reshape(len(reqs), -1)[-1].numpy().copy())
+        return out
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sampling, "combine_cfg", combine)
+        patch.setattr(fastloop, "combine_cfg", combine)
+        _run(gen, reqs, params)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "name, melody, engine", [(n, m, "fast") for n, m in KINDS] + [("debug-stereo", False, "eager")]
+)
+def test_stem_logits_are_bit_identical_beside_a_longer_or_a_shorter_prompt(
+    generators: dict[str, Generator], name: str, melody: bool, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every logit of the stem's row, at every step, whatever its batch mate's text length (issue 22 point 8).
+
+    Before the fix the text states were padded to the longest text of the batch, and attention over keys
+    padded to another width sums its (masked) terms in another order: the stem's logits moved in the last
+    bits beside a longer prompt, and one sampled token in a few hundred flipped (debug-stereo: 127 of 800
+    tokens from step 35 on), on every run.
+    """
+    stem, long, short = _requests(melody)
+    params = replace(SAMPLED, engine=engine)
+    beside_long = _stem_logits(generators[name], [long, stem], params, monkeypatch)
+    beside_short = _stem_logits(generators[name], [short, stem], params, monkeypatch)
+    assert len(beside_long) == len(beside_short) > 100
+    for step, (a, b) in enumerate(zip(beside_long, beside_short, strict=True)):
+        assert np.array_equal(a, b), f"step {step}: max difference {np.abs(a - b).max()}"
+
+
+@pytest.mark.parametrize("name, melody", KINDS)
+def test_a_batch_of_another_size_moves_the_logits_only_in_the_last_bits(
+    generators: dict[str, Generator], name: str, melody: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound README states: CPU GEMMs pick their blocking by the row count, so the stem alone and the stem
+    batched may start their window from logits a few float32 roundings apart (measured on the 2-core AMD EPYC:
+    up to 6.8e-6, 9e-7 of the largest logit; the melody models' first step 0), never more."""
+    stem, long, _ = _requests(melody)
+    alone = _stem_logits(generators[name], [stem], SAMPLED, monkeypatch)[0]
+    batched = _stem_logits(generators[name], [long, stem], SAMPLED, monkeypatch)[0]
+    assert np.abs(alone - batched).max() <= 1e-4 * np.abs(alone).max()
+
+
+def test_stem_logits_do_not_depend_on_the_callers_thread_count(
+    generators: dict[str, Generator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full-size decoder on CPU (here the debug one, taken as full-size) runs on the machine's thread count
+    whatever count the calling thread was left with: T5 over a short text rounds otherwise with 1 thread than
+    with 2, and before the fix every logit of the window moved with the caller's count."""
+    import torch
+
+    import stems.musicgen.windows as windows
+
+    monkeypatch.setattr(windows, "TINY_HIDDEN", 0)
+    stem, long, _ = _requests(False)
+    first = _stem_logits(generators["debug-stereo"], [long, stem], SAMPLED, monkeypatch)
+    before = torch.get_num_threads()
+    try:
+        for count in (1, before + 1):
+            torch.set_num_threads(count)
+            again = _stem_logits(generators["debug-stereo"], [long, stem], SAMPLED, monkeypatch)
+            assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True)), count
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_first_window_takes_up_to_a_whole_window_of_continuation(generators: dict[str, Generator]) -> None:
     """audiocraft ``generate_continuation``: the prompt may fill the window but one frame (was capped at
     window - stride = 0.5 s here); later windows keep window - stride as usual."""
