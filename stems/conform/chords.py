@@ -144,14 +144,30 @@ def recognize_chords(
     the last beat lasts the median beat, and music before the first beat is not labelled. ``tuning_cents``
     (the analysis's ``tuning_cents``; None: estimated here) centres the spectrum's semitones."""
     check_finite(audio, "chord recognition input")
+    return recognize_mono(convert_audio(audio, RATE, 1).samples[0], beats, tuning_cents)
+
+
+class Samples(Protocol):
+    """Mono samples at RATE that can be sliced: an array, or a file read a slice at a time
+    (``stems.conform.files.chords_file``), so a long file is never held whole."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice) -> np.ndarray: ...
+
+
+def recognize_mono(
+    y: Samples, beats: Sequence[float] | np.ndarray, tuning_cents: float | None = None
+) -> tuple[BeatChord, ...]:
+    """:func:`recognize_chords` of mono samples at RATE."""
     times = np.asarray(beats, dtype=np.float64)
     if len(times) == 0:
         return ()
     if np.any(np.diff(times) <= 0):
         raise ValueError("beat times must be strictly increasing")
-    last = float(np.median(np.diff(times))) if len(times) > 1 else audio.duration - times[0]
-    bounds = np.append(times, min(times[-1] + max(last, 1e-3), max(audio.duration, times[-1] + 1e-3)))
-    y = convert_audio(audio, RATE, 1).samples[0]
+    duration = len(y) / RATE
+    last = float(np.median(np.diff(times))) if len(times) > 1 else duration - times[0]
+    bounds = np.append(times, min(times[-1] + max(last, 1e-3), max(duration, times[-1] + 1e-3)))
     spectra = beat_spectra(y, bounds, tuning_cents)
     path = decode(chord_scores(spectra, beat_dbfs(y, bounds) < NO_CHORD_DBFS))
     chords = [_chord(state) for state in path]
@@ -176,7 +192,7 @@ def _chunks(n: int) -> Iterator[tuple[int, int, int, int]]:
         yield first, min(n, start + step + margin), (start - first) // HOP, -(-min(step, n - start) // HOP)
 
 
-def log_spectrum(y: np.ndarray, tuning_cents: float | None = None) -> np.ndarray:
+def log_spectrum(y: Samples, tuning_cents: float | None = None) -> np.ndarray:
     """Constant-Q magnitudes, three bins per semitone from A0 (centre bin of each semitone tuned), shaped
     (NOTES * 3, frames at HOP); computed a chunk at a time."""
     import librosa
@@ -202,7 +218,7 @@ def log_spectrum(y: np.ndarray, tuning_cents: float | None = None) -> np.ndarray
     return np.concatenate(frames, axis=1)
 
 
-def beat_spectra(y: np.ndarray, bounds: np.ndarray, tuning_cents: float | None = None) -> np.ndarray:
+def beat_spectra(y: Samples, bounds: np.ndarray, tuning_cents: float | None = None) -> np.ndarray:
     """The log spectrum averaged over each beat (bins, beats); a beat shorter than a hop takes its frame."""
     spectrum = log_spectrum(y, tuning_cents)
     edges = np.clip(np.round(bounds * RATE / HOP).astype(int), 0, spectrum.shape[1] - 1)
@@ -266,7 +282,7 @@ def templates() -> np.ndarray:
     return out
 
 
-def beat_dbfs(y: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+def beat_dbfs(y: Samples, bounds: np.ndarray) -> np.ndarray:
     """RMS level of each beat in dB full scale (-inf for digital silence)."""
     edges = np.clip(np.round(bounds * RATE).astype(int), 0, len(y))
     power = [np.mean(np.square(y[a:b], dtype=np.float64)) if b > a else 0.0 for a, b in zip(edges, edges[1:])]

@@ -19,6 +19,7 @@ from stems.conform.warp import require_rubberband, stretch_file
 from stems.instruments import DRUM_FAMILY, resolve_instrument
 from stems.streaming import (
     MAX_ANALYSIS_S,
+    FileSignal,
     check_duration,
     checked_info,
     file_blocks,
@@ -55,12 +56,26 @@ def chords_file(
     path: Path, beats: Sequence[float], tuning_cents: float | None = None
 ) -> tuple[BeatChord, ...]:
     """The chord of every beat of ``beats`` in the audio at ``path`` (``stems.conform.chords``), from its mono
-    signal at the analysis rate (the chord spectrum is computed a chunk at a time)."""
-    from stems.conform.chords import recognize_chords
+    signal at the analysis rate in a temporary file, read a slice at a time: memory does not grow with length."""
+    from stems.conform.chords import recognize_mono
 
     with mono_signal(path, ANALYSIS_RATE) as signal:
-        mono = signal.segment(0, signal.length)
-    return recognize_chords(Audio(mono[None, :], ANALYSIS_RATE), beats, tuning_cents)
+        return recognize_mono(_Slices(signal), beats, tuning_cents)
+
+
+class _Slices:
+    """A :class:`~stems.streaming.FileSignal` as the sliceable samples ``recognize_mono`` reads."""
+
+    def __init__(self, signal: FileSignal) -> None:
+        self._signal = signal
+
+    def __len__(self) -> int:
+        return self._signal.length
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        start, stop, step = index.indices(self._signal.length)
+        assert step == 1, "chord recognition reads contiguous slices"
+        return self._signal.segment(start, max(start, stop))
 
 
 def conform_file(
