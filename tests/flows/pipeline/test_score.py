@@ -157,7 +157,9 @@ def test_the_track_midi_carries_block_chords_and_a_marker_per_chord_as_played(tm
 
 @pytest.mark.slow
 def test_a_sketch_stem_plays_its_part_on_the_grid(tmp_path: Path) -> None:
-    body = HEAD + CHART + "stems:\n  - {name: keys, prompt: piano, model: sketch, midi: acoustic grand piano}\n"
+    body = (
+        HEAD + CHART + "stems:\n  - {name: keys, prompt: piano, model: sketch, midi: acoustic grand piano}\n"
+    )
     song = _arrangement(tmp_path, body)
     paths = RenderPaths(tmp_path / "out", "t")
     job = generation.GenerationJob(song, paths, ("keys",))
@@ -183,7 +185,11 @@ def test_sketch_stems_are_licensed_by_their_soundfont_and_pass_commercial_use(tm
     from flows.pipeline.licenses import licenses
     from flows.schema import SchemaError, load_arrangement
 
-    body = HEAD + CHART + "commercial_use: true\nstems:\n  - {name: keys, prompt: p, model: sketch, midi: piano}\n"
+    body = (
+        HEAD
+        + CHART
+        + "commercial_use: true\nstems:\n  - {name: keys, prompt: p, model: sketch, midi: piano}\n"
+    )
     (tmp_path / "song.yaml").write_text(body)
     song = load_arrangement(tmp_path / "song.yaml")
     assert licenses(song).generation == {"sketch": "MIT"}
