@@ -57,12 +57,13 @@ def peak_mb(args: list[str], folder: Path) -> tuple[int, float, str]:
     ("command", "args"),
     [
         ("analyze", []),
+        ("analyze", ["--chords", "--bpm", "120"]),
         ("master", ["-o", "{out}/long.master.flac"]),
         ("transcribe", ["--instrument", "piano", "-o", "{out}/long.mid"]),
         ("transcribe", ["--instrument", "drums", "-o", "{out}/long.drums.mid"]),
         ("conform", ["--bpm", "100", "-o", "{out}/long.100.wav"]),
     ],
-    ids=["analyze", "master", "transcribe-piano", "transcribe-drums", "conform"],
+    ids=["analyze", "analyze-chords", "master", "transcribe-piano", "transcribe-drums", "conform"],
 )
 def test_a_20_minute_stereo_file_stays_under_the_bound(
     long_wav: Path, tmp_path: Path, command: str, args: list[str]
