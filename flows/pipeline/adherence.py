@@ -31,8 +31,9 @@ def on_chord(audio: Audio, arrangement: Arrangement, score: Score) -> tuple[floa
 
 
 def melody_on_chord(arrangement: Arrangement, score: Score) -> float | None:
-    """For the arrangement's melody file, audio or MIDI: the fraction of its voiced chroma frames (the
-    model's one-hot chroma) on a tone of the planned chord; a chart the melody contradicts scores low."""
+    """For the arrangement's melody file, audio or MIDI: the fraction of its chroma frames (the model's
+    one-hot chroma; of a MIDI melody, the frames where a note sounds) on a tone of the planned chord; a chart
+    the melody contradicts scores low."""
     from stems.musicgen.chroma import melody_chroma
     from stems.score import adherence, frame_times, guide_chroma, make_part
 
@@ -56,7 +57,6 @@ def score_record(
 ) -> ScoreRecord | None:
     """Write every stem's part and measure how the stems, the mix and the melody follow the chords; None
     without chords."""
-
     score = arrangement_score(arrangement)
     if score is None:
         return None
@@ -69,7 +69,7 @@ def score_record(
             stems_on[stem.name] = None  # no harmony to recognise
             continue
         stems_on[stem.name], beats = on_chord(read_audio(paths.stem(stem.name)), arrangement, score)
-    mix_on = on_chord(mix, arrangement, score)[0] if mix is not None else None
+    mix_on, beats = on_chord(mix, arrangement, score) if mix is not None else (None, beats)
     return ScoreRecord(
         chords=tuple(
             ChordEntry(c.symbol, round(c.start, 6), round(c.end, 6), score.sections[c.section].name)

@@ -38,8 +38,7 @@ GuideSource = Literal["part", "melody", "follow"]
 GUIDE_PART: GuideSource = "part"
 GUIDE_MELODY: GuideSource = "melody"
 GUIDE_FOLLOW: GuideSource = "follow"
-# A sketch stem is rendered at the arrangement's export rate, else this one, in stereo: FluidSynth's own rate,
-# and the rate the other stems are mixed at once they are resampled (stems.audio.convert_audio).
+# A sketch stem is rendered at the arrangement's export rate, else at FluidSynth's default rate, in stereo.
 SKETCH_RATE = 44_100
 SKETCH_CHANNELS = 2
 
@@ -75,7 +74,7 @@ def melody_notes(arrangement: Arrangement, path: Path) -> tuple[Note, ...]:
     notes = read_midi_melody(path).notes
     if not arrangement.melody_loop:
         return notes
-    bar = 60.0 / arrangement.bpm * arrangement.beats_per_bar
+    bar = tempo_map(arrangement).bar_seconds
     length = math.ceil(max(n.end for n in notes) / bar - 1e-9) * bar
     return tuple(
         Note(n.start + k * length, n.end + k * length, n.pitch, n.velocity)
