@@ -333,17 +333,29 @@ def _beats_per_bar(text: str) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from stems.musicgen.models import known_models, weights_cached
+    from stems.musicgen.models import known_models, model_license, weights_cached
+    from stems.score import SKETCH_LICENSE, SKETCH_MODEL
 
-    rows = [{**m.__dict__, "vram_gb": m.vram_gb, "cached": weights_cached(m.name)} for m in known_models()]
+    rows = [
+        {
+            **m.__dict__,
+            "vram_gb": m.vram_gb,
+            "cached": weights_cached(m.name),
+            "license": model_license(m.name).name,
+        }
+        for m in known_models()
+    ]
+    sketch = {"name": SKETCH_MODEL, "license": SKETCH_LICENSE.name, "what": SKETCH_LICENSE.source}
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows + [sketch], indent=2))
         return EXIT_OK
-    print(f"{'name':40} {'params':>8} {'ch':>3} {'VRAM GiB':>8}  cached")
+    print(f"{'name':40} {'params':>8} {'ch':>3} {'VRAM GiB':>8}  {'cached':6}  licence")
     for r in rows:
+        cached = "yes" if r["cached"] else "no"
         print(
-            f"{r['name']:40} {r['params_m']:>7g}M {r['channels']:>3} {r['vram_gb']:>8g}  {'yes' if r['cached'] else 'no'}"
+            f"{r['name']:40} {r['params_m']:>7g}M {r['channels']:>3} {r['vram_gb']:>8g}  {cached:6}  {r['license']}"
         )
+    print(f"{SKETCH_MODEL:40} no model (the stem's part): {SKETCH_LICENSE.name}, {SKETCH_LICENSE.source}")
     return EXIT_OK
 
 

@@ -101,8 +101,11 @@ def test_models_lists_every_checkpoint(capsys: pytest.CaptureFixture[str]) -> No
     assert {"facebook/musicgen-stereo-large", "facebook/musicgen-melody-large", "debug-melody"} <= set(rows)
     assert rows["debug"]["cached"] is True
     assert rows["facebook/musicgen-stereo-large"]["vram_gb"] == 8.7
+    assert rows["facebook/musicgen-stereo-large"]["license"] == "CC-BY-NC-4.0"
+    assert rows["debug"]["license"] == "MIT" and rows["sketch"]["license"] == "MIT"
     assert main(["models"]) == 0
-    assert "facebook/musicgen-stereo-large" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "facebook/musicgen-stereo-large" in text and "CC-BY-NC-4.0" in text and "sketch" in text
 
 
 def _tone_file(path: Path, pitches: list[int], rate: int = 44100, level: float = 0.3) -> Path:
