@@ -71,13 +71,19 @@ def leave(signum: int) -> NoReturn:
         _flush_streams(timeout=0.5)
         if os.isatty(1):
             os.write(1, b"\x1b[?25h\n")  # show the cursor a progress bar may have hidden
+        _stop_own_children(CHILD_EXIT_SECONDS)
         os.write(2, f"{STOP_SIGNALS.get(signal.Signals(signum), 'interrupted')}\n".encode())
-        _stop_own_children()
         os._exit(exit_code(signum))
 
 
-def _stop_own_children() -> None:
-    """SIGTERM this process's children (the embedded API server, Rubber Band, ffmpeg), the watchdog excepted.
+# How long leaving waits for its children to end, so that what they print as they die (the embedded server,
+# stopped by the same Ctrl-C while importing, prints a KeyboardInterrupt traceback) comes before our last line.
+CHILD_EXIT_SECONDS = 1.0
+
+
+def _stop_own_children(wait: float) -> None:
+    """SIGTERM this process's children (the embedded API server, Rubber Band, ffmpeg), the watchdog excepted,
+    and wait up to ``wait`` s for them to end.
 
     The watchdog SIGKILLs those that linger, but it sees a child only on its next scan (SCAN_SECONDS): a server
     started just before the signal may not have been seen yet. Our children's pids cannot be reused before we
@@ -85,12 +91,20 @@ def _stop_own_children() -> None:
     """
     if not hasattr(os, "pidfd_open") or not os.path.isdir("/proc/self"):
         return
-    me = os.getpid()
+    me, fds = os.getpid(), []
     for pid in _children(me):
         if pid != _watchdog_pid and (fd := _open_child(pid, me)) is not None:
             with suppress(ProcessLookupError):
                 signal.pidfd_send_signal(fd, signal.SIGTERM)
+            fds.append(fd)
+    deadline = time.monotonic() + wait
+    while fds and time.monotonic() < deadline:
+        done = _exited(fds, deadline - time.monotonic())
+        fds = [fd for fd in fds if fd not in done]
+        for fd in done:
             os.close(fd)
+    for fd in fds:
+        os.close(fd)
 
 
 def _flush_streams(timeout: float) -> None:
