@@ -412,6 +412,7 @@ def sketch_job(job: GenerationJob) -> dict[str, GenerationRecord]:
     from stems.score import SOUNDFONT
 
     cache, records = StageCache(job.paths.root), {}
+    soundfont = file_digest(SOUNDFONT) if SOUNDFONT.is_file() else None  # 141 MB: hashed once, not per stem
     for name in job.names:
         stem = job.arrangement.stem(name)
         inputs = {
@@ -419,7 +420,7 @@ def sketch_job(job: GenerationJob) -> dict[str, GenerationRecord]:
             "part": part_key(job.arrangement, stem),
             "rate": sketch_rate(job.arrangement),
             "duration": job.arrangement.duration,
-            "soundfont": file_digest(SOUNDFONT) if SOUNDFONT.is_file() else None,
+            "soundfont": soundfont,
         }
         key = stage_key("generate", inputs)
         hit = cache.lookup("generate", name, key)
