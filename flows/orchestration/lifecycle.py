@@ -34,6 +34,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -69,10 +70,12 @@ def leave(signum: int) -> NoReturn:
     """Say why and end the process now, without joining worker threads (see the module docstring)."""
     with _leaving:  # a second caller waits here for the first one's exit
         _flush_streams(timeout=0.5)
-        if os.isatty(1):
-            os.write(1, b"\x1b[?25h\n")  # show the cursor a progress bar may have hidden
+        terminal = os.isatty(1)
+        if terminal:  # show the cursor a progress bar may have hidden, and end the terminal's line
+            os.write(1, b"\x1b[?25h\n")
         _stop_own_children(CHILD_EXIT_SECONDS)
-        os.write(2, f"{STOP_SIGNALS.get(signal.Signals(signum), 'interrupted')}\n".encode())
+        newline = b"" if (terminal and os.isatty(2)) or _ends_a_line(2) else b"\n"
+        os.write(2, newline + f"{STOP_SIGNALS.get(signal.Signals(signum), 'interrupted')}\n".encode())
         os._exit(exit_code(signum))
 
 
@@ -105,6 +108,24 @@ def _stop_own_children(wait: float) -> None:
             os.close(fd)
     for fd in fds:
         os.close(fd)
+
+
+def _ends_a_line(fd: int) -> bool:
+    """Whether what was written to ``fd`` so far ends a line: known for a regular file (Linux), assumed not
+    otherwise.
+
+    Another thread may be printing when a signal ends the process (Prefect's client, whose server the same Ctrl-C
+    stopped), and stderr is written through, so half its line may be out already; our last line must not run
+    into it ("All connection attempts failedinterrupted", seen in CI). In a pipe that costs an empty line.
+    """
+    with suppress(OSError):
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+            return True
+        if stat.S_ISREG(info.st_mode):  # opened write-only: read it through a second descriptor
+            with open(f"/proc/self/fd/{fd}", "rb") as written:
+                return os.pread(written.fileno(), 1, info.st_size - 1) == b"\n"
+    return False
 
 
 def _flush_streams(timeout: float) -> None:
