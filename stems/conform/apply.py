@@ -165,10 +165,26 @@ def conform(
     after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
     result = verdict(out, grid, analysis, after, decision)
     if isinstance(result, str):
-        return left_as_is(
-            audio.fitted(output_length(audio.duration, rate, grid, None)), grid, analysis, result
-        )
+        retune = retune_only(decision, result)
+        if retune is None:
+            return left_as_is(
+                audio.fitted(output_length(audio.duration, rate, grid, None)), grid, analysis, result
+            )
+        out = _render(audio, placement(audio.duration, rate, grid, None), retune.plan.cents)
+        after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
+        result = verdict(out, grid, analysis, after, retune)
+        assert not isinstance(result, str), "a render without a time map is never refused"
     return result
+
+
+def retune_only(decision: Decision, why: str) -> Decision | None:
+    """When the warp was refused (``why``, from :func:`verdict`), the decision that still applies the key or
+    tuning shift with the identity time map; None when no shift was asked (the stem is left as is)."""
+    plan = decision.plan
+    if plan.cents == 0.0:
+        return None
+    notes = (f"{_TEMPO_LEFT}{why}",) + plan.notes
+    return Decision(None, _Plan(warp=False, cents=plan.cents, notes=notes), None, None)
 
 
 def _beats_at_grid_level(analysis: Analysis, grid: Grid) -> tuple[np.ndarray, str | None]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from stems.audio import AtomicWriter, Audio, AudioInfo
 from stems.conform.analysis import ANALYSIS_RATE, analyze_signal
-from stems.conform.apply import Placement, decide, left_as_is, placement, verdict
+from stems.conform.apply import Placement, decide, left_as_is, placement, retune_only, verdict
 from stems.conform.chords import BeatChord
 from stems.conform.keys import parse_key
 from stems.conform.records import Analysis, ConformResult, Grid
@@ -116,7 +116,12 @@ def conform_file(
         _render(info, where, decision.plan.cents, done)
         result = verdict(empty, grid, before, _analysis(done, grid, family), decision)
         if isinstance(result, str):
-            return left_as_is(empty, grid, before, result)
+            retune = retune_only(decision, result)
+            if retune is None:
+                return left_as_is(empty, grid, before, result)
+            _render(info, placement(info.duration, info.sample_rate, grid, None), retune.plan.cents, done)
+            result = verdict(empty, grid, before, _analysis(done, grid, family), retune)
+            assert not isinstance(result, str), "a render without a time map is never refused"
         (export or _copy)(done, out)
     return result
 
