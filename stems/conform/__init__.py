@@ -20,6 +20,7 @@ from stems.conform.apply import MIN_TEMPO_CONFIDENCE, conform
 from stems.conform.chords import Adherence, BeatChord, PlannedChord, chord_adherence, recognize_chords
 from stems.conform.keys import parse_key, semitones_toward
 from stems.conform.records import Analysis, ConformResult, Grid
+from stems.conform.scored import conform_to_score
 from stems.conform.warp import require_rubberband
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "analyze",
     "chord_adherence",
     "conform",
+    "conform_to_score",
     "parse_key",
     "recognize_chords",
     "require_rubberband",

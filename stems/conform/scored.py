@@ -1,0 +1,161 @@
+"""``conform_to_score``: warp a stem so that each note of its part lands where the part puts it on the grid.
+
+The part is the score (``stems.conform.align``): no steady beat is needed, so bowed strings and pads are placed
+too. The time map's anchors are the part's onsets as the aligner found them in the audio; the audio before the
+first and after the last kept anchor, and any passage that does not match the part, follow the local tempo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from stems.audio import Audio
+from stems.conform import timemap, warp
+from stems.conform.align import ScoreAlignment, align, audio_features, score_features
+from stems.conform.analysis import ANALYSIS_RATE, analyze
+from stems.conform.records import Analysis, ConformResult, Grid
+from stems.streaming import Signal, as_signal
+from stems.transcription.midi import Note
+
+# Seconds by which the aligner finds a family's onsets after the note starts: a slow attack's pitch energy and
+# rises come late. Fitted on the tuning pieces of ``bench/conform.py`` (seed 0, 30 s, lead and drift, no
+# correction): the median of the pieces' median anchor errors. Piano (4 pieces), keys, guitar (2): -8 to +1 ms,
+# so none. Strings (GM 40-42 and 48 on 5 pieces): +38 to +82 ms, median +54. Pads: GM 89 (warm) +214 and +217,
+# GM 91 (choir) +15, median +214: a pad with a quick attack is then placed early.
+ALIGN_LATENCY = {"strings": 0.054, "pad": 0.214}
+MIN_MATCHED = 0.5  # below this fraction of the part's onsets matched, the audio is not the part: left as is
+SCORE_METHOD = "score"  # what the record says placed the stem (``stems.conform.apply`` places by "beats")
+
+
+@dataclass(frozen=True)
+class ScoreMap:
+    """The alignment and the time map built from it."""
+
+    alignment: ScoreAlignment
+    tmap: timemap.TimeMap
+    moved_ms: float  # mean |output time - input time| over the anchors
+
+
+def score_notes_on_grid(notes: Sequence[Note], scale: float = 1.0) -> list[Note]:
+    """``notes`` with their times multiplied by ``scale`` (a score at another tempo than the grid's)."""
+    return [Note(n.start * scale, n.end * scale, n.pitch, n.velocity) for n in notes]
+
+
+def score_map(
+    signal: Signal,
+    duration: float,
+    notes: Sequence[Note],
+    *,
+    family: str | None = None,
+    tuning_cents: float = 0.0,
+) -> ScoreMap:
+    """Align the audio (``signal``, ``duration`` s) to ``notes`` (grid seconds) and build the time map."""
+    if len({round(n.start, 3) for n in notes}) < 2:
+        raise ValueError("the part has fewer than two onsets: nothing to align to")
+    audio = audio_features(signal, tuning_cents)
+    score = score_features(notes, max(n.end for n in notes))
+    found = align(audio, score, notes, duration, ALIGN_LATENCY.get(family or "", 0.0))
+    tmap = _time_map(found, duration)
+    moved = float(np.mean(np.abs(found.score - found.audio))) * 1000.0
+    return ScoreMap(found, tmap, moved)
+
+
+def _time_map(found: ScoreAlignment, duration: float) -> timemap.TimeMap:
+    """Anchors as they are, the head and tail at the ratio of the first and last RATIO_SPAN_S."""
+    source, target = found.audio, found.score
+    inside = (source > 0.0) & (source < duration)
+    source, target = source[inside], target[inside]
+    head_ratio = _edge_ratio(source, target, first=True)
+    tail_ratio = _edge_ratio(source, target, first=False)
+    head = target[0] - source[0] * head_ratio
+    tail = target[-1] + (duration - source[-1]) * tail_ratio
+    return timemap.TimeMap(
+        np.concatenate(([0.0], source, [duration])),
+        np.concatenate(([head], target, [tail])),
+        float(target[0]),
+    )
+
+
+RATIO_SPAN_S = 4.0  # the audio over which the lead-in's and the tail's tempo ratio is taken
+
+
+def _edge_ratio(source: np.ndarray, target: np.ndarray, *, first: bool) -> float:
+    if len(source) < 2:
+        return 1.0
+    if first:
+        k = max(1, int(np.searchsorted(source, source[0] + RATIO_SPAN_S)) - 1)
+        return float((target[k] - target[0]) / (source[k] - source[0]))
+    k = min(len(source) - 2, int(np.searchsorted(source, source[-1] - RATIO_SPAN_S)))
+    return float((target[-1] - target[k]) / (source[-1] - source[k]))
+
+
+def describe(found: ScoreMap, grid: Grid) -> list[str]:
+    """What the record says of the alignment."""
+    al = found.alignment
+    said = [
+        f"aligned to the part: {al.matched:.0%} of its onsets matched, moved {found.moved_ms:.0f} ms on average, "
+        f"stretch {found.tmap.stretch:.3f}"
+    ]
+    for start, stop in al.unmatched:
+        said.append(f"{start:.2f}-{stop:.2f} s did not match the part and follows the local tempo")
+    return said
+
+
+def conform_to_score(
+    audio: Audio,
+    grid: Grid,
+    notes: Sequence[Note],
+    *,
+    key: bool = False,
+    pitched: bool = True,
+    family: str | None = None,
+    analysis: Analysis | None = None,
+) -> ConformResult:
+    """Warp ``audio`` so that each of ``notes`` (its part, in the grid's seconds: bar 1 beat 1 at 0 s) lands
+    where the part puts it, retuned toward A440 and ``grid.key`` with ``key``; or leave it as is, with why."""
+    from stems.conform.apply import _render, decide, left_as_is, output_length, placement
+
+    if analysis is None:
+        analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
+    rate, length = audio.sample_rate, output_length(audio.duration, audio.sample_rate, grid, None)
+    decision = decide(analysis, audio.duration, grid, tempo=False, key=key, pitched=pitched)
+    cents = decision.plan.cents
+    try:
+        found = score_map(
+            as_signal(audio, ANALYSIS_RATE),
+            audio.duration,
+            notes,
+            family=family,
+            tuning_cents=analysis.tuning_cents,
+        )
+    except ValueError as err:
+        return left_as_is(audio.fitted(length), grid, analysis, str(err))
+    if found.alignment.matched < MIN_MATCHED:
+        return left_as_is(
+            audio.fitted(length),
+            grid,
+            analysis,
+            f"the audio does not follow its part ({found.alignment.matched:.0%} of the onsets matched)",
+        )
+    where = placement(audio.duration, rate, grid, found.tmap)
+    out = _render(audio, where, cents)
+    said = describe(found, grid) + [n for n in decision.plan.notes if not n.startswith("tempo left")]
+    if cents:
+        said.append(f"shifted {cents:+.0f} cents")
+    return ConformResult(
+        audio=out,
+        applied=True,
+        reason="; ".join(said),
+        before=analysis,
+        after=None,
+        error_before_ms=found.moved_ms,
+        error_after_ms=None,
+        stretch=found.tmap.stretch,
+        shift_cents=cents,
+        grid_origin=0.0,
+        engine=warp.ENGINE_NAME,
+        time_map=tuple(zip(found.tmap.source.tolist(), found.tmap.target.tolist())),
+    )
