@@ -3,8 +3,10 @@ written tempo, where the true place of every onset is known (``bench/conform.py`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +26,7 @@ def bench() -> ModuleType:
     return load_bench("conform")
 
 
-def _played(bench: ModuleType, piece: object, performance: object, seconds: float = 20.0) -> tuple:
+def _played(bench: ModuleType, piece: Any, performance: Callable[[Any], Any], seconds: float = 20.0) -> tuple:
     ex = bench.excerpt(piece, seconds)
     audio = bench.play(piece, ex, performance(ex))
     return ex, audio, bench.notes_at(piece, ex)
@@ -57,7 +59,7 @@ def test_a_string_chorale_off_tempo_with_a_slow_passage_is_placed_onset_by_onset
     period = 60.0 / 88.0 / 0.95
     slow = (8.0, 16.0)  # quarters
 
-    def timing(ex: object) -> object:
+    def timing(ex: Any) -> Callable[[np.ndarray | float], np.ndarray]:
         def at(beat: np.ndarray | float) -> np.ndarray:
             b = np.asarray(beat, dtype=float)
             stretched = np.clip(b, *slow) - slow[0]
