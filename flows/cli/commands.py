@@ -294,6 +294,7 @@ def _cmd_conform(args: argparse.Namespace) -> int:
         beats_per_bar=args.time_signature,
         key=args.key,
         instrument=args.instrument,
+        keep_lead_in=args.keep_lead_in,
         export=lambda src, dst: export_file(src, dst, fmt, OUTPUT_BIT_DEPTH[fmt]),
     )
     if not result.applied:
@@ -574,10 +575,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="warp any audio file onto a tempo grid (and retune it to a key)",
         formatter_class=fmt,
         epilog="Each beat goes to its grid beat (a time map, Rubber Band R3), so "
-        "drift and phase are corrected too.\nThe output keeps the input's sample rate and channels "
-        "and lasts the input's length at the new tempo;\nbar 1 beat 1 comes right after the "
-        "input's lead-in. Without --key only the tempo changes; with --key the audio\nis also "
-        "retuned to A440 and moved by the fewest semitones to that key's notes.\n"
+        "drift and phase are corrected too.\nThe output keeps the input's sample rate and channels; "
+        "its bar lines fall at k x bar from 0 s, as in a DAW:\nthe first downbeat goes to the first bar "
+        "line that leaves room for the beats played before it\n(a pickup); a lead-in shorter than a beat is "
+        "cut. With --keep-lead-in bar 1 comes right after\nthe input's lead-in instead. The reason says "
+        "where the first downbeat went.\nWithout --key only the tempo changes; with --key the audio is also "
+        "retuned to A440 and\nmoved by the fewest semitones to that key's notes (even when the tempo is left "
+        "as is).\n"
         "Audio without a steady beat, silent or shorter than two bars is not conformed (exit 2).\n"
         "examples:\n  musicmaker conform guitar.wav --bpm 120 -o guitar.120.wav\n"
         '  musicmaker conform keys.wav --bpm 96 --time-signature 3/4 --key "A minor"',
@@ -592,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="beats per bar of the grid (default 4/4)",
     )
     p.add_argument("--key", help='retune toward this key, e.g. "A minor" (default: no retuning)')
+    p.add_argument(
+        "--keep-lead-in",
+        action="store_true",
+        help="put bar 1 right after the input's lead-in, not on a bar line from 0 s (default: a grid from 0 s)",
+    )
     p.add_argument(
         "-o", "--output", help="output .wav (float), .flac (24-bit) or .mp3 (default: AUDIO.conformed.wav)"
     )

@@ -199,7 +199,7 @@ def _time_map(beats: np.ndarray, analysis: Analysis, duration: float, grid: Grid
     downbeat = analysis.downbeat if analysis.downbeat is not None else float(beats[0])
     sure = analysis.downbeat_confidence >= MIN_DOWNBEAT_CONFIDENCE
     bar = grid.beats_per_bar * grid.beat_period if sure else grid.beat_period
-    return timemap.build(beats, downbeat, duration, grid.beat_period, bar, grid.origin)
+    return timemap.build(beats, downbeat, duration, grid.beat_period, bar, grid.origin, grid.keep_pickup)
 
 
 def placement(duration: float, sample_rate: int, grid: Grid, tmap: timemap.TimeMap | None) -> Placement:
@@ -219,6 +219,21 @@ def _render(audio: Audio, where: Placement, cents: float) -> Audio:
         np.pad(out.samples, ((0, 0), (where.start, 0))) if where.start > 0 else out.samples[:, -where.start :]
     )
     return Audio(samples, audio.sample_rate).fitted(where.length)
+
+
+def _bar_one(tmap: timemap.TimeMap, grid: Grid) -> str:
+    """Where the first downbeat went: on which bar of the grid, after how many beats of pickup."""
+    at = f"first downbeat at {tmap.downbeat_at:.3f} s"
+    if grid.origin is None:
+        return f"{at}, right after the input's lead-in (no grid from 0 s)"
+    beats = round((tmap.downbeat_at - grid.origin) / grid.beat_period)
+    bar, beat = divmod(beats, grid.beats_per_bar)
+    on = f"bar {bar + 1}" + (f" beat {beat + 1}" if beat else "")
+    said = f"{at}, {on} of the grid (bar 1 at {grid.origin:.3f} s)"
+    if tmap.pickup:
+        start = tmap.downbeat_at - tmap.pickup * grid.beat_period
+        said += f", after a {tmap.pickup}-beat pickup from {start:.3f} s"
+    return said
 
 
 def verdict(
@@ -241,10 +256,7 @@ def verdict(
                 f"conforming moved the beats away from the grid (mean error {error_before:.0f} ms -> "
                 f"{error_after or float('nan'):.0f} ms)"
             )
-        said.insert(
-            0,
-            f"warped {before.tempo_bpm:.1f} -> {grid.bpm:g} bpm, first downbeat at {tmap.downbeat_at:.3f} s",
-        )
+        said.insert(0, f"warped {before.tempo_bpm:.1f} -> {grid.bpm:g} bpm, {_bar_one(tmap, grid)}")
     if plan.cents:
         said.append(f"shifted {plan.cents:+.0f} cents")
     return ConformResult(

@@ -86,10 +86,16 @@ def conform_file(
     beats_per_bar: int = 4,
     key: str | None = None,
     instrument: str | None = None,
+    keep_lead_in: bool = False,
     export: Callable[[Path, Path], object] | None = None,
 ) -> ConformResult:
-    """Conform the audio at ``path`` to ``bpm`` (bar 1 after the input's lead-in), retuned toward ``key``
-    when one is given (never a drum ``instrument``), and write it to ``out`` when something was done.
+    """Conform the audio at ``path`` to ``bpm``, retuned toward ``key`` when one is given (never a drum
+    ``instrument``), and write it to ``out`` when something was done.
+
+    The output's bar lines are at ``k x bar`` from 0 s, as a DAW's grid: the first downbeat goes to the first
+    bar line that leaves room for the beats tracked before it (a pickup, kept as the beats before that line);
+    a lead-in shorter than a beat is cut. ``keep_lead_in``: bar 1 goes right after the input's lead-in at the
+    new tempo instead, on no grid from 0 s (``records.Grid`` says the modes).
 
     The file is streamed (issue 22): it is analysed through its mono signal in a temporary file, Rubber Band
     warps a float WAV copy file to file, the output is placed on the grid a block at a time and analysed the
@@ -103,7 +109,9 @@ def conform_file(
     require_rubberband()
     info = checked_info(path)
     check_duration(info, MAX_ANALYSIS_S, "conforming")
-    grid = Grid(bpm=bpm, beats_per_bar=beats_per_bar, duration=None, key=key, origin=None)
+    grid = Grid(
+        bpm, beats_per_bar, None, key, origin=None if keep_lead_in else 0.0, keep_pickup=not keep_lead_in
+    )
     before = _analysis(path, grid, family)
     pitched = family != DRUM_FAMILY
     decision = decide(before, info.duration, grid, tempo=True, key=key is not None, pitched=pitched)

@@ -83,10 +83,16 @@ class Grid:
     """The tempo grid (and key) a stem is conformed to.
 
     ``origin`` is the output time of a bar line of the grid: grid beat ``k`` is at ``origin + k * 60 / bpm``.
-    The stem's first downbeat goes to the grid bar line nearest it, so a stem whose bar 1 starts 80 ms late
-    gets bar 1 at ``origin``; what comes before it is kept before it (cut where it would fall before 0 s).
-    ``None``: bar 1 goes after the input's lead-in (the audio before its first downbeat, at the new tempo),
-    which is what ``musicmaker conform`` does. The arrangement's grid has bar 1 beat 1 at 0 s (the default).
+    Where the stem's first downbeat goes on it is one of three modes:
+
+    - ``keep_pickup=False`` (the arrangement's grid, bar 1 beat 1 at 0 s, the default): the grid bar line
+      nearest where the downbeat lands at the new tempo, so a stem whose bar 1 starts 80 ms late gets bar 1 at
+      ``origin``; what comes before it is kept before it, cut where it would fall before 0 s.
+    - ``keep_pickup=True`` (``musicmaker conform``): the first bar line at or after 0 s that leaves room for
+      the beats tracked before the downbeat (a pickup), which become the grid beats before that line; only a
+      lead-in shorter than a beat (or silence) before the first tracked beat is cut.
+    - ``origin=None`` (``musicmaker conform --keep-lead-in``): bar 1 goes right after the input's lead-in (the
+      audio before its first downbeat, at the new tempo), on no grid from 0 s.
     """
 
     bpm: float
@@ -94,6 +100,7 @@ class Grid:
     duration: float | None = None  # output length in s; None: the input's length at the new tempo (CLI)
     key: str | None = None  # target key for retuning, "A minor"
     origin: float | None = 0.0
+    keep_pickup: bool = False  # the beats before the first downbeat are kept on the grid, not cut at 0 s
 
     @property
     def beat_period(self) -> float:
@@ -106,6 +113,7 @@ class Grid:
             "duration": self.duration,
             "key": self.key,
             "origin": self.origin,
+            "keep_pickup": self.keep_pickup,
         }
 
 

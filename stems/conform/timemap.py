@@ -2,6 +2,10 @@
 
 Each beat goes to its own grid beat, so drift and phase are corrected, not only a constant ratio. Audio
 before the first beat keeps the first beat interval's ratio, audio after the last beat the last one's.
+Where the first downbeat goes is :func:`downbeat_target`'s: the arrangement's nearest bar line (a pickup cut
+at 0 s), ``musicmaker conform``'s first bar line from 0 s with room for the pickup (issue 24: a click track
+at 100.5 bpm with a 120 ms lead and a one-beat pickup, to 96 bpm, every click within 3.1 ms of ``k x beat``
+plus the tracker's 16 ms lag on it), or right after the lead-in.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class TimeMap:
     source: np.ndarray  # anchor times in the input, seconds, increasing, source[0] == 0
     target: np.ndarray  # their times in the output, increasing; target[0] may be < 0 (cut) or > 0 (silence)
     downbeat_at: float  # output time of the first downbeat (a bar line of the grid)
+    pickup: int = 0  # grid beats before the first downbeat that land at or after 0 s (kept in the output)
 
     @property
     def stretch(self) -> float:
@@ -39,26 +44,44 @@ def beat_indices(beats: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(steps)))
 
 
-def downbeat_target(first_downbeat: float, ratio: float, bar: float, origin: float | None) -> float:
-    """Output time of the first downbeat: the grid line (a bar line, or a beat when ``bar`` is one beat)
-    nearest where it lands at the new tempo, never before 0 s; with no ``origin``, right after the input's
-    lead-in at the new tempo."""
+def downbeat_target(
+    first_downbeat: float, ratio: float, bar: float, origin: float | None, pickup: float | None = None
+) -> float:
+    """Output time of the first downbeat, on the grid lines ``origin + k * bar`` (bar lines, or beats when
+    ``bar`` is one beat). Three modes (``records.Grid``):
+
+    - ``pickup`` None: the grid line nearest where the downbeat lands at the new tempo, never before 0 s
+      (the arrangement's grid; what falls before 0 s is cut);
+    - ``pickup`` in seconds (the beats before the downbeat, at the new tempo): the first grid line at or after
+      ``pickup``, so those beats fit between 0 s and it (``musicmaker conform``);
+    - no ``origin``: right after the input's lead-in at the new tempo, on no grid."""
     landing = first_downbeat * ratio
     if origin is None:
         return landing
+    if pickup is not None:
+        return origin + math.ceil((pickup - origin) / bar - 1e-9) * bar
     bars = max(round((landing - origin) / bar), math.ceil(-origin / bar - 1e-9))
     return origin + bars * bar
 
 
 def build(
-    beats: np.ndarray, downbeat: float, duration: float, beat_period: float, bar: float, origin: float | None
+    beats: np.ndarray,
+    downbeat: float,
+    duration: float,
+    beat_period: float,
+    bar: float,
+    origin: float | None,
+    keep_pickup: bool = False,
 ) -> TimeMap:
-    """Map ``beats`` (input seconds, at the grid's metrical level) onto the grid."""
+    """Map ``beats`` (input seconds, at the grid's metrical level) onto the grid; with ``keep_pickup`` the
+    beats before the first downbeat are kept as grid beats before its bar line (see :func:`downbeat_target`)."""
     index = beat_indices(beats)
     first = int(np.argmin(np.abs(beats - downbeat)))
     ratio = beat_period / float(np.median(np.diff(beats) / np.diff(index)))
-    at = downbeat_target(float(beats[first]), ratio, bar, origin)
+    pickup = float(index[first] * beat_period) if keep_pickup else None
+    at = downbeat_target(float(beats[first]), ratio, bar, origin, pickup)
     target = at + (index - index[first]) * beat_period
+    kept = int(index[first] - index[int(np.argmax(target >= -1e-9))])  # the downbeat itself is at >= 0 s
     beats, target = _drop_bad_segments(beats, target)
     if len(beats) < 2:  # nothing consistent left: one ratio for the whole piece
         beats = np.array([downbeat, duration])
@@ -68,7 +91,7 @@ def build(
     source = np.concatenate(([0.0], beats, [duration]))
     target = np.concatenate(([head], target, [tail]))
     keep = np.concatenate(([True], np.diff(source) > 1e-6))  # a beat at 0 s or at the very end
-    return TimeMap(source[keep], target[keep], at)
+    return TimeMap(source[keep], target[keep], at, kept)
 
 
 def _drop_bad_segments(beats: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
