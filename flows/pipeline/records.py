@@ -255,10 +255,16 @@ class ConformRecord:
     after: Analysis | None = None
     seconds: float | None = None
     reused: bool | None = None
+    method: str | None = None  # what placed it (stems.conform.scored.PLACED_BY_*), None: left as is
+    moved_ms: float | None = None  # mean distance an anchor of the time map moved, input to output
 
     @classmethod
-    def of(cls, result: ConformResult, seconds: float) -> ConformRecord:
-        return cls.from_json({**result.to_dict(), "seconds": seconds})
+    def of(cls, result: ConformResult, seconds: float, method: str) -> ConformRecord:
+        """The record of ``result``, placed by ``method`` (said only when the time map was applied)."""
+        anchors = [abs(out - into) for into, out in result.time_map]
+        moved = round(1000.0 * sum(anchors) / len(anchors), 1) if anchors else None
+        placed = method if result.applied and result.time_map else None
+        return cls.from_json({**result.to_dict(), "seconds": seconds, "method": placed, "moved_ms": moved})
 
     @classmethod
     def from_json(cls, data: Json) -> ConformRecord:
@@ -275,6 +281,8 @@ class ConformRecord:
             after=_analysis(data.get("after")),
             seconds=_num(data.get("seconds")),
             reused=_bool(data.get("reused")),
+            method=_str(data.get("method")),
+            moved_ms=_num(data.get("moved_ms")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -290,7 +298,7 @@ class ConformRecord:
             "before": self.before.to_dict(),
             "after": None if self.after is None else self.after.to_dict(),
             "seconds": self.seconds,
-            **_set(reused=self.reused),
+            **_set(reused=self.reused, method=self.method, moved_ms=self.moved_ms),
         }
 
 

@@ -21,6 +21,7 @@ from flows.pipeline.records import (
     SeparationRecord,
     Transcribed,
 )
+from flows.pipeline.score import part_digest, stem_part
 from flows.schema.models import Arrangement, Stem
 from flows.schema.score import instrument_family, is_sketch, midi_instrument, tempo_map
 from stems.audio import Audio, check_finite, convert_audio, read_audio, write_wav
@@ -28,7 +29,7 @@ from stems.instruments import DRUM_FAMILY
 
 if TYPE_CHECKING:
     from stems.conform.records import Analysis
-    from stems.transcription.midi import NoteTrack
+    from stems.transcription.midi import Note, NoteTrack
 
 # What the manifest says of a sketch stem's separation and cleanup, and of its conform.
 SKETCH_CLEAN = "sketch: played from its part, clean by construction; separation and cleanup skipped"
@@ -143,18 +144,26 @@ def clean_stem(
 
 
 def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> ConformRecord:
-    """Warp the cleaned stem's beats onto the arrangement's grid (and retune it, with ``conform.key``) into
-    stems/<stem>.wav, which transcription and the mix read; a stem without a steady beat is left as is.
+    """Put the cleaned stem on the arrangement's grid (and retune it, with ``conform.key``) into
+    stems/<stem>.wav, which transcription and the mix read; a stem that cannot be placed is left as is.
 
-    The record holds the analysis before and after, the alignment error and what was done or why not. Stems
-    that come from the band take share its clock, so they are all warped by the take's beats (one time map).
+    A pitched stem with a part (the arrangement has chords) is aligned to its part, note by note, whatever its
+    family: pads and bowed strings have no beat to track (issue 24). Stems without a part and drums are placed
+    by their beats; the drums' onsets are then checked against their groove's. Stems that come from the band
+    take share its clock, so they are all warped by the take's beats (one time map). The record holds the
+    analysis before and after, what placed the stem, how far it moved and what was done or why not.
     """
-    from stems.conform import Grid, analyze, conform
+    from stems.conform import Grid, analyze, conform, conform_to_score
+    from stems.conform.scored import PLACED_BY_BEATS, PLACED_BY_SCORE
     from stems.conform.warp import rubberband_version
 
     source = paths.cleaned(stem.name)
     family = instrument_family(stem)
     pitched = family != DRUM_FAMILY
+    sketch = is_sketch(arrangement, stem)
+    on = (stem.conform.tempo or stem.conform.key) and not sketch
+    part = stem_part(arrangement, stem) if on and not stem.from_band else None
+    by_score = part is not None and pitched and stem.conform.tempo
     grid = Grid(arrangement.bpm, arrangement.beats_per_bar, arrangement.duration, arrangement.key)
     inputs = {
         "audio": file_digest(source),
@@ -163,34 +172,67 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
         "family": family,
         "band": file_digest(paths.band_take) if stem.from_band else None,
         "rubberband": rubberband_version() if stem.conform.tempo or stem.conform.key else None,
+        "part": part_digest(part) if part is not None else None,
     }
     cache, key, record = _cached(paths, "conform", stem.name, inputs)
     if record is not None:
         return replace(ConformRecord.from_json(record), reused=True)
     started = time.perf_counter()
     audio = read_audio(source)
-    on = (stem.conform.tempo or stem.conform.key) and not is_sketch(arrangement, stem)
     clock = (
         analyze(read_audio(paths.band_take), bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar)
         if stem.from_band and on
         else None
     )
-    result = conform(
-        audio,
-        grid,
-        tempo=stem.conform.tempo and bool(on),
-        key=stem.conform.key and bool(on),
-        pitched=pitched,
-        analysis=clock,
-        family=family,
-    )
-    if is_sketch(arrangement, stem):
+    if by_score and part is not None:
+        result = conform_to_score(
+            audio, grid, part.notes, key=stem.conform.key, pitched=pitched, family=family
+        )
+    else:
+        result = conform(
+            audio,
+            grid,
+            tempo=stem.conform.tempo and bool(on),
+            key=stem.conform.key and bool(on),
+            pitched=pitched,
+            analysis=clock,
+            family=family,
+        )
+    if part is not None and not pitched and result.applied:
+        result = replace(result, reason=f"{result.reason}; {_groove_check(result.audio, part.notes)}")
+    if sketch:
         result = replace(result, reason=f"{SKETCH_ON_GRID} (measured: {_grid_error(result)})")
     audio = result.audio  # measured even when off: the report shows it
     write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
-    done = ConformRecord.of(result, round(time.perf_counter() - started, 3))
+    method = PLACED_BY_SCORE if by_score else PLACED_BY_BEATS
+    done = ConformRecord.of(result, round(time.perf_counter() - started, 3), method)
     cache.store("conform", stem.name, key, [paths.stem(stem.name)], done.to_json())
     return replace(done, reused=False)
+
+
+GROOVE_WINDOW = (
+    0.05  # s: a drum onset within this of a groove onset agrees with it (the bench's onset tolerance)
+)
+
+
+def _groove_check(audio: Audio, groove: tuple[Note, ...]) -> str:
+    """How well the conformed drums' onsets (librosa's) agree with their groove's: the F-measure of a one-to-one
+    match within GROOVE_WINDOW, the check the drums get instead of an alignment to their part."""
+    import librosa
+    import numpy as np
+
+    from stems.conform.analysis import ANALYSIS_RATE
+
+    mono = convert_audio(audio, ANALYSIS_RATE, 1).samples[0]
+    found = librosa.onset.onset_detect(y=mono, sr=ANALYSIS_RATE, units="time")
+    planned = np.unique(np.round([n.start for n in groove], 3))
+    hits, k = 0, 0
+    for t in planned:  # both sorted: each planned onset takes the first unmatched one found near it
+        while k < len(found) and found[k] < t - GROOVE_WINDOW:
+            k += 1
+        if k < len(found) and abs(found[k] - t) <= GROOVE_WINDOW:
+            hits, k = hits + 1, k + 1
+    return f"drum onsets against the groove's: F {2 * hits / max(len(planned) + len(found), 1):.2f}"
 
 
 def _grid_error(result: Any) -> str:

@@ -303,11 +303,13 @@ def grid_section(manifest: TrackManifest) -> str:
                 *_analysis_cells(done.before),
                 number(done.error_before_ms, 0),
                 number(done.error_after_ms, 0),
+                esc(done.method or "–"),
+                number(done.moved_ms, 0),
                 esc(done.reason),
             )
         )
     if (mix := manifest.mix.analysis) is not None:
-        rows.append(("mix", *_analysis_cells(mix), "–", "–", "measured on the master"))
+        rows.append(("mix", *_analysis_cells(mix), "–", "–", "–", "–", "measured on the master"))
     if not rows:
         return ""
     headers = (
@@ -318,14 +320,18 @@ def grid_section(manifest: TrackManifest) -> str:
         "tuning ¢",
         "beat error before ms",
         "after ms",
+        "placed by",
+        "moved ms",
         "conform",
     )
     note = (
         f'<p class="muted">Arranged: {number(arrangement.bpm)} bpm, {esc(arrangement.key or "–")},'
         f" {esc(arrangement.time_signature or '4/4')}. Beat error: mean distance from each measured beat"
-        " to the nearest beat of the arrangement's grid; confidence in brackets (0 to 1).</p>"
+        " to the nearest beat of the arrangement's grid; confidence in brackets (0 to 1). Placed by: the stem's part"
+        " (each note aligned to where the part puts it) or its beats; moved: the mean distance its time map moved"
+        " a point of the stem.</p>"
     )
-    return section("grid", "Tempo and key", table(headers, rows, (1, 2, 4, 5, 6), "grid") + note)
+    return section("grid", "Tempo and key", table(headers, rows, (1, 2, 4, 5, 6, 8), "grid") + note)
 
 
 def _loudness_cells(values: Mapping[str, float | None], target_tp: object) -> list[str]:

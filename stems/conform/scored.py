@@ -27,7 +27,8 @@ from stems.transcription.midi import Note
 # GM 91 (choir) +15, median +214: a pad with a quick attack is then placed early.
 ALIGN_LATENCY = {"strings": 0.054, "pad": 0.214}
 MIN_MATCHED = 0.5  # below this fraction of the part's onsets matched, the audio is not the part: left as is
-SCORE_METHOD = "score"  # what the record says placed the stem (``stems.conform.apply`` places by "beats")
+# What placed a stem, as records say: its part (here) or its beats (``stems.conform.apply.conform``).
+PLACED_BY_SCORE, PLACED_BY_BEATS = "score", "beats"
 
 
 @dataclass(frozen=True)

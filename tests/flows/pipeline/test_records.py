@@ -196,7 +196,7 @@ def _generation(**changes: Any) -> GenerationRecord:
 
 
 def _conform() -> ConformRecord:
-    return ConformRecord.of(_conform_result(engine="rubberband"), 0.5)
+    return ConformRecord.of(_conform_result(engine="rubberband"), 0.5, "beats")
 
 
 RECORDS = [
