@@ -29,7 +29,7 @@ from stems.score.guides import (
     guide_adherence,
     guide_chroma,
 )
-from stems.score.melody import MidiMelody, is_midi_file, read_midi_melody
+from stems.score.melody import MidiMelody, MidiScore, is_midi_file, read_midi_melody, read_midi_score
 from stems.score.meter import Meter
 from stems.score.parts import (
     CHORDS_TRACK,
@@ -70,6 +70,7 @@ __all__ = [
     "Guide",
     "Meter",
     "MidiMelody",
+    "MidiScore",
     "Part",
     "PartGuide",
     "Score",
@@ -92,6 +93,7 @@ __all__ = [
     "parse_chart",
     "parse_symbol",
     "read_midi_melody",
+    "read_midi_score",
     "render_part",
     "role_of",
     "section_chords",
