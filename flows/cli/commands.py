@@ -279,28 +279,47 @@ def _chords_text(chords: Sequence[Any], beats_per_bar: int) -> str:
 def _cmd_conform(args: argparse.Namespace) -> int:
     from mixing.export import export_file, format_for_path
     from stems.audio import check_output_file
-    from stems.conform.files import OUTPUT_BIT_DEPTH, conform_file
-    from stems.errors import AudioInputError
+    from stems.conform.files import OUTPUT_BIT_DEPTH, conform_file, conform_file_to_score
+    from stems.errors import AudioInputError, UserInputError
 
     audio = Path(args.audio)
     default = audio.with_name(audio.stem + ".conformed.wav")
     out = Path(args.output) if args.output else default
+    if args.score is None and args.bpm is None:
+        raise UserInputError(
+            "conform needs --bpm N (the grid's tempo), or --score FILE.mid to take the score's"
+        )
+    if args.score is not None and args.keep_lead_in:
+        raise UserInputError(
+            "--keep-lead-in is for conforming by beats; with --score each note goes to its grid time"
+        )
     check_output_file(out, _example(out, default))
     fmt = format_for_path(out)  # .wav, .flac or .mp3 as the suffix says; anything else refused before work
-    result = conform_file(
-        audio,
-        out,
-        bpm=args.bpm,
-        beats_per_bar=args.time_signature,
-        key=args.key,
-        instrument=args.instrument,
-        keep_lead_in=args.keep_lead_in,
-        export=lambda src, dst: export_file(src, dst, fmt, OUTPUT_BIT_DEPTH[fmt]),
-    )
+    common = {
+        "key": args.key,
+        "instrument": args.instrument,
+        "export": lambda src, dst: export_file(src, dst, fmt, OUTPUT_BIT_DEPTH[fmt]),
+    }
+    if args.score is not None:
+        result = conform_file_to_score(
+            audio, out, Path(args.score), bpm=args.bpm, beats_per_bar=args.time_signature, **common
+        )
+    else:
+        result = conform_file(
+            audio,
+            out,
+            bpm=args.bpm,
+            beats_per_bar=args.time_signature or DEFAULT_BEATS_PER_BAR,
+            keep_lead_in=args.keep_lead_in,
+            **common,
+        )
     if not result.applied:
         raise AudioInputError(f"{audio}: not conformed, {result.reason}; nothing written")
     _emit(args, {"output": str(out), **result.to_dict()}, f"Wrote {out}: {result.reason}")
     return EXIT_OK
+
+
+DEFAULT_BEATS_PER_BAR = 4  # conform's grid without --time-signature (or the score's meter with --score)
 
 
 def _add_instrument_flag(p: argparse.ArgumentParser) -> None:
@@ -583,17 +602,30 @@ def build_parser() -> argparse.ArgumentParser:
         "retuned to A440 and\nmoved by the fewest semitones to that key's notes (even when the tempo is left "
         "as is).\n"
         "Audio without a steady beat, silent or shorter than two bars is not conformed (exit 2).\n"
+        "With --score the audio is aligned to the notes of a MIDI file instead (no steady beat needed: strings,\n"
+        "pads) and each note goes where the score's grid puts it, at --bpm or the score's own tempo; a passage\n"
+        "that does not match the score follows the local tempo, and the reason says which.\n"
         "examples:\n  musicmaker conform guitar.wav --bpm 120 -o guitar.120.wav\n"
-        '  musicmaker conform keys.wav --bpm 96 --time-signature 3/4 --key "A minor"',
+        '  musicmaker conform keys.wav --bpm 96 --time-signature 3/4 --key "A minor"\n'
+        "  musicmaker conform strings.wav --score strings.mid -o strings.on-grid.wav",
     )
     p.add_argument("audio", metavar="AUDIO")
-    p.add_argument("--bpm", type=_bpm, required=True, help="target tempo in beats per minute")
+    p.add_argument(
+        "--bpm",
+        type=_bpm,
+        help="target tempo in beats per minute (required without --score; with it: the score's)",
+    )
+    p.add_argument(
+        "--score",
+        metavar="FILE.mid",
+        help="align the audio to this MIDI score's notes and put each where the score's grid puts it",
+    )
     p.add_argument(
         "--time-signature",
         type=_beats_per_bar,
-        default=4,
+        default=None,
         metavar="N/D",
-        help="beats per bar of the grid (default 4/4)",
+        help="beats per bar of the grid (default 4/4, or the score's with --score)",
     )
     p.add_argument("--key", help='retune toward this key, e.g. "A minor" (default: no retuning)')
     p.add_argument(

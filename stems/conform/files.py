@@ -134,6 +134,57 @@ def conform_file(
     return result
 
 
+def conform_file_to_score(
+    path: Path,
+    out: Path,
+    score: Path,
+    *,
+    bpm: float | None = None,
+    beats_per_bar: int | None = None,
+    key: str | None = None,
+    instrument: str | None = None,
+    export: Callable[[Path, Path], object] | None = None,
+) -> ConformResult:
+    """Warp the audio at ``path`` so that each note of the MIDI ``score`` lands where the score's grid puts it:
+    beat ``b`` of the score at ``b x 60 / bpm`` s of the output (``bpm``: the score's first tempo when None;
+    ``beats_per_bar``: its first meter's). Retuned toward ``key`` as :func:`conform_file`, streamed the same way;
+    nothing is written when the audio does not follow the score."""
+    from stems.conform.scored import not_followed, result, score_map
+    from stems.score import read_midi_score
+
+    if key is not None:
+        parse_key(key)
+    written = read_midi_score(score)
+    family = _family(instrument)
+    require_rubberband()
+    info = checked_info(path)
+    check_duration(info, MAX_ANALYSIS_S, "conforming")
+    grid = Grid(bpm or written.bpm, beats_per_bar or written.beats_per_bar, None, key)
+    before = _analysis(path, grid, family)
+    plan = decide(
+        before, info.duration, grid, tempo=False, key=key is not None, pitched=family != DRUM_FAMILY
+    ).plan
+    empty = Audio(np.zeros((info.channels, 0), dtype=np.float32), info.sample_rate)
+    try:
+        with mono_signal(path, ANALYSIS_RATE) as signal:
+            found = score_map(
+                signal,
+                info.duration,
+                written.notes(grid.bpm),
+                family=family,
+                tuning_cents=before.tuning_cents,
+            )
+    except ValueError as err:
+        return left_as_is(empty, grid, before, str(err))
+    if (why := not_followed(found)) is not None:
+        return left_as_is(empty, grid, before, why)
+    with tempfile.TemporaryDirectory(prefix="musicmaker-conform-") as tmp:
+        done = Path(tmp, "conformed.wav")
+        _render(info, placement(info.duration, info.sample_rate, grid, found.tmap), plan.cents, done)
+        (export or _copy)(done, out)
+    return result(empty, grid, before, found, plan.notes, plan.cents)
+
+
 def _analysis(path: Path, grid: Grid, family: str | None) -> Analysis:
     info = checked_info(path)
     with mono_signal(path, ANALYSIS_RATE) as signal:

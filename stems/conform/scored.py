@@ -93,7 +93,7 @@ def _edge_ratio(source: np.ndarray, target: np.ndarray, *, first: bool) -> float
     return float((target[-1] - target[k]) / (source[-1] - source[k]))
 
 
-def describe(found: ScoreMap, grid: Grid) -> list[str]:
+def describe(found: ScoreMap) -> list[str]:
     """What the record says of the alignment."""
     al = found.alignment
     said = [
@@ -103,6 +103,36 @@ def describe(found: ScoreMap, grid: Grid) -> list[str]:
     for start, stop in al.unmatched:
         said.append(f"{start:.2f}-{stop:.2f} s did not match the part and follows the local tempo")
     return said
+
+
+def not_followed(found: ScoreMap) -> str | None:
+    """Why the audio is not warped to its part (it does not follow it), or None."""
+    if found.alignment.matched < MIN_MATCHED:
+        return f"the audio does not follow its part ({found.alignment.matched:.0%} of the onsets matched)"
+    return None
+
+
+def result(
+    out: Audio, grid: Grid, analysis: Analysis, found: ScoreMap, plan_notes: Sequence[str], cents: float
+) -> ConformResult:
+    """The ConformResult of a stem warped onto its part (``out``: the audio, or none when it is in a file)."""
+    said = describe(found) + [n for n in plan_notes if not n.startswith("tempo left")]
+    if cents:
+        said.append(f"shifted {cents:+.0f} cents")
+    return ConformResult(
+        audio=out,
+        applied=True,
+        reason="; ".join(said),
+        before=analysis,
+        after=None,
+        error_before_ms=None,
+        error_after_ms=None,
+        stretch=found.tmap.stretch,
+        shift_cents=cents,
+        grid_origin=grid.origin,
+        engine=warp.ENGINE_NAME,
+        time_map=tuple(zip(found.tmap.source.tolist(), found.tmap.target.tolist())),
+    )
 
 
 def conform_to_score(
@@ -121,9 +151,8 @@ def conform_to_score(
 
     if analysis is None:
         analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
-    rate, length = audio.sample_rate, output_length(audio.duration, audio.sample_rate, grid, None)
-    decision = decide(analysis, audio.duration, grid, tempo=False, key=key, pitched=pitched)
-    cents = decision.plan.cents
+    length = output_length(audio.duration, audio.sample_rate, grid, None)
+    plan = decide(analysis, audio.duration, grid, tempo=False, key=key, pitched=pitched).plan
     try:
         found = score_map(
             as_signal(audio, ANALYSIS_RATE),
@@ -134,29 +163,7 @@ def conform_to_score(
         )
     except ValueError as err:
         return left_as_is(audio.fitted(length), grid, analysis, str(err))
-    if found.alignment.matched < MIN_MATCHED:
-        return left_as_is(
-            audio.fitted(length),
-            grid,
-            analysis,
-            f"the audio does not follow its part ({found.alignment.matched:.0%} of the onsets matched)",
-        )
-    where = placement(audio.duration, rate, grid, found.tmap)
-    out = _render(audio, where, cents)
-    said = describe(found, grid) + [n for n in decision.plan.notes if not n.startswith("tempo left")]
-    if cents:
-        said.append(f"shifted {cents:+.0f} cents")
-    return ConformResult(
-        audio=out,
-        applied=True,
-        reason="; ".join(said),
-        before=analysis,
-        after=None,
-        error_before_ms=found.moved_ms,
-        error_after_ms=None,
-        stretch=found.tmap.stretch,
-        shift_cents=cents,
-        grid_origin=0.0,
-        engine=warp.ENGINE_NAME,
-        time_map=tuple(zip(found.tmap.source.tolist(), found.tmap.target.tolist())),
-    )
+    if (why := not_followed(found)) is not None:
+        return left_as_is(audio.fitted(length), grid, analysis, why)
+    out = _render(audio, placement(audio.duration, audio.sample_rate, grid, found.tmap), plan.cents)
+    return result(out, grid, analysis, found, plan.notes, plan.cents)
