@@ -47,6 +47,7 @@ MAX_RATIO = 3.0  # two anchors whose time ratio (score over audio) is beyond thi
 MIN_ANCHOR_GAP_S = 0.25  # onsets closer than this in the score give one anchor (fewer, steadier stretches)
 RATIO_WINDOW_S = 1.0  # score seconds over which an anchor's tempo ratio is taken
 MIN_STRETCH_S = 1.0  # a matching stretch shorter than this (audio seconds) is not trusted on its own
+CONTRAST_PAIRS = 4000  # random frame pairs whose mean cost is the unrelated baseline
 SILENCE = 1e-6  # frame norm under which a frame is silence (the uniform chroma, no onset)
 
 
@@ -74,7 +75,7 @@ class ScoreAlignment:
     score: np.ndarray
     matched: float  # fraction of the score's anchors kept
     unmatched: tuple[tuple[float, float], ...]
-    cost: float  # mean cost along the kept stretches (0 perfect; unrelated audio measures about 1.4)
+    contrast: float  # the path's mean cost over that of random frame pairs: 0 perfect, about 1 unrelated
 
 
 # ---------------------------------------------------------------------------------------------- features
@@ -339,7 +340,7 @@ def align(
     audio: Features, score: Features, notes: Sequence[Note], duration: float, latency: float = 0.0
 ) -> ScoreAlignment:
     """Align ``audio`` (``duration`` s) to ``score`` and keep the onsets' anchors that match (module docstring)."""
-    path, _ = warping_path(audio, score)
+    path, cost = warping_path(audio, score)
     a, s = onset_anchors(path, notes, latency)
     if len(a) < 2:
         raise ValueError("the score has fewer than two onsets to align")
@@ -353,8 +354,9 @@ def align(
     if chain[-1][1] < len(a) - 1:
         spans.append((float(a[chain[-1][1]]), duration))
     unmatched = tuple(span for span in spans if _dropped(a, keep, span))
-    cost = _path_cost(audio, score, path, a[keep])
-    return ScoreAlignment(a[keep], s[keep], len(keep) / len(a), unmatched, cost)
+    return ScoreAlignment(
+        a[keep], s[keep], len(keep) / len(a), unmatched, cost / _unrelated_cost(audio, score)
+    )
 
 
 def _dropped(audio: np.ndarray, keep: np.ndarray, span: tuple[float, float]) -> bool:
@@ -364,10 +366,12 @@ def _dropped(audio: np.ndarray, keep: np.ndarray, span: tuple[float, float]) -> 
     return bool(inside.any())
 
 
-def _path_cost(audio: Features, score: Features, path: np.ndarray, kept_audio: np.ndarray) -> float:
-    """Mean cost of the path's cells between the first and last kept anchor."""
-    pad = round(PAD_S * FEATURE_RATE)
-    lo, hi = kept_audio[0] * FEATURE_RATE + pad, kept_audio[-1] * FEATURE_RATE + pad
-    cells = path[(path[:, 0] >= lo) & (path[:, 0] <= hi)]
-    rows = _cost_rows(audio, score)
-    return float(np.mean([rows.row(int(i), int(j), int(j) + 1)[0] for i, j in cells])) if len(cells) else 0.0
+def _unrelated_cost(audio: Features, score: Features) -> float:
+    """The mean cost of CONTRAST_PAIRS random (seeded) pairs of an audio and a score frame: what a path through
+    unrelated frames costs a step."""
+    rng = np.random.default_rng(0)
+    i = rng.integers(0, audio.frames, CONTRAST_PAIRS)
+    j = rng.integers(0, score.frames, CONTRAST_PAIRS)
+    chroma = 1.0 - np.einsum("ki,ki->i", audio.chroma[:, i], score.chroma[:, j])
+    onset = np.linalg.norm(audio.onsets[:, i] - score.onsets[:, j], axis=0)
+    return float(np.mean(chroma + ONSET_WEIGHT * onset)) or 1.0
