@@ -31,6 +31,9 @@ ALIGN_LATENCY = {"strings": 0.054, "pad": 0.214}
 # score 0.35 (piano) to 0.62 (bwv269 on string ensemble); against another piece's score 0.73 to 0.77, but two
 # Bach chorales 0.64-0.67 (they pass); white noise 0.88. The fraction of onsets matched does not tell them apart (noise: 0.85).
 MAX_CONTRAST = 0.70
+NOT_FOLLOWED = (
+    "the audio does not follow its part"  # how the reason starts then (the stage falls back to beats)
+)
 # What placed a stem, as records say: its part (here) or its beats (``stems.conform.apply.conform``).
 PLACED_BY_SCORE, PLACED_BY_BEATS = "score", "beats"
 
@@ -114,7 +117,7 @@ def not_followed(found: ScoreMap) -> str | None:
     contrast = found.alignment.contrast
     if contrast > MAX_CONTRAST:
         return (
-            f"the audio does not follow its part: aligning it costs {contrast:.2f} of what unrelated frames cost "
+            f"{NOT_FOLLOWED}: aligning it costs {contrast:.2f} of what unrelated frames cost "
             f"(at most {MAX_CONTRAST:.2f} follows)"
         )
     return None

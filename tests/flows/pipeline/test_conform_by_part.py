@@ -84,3 +84,15 @@ def test_without_chords_a_string_stem_is_placed_by_its_beats(tmp_path: Path) -> 
     record = stages.conform_stem(song, song.stem("strings"), paths)
     assert record.method in (PLACED_BY_BEATS, None), record.reason
     assert "aligned to the part" not in record.reason
+
+
+def test_a_stem_that_does_not_play_its_part_is_placed_by_its_beats(tmp_path: Path) -> None:
+    """A generated stem may ignore its part (here a drum groove stands in for the strings' audio): the aligner
+    says it does not follow, and the beats place it."""
+    song = _song(tmp_path, HEAD + CHART + STEMS)
+    paths = RenderPaths(tmp_path / "out", "t")
+    _play_off_tempo(song, "drums", paths)
+    paths.cleaned("drums").rename(paths.cleaned("strings"))
+    record = stages.conform_stem(song, song.stem("strings"), paths)
+    assert record.reason.startswith("the audio does not follow its part"), record.reason
+    assert "by its beats" in record.reason and record.method in (PLACED_BY_BEATS, None)
