@@ -5,9 +5,10 @@ Measured on this project's 2-core box, a 293 s stereo 32 kHz FluidSynth stem wit
 R2 ``-c 6`` 6.4 s. R3 placed the output beats closer to the grid (mean 2.9 ms against 5.4 ms for R2, p95 5.9
 against 8.8 ms), well inside the 0.25x budget, so R3 is used. The whole ``conform`` of that stem (analysis
 before and after, R3 warp and retune) took 38.9 s wall, 0.13x real time, on the shared 2-core box.
-Onset F1 of the conformed pieces after transcription (bench/conform.py seed 0 / --held-out --seed 1): R3
-0.792 / 0.675, R3 ``--window-short`` 0.788 / 0.682, R2 lower on 12 of 16 pieces (American Hornpipe 0.92 ->
-0.09); only a plucked guitar line did better with R2 (Albemarle Hornpipe 0.90 -> 0.98), so R3 stays for all.
+Chosen on bench/conform.py's tuning pieces alone (PIECES, seed 0, the beat constants as fitted there): onset
+F1 of the conformed pieces after transcription R3 0.786, R2 0.765 (R3 higher on 7 of 10 pieces, R2 on a string
+ensemble chorale, Mozart K. 155 and American Hornpipe); their beats within 70 ms the same after warping (0.994)
+and placed R3 0.996, R2 1.000 (R3 missed one click each on three pieces), so R3 stays for all.
 ``--ignore-clipping``: the float WAV round trip holds peaks above 0 dBFS, so no gain change is needed.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from stems.audio import Audio
 from stems.errors import UserInputError
 
-ENGINE = ("--fine",)  # R3; "--fast" selects R2
+ENGINE = ("--fine",)  # R3; "--fast" selects R2 (see the module docstring for the choice)
 ENGINE_NAME = "rubberband R3 (--fine)"
 INSTALL_HINT = (
     "install it and make sure `rubberband` is on PATH: `sudo apt-get install rubberband-cli` (Debian/Ubuntu; "
