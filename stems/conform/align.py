@@ -47,7 +47,7 @@ MAX_RATIO = 3.0  # two anchors whose time ratio (score over audio) is beyond thi
 MIN_ANCHOR_GAP_S = 0.25  # onsets closer than this in the score give one anchor (fewer, steadier stretches)
 RATIO_WINDOW_S = 1.0  # score seconds over which an anchor's tempo ratio is taken
 MIN_STRETCH_S = 1.0  # a matching stretch shorter than this (audio seconds) is not trusted on its own
-CONTRAST_PAIRS = 4000  # random frame pairs whose mean cost is the unrelated baseline
+TRANSPOSED = (3, 6, 9)  # semitones the part is moved by for the baseline of ``contrast`` (far from a fifth)
 SILENCE = 1e-6  # frame norm under which a frame is silence (the uniform chroma, no onset)
 
 
@@ -75,7 +75,9 @@ class ScoreAlignment:
     score: np.ndarray
     matched: float  # fraction of the score's anchors kept
     unmatched: tuple[tuple[float, float], ...]
-    contrast: float  # the path's mean cost over that of random frame pairs: 0 perfect, about 1 unrelated
+    contrast: (
+        float  # the path's mean cost over the part's in other keys (``TRANSPOSED``): ~0.5 its part, ~1 not
+    )
 
 
 # ---------------------------------------------------------------------------------------------- features
@@ -355,7 +357,7 @@ def align(
         spans.append((float(a[chain[-1][1]]), duration))
     unmatched = tuple(span for span in spans if _dropped(a, keep, span))
     return ScoreAlignment(
-        a[keep], s[keep], len(keep) / len(a), unmatched, cost / _unrelated_cost(audio, score)
+        a[keep], s[keep], len(keep) / len(a), unmatched, cost / _transposed_cost(audio, score)
     )
 
 
@@ -366,12 +368,11 @@ def _dropped(audio: np.ndarray, keep: np.ndarray, span: tuple[float, float]) -> 
     return bool(inside.any())
 
 
-def _unrelated_cost(audio: Features, score: Features) -> float:
-    """The mean cost of CONTRAST_PAIRS random (seeded) pairs of an audio and a score frame: what a path through
-    unrelated frames costs a step."""
-    rng = np.random.default_rng(0)
-    i = rng.integers(0, audio.frames, CONTRAST_PAIRS)
-    j = rng.integers(0, score.frames, CONTRAST_PAIRS)
-    chroma = 1.0 - np.einsum("ki,ki->i", audio.chroma[:, i], score.chroma[:, j])
-    onset = np.linalg.norm(audio.onsets[:, i] - score.onsets[:, j], axis=0)
-    return float(np.mean(chroma + ONSET_WEIGHT * onset)) or 1.0
+def _transposed_cost(audio: Features, score: Features) -> float:
+    """The lowest mean path cost of the audio against the score moved by each of TRANSPOSED semitones: the same
+    rhythm and texture in other pitches, what audio that does not play the part costs as much as the part."""
+    costs = []
+    for shift in TRANSPOSED:
+        moved = Features(np.roll(score.chroma, shift, axis=0), np.roll(score.onsets, shift, axis=0))
+        costs.append(warping_path(audio, moved)[1])
+    return min(costs) or 1.0

@@ -123,8 +123,7 @@ def test_conform_to_score_puts_a_drifting_performance_on_the_grid(bench: ModuleT
 
 def test_audio_that_does_not_play_its_part_is_left_as_is(bench: ModuleType) -> None:
     """Noise (a debug model's stem) or a rag against a chorale's part: the path always finds some onsets to match
-    (noise: 85 %), so the path's cost against unrelated frames' decides; the piece's own part passes. (Two Bach
-    chorales are too alike to tell apart: 0.64-0.67.)"""
+    (noise: 85 %), so its cost against the part's in other keys decides; the piece's own part passes."""
     from stems.audio import Audio
 
     piece, other = bench.PIECES[0], bench.PIECES[2]
