@@ -26,9 +26,10 @@ Measured against that grid:
 grid). Its pieces (``SCORE_PIECES``, held out ``SCORE_HELD_OUT``) are bowed strings, chorales on a string
 ensemble and slow pads, which the beat tracker cannot follow, and a piano; each performance has, besides the
 tempo, lead and drift above, ``SLOW_BARS`` bars played twice as slowly at a seeded bar. Per piece: onset F1 of
-the unwarped rendering, of the performance, of its beat-tracking conform and of its score conform; the gap
-(unwarped less score-conformed) and each conform's reason, and where each time map puts the played notes
-against their grid times (``map_error_ms``, free of transcription). Goals: a mean gap within 0.05, no piece
+the unwarped rendering, of the performance, of its beat-tracking conform, of its score conform and of the
+performance warped by its true time map (``true_map``: what the stretcher alone costs); the gap (unwarped less
+score-conformed) and each conform's reason, and where each time map puts the played notes against their grid
+times (``map_error_ms``, free of transcription). Goals: a mean gap within 0.05, no piece
 losing more than 0.10 (strings included), and a 300 s stereo 32 kHz stem conformed to its part (the piece and
 its notes looped) in 0.25x real time.
 
@@ -488,19 +489,41 @@ MAP_WINDOW = 0.05  # s: a note the time map puts this near its grid time is plac
 
 def map_error_ms(case: Case, result: ConformResult) -> dict[str, float] | None:
     """Where the result's time map puts the performance's note onsets, against their grid times: median and
-    95th percentile of the error in ms, and the fraction within ``MAP_WINDOW``. The map's intent, free of
-    transcription (Rubber Band follows its anchors within a few ms); None when nothing was warped."""
+    95th percentile of the error in ms, the fraction within ``MAP_WINDOW``, and the median signed error
+    (``bias``, > 0: late). The map's intent, free of transcription (R3 put clicks within 6 ms of their anchors,
+    13-15 ms early after a bar slowed twofold: tests/stems/conform/test_conform_bench.py); None when nothing
+    was warped."""
     if not result.applied or len(result.time_map) < 2:
         return None
     source, target = np.array(result.time_map, dtype=float).T
     quarters = np.unique([n[0] for n in case.excerpt.notes])
-    placed = np.interp(case.performance.time(quarters), source, target)
-    error = np.abs(placed - quarters * 60.0 / case.piece.bpm)
+    signed = np.interp(case.performance.time(quarters), source, target) - quarters * 60.0 / case.piece.bpm
+    error = np.abs(signed)
     return {
         "median": round(1000.0 * float(np.median(error)), 1),
         "p95": round(1000.0 * float(np.percentile(error, 95)), 1),
         "within": round(float(np.mean(error <= MAP_WINDOW)), 4),
+        "bias": round(1000.0 * float(np.median(signed)), 1),
     }
+
+
+def true_warp(case: Case) -> Audio:
+    """The performance warped by its true time map (each quarter to its grid time, the lead-in and the tail
+    at the neighbouring tempo) with the same stretcher: the best an aligner can give, so ``unwarped`` less
+    this is what the stretching itself costs."""
+    from stems.conform.warp import stretch
+
+    quarters = np.arange(int(np.floor(case.excerpt.quarters)) + 1, dtype=float)
+    played, written = case.performance.time(quarters), quarters * 60.0 / case.piece.bpm
+    end = case.audio.duration
+    played, written = played[played < end - 0.01], written[played < end - 0.01]
+    ratio = (written[-1] - written[-2]) / (played[-1] - played[-2])
+    source = np.concatenate(([0.0], played, [end]))
+    head, tail = -played[0] * case.performance.factor, written[-1] + (end - played[-1]) * ratio
+    out = stretch(case.audio, source, np.concatenate(([head], written, [tail])))
+    cut = round(-head * out.sample_rate)  # the lead-in falls before 0 s
+    length = round(float(grid(case).duration or 0.0) * out.sample_rate)
+    return Audio(out.samples[:, cut:], out.sample_rate).fitted(length)
 
 
 def _method(result: ConformResult, case: Case) -> dict[str, Any]:
@@ -525,6 +548,7 @@ def score_row(case: Case) -> dict[str, Any]:
         "before": round(onset_f1(reference, case.audio, family), 4),
         "beats": round(onset_f1(reference, beats.audio, family), 4),
         "score": round(onset_f1(reference, aligned.audio, family), 4),
+        "true_map": round(onset_f1(reference, true_warp(case), family), 4),
     }
     slow = int(perf.slow_start // case.excerpt.bar) + 1, int(perf.slow_beats // case.excerpt.bar)
     return {
@@ -596,7 +620,8 @@ def score_summary(rows: list[dict[str, Any]], timing: dict[str, float], seconds:
     out: dict[str, Any] = {
         "pieces": len(rows),
         "onset_f1": {
-            k: _mean([r["onset_f1"][k] for r in rows]) for k in ("unwarped", "before", "beats", "score")
+            k: _mean([r["onset_f1"][k] for r in rows])
+            for k in ("unwarped", "before", "beats", "score", "true_map")
         },
         **_losses(rows),
         "families": per_family,

@@ -135,10 +135,21 @@ def test_map_error_reads_where_the_time_map_puts_the_played_notes(bench: ModuleT
         nothing = Analysis.from_dict({})
         return ConformResult(case.audio, True, "", nothing, None, None, None, 1.0, 0.0, time_map=anchors)
 
-    assert bench.map_error_ms(case, result(0.0)) == {"median": 0.0, "p95": 0.0, "within": 1.0}
-    off = bench.map_error_ms(case, result(0.08))
-    assert off["median"] == pytest.approx(80.0) and off["within"] == 0.0
+    assert bench.map_error_ms(case, result(0.0)) == {"median": 0.0, "p95": 0.0, "within": 1.0, "bias": 0.0}
+    early = bench.map_error_ms(case, result(-0.08))
+    assert early["median"] == pytest.approx(80.0) and early["bias"] == pytest.approx(-80.0)
+    assert early["within"] == 0.0
     assert bench.map_error_ms(case, replace(result(0.0), applied=False)) is None
+
+
+def test_the_true_warp_puts_the_played_beats_on_the_grid(bench: ModuleType) -> None:
+    case = _case(bench)
+    played = case.performance.time(np.arange(int(case.excerpt.quarters)))
+    clicked = replace(case, audio=bench.clicks(played, case.audio))
+    found = bench.click_times(bench.true_warp(clicked))
+    grid = np.arange(int(case.excerpt.quarters)) * 60.0 / case.piece.bpm
+    # R3 follows the anchors within 6 ms, but after the bar played twice as slowly runs 13-15 ms early.
+    assert len(found) == len(grid) and np.max(np.abs(found - grid)) < 0.02
 
 
 def test_the_speed_input_loops_the_performance_and_its_notes_alike(bench: ModuleType) -> None:
@@ -165,7 +176,7 @@ def test_quick_score_bench_prints_the_gap_and_the_goals(
     bench.main(["--score", "--quick"])
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "score" and out["pieces"] == bench.QUICK == len(out["per_piece"])
-    assert set(out["onset_f1"]) == {"unwarped", "before", "beats", "score"}
+    assert set(out["onset_f1"]) == {"unwarped", "before", "beats", "score", "true_map"}
     assert all(0.0 <= v <= 1.0 for v in out["onset_f1"].values())
     losses = [r["loss"] for r in out["per_piece"]]
     assert out["mean_gap"] == pytest.approx(np.mean(losses), abs=1e-3) and out["worst_loss"] == max(losses)
