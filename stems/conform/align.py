@@ -33,18 +33,26 @@ import numpy as np
 from stems.streaming import Signal
 from stems.transcription.midi import Note
 
-FEATURE_RATE = 50  # frames a second (20 ms): the full-rate DTW's resolution, as the Sync Toolbox's
+FEATURE_RATE = (
+    50  # frames a second (20 ms), as the Sync Toolbox's; 100 put 0.52 of SCORE_PIECES' notes within 50 ms
+)
 N_FFT = 4096  # at 22.05 kHz: 5.4 Hz bins, a semitone apart from about 90 Hz (F#2) up
 LOW_PITCH, HIGH_PITCH = 24, 108  # MIDI pitches the audio's energy is read at (C1..C8)
 PAD_S = 1.0  # silence added before and after both sequences, so a lead-in or a tail is silence matched
 COARSE_CELLS = 4_000_000  # the coarse DTW's matrix at most (16 MB of float32 cost + 4 MB of steps)
 BAND_S = 0.5  # the fine DTW looks this far either side of the coarse path, and at least one coarse frame
-ONSET_WEIGHT = 1.0  # the onset features' distance against the chroma's, in the cost
-DECAY_FRAMES = 10  # the onset features' tail (200 ms), as the Sync Toolbox's DLNCO
-LOCAL_NORM_S = 1.5  # the window whose largest rise an onset rise is divided by
-LOG_GAMMA = 100.0  # log(1 + gamma x energy) of energy scaled to its 99th percentile
+ONSET_WEIGHT = 1.0  # the onset features' distance against the chroma's, in the cost (0.5 and 2: no better)
+DECAY_FRAMES = (
+    10  # the onset features' tail (200 ms), as the Sync Toolbox's DLNCO (5: 0.745, 20: 0.752 within 50 ms)
+)
+LOCAL_NORM_S = 1.5  # the window whose largest rise an onset rise is divided by (0.5 s: 0.755, 3 s: 0.747)
+# log(1 + gamma x energy) of energy scaled to its 99th percentile. On the score tuning pieces (SCORE_PIECES) the
+# time map put 0.76 of the played notes within 50 ms with 1000, 0.69 with 100, 0.58 with 10, 0.67 with 1e4.
+LOG_GAMMA = 1000.0
 MAX_RATIO = 3.0  # two anchors whose time ratio (score over audio) is beyond this or its inverse do not match
-MIN_ANCHOR_GAP_S = 0.25  # onsets closer than this in the score give one anchor (fewer, steadier stretches)
+# Onsets closer than this in the score give one anchor: fewer, steadier stretches (SCORE_PIECES: 0.25 s 0.69 of
+# the played notes within 50 ms, 0.5 s 0.70, 1 s 0.70; a sparser map transcribes better, bench/conform.py).
+MIN_ANCHOR_GAP_S = 0.5
 RATIO_WINDOW_S = 1.0  # score seconds over which an anchor's tempo ratio is taken
 MIN_STRETCH_S = 1.0  # a matching stretch shorter than this (audio seconds) is not trusted on its own
 TRANSPOSED = (3, 6, 9)  # semitones the part is moved by for the baseline of ``contrast`` (far from a fifth)
