@@ -138,3 +138,33 @@ def test_audio_that_does_not_play_its_part_is_left_as_is(bench: ModuleType) -> N
         result = conform_to_score(stranger, grid, bench.notes_at(piece, ex))
         assert not result.applied and "does not follow its part" in result.reason, result.reason
     assert conform_to_score(audio, grid, bench.notes_at(piece, ex)).applied
+
+
+def test_a_passage_the_audio_adds_is_said_and_the_rest_stays_placed(bench: ModuleType) -> None:
+    """The audio plays bars 2-3 twice (4 s the part does not have): the longer matching stretch is kept, the
+    extra audio follows the local tempo and is said, and the kept anchors are where the notes were played."""
+    piece = bench.Piece("bach/bwv66.6", 96.0, "piano", (0,))
+    ex = bench.excerpt(piece, 30.0)
+    again = (4.0, 12.0)  # quarters played a second time right after themselves
+    extra = again[1] - again[0]
+    repeat = tuple(
+        (s + extra, e + extra, p, v, part) for s, e, p, v, part in ex.notes if again[0] <= s < again[1]
+    )
+    later = tuple((s + extra, e + extra, p, v, part) for s, e, p, v, part in ex.notes if s >= again[1])
+    early = tuple(n for n in ex.notes if n[0] < again[1])
+    played = replace(ex, notes=early + repeat + later, quarters=ex.quarters + extra)
+    period = 60.0 / 96.0
+
+    def timing(beat: np.ndarray | float) -> np.ndarray:
+        return 0.1 + period * np.asarray(beat, dtype=float)
+
+    audio = bench.play(piece, played, timing)
+    found = score_map(as_signal(audio, ANALYSIS_RATE), audio.duration, bench.notes_at(piece, ex)).alignment
+    beats = found.score / period
+    # where a kept score onset was played: before the repeat as written, after it `extra` quarters later
+    truth = timing(np.where(beats >= again[1], beats + extra, beats))
+    error = np.abs(found.audio - truth)
+    assert np.mean(error <= WITHIN) >= 0.9, np.round(error, 3)
+    assert found.unmatched, "the extra audio is said"
+    start, stop = found.unmatched[0]
+    assert start < timing(again[1] + extra) and stop > timing(again[1]), found.unmatched
