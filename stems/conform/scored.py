@@ -129,7 +129,7 @@ def result(
     out: Audio, grid: Grid, analysis: Analysis, found: ScoreMap, plan_notes: Sequence[str], cents: float
 ) -> ConformResult:
     """The ConformResult of a stem warped onto its part (``out``: the audio, or none when it is in a file)."""
-    said = describe(found) + [n for n in plan_notes if not n.startswith("tempo left")]
+    said = describe(found) + list(plan_notes)  # decided with tempo off: tuning and key notes only
     if cents:
         said.append(f"shifted {cents:+.0f} cents")
     return ConformResult(
