@@ -161,7 +161,7 @@ def conform(
     if decision.as_is is not None:
         length = output_length(audio.duration, rate, grid, None)
         return left_as_is(audio.fitted(length), grid, analysis, decision.as_is)
-    out = _render(audio, placement(audio.duration, rate, grid, decision.tmap), decision.plan.cents)
+    out = render_placed(audio, placement(audio.duration, rate, grid, decision.tmap), decision.plan.cents)
     after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
     result = verdict(out, grid, analysis, after, decision)
     if isinstance(result, str):
@@ -170,7 +170,7 @@ def conform(
             return left_as_is(
                 audio.fitted(output_length(audio.duration, rate, grid, None)), grid, analysis, result
             )
-        out = _render(audio, placement(audio.duration, rate, grid, None), retune.plan.cents)
+        out = render_placed(audio, placement(audio.duration, rate, grid, None), retune.plan.cents)
         after = analyze(out, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
         result = verdict(out, grid, analysis, after, retune)
         assert not isinstance(result, str), "a render without a time map is never refused"
@@ -213,7 +213,8 @@ def placement(duration: float, sample_rate: int, grid: Grid, tmap: timemap.TimeM
     return Placement(source, target, start, output_length(duration, sample_rate, grid, tmap))
 
 
-def _render(audio: Audio, where: Placement, cents: float) -> Audio:
+def render_placed(audio: Audio, where: Placement, cents: float) -> Audio:
+    """``audio`` stretched along ``where``'s anchors (and shifted by ``cents``), placed on the grid."""
     out = warp.stretch(audio, where.source, where.target, cents=cents)
     samples = (
         np.pad(out.samples, ((0, 0), (where.start, 0))) if where.start > 0 else out.samples[:, -where.start :]

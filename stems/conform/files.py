@@ -194,7 +194,7 @@ def _analysis(path: Path, grid: Grid, family: str | None) -> Analysis:
 
 
 def _render(info: AudioInfo, where: Placement, cents: float, out: Path) -> None:
-    """The in-memory ``apply._render`` from file to file: a float WAV copy of the input (the samples
+    """The in-memory ``apply.render_placed`` from file to file: a float WAV copy of the input (the samples
     ``read_audio`` gives) through Rubber Band, then placed on the grid into ``out``."""
     rate, channels = info.sample_rate, info.channels
     folder = out.parent

@@ -160,7 +160,7 @@ def conform_to_score(
 ) -> ConformResult:
     """Warp ``audio`` so that each of ``notes`` (its part, in the grid's seconds: bar 1 beat 1 at 0 s) lands
     where the part puts it, retuned toward A440 and ``grid.key`` with ``key``; or leave it as is, with why."""
-    from stems.conform.apply import _render, decide, left_as_is, output_length, placement
+    from stems.conform.apply import decide, left_as_is, output_length, placement, render_placed
 
     if analysis is None:
         analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
@@ -178,5 +178,5 @@ def conform_to_score(
         return left_as_is(audio.fitted(length), grid, analysis, str(err))
     if (why := not_followed(found)) is not None:
         return left_as_is(audio.fitted(length), grid, analysis, why)
-    out = _render(audio, placement(audio.duration, audio.sample_rate, grid, found.tmap), plan.cents)
+    out = render_placed(audio, placement(audio.duration, audio.sample_rate, grid, found.tmap), plan.cents)
     return result(out, grid, analysis, found, plan.notes, plan.cents)
