@@ -16,6 +16,7 @@ from stems.audio import Audio
 from stems.conform import timemap, warp
 from stems.conform.align import ScoreAlignment, align, audio_features, score_features
 from stems.conform.analysis import ANALYSIS_RATE, analyze
+from stems.conform.apply import decide, left_as_is, output_length, placement, render_placed
 from stems.conform.records import Analysis, ConformResult, Grid
 from stems.streaming import Signal, as_signal
 from stems.transcription.midi import Note
@@ -33,9 +34,9 @@ ALIGN_LATENCY = {"strings": 0.042}
 # piece's part 0.93 to 1.06; white noise 1.03; the threshold is halfway. The fraction of onsets matched does not
 # tell them apart (noise: 0.85), nor does the cost against random frame pairs (own to 0.69, a chorale 0.64).
 MAX_CONTRAST = 0.83
-NOT_FOLLOWED = (
-    "the audio does not follow its part"  # how the reason starts then (the stage falls back to beats)
-)
+# How the reason starts then (the conform stage falls back to the stem's beats).
+NOT_FOLLOWED = "the audio does not follow its part"
+RATIO_SPAN_S = 4.0  # the audio over which the lead-in's and the tail's tempo ratio is taken
 # What placed a stem, as records say: its part (here) or its beats (``stems.conform.apply.conform``).
 PLACED_BY_SCORE, PLACED_BY_BEATS = "score", "beats"
 
@@ -47,11 +48,6 @@ class ScoreMap:
     alignment: ScoreAlignment
     tmap: timemap.TimeMap
     moved_ms: float  # mean |output time - input time| over the anchors
-
-
-def score_notes_on_grid(notes: Sequence[Note], scale: float = 1.0) -> list[Note]:
-    """``notes`` with their times multiplied by ``scale`` (a score at another tempo than the grid's)."""
-    return [Note(n.start * scale, n.end * scale, n.pitch, n.velocity) for n in notes]
 
 
 def score_map(
@@ -78,6 +74,8 @@ def _time_map(found: ScoreAlignment, duration: float) -> timemap.TimeMap:
     source, target = found.audio, found.score
     inside = (source > 0.0) & (source < duration)
     source, target = source[inside], target[inside]
+    if len(source) < 2:
+        raise ValueError("fewer than two of the part's onsets were found inside the audio")
     head_ratio = _edge_ratio(source, target, first=True)
     tail_ratio = _edge_ratio(source, target, first=False)
     head = target[0] - source[0] * head_ratio
@@ -87,9 +85,6 @@ def _time_map(found: ScoreAlignment, duration: float) -> timemap.TimeMap:
         np.concatenate(([head], target, [tail])),
         float(target[0]),
     )
-
-
-RATIO_SPAN_S = 4.0  # the audio over which the lead-in's and the tail's tempo ratio is taken
 
 
 def _edge_ratio(source: np.ndarray, target: np.ndarray, *, first: bool) -> float:
@@ -119,8 +114,8 @@ def not_followed(found: ScoreMap) -> str | None:
     contrast = found.alignment.contrast
     if contrast > MAX_CONTRAST:
         return (
-            f"{NOT_FOLLOWED}: aligning it costs {contrast:.2f} of what unrelated frames cost "
-            f"(at most {MAX_CONTRAST:.2f} follows)"
+            f"{NOT_FOLLOWED}: aligned to it, it costs {contrast:.2f} of what it costs aligned to the part in "
+            f"another key (at most {MAX_CONTRAST:.2f} follows)"
         )
     return None
 
@@ -160,8 +155,6 @@ def conform_to_score(
 ) -> ConformResult:
     """Warp ``audio`` so that each of ``notes`` (its part, in the grid's seconds: bar 1 beat 1 at 0 s) lands
     where the part puts it, retuned toward A440 and ``grid.key`` with ``key``; or leave it as is, with why."""
-    from stems.conform.apply import decide, left_as_is, output_length, placement, render_placed
-
     if analysis is None:
         analysis = analyze(audio, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family)
     length = output_length(audio.duration, audio.sample_rate, grid, None)
