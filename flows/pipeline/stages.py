@@ -154,7 +154,7 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
     analysis before and after, what placed the stem, how far it moved and what was done or why not.
     """
     from stems.conform import Grid, analyze, conform, conform_to_score
-    from stems.conform.scored import NOT_FOLLOWED, PLACED_BY_BEATS, PLACED_BY_SCORE
+    from stems.conform.scored import PLACED_BY_BEATS, PLACED_BY_SCORE, unfollowed
     from stems.conform.warp import rubberband_version
 
     source = paths.cleaned(stem.name)
@@ -184,15 +184,12 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
         if stem.from_band and on
         else None
     )
-    unfollowed, analysis = None, clock
+    why, analysis = None, clock
     if by_score and part is not None:
         result = conform_to_score(
             audio, grid, part.notes, key=stem.conform.key, pitched=pitched, family=family
         )
-        if (
-            not result.applied and NOT_FOLLOWED in result.reason
-        ):  # MusicGen may ignore its part: beats may place it
-            unfollowed = NOT_FOLLOWED + result.reason.split(NOT_FOLLOWED, 1)[1]
+        if (why := unfollowed(result)) is not None:  # MusicGen may ignore its part: its beats may place it
             by_score, analysis = False, result.before
     if not by_score:
         result = conform(
@@ -204,8 +201,8 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
             analysis=analysis,
             family=family,
         )
-        if unfollowed is not None:
-            result = replace(result, reason=f"{unfollowed}; by its beats: {result.reason}")
+        if why is not None:
+            result = replace(result, reason=f"{why}; by its beats: {result.reason}")
     if part is not None and not pitched and result.applied:
         result = replace(result, reason=f"{result.reason}; {_groove_check(result.audio, part.notes)}")
     if sketch:

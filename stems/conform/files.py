@@ -160,13 +160,12 @@ def conform_file_to_score(
     info = checked_info(path)
     check_duration(info, MAX_ANALYSIS_S, "conforming")
     grid = Grid(bpm or written.bpm, beats_per_bar or written.beats_per_bar, None, key)
-    before = _analysis(path, grid, family)
-    plan = decide(
-        before, info.duration, grid, tempo=False, key=key is not None, pitched=family != DRUM_FAMILY
-    ).plan
     empty = Audio(np.zeros((info.channels, 0), dtype=np.float32), info.sample_rate)
-    try:
-        with mono_signal(path, ANALYSIS_RATE) as signal:
+    with mono_signal(path, ANALYSIS_RATE) as signal:  # decoded once for the analysis and the alignment
+        before = analyze_signal(
+            signal, info.duration, bpm_hint=grid.bpm, beats_per_bar=grid.beats_per_bar, family=family
+        )
+        try:
             found = score_map(
                 signal,
                 info.duration,
@@ -174,8 +173,11 @@ def conform_file_to_score(
                 family=family,
                 tuning_cents=before.tuning_cents,
             )
-    except ValueError as err:
-        return left_as_is(empty, grid, before, str(err))
+        except ValueError as err:
+            return left_as_is(empty, grid, before, str(err))
+    plan = decide(
+        before, info.duration, grid, tempo=False, key=key is not None, pitched=family != DRUM_FAMILY
+    ).plan
     if (why := not_followed(found)) is not None:
         return left_as_is(empty, grid, before, why)
     with tempfile.TemporaryDirectory(prefix="musicmaker-conform-") as tmp:

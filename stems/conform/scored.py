@@ -120,6 +120,13 @@ def not_followed(found: ScoreMap) -> str | None:
     return None
 
 
+def unfollowed(done: ConformResult) -> str | None:
+    """Why ``done`` (a :func:`conform_to_score` result) was left as is when it is because the audio does not
+    follow its part (the caller may place it by its beats instead), else None."""
+    where = -1 if done.applied else done.reason.find(NOT_FOLLOWED)
+    return None if where < 0 else done.reason[where:]
+
+
 def result(
     out: Audio, grid: Grid, analysis: Analysis, found: ScoreMap, plan_notes: Sequence[str], cents: float
 ) -> ConformResult:
