@@ -74,22 +74,25 @@ def onset_strength(
     """``librosa.onset.onset_strength(S=librosa.power_to_db(mel), ...)`` of a mel spectrogram given as
     chunks of frames (``mel_chunks()`` yields them afresh each time it is called). ``power_to_db`` floors
     every value 80 dB under the spectrogram's maximum, so a first pass finds that maximum; the second
-    takes each chunk's rises against the frame before it (the one before the chunk carried over) with
-    librosa's own onset function and lays them after the ``lag + n_fft // (2 * hop)`` frames of zeros
-    librosa puts in front."""
+    takes each chunk's rises against the frame before it (the one before the chunk carried over; silence
+    before the first) with librosa's own onset function and lays them where librosa does, after
+    ``n_fft // (2 * hop)`` frames of zeros. librosa's own rise into the first frame is 0, so music that starts
+    at 0 s, as a stem conformed to the grid does, had no onset there."""
     import librosa
 
     top = max(float(librosa.power_to_db(mel, top_db=None).max()) for mel in mel_chunks())
     parts, before = [], None
     for mel in mel_chunks():
         db = np.maximum(librosa.power_to_db(mel, top_db=None), top - _TOP_DB)
-        joined = db if before is None else np.concatenate((before, db), axis=1)
-        rises = librosa.onset.onset_strength(S=joined, sr=sr, hop_length=hop, n_fft=n_fft, center=False)
+        if before is None:  # silence before the signal: a sound from its first sample is an onset at 0 s
+            before = np.full((db.shape[0], 1), top - _TOP_DB, dtype=db.dtype)
+        rises = librosa.onset.onset_strength(
+            S=np.concatenate((before, db), axis=1), sr=sr, hop_length=hop, n_fft=n_fft, center=False
+        )
         parts.append(rises[1:])  # rises[0] is librosa's padding; each later one a frame's rise
         before = db[:, -1:]
-    frames_total = sum(part.size for part in parts) + 1
-    lead = np.zeros(1 + n_fft // (2 * hop), dtype=parts[0].dtype)
-    return np.concatenate((lead, *parts))[:frames_total]
+    lead = np.zeros(n_fft // (2 * hop), dtype=parts[0].dtype)
+    return np.concatenate((lead, *parts))[: sum(part.size for part in parts)]
 
 
 def chroma_stft(signal: Signal, hop: int, n_fft: int = 2048) -> np.ndarray:

@@ -58,7 +58,10 @@ def test_onset_features_equal_the_whole_signals(y: np.ndarray, small_chunks: Non
     signal = ArraySignal(y, RATE)
     hop = beatlib.HOP
     env = librosa.onset.onset_strength(y=y, sr=RATE, hop_length=hop, n_fft=beatlib.N_FFT)
-    _close(beatlib.onset_envelope(signal), env)
+    ours = beatlib.onset_envelope(signal)
+    first = beatlib.N_FFT // (2 * hop)  # the rise into the first frame: librosa's 0, ours from silence before
+    assert env[first] == 0.0 and ours[first] > 0.5 * env.max()  # the piece's kick at 0 s is an onset
+    _close(np.delete(ours, first), np.delete(env, first))
     mel = librosa.feature.melspectrogram(y=y, sr=RATE, hop_length=hop, n_mels=64, fmax=8000)
     low = librosa.onset.onset_strength(S=librosa.power_to_db(mel[:8]), sr=RATE, hop_length=hop)
     _close(beatlib.low_onsets(signal), low)
