@@ -160,20 +160,43 @@ def recognize_mono(
     y: Samples, beats: Sequence[float] | np.ndarray, tuning_cents: float | None = None
 ) -> tuple[BeatChord, ...]:
     """:func:`recognize_chords` of mono samples at RATE."""
-    times = np.asarray(beats, dtype=np.float64)
-    if len(times) == 0:
+    bounds = beat_bounds(beats, len(y) / RATE)
+    if bounds is None:
         return ()
-    if np.any(np.diff(times) <= 0):
-        raise ValueError("beat times must be strictly increasing")
-    duration = len(y) / RATE
-    last = float(np.median(np.diff(times))) if len(times) > 1 else duration - times[0]
-    bounds = np.append(times, min(times[-1] + max(last, 1e-3), max(duration, times[-1] + 1e-3)))
     spectra = beat_spectra(y, bounds, tuning_cents)
     path = decode(chord_scores(spectra, beat_dbfs(y, bounds) < NO_CHORD_DBFS))
     chords = [_chord(state) for state in path]
     return tuple(
         BeatChord(float(a), float(b), *chord) for a, b, chord in zip(bounds[:-1], bounds[1:], chords)
     )
+
+
+def beat_bounds(beats: Sequence[float] | np.ndarray, duration: float) -> np.ndarray | None:
+    """Each beat's start and the last one's end (it lasts the median beat, within the audio's ``duration``);
+    None without beats."""
+    times = np.asarray(beats, dtype=np.float64)
+    if len(times) == 0:
+        return None
+    if np.any(np.diff(times) <= 0):
+        raise ValueError("beat times must be strictly increasing")
+    last = float(np.median(np.diff(times))) if len(times) > 1 else duration - times[0]
+    return np.append(times, min(times[-1] + max(last, 1e-3), max(duration, times[-1] + 1e-3)))
+
+
+def beat_pitch_classes(
+    audio: Audio, beats: Sequence[float] | np.ndarray, tuning_cents: float | None = None
+) -> np.ndarray:
+    """(12, beats): the note salience of each beat of ``beats`` (as :func:`recognize_chords` reads it) folded to
+    pitch classes, every octave alike; a beat under NO_CHORD_DBFS is all zeros."""
+    check_finite(audio, "pitch class input")
+    y = convert_audio(audio, RATE, 1).samples[0]
+    bounds = beat_bounds(beats, len(y) / RATE)
+    if bounds is None:
+        return np.zeros((12, 0))
+    salience = notes(beat_spectra(y, bounds, tuning_cents))
+    folded = chroma(salience, 0.0, np.inf)
+    folded[:, beat_dbfs(y, bounds) < NO_CHORD_DBFS] = 0.0
+    return folded
 
 
 def _chord(state: int) -> tuple[int | None, Quality | None]:
