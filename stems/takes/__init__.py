@@ -8,7 +8,7 @@ agreement with its melody guide), each a number in 0..1 with its weight, and the
 
 from __future__ import annotations
 
-from stems.takes.measure import Target, measure
+from stems.takes.measures import Target, measure
 from stems.takes.terms import WEIGHTS, TakeScores, Term, rank
 
 __all__ = ["WEIGHTS", "TakeScores", "Target", "Term", "measure", "rank"]

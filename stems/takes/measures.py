@@ -33,7 +33,7 @@ SILENCE_DBFS = -60.0  # a block under this RMS is silent (as the conform analysi
 SILENCE_BLOCK_S = 0.1
 DROPOUT_BLOCK_S = 0.002  # the envelope a dropout is found on: 2 ms RMS blocks
 DROPOUT_FALL_DB = 30.0  # a dropout falls this much from one block to the next, and comes back as fast
-DROPOUT_FROM_DBFS = -40.0  # ... from sound at least this loud
+DROPOUT_FROM_DB = 30.0  # ... from sound no more than this under the take's loud blocks (95th percentile)
 DROPOUT_MAX_S = 0.5  # a longer gap is a rest, counted as silence if it is one
 
 
@@ -150,14 +150,15 @@ def silent_share(audio: Audio) -> float:
 
 
 def dropouts_per_minute(audio: Audio) -> float:
-    """Gaps inside sound: the level falls DROPOUT_FALL_DB from one 2 ms block to the next (from at least
-    DROPOUT_FROM_DBFS) and rises as much within DROPOUT_MAX_S. A note's release decays over tens of ms and
+    """Gaps inside sound: the level falls DROPOUT_FALL_DB from one 2 ms block to the next (from no more than
+    DROPOUT_FROM_DB under the take's loud blocks) and rises as much within DROPOUT_MAX_S. A note's release decays over tens of ms and
     a rest does not come back in one block, so neither counts."""
     levels = _levels_db(audio, DROPOUT_BLOCK_S)
     if len(levels) < 3 or audio.duration <= 0:
         return 0.0
     step = np.diff(levels)
-    falls = np.flatnonzero((step <= -DROPOUT_FALL_DB) & (levels[:-1] >= DROPOUT_FROM_DBFS))
+    loud = float(np.percentile(levels, 95)) - DROPOUT_FROM_DB
+    falls = np.flatnonzero((step <= -DROPOUT_FALL_DB) & (levels[:-1] >= loud))
     rises = np.flatnonzero(step >= DROPOUT_FALL_DB)
     longest = round(DROPOUT_MAX_S / DROPOUT_BLOCK_S)
     count = 0
