@@ -45,7 +45,7 @@ FAMILY_LATENCY = {"strings": 0.053}
 # latency is measured instead (:func:`attack_latency`): a beat goes where the sound starts, the first sample
 # rising through ATTACK_LEVEL (-40 dB) of the note's peak, after CLEAN_BEFORE s under that level (up to
 # CLEAN_GAP s before it), at CLEAN_SHARE of the beats at least. On a woodblock click track LATENCY left every
-# click 13-18 ms late of its grid line; measured, within 2.2 ms (``tests/flows/cli/test_conform_grid.py``; at
+# click 13-18 ms late of its grid line; measured, within 2.3 ms (``tests/flows/cli/test_conform_grid.py``; at
 # 5 % or 2 % of the peak a bass note's start, a cycle long, is found 11 or 8 ms late). Notes that ring into
 # the next are not clean: none of bench/conform.py's tuning pieces is, and its figures are unchanged.
 ATTACK_LEVEL = 0.01
