@@ -352,6 +352,83 @@ def _beats_per_bar(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _cmd_rank(args: argparse.Namespace) -> int:
+    from stems.audio import read_audio
+    from stems.streaming import checked_info
+    from stems.takes import measure, rank
+
+    files = list(args.audio)
+    durations = [checked_info(Path(f)).duration for f in files]  # every file's header before any work
+    target = _rank_target(args, max(durations))
+    taken = [measure(read_audio(f), target) for f in files]  # one file in memory at a time
+    order = rank(taken)
+    if args.json:
+        rows = [
+            {"file": files[i], "scores": taken[i].to_json(), "total": round(taken[i].total, 4)} for i in order
+        ]
+        print(json.dumps(rows, indent=2))
+    elif not args.quiet:
+        print(_rank_text(files, taken, order))
+    return EXIT_OK
+
+
+def _rank_target(args: argparse.Namespace, duration: float) -> Any:
+    """The ``stems.takes.Target`` the flags describe: --chords laid out over ``duration`` (the longest file's)
+    from 0 s, or --score's notes at --bpm (default: the score's tempo, as ``conform --score``)."""
+    from stems.conform import parse_key
+    from stems.errors import UserInputError
+    from stems.instruments import resolve_instrument
+    from stems.score import ChordChartError, lay_out, read_midi_score
+    from stems.takes import Target
+    from stems.transcription.midi import TempoMap
+
+    if args.chords is not None and args.score is not None:
+        raise UserInputError(
+            "--chords and --score both say what the takes should play; give one: --chords to judge each beat's "
+            "chord against the chart, or --score FILE.mid to judge it against the score's notes"
+        )
+    if args.key is not None:
+        parse_key(args.key)  # a typo in --key is the user's to fix before any work
+    family = None if args.instrument is None else resolve_instrument(args.instrument).family
+    if args.score is not None:
+        written = read_midi_score(Path(args.score))
+        bpm = args.bpm or written.bpm
+        meter = args.time_signature or written.beats_per_bar
+        return Target(bpm, meter, args.key, part=written.notes(bpm), family=family)
+    if args.bpm is None:
+        raise UserInputError("rank needs --bpm N (the takes' tempo), or --score FILE.mid to take the score's")
+    meter = args.time_signature or DEFAULT_BEATS_PER_BAR
+    chords = None
+    if args.chords is not None:
+        try:
+            score = lay_out(TempoMap(args.bpm, meter), duration, [], default_chords=args.chords)
+        except ChordChartError as err:
+            raise UserInputError(f"--chords {args.chords!r}: {err}") from None
+        if not args.quiet:
+            for note in score.notes:
+                print(f"note: --chords: {note}", file=sys.stderr)
+        chords = score.chords
+    return Target(args.bpm, meter, args.key, chords, family=family)
+
+
+def _rank_text(files: Sequence[str], taken: Sequence[Any], order: Sequence[int]) -> str:
+    """A row per file, best first: its place, total and name, then each term measured on some file, in
+    ``WEIGHTS`` order, under a header that gives its weight (``-``: not measured on that file)."""
+    from stems.takes import WEIGHTS
+
+    names = [n for n in WEIGHTS if any(t.terms[n].value is not None for t in taken)]
+    heads = [f"{n} x{WEIGHTS[n]:g}" for n in names]
+    width = max(len("file"), *map(len, files))
+    lines = ["rank  total  " + "file".ljust(width) + "  " + "  ".join(heads)]
+    for place, i in enumerate(order, start=1):
+        values = [taken[i].terms[n].value for n in names]
+        cells = ["-" if v is None else f"{v:.3f}" for v in values]
+        row = "  ".join(c.rjust(len(h)) for c, h in zip(cells, heads))
+        lines.append(f"{place:4d}  {taken[i].total:.3f}  {files[i].ljust(width)}  {row}")
+    lines.append("total: the weighted mean of the terms measured (x: the weight), 0 to 1, higher is better")
+    return "\n".join(lines)
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from stems.musicgen.models import known_models, model_license, weights_cached
     from stems.score import SKETCH_LICENSE, SKETCH_MODEL
@@ -639,6 +716,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_instrument_flag(p)
     _add_output_flags(p)
     p.set_defaults(func=_cmd_conform)
+
+    p = sub.add_parser(
+        "rank",
+        help="score takes of a part (any audio files) on the same measures and rank them, best first",
+        formatter_class=fmt,
+        epilog="Each file is measured as a render measures its takes (stems.takes): the beat's stability and "
+        "the tempo\nbefore any conform, harmony against --chords (or the --score's notes), the key against "
+        "--key,\ntuning, clipping, silence and dropouts; each term 0 to 1 with its weight, the total their "
+        "weighted\nmean. Terms without what they need (harmony without --chords or --score, the key without "
+        "--key)\nare left out. --json prints a list of {file, scores, total}, best first.\n"
+        'examples:\n  musicmaker rank take1.wav take2.wav take3.wav --bpm 96 --chords "Am | F | C | G"\n'
+        '  musicmaker rank bass*.wav --bpm 120 --time-signature 3/4 --key "E minor" --json\n'
+        "  musicmaker rank strings*.wav --score strings.mid --instrument strings",
+    )
+    p.add_argument("audio", metavar="AUDIO", nargs="+", help="the takes: audio files (WAV, FLAC, OGG, ...)")
+    p.add_argument(
+        "--bpm",
+        type=_bpm,
+        help="the tempo the takes should keep (required without --score; with it: the score's)",
+    )
+    p.add_argument(
+        "--time-signature",
+        type=_beats_per_bar,
+        default=None,
+        metavar="N/D",
+        help="beats per bar of the grid (default 4/4, or the score's with --score)",
+    )
+    p.add_argument("--key", help='the key they should be in, e.g. "A minor" (default: the key is not scored)')
+    p.add_argument(
+        "--chords",
+        metavar="CHART",
+        help='the chord chart they should play from 0 s, bars between |, e.g. "Am | F | C | G" (repeated '
+        "to the longest file's end)",
+    )
+    p.add_argument(
+        "--score",
+        metavar="FILE.mid",
+        help="judge each beat against this MIDI score's notes instead of a chart (placed from 0 s)",
+    )
+    _add_instrument_flag(p)
+    _add_output_flags(p)
+    p.set_defaults(func=_cmd_rank)
 
     p = sub.add_parser(
         "models", help="list known models", epilog="example:\n  musicmaker models --json", formatter_class=fmt
