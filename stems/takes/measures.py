@@ -77,7 +77,10 @@ def measure(
         beat_stability=(analysis.tempo_confidence, analysis.tempo_bpm),
         tempo=(tempo, tempo_error),
         harmony=(harmony, harmony),
-        key=(key_term(found_key, arranged_key), analysis.key_confidence if found_key else None),
+        key=(
+            key_term(found_key, arranged_key),
+            analysis.key_confidence if found_key and arranged_key else None,
+        ),
         tuning=(tuning_term(analysis.tuning_cents), analysis.tuning_cents),
         bleed=(share_term(removed), removed),
         clipping=(share_term(clipped, CLIP_SHARE_ZERO), clipped),
