@@ -27,10 +27,9 @@ floor), which would otherwise count as 12-15 % silence in every rendering but th
 Measured: per set each variant's total and rank (``stems.takes.rank``; no separation ran, so ``bleed`` is
 not a measured term); ``good_first``, the share of sets where the good rendering ranks first (goal: every
 set); each flaw's mean rank; each term's mean value per variant (which term catches which flaw); how many
-takes had their downbeat found off a bar line, and ``at_bar_line``: the ranking again with harmony judged
-from a downbeat at 0 s, where bar 1 of every take here is (what a misplaced downbeat costs the harmony
-term). ``cost``: on the debug MusicGen model on this CPU, ms per decode step rendering K takes of one stem
-in one batch against one take (``--no-cost`` skips it).
+takes had their downbeat found off a bar line (harmony is judged at the bar phase a take fits best, so a
+misplaced downbeat does not cost it). ``cost``: on the debug MusicGen model on this CPU, ms per decode step
+rendering K takes of one stem in one batch against one take (``--no-cost`` skips it).
 
     .venv/bin/python bench/takes.py                  # tuning split, 6 sets x 20 s
     .venv/bin/python bench/takes.py --held-out       # held-out split, run once, as it came out
@@ -45,8 +44,8 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,26 +202,20 @@ def groove(bpm: float, seconds: float) -> Audio:
 
 
 def score(takes: TakeSet) -> dict[str, Any]:
-    """Each take's total, rank (1 best) and terms (value, figure) against the set's target; the key and
-    first downbeat its analysis found; and ``at_bar_line``: its harmony, total and rank with that downbeat
-    put at 0 s, where bar 1 of every take here is (what a wrong downbeat costs)."""
+    """Each take's total, rank (1 best) and terms (value, figure) against the set's target, and the key and
+    first downbeat its analysis found (harmony is judged at the bar phase the take fits best:
+    ``stems.takes.measures.harmony_share``)."""
     from stems.conform import analyze
 
-    t, measured, at_bar_line, found = takes.target, {}, {}, {}
+    t, measured, found = takes.target, {}, {}
     for name, audio in takes.takes.items():
         analysis = analyze(audio, bpm_hint=t.bpm, beats_per_bar=t.beats_per_bar, family=t.family)
         measured[name] = measure(audio, t, analysis=analysis)
-        at_bar_line[name] = downbeat_at_zero(measured[name], audio, t, analysis)
         bar = 60.0 / t.bpm * t.beats_per_bar
         off = None if analysis.downbeat is None else abs((analysis.downbeat + bar / 2) % bar - bar / 2)
         found[name] = {"key": analysis.key, "downbeat_s": _round(analysis.downbeat), "off_bar_s": _round(off)}
-    ranked, ranked_at_bar_line = _ranked(measured), _ranked(at_bar_line)
-    rows = {}
-    for n, scores in measured.items():
-        fixed = at_bar_line[n]
-        again = {"harmony": _round(fixed.terms["harmony"].value), "total": _round(fixed.total)}
-        again["rank"] = ranked_at_bar_line.index(n) + 1
-        rows[n] = {**_take_row(scores, ranked.index(n) + 1), **found[n], "at_bar_line": again}
+    ranked = _ranked(measured)
+    rows = {n: {**_take_row(scores, ranked.index(n) + 1), **found[n]} for n, scores in measured.items()}
     return {
         "piece": takes.piece.path,
         "programs": list(takes.piece.programs),
@@ -231,18 +224,8 @@ def score(takes: TakeSet) -> dict[str, Any]:
         "seconds": round(takes.takes["good"].duration, 2),
         "drawn": dict(takes.drawn),
         "ranked": ranked,
-        "ranked_at_bar_line": ranked_at_bar_line,
         "takes": rows,
     }
-
-
-def downbeat_at_zero(scores: TakeScores, audio: Audio, target: Target, analysis: Any) -> TakeScores:
-    """``scores`` with harmony judged from a downbeat at 0 s (``analysis``: the take's ``Analysis``)."""
-    from stems.takes.measures import harmony_share
-    from stems.takes.terms import Term
-
-    value = harmony_share(audio, target, replace(analysis, downbeat=0.0))
-    return TakeScores({**scores.terms, "harmony": Term(value, scores.terms["harmony"].weight, value)})
 
 
 def _ranked(measured: Mapping[str, TakeScores]) -> list[str]:
@@ -260,40 +243,33 @@ def _round(x: float | None) -> float | None:
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ranking (good_first, mean ranks, flaws above good), each term's mean per variant, how many takes
-    had their downbeat found off a bar line (more than 70 ms, mir_eval's beat window), and the ranking again
-    with every downbeat at 0 s."""
+    """The ranking (good_first, mean ranks, flaws above good), each term's mean per variant, and how many
+    takes had their downbeat found off a bar line (more than 70 ms, mir_eval's beat window)."""
     terms = {
         v: {n: _mean([r["takes"][v]["terms"].get(n, [None])[0] for r in rows]) for n in WEIGHTS}
         for v in VARIANTS
     }
     good_first = float(np.mean([r["ranked"][0] == "good" for r in rows]))
     off = {v: sum((r["takes"][v]["off_bar_s"] or 0.0) > DOWNBEAT_WINDOW for r in rows) for v in VARIANTS}
-    fixed = _ranking(rows, lambda take: take["at_bar_line"])
-    fixed["mean_harmony"] = {
-        v: _mean([r["takes"][v]["at_bar_line"]["harmony"] for r in rows]) for v in VARIANTS
-    }
     return {
         "sets": len(rows),
-        **_ranking(rows, lambda take: take),
+        **_ranking(rows),
         "mean_terms": {v: {n: x for n, x in t.items() if x is not None} for v, t in terms.items()},
         "downbeat_off_bar_line": off,
-        "at_bar_line": fixed,
         "goal_good_first": GOAL_GOOD_FIRST,
         "met": good_first >= GOAL_GOOD_FIRST,
     }
 
 
-def _ranking(rows: list[dict[str, Any]], pick: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-    """good_first, mean rank and mean total per variant, and the sets where each flaw ranked above good, of
-    the ranks and totals ``pick`` finds in a row's take."""
-    place = {v: [pick(r["takes"][v])["rank"] for r in rows] for v in VARIANTS}
+def _ranking(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """good_first, mean rank and mean total per variant, and the sets where each flaw ranked above good."""
+    place = {v: [r["takes"][v]["rank"] for r in rows] for v in VARIANTS}
     above = {f: sum(a < g for a, g in zip(place[f], place["good"])) for f in FLAWS}
     return {
         "good_first": round(float(np.mean([p == 1 for p in place["good"]])), 4),
         "mean_rank": {v: _mean(p) for v, p in place.items()},
         "ranked_above_good": {f: n for f, n in above.items() if n},
-        "mean_total": {v: _mean([pick(r["takes"][v])["total"] for r in rows]) for v in VARIANTS},
+        "mean_total": {v: _mean([r["takes"][v]["total"] for r in rows]) for v in VARIANTS},
     }
 
 
