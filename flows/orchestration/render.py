@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,13 @@ from flows.pipeline import (
     refuse_running_album,
     render_lock,
     sessions,
+    split_item,
     stages,
+    take_item,
+    takes,
 )
 from flows.report import publish
-from flows.schema import Arrangement, Stem, slugify
+from flows.schema import MAX_TAKES, Arrangement, Stem, slugify
 from stems.audio import read_audio
 from stems.errors import MusicmakerError
 
@@ -131,6 +134,16 @@ def conform_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
     return record
 
 
+@_stage("takes")
+def takes_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> takes.TakesResult:
+    """Every take of a stem with takes: separated, cleaned, conformed, scored; the picked one installed."""
+    with gpu_slot():  # Demucs runs where MusicGen runs
+        result = takes.render_takes(arrangement, stem, paths)
+    progress.advance(_stages_label(paths))  # its cleanup
+    progress.advance(_stages_label(paths))  # and its conform
+    return result
+
+
 @_stage("transcribe")
 def transcribe_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Transcribed:
     result = stages.transcribe_stem(arrangement, stem, paths)
@@ -183,12 +196,33 @@ def _timings(
     }
 
 
+def _stem_stages(
+    job: TrackJob,
+    generated: list[dict[str, dict[str, GenerationRecord]]],
+    cleaned: list[CleanRecord | takes.TakesResult],
+    conformed: list[ConformRecord | takes.TakesResult],
+) -> tuple[
+    dict[str, GenerationRecord], dict[str, CleanRecord], list[ConformRecord], dict[str, takes.TakesResult]
+]:
+    """Each stem's generation, cleanup and conform records; a stem with takes has its picked take's (its
+    generation reused when every take's was) and its takes."""
+    gen = {name: rec for batch in generated for name, rec in batch.get(job.paths.slug, {}).items()}
+    picked = {s.name: r for s, r in zip(job.stems, cleaned) if isinstance(r, takes.TakesResult)}
+    for name, result in picked.items():
+        reused = all(gen[take_item(name, t.take)].reused for t in result.takes)
+        gen[name] = replace(gen[take_item(name, result.picked)], reused=reused)
+    gen = {name: rec for name, rec in gen.items() if split_item(name)[1] is None}
+    clean = {s.name: r.clean if isinstance(r, takes.TakesResult) else r for s, r in zip(job.stems, cleaned)}
+    records = [c.conform if isinstance(c, takes.TakesResult) else c for c in conformed]
+    return gen, clean, records, picked
+
+
 @task(name="finish-track", cache_policy=NO_CACHE)
 def finish_task(
     job: TrackJob,
     generated: list[dict[str, dict[str, GenerationRecord]]],
-    cleaned: list[CleanRecord],
-    conformed: list[ConformRecord],
+    cleaned: list[CleanRecord | takes.TakesResult],
+    conformed: list[ConformRecord | takes.TakesResult],
     midi: list[Transcribed],
     mixed: MixResult,
     started: float,
@@ -198,8 +232,7 @@ def finish_task(
     arrangement, paths = job.arrangement, job.paths
     stages.write_track_midi(arrangement, [t.track for t in midi], paths)
     chords = adherence.score_record(arrangement, list(job.stems), paths, read_audio(paths.mix("wav")))
-    gen = {name: rec for batch in generated for name, rec in batch.get(paths.slug, {}).items()}
-    clean = {s.name: r for s, r in zip(job.stems, cleaned)}
+    gen, clean, conformed_records, picked = _stem_stages(job, generated, cleaned, conformed)
     stem_records = {
         s.name: StemRecord(
             generation=band.stem_generation(gen, s),
@@ -208,14 +241,15 @@ def finish_task(
             midi=t.record,
             loudness=mixed.stems[s.name],
             gain_db_applied=mixed.stem_gain_db.get(s.name),
+            takes=picked[s.name].takes if s.name in picked else (),
         ).to_json()
-        for s, c, t in zip(job.stems, conformed, midi)
+        for s, c, t in zip(job.stems, conformed_records, midi)
     }
     reused = Reused(
         generate=tuple(sorted(n for n, r in gen.items() if r.reused)),
         separate=tuple(sorted(n for n, r in clean.items() if r.separation and r.separation.reused)),
         clean=tuple(sorted(n for n, r in clean.items() if r.reused)),
-        conform=tuple(sorted(s.name for s, c in zip(job.stems, conformed) if c.reused)),
+        conform=tuple(sorted(s.name for s, c in zip(job.stems, conformed_records) if c.reused)),
         transcribe=tuple(sorted(s.name for s, t in zip(job.stems, midi) if t.reused)),
         mix_and_master=bool(mixed.reused),
     )
@@ -232,7 +266,7 @@ def finish_task(
         mix=mixed.mix.to_json(),
         licenses=licenses.licenses(arrangement, job.stems).to_json(),
         score=None if chords is None else chords.to_json(),
-        timings=_timings(gen, clean, conformed, midi, mixed, started),
+        timings=_timings(gen, clean, conformed_records, midi, mixed, started),
         reused=reused.to_json(),
         files=[],
     )
@@ -283,7 +317,8 @@ def submit_track_stages(
     Returns every future of the track in dependency order, the manifest's last.
     """
     arrangement, paths, stems = track.arrangement, track.paths, list(track.stems)
-    separating = [s for s in stems if s.separate or s.from_band]
+    with_takes = {s.name for s in stems if takes.has_takes(arrangement, s)}
+    separating = [s for s in stems if (s.separate or s.from_band) and s.name not in with_takes]
     progress.expect(_stages_label(paths), 3 * len(stems) + 1 + bool(separating))
     separated = (
         separate_task.submit(arrangement, separating, paths, wait_for=generation_futures)
@@ -291,12 +326,17 @@ def submit_track_stages(
         else None
     )
     cleaned = [
-        clean_task.submit(
+        takes_task.submit(arrangement, s, paths, wait_for=generation_futures)
+        if s.name in with_takes
+        else clean_task.submit(
             arrangement, s, paths, separated if s in separating else None, wait_for=generation_futures
         )
         for s in stems
     ]
-    conformed = [conform_task.submit(arrangement, s, paths, wait_for=[r]) for s, r in zip(stems, cleaned)]
+    conformed = [
+        r if s.name in with_takes else conform_task.submit(arrangement, s, paths, wait_for=[r])
+        for s, r in zip(stems, cleaned)
+    ]
     midi = [transcribe_task.submit(arrangement, s, paths, wait_for=[c]) for s, c in zip(stems, conformed)]
     mixed = mix_task.submit(arrangement, stems, paths, track.tags, wait_for=conformed)
     finished = finish_task.submit(track, generation_futures, cleaned, conformed, midi, mixed, started)  # type: ignore[arg-type]
@@ -354,9 +394,10 @@ def _forget(paths: RenderPaths, stems: list[str]) -> None:
     """Drop the stage records of ``stems`` and of the mix, so this render redoes them even if nothing changed."""
     cache = StageCache(paths.root)
     for name in stems:
-        for stage in STAGES:
-            if stage != "mix":
-                cache.forget(stage, name)
+        for item in (name, *(take_item(name, k) for k in range(1, MAX_TAKES + 1))):
+            for stage in STAGES:
+                if stage != "mix":
+                    cache.forget(stage, item)
     if stems:
         cache.forget("mix", "mix")
 

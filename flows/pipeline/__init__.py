@@ -5,7 +5,18 @@ the stage cache, the render folder's paths, manifest and records, DAW sessions, 
 
 from __future__ import annotations
 
-from flows.pipeline import adherence, band, generation, licenses, preflight, progress, score, sessions, stages
+from flows.pipeline import (
+    adherence,
+    band,
+    generation,
+    licenses,
+    preflight,
+    progress,
+    score,
+    sessions,
+    stages,
+    takes,
+)
 from flows.pipeline.cache import STAGES, StageCache
 from flows.pipeline.checks import render_issues
 from flows.pipeline.generation import GenerationJob
@@ -32,6 +43,8 @@ from flows.pipeline.paths import (
     prepare_render_folder,
     refuse_running_album,
     render_lock,
+    split_item,
+    take_item,
 )
 from flows.pipeline.progress import progress_sink
 from flows.pipeline.records import (
@@ -49,6 +62,7 @@ from flows.pipeline.records import (
     ScoreRecord,
     SeparationRecord,
     StemRecord,
+    TakeRecord,
     TrackManifest,
     Transcribed,
     mix_record,
@@ -83,6 +97,7 @@ __all__ = [
     "SeparationRecord",
     "StageCache",
     "StemRecord",
+    "TakeRecord",
     "TRACK_MANIFEST",
     "TrackManifest",
     "Transcribed",
@@ -109,7 +124,10 @@ __all__ = [
     "score",
     "sessions",
     "stages",
+    "split_item",
     "stem_records",
+    "take_item",
+    "takes",
     "write_manifest",
     "write_sessions",
 ]

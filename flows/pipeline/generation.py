@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flows.pipeline.cache import StageCache, file_digest, stage_key
-from flows.pipeline.paths import RenderPaths
+from flows.pipeline.paths import RenderPaths, split_item, take_item
 from flows.pipeline.records import GenerationRecord, Window
 from flows.pipeline.score import (
     GUIDE_MELODY,
@@ -44,6 +44,19 @@ def stem_seed(seed: int, stem: str) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+def item_seed(seed: int, item: str) -> int:
+    """The seed of a generation item: a stem's own (:func:`stem_seed`), which its take 1 keeps (so a stem
+    given takes renders its old audio as take 1), and one per further take, derived from the take's name."""
+    stem, take = split_item(item)
+    return stem_seed(seed, stem if take in (None, 1) else item)
+
+
+def take_items(arrangement: Arrangement, name: str) -> list[str]:
+    """What generating ``name`` generates: the stem itself, or its takes ``<stem>#1..K``."""
+    takes = arrangement.stem_takes(arrangement.stem(name)) if name != BAND else 1
+    return [name] if takes == 1 else [take_item(name, k) for k in range(1, takes + 1)]
+
+
 # Words for a band stem without a prompt in the composed band prompt; the other sources name themselves.
 _SOURCE_WORDS = {"other": "other instruments"}
 
@@ -69,7 +82,9 @@ def band_take(arrangement: Arrangement) -> Stem:
 
 
 def generated_stem(arrangement: Arrangement, name: str) -> Stem:
-    """The generation item called ``name``: a stem, or the band take (no stem has its name, flows.schema.checks)."""
+    """The stem a generation item (a stem, one of its takes, or the band take: no stem has its name,
+    flows.schema.checks) renders."""
+    name = split_item(name)[0]
     return band_take(arrangement) if name == BAND and arrangement.band is not None else arrangement.stem(name)
 
 
@@ -132,8 +147,8 @@ def redone_stems(arrangement: Arrangement, only: list[str] | None) -> list[str]:
 
 
 def generation_levels(arrangement: Arrangement, stems: list[Stem]) -> list[dict[str, list[str]]]:
-    """What ``stems`` generate (:func:`generated_items`) by follow level (a stem comes after the one it follows),
-    each level split by model."""
+    """What ``stems`` generate (:func:`generated_items`, a stem with takes as its takes, :func:`take_items`) by
+    follow level (a stem comes after the one it follows), each level split by model."""
     from stems.musicgen.plan import generation_order
 
     items = generated_items(arrangement, stems)
@@ -142,7 +157,7 @@ def generation_levels(arrangement: Arrangement, stems: list[Stem]) -> list[dict[
     for level in generation_order({s.name: s.follow for s in items}):
         models: dict[str, list[str]] = {}
         for name in level:
-            models.setdefault(arrangement.stem_model(by_name[name]), []).append(name)
+            models.setdefault(arrangement.stem_model(by_name[name]), []).extend(take_items(arrangement, name))
         levels.append(models)
     return levels
 
@@ -175,17 +190,17 @@ def build_requests(
     return [
         StemRequest(
             guide=stem_guide(arrangement, item, takes_melody),
-            name=item.name,
+            name=name,
             prompt=item.prompt or "",
             duration=arrangement.duration,
-            seed=stem_seed(arrangement.seed, item.name),
+            seed=item_seed(arrangement.seed, name),
             context=context_text(arrangement),
             sections=tuple(section_spans(arrangement)),
             melody=melody_audio(arrangement, item, paths, takes_melody),
             melody_loop=arrangement.melody_loop,
             continuation=continuation_audio(item),
         )
-        for item in items
+        for name, item in zip(names, items)
     ]
 
 
@@ -309,7 +324,12 @@ def sampling_params(arrangement: Arrangement) -> SamplingParams:
 
 
 def generation_key(
-    arrangement: Arrangement, stem: Stem, model: str, paths: RenderPaths, takes_melody: bool
+    arrangement: Arrangement,
+    stem: Stem,
+    model: str,
+    paths: RenderPaths,
+    takes_melody: bool,
+    item: str | None = None,
 ) -> str:
     """Everything a stem's audio depends on, upstream audio by content (a followed stem's raw file).
 
@@ -319,13 +339,14 @@ def generation_key(
     a given size. What remains is float rounding: matrix kernels (MKL on CPU, fp16 GEMMs on GPU) pick
     their blocking by the number of rows, so a different batch SIZE can move logits in the last bits and,
     rarely, flip a sampled token. That is a render of the same inputs, not a stale one, so it is not keyed.
+    ``item``: one of the stem's takes (its seed differs), else the stem itself.
     """
     melody = melody_path(arrangement, stem, paths, takes_melody)
     inputs = {
         "model": model,
         "checkpoint": checkpoint_fingerprint(model),
         "prompt": stem.prompt,
-        "seed": stem_seed(arrangement.seed, stem.name),
+        "seed": item_seed(arrangement.seed, item or stem.name),
         "duration": arrangement.duration,
         "context": context_text(arrangement),
         "sections": [asdict(s) for s in section_spans(arrangement)],
@@ -395,7 +416,7 @@ def generate_jobs(
         records: dict[str, GenerationRecord] = {}
         for name in job.names:
             item = generated_stem(job.arrangement, name)
-            key = generation_key(job.arrangement, item, model, job.paths, takes_melody)
+            key = generation_key(job.arrangement, item, model, job.paths, takes_melody, name)
             hit = cache.lookup("generate", name, key)
             if hit is None:
                 todo.append((index, name, key))

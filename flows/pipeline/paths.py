@@ -26,6 +26,20 @@ STATE_DIR = ".musicmaker"  # hidden: stage records, intermediates, the lock; not
 # Marks an album folder and names its current render: a track folder inside it that holds a finished render
 # of another run (or a single-track render) is not replaced without --force.
 ALBUM_RUN = Path(STATE_DIR) / "album-run"
+TAKES_DIR = "takes"  # takes/<stem>/<k>.wav: every take of a stem with takes, as it would stand in stems/
+TAKE_MARK = "#"  # a take's item name in the stage cache and generation batches: <stem>#<k>
+PICKS = Path(STATE_DIR) / "picks.json"  # {stem: take} chosen with `musicmaker pick`
+
+
+def take_item(stem: str, take: int) -> str:
+    """The item name of take ``take`` (1..K) of ``stem``."""
+    return f"{stem}{TAKE_MARK}{take}"
+
+
+def split_item(item: str) -> tuple[str, int | None]:
+    """(stem, take) of an item name; take None for a stem itself (stem names are slugs, without the mark)."""
+    stem, mark, take = item.partition(TAKE_MARK)
+    return stem, int(take) if mark else None
 
 
 @dataclass(frozen=True)
@@ -34,7 +48,8 @@ class RenderPaths:
     slug: str
 
     def raw(self, stem: str) -> Path:
-        return self.root / "raw" / f"{stem}.wav"
+        """Generated audio; of a take (``take_item``), an intermediate under the take's state folder."""
+        return self._take_state(stem, "raw") or self.root / "raw" / f"{stem}.wav"
 
     @property
     def band_take(self) -> Path:
@@ -46,18 +61,26 @@ class RenderPaths:
         return self.root / STATE_DIR / "kept" / f"{BAND}.{source}.wav"
 
     def residual(self, stem: str) -> Path:
-        return self.root / "raw" / f"{stem}.residual.wav"
+        return self._take_state(stem, "residual") or self.root / "raw" / f"{stem}.residual.wav"
 
     def kept(self, stem: str) -> Path:
         """The source Demucs kept, before cleanup: an intermediate, hidden from the output layout."""
-        return self.root / STATE_DIR / "kept" / f"{stem}.wav"
+        return self._take_state(stem, "kept") or self.root / STATE_DIR / "kept" / f"{stem}.wav"
 
     def cleaned(self, stem: str) -> Path:
         """The cleaned stem before conform: an intermediate, hidden from the output layout."""
-        return self.root / STATE_DIR / "cleaned" / f"{stem}.wav"
+        return self._take_state(stem, "cleaned") or self.root / STATE_DIR / "cleaned" / f"{stem}.wav"
 
     def stem(self, stem: str) -> Path:
+        """The finished stem; of a take, takes/<stem>/<k>.wav."""
+        name, take = split_item(stem)
+        if take is not None:
+            return self.root / TAKES_DIR / name / f"{take}.wav"
         return self.root / "stems" / f"{stem}.wav"
+
+    def _take_state(self, item: str, kind: str) -> Path | None:
+        name, take = split_item(item)
+        return None if take is None else self.root / STATE_DIR / TAKES_DIR / name / f"{take}.{kind}.wav"
 
     def midi(self, stem: str) -> Path:
         return self.root / "midi" / f"{stem}.mid"

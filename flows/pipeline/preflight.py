@@ -110,6 +110,7 @@ def check(
                 "follow": s.follow,
                 "separate": s.separate,
                 "midi": stages.midi_instrument(s),
+                "takes": arrangement.stem_takes(s),
             }
             for s in stems
         },
@@ -216,5 +217,6 @@ def describe(plan: dict[str, Any]) -> str:
         lines.append(
             f"  stem {name}: model {stem['model']}, follow {stem['follow']}, "
             f"separate {stem['separate']}, midi {stem['midi']}"
+            + (f", {stem['takes']} takes (the best kept)" if stem["takes"] > 1 else "")
         )
     return "\n".join(lines)

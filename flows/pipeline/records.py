@@ -361,8 +361,45 @@ class Transcribed:
 
 
 @dataclass(frozen=True)
+class TakeRecord:
+    """One take of a stem with ``takes``: its number (1..K), seed, file (takes/<stem>/<k>.wav, relative to the
+    render), its scores as ``stems.takes.TakeScores.to_json()`` (term: value, weight, figure), their total and
+    whether it is the stem."""
+
+    take: int
+    seed: int
+    file: str
+    scores: Json
+    total: float
+    picked: bool
+
+    @classmethod
+    def from_json(cls, data: object) -> TakeRecord:
+        d = _map(data)
+        return cls(
+            take=_int(d.get("take")) or 0,
+            seed=_int(d.get("seed")) or 0,
+            file=_str(d.get("file")) or "",
+            scores=_map(d.get("scores")),
+            total=_num(d.get("total")) or 0.0,
+            picked=bool(d.get("picked")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "take": self.take,
+            "seed": self.seed,
+            "file": self.file,
+            "scores": dict(self.scores),
+            "total": self.total,
+            "picked": self.picked,
+        }
+
+
+@dataclass(frozen=True)
 class StemRecord:
-    """Everything the manifest holds about one stem, each stage ``None`` when an older render lacks it."""
+    """Everything the manifest holds about one stem, each stage ``None`` when an older render lacks it;
+    ``takes`` only for a stem rendered with takes."""
 
     generation: GenerationRecord | None
     clean: CleanRecord | None
@@ -370,6 +407,7 @@ class StemRecord:
     midi: MidiRecord | None
     loudness: Loudness = field(default_factory=dict)
     gain_db_applied: float | None = None
+    takes: tuple[TakeRecord, ...] = ()
 
     @classmethod
     def from_json(cls, data: object) -> StemRecord:
@@ -387,10 +425,11 @@ class StemRecord:
             midi=MidiRecord.from_json(midi) if midi else None,
             loudness=_loudness(data.get("loudness")),
             gain_db_applied=_num(data.get("gain_db_applied")),
+            takes=tuple(TakeRecord.from_json(t) for t in data.get("takes") or () if isinstance(t, Mapping)),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "generation": None if self.generation is None else self.generation.to_json(),
             CLEAN_RECORD: None if self.clean is None else self.clean.to_json(),
             "conform": None if self.conform is None else self.conform.to_json(),
@@ -398,6 +437,7 @@ class StemRecord:
             "loudness": dict(self.loudness),
             "gain_db_applied": self.gain_db_applied,
         }
+        return out | ({"takes": [t.to_json() for t in self.takes]} if self.takes else {})
 
 
 @dataclass(frozen=True)

@@ -62,54 +62,68 @@ def separate_track(
 
     Writes raw/<stem>.residual.wav (what was removed) and the kept source for cleanup; returns a record per stem.
     """
+    return separate_items(arrangement, [(stem, stem.name) for stem in stems], paths)
+
+
+def separate_items(
+    arrangement: Arrangement, items: list[tuple[Stem, str]], paths: RenderPaths
+) -> dict[str, SeparationRecord]:
+    """:func:`separate_track` of (stem, item) pairs: an item is the stem itself or one of its takes, whose
+    files and cache record are its own (``paths.raw(item)``); a record per item."""
     records: dict[str, SeparationRecord] = {}
-    groups: dict[str, list[tuple[Stem, StageCache, str]]] = {}
-    for stem in stems:
+    groups: dict[str, list[tuple[Stem, str, StageCache, str]]] = {}
+    for stem, item in items:
         model = separation_model(arrangement, stem)
         if model is None:
             continue
-        inputs = {"raw": file_digest(paths.raw(stem.name)), "source": stem.separate, "model": model}
-        cache, key, record = _cached(paths, "separate", stem.name, inputs)
+        inputs = {"raw": file_digest(paths.raw(item)), "source": stem.separate, "model": model}
+        cache, key, record = _cached(paths, "separate", item, inputs)
         if record is None:
-            groups.setdefault(model, []).append((stem, cache, key))
+            groups.setdefault(model, []).append((stem, item, cache, key))
         else:
-            records[stem.name] = replace(SeparationRecord.from_json(record), reused=True)
+            records[item] = replace(SeparationRecord.from_json(record), reused=True)
     for model, todo in groups.items():
         records.update(_separate_batch(model, todo, paths))
     return records
 
 
 def _separate_batch(
-    model: str, todo: list[tuple[Stem, StageCache, str]], paths: RenderPaths
+    model: str, todo: list[tuple[Stem, str, StageCache, str]], paths: RenderPaths
 ) -> dict[str, SeparationRecord]:
     from stems.separation.separator import get_separator
 
-    items = [(read_audio(paths.raw(stem.name)), stem.separate or "") for stem, _, _ in todo]
-    names = [f"stem '{stem.name}'" for stem, _, _ in todo]
-    results = get_separator(model).separate_many(items, names=names)
+    inputs = [(read_audio(paths.raw(item)), stem.separate or "") for stem, item, _, _ in todo]
+    names = [f"stem '{item}'" for _, item, _, _ in todo]
+    results = get_separator(model).separate_many(inputs, names=names)
     records = {}
-    for (stem, cache, key), result in zip(todo, results):
-        write_wav(paths.kept(stem.name), result.kept)
-        write_wav(paths.residual(stem.name), result.residual)
+    for (stem, item, cache, key), result in zip(todo, results):
+        write_wav(paths.kept(item), result.kept)
+        write_wav(paths.residual(item), result.residual)
         record = SeparationRecord(
-            model, stem.separate, round(result.seconds, 3), tuple(s.name for s, _, _ in todo)
+            model, stem.separate, round(result.seconds, 3), tuple(i for _, i, _, _ in todo)
         )
-        files = [paths.kept(stem.name), paths.residual(stem.name)]
-        cache.store("separate", stem.name, key, files, record.to_json())
-        records[stem.name] = replace(record, reused=False)
+        files = [paths.kept(item), paths.residual(item)]
+        cache.store("separate", item, key, files, record.to_json())
+        records[item] = replace(record, reused=False)
     return records
 
 
 def clean_stem(
-    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separation: SeparationRecord | None = None
+    arrangement: Arrangement,
+    stem: Stem,
+    paths: RenderPaths,
+    separation: SeparationRecord | None = None,
+    item: str | None = None,
 ) -> CleanRecord:
     """Clean the stem (its separated source when it has `separate:`), exactly aligned, for :func:`conform_stem`.
 
-    ``separation`` is the stem's record from :func:`separate_track`, kept in this stage's record.
+    ``separation`` is the stem's record from :func:`separate_track`, kept in this stage's record. ``item``: one
+    of the stem's takes (its own files and cache record), else the stem itself.
     """
     from stems.separation.cleanup import clean, settings_for
 
-    source = paths.kept(stem.name) if stem.separate else paths.raw(stem.name)
+    item = item or stem.name
+    source = paths.kept(item) if stem.separate else paths.raw(item)
     sketch = is_sketch(arrangement, stem)
     inputs = {
         "audio": file_digest(source),
@@ -118,17 +132,17 @@ def clean_stem(
         "rate": arrangement.sample_rate,
         "duration": arrangement.duration,
     }
-    cache, key, record = _cached(paths, "clean", stem.name, inputs)
+    cache, key, record = _cached(paths, "clean", item, inputs)
     if record is not None:
         return replace(CleanRecord.from_json(record), separation=separation, reused=True)
     started, began = time.perf_counter(), time.time()
     audio = read_audio(source)
-    check_finite(audio, f"stem '{stem.name}'")
+    check_finite(audio, f"stem '{item}'")
     if stem.clean.enabled and not sketch:
-        audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=stem.name)
+        audio = clean(audio, settings_for(instrument_family(stem), **stem.clean.overrides()), name=item)
     rate = arrangement.sample_rate or audio.sample_rate
     audio = convert_audio(audio, rate, audio.channels).fitted(round(arrangement.duration * rate))
-    write_wav(paths.cleaned(stem.name), audio)
+    write_wav(paths.cleaned(item), audio)
     done = CleanRecord(
         cleaned=stem.clean.enabled and not sketch,
         seconds=round(time.perf_counter() - started, 3),
@@ -139,11 +153,13 @@ def clean_stem(
         finished=time.time(),
         skipped=SKETCH_CLEAN if sketch else None,
     )
-    cache.store("clean", stem.name, key, [paths.cleaned(stem.name)], done.to_json())
+    cache.store("clean", item, key, [paths.cleaned(item)], done.to_json())
     return replace(done, separation=separation, reused=False)
 
 
-def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> ConformRecord:
+def conform_stem(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, item: str | None = None
+) -> ConformRecord:
     """Put the cleaned stem on the arrangement's grid (and retune it, with ``conform.key``) into
     stems/<stem>.wav, which transcription and the mix read; a stem that cannot be placed is left as is.
 
@@ -152,12 +168,14 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
     by their beats; the drums' onsets are then checked against their groove's. Stems that come from the band
     take share its clock, so they are all warped by the take's beats (one time map). The record holds the
     analysis before and after, what placed the stem, how far it moved and what was done or why not.
+    ``item``: one of the stem's takes (takes/<stem>/<k>.wav), else the stem itself.
     """
     from stems.conform import Grid, analyze, conform, conform_to_score
     from stems.conform.scored import PLACED_BY_BEATS, PLACED_BY_SCORE, unfollowed
     from stems.conform.warp import rubberband_version
 
-    source = paths.cleaned(stem.name)
+    item = item or stem.name
+    source = paths.cleaned(item)
     family = instrument_family(stem)
     pitched = family != DRUM_FAMILY
     sketch = is_sketch(arrangement, stem)
@@ -174,7 +192,7 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
         "rubberband": rubberband_version() if stem.conform.tempo or stem.conform.key else None,
         "part": part_digest(part) if part is not None else None,
     }
-    cache, key, record = _cached(paths, "conform", stem.name, inputs)
+    cache, key, record = _cached(paths, "conform", item, inputs)
     if record is not None:
         return replace(ConformRecord.from_json(record), reused=True)
     started = time.perf_counter()
@@ -208,10 +226,10 @@ def conform_stem(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
     if sketch:
         result = replace(result, reason=f"{SKETCH_ON_GRID} (measured: {_grid_error(result)})")
     audio = result.audio  # measured even when off: the report shows it
-    write_wav(paths.stem(stem.name), audio.fitted(round(arrangement.duration * audio.sample_rate)))
+    write_wav(paths.stem(item), audio.fitted(round(arrangement.duration * audio.sample_rate)))
     method = PLACED_BY_SCORE if by_score else PLACED_BY_BEATS
     done = ConformRecord.of(result, round(time.perf_counter() - started, 3), method)
-    cache.store("conform", stem.name, key, [paths.stem(stem.name)], done.to_json())
+    cache.store("conform", item, key, [paths.stem(item)], done.to_json())
     return replace(done, reused=False)
 
 

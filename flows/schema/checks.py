@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from stems.transcription.midi import tempo_problem
 
@@ -82,6 +82,8 @@ class Stem(Protocol):
     @property
     def separation_model(self) -> str | None: ...
     @property
+    def takes(self) -> int | None: ...
+    @property
     def model_fields_set(self) -> set[str]: ...
 
 
@@ -110,7 +112,10 @@ class Arrangement(Protocol):
     def melody(self) -> Path | None: ...
     @property
     def melody_stems(self) -> Sequence[str] | None: ...
+    @property
+    def takes(self) -> int: ...
     def stem(self, name: str) -> Stem: ...
+    def stem_takes(self, stem: Any) -> int: ...
 
 
 BAND = "band"  # `from: band`, the name of the band take (raw/band.wav) and of its generation and separation
@@ -123,6 +128,7 @@ BAND_STEM_FORBIDDEN = (
     "continuation",
     "separate",
     "separation_model",
+    "takes",
 )
 
 
@@ -135,7 +141,26 @@ def cross_field_issues(arrangement: Arrangement) -> list[Issue]:
         *_section_issues(arrangement),
         *_audible_issues(arrangement),
         *_band_issues(arrangement),
+        *_takes_issues(arrangement),
     ]
+
+
+def _takes_issues(arrangement: Arrangement) -> list[Issue]:
+    """A followed stem has one take: its follower is generated from its audio before any take is picked."""
+    issues: list[Issue] = []
+    for index, stem in enumerate(arrangement.stems):
+        followers = [s.name for s in arrangement.stems if s.follow == stem.name]
+        takes = arrangement.stem_takes(stem)
+        if followers and takes > 1:
+            loc: Loc = ("stems", index, "takes") if stem.takes is not None else ("takes",)
+            issues.append(
+                (
+                    loc,
+                    f"stem {stem.name!r} would have {takes} takes, but {followers[0]!r} follows it and is "
+                    f"generated from its audio before a take is picked; set takes: 1 on {stem.name!r}",
+                )
+            )
+    return issues
 
 
 def _duplicate_names(arrangement: Arrangement) -> list[Issue]:

@@ -94,6 +94,11 @@ def _prompt_text(value: str) -> str:
 SFloat = Annotated[float, Strict()]  # strict float still accepts ints (bpm: 96), but not "96" or true
 SInt = Annotated[int, Strict()]
 SBool = Annotated[bool, Strict()]
+MAX_TAKES = 8  # takes of one stem: rows of one generation batch (issue 25)
+TAKES_DESCRIPTION = (
+    f"candidates generated for a stem in one batch, each separated, cleaned and conformed, the best kept in "
+    f"stems/ and all in takes/<stem>/ (1-{MAX_TAKES})"
+)
 OneLine = Annotated[str, AfterValidator(_one_line)]
 Prompt = Annotated[str, AfterValidator(_prompt_text)]
 Name = Annotated[OneLine, Field(min_length=1, max_length=200)]
@@ -470,6 +475,9 @@ class Stem(StrictModel):
         description=f"for this stem's own melody file, else the arrangement's; {MELODY_STEMS_DESCRIPTION}",
     )
     continuation: ExistingFile | None = Field(default=None, description="audio this stem continues from")
+    takes: SInt | None = Field(
+        default=None, ge=1, le=MAX_TAKES, description=f"{TAKES_DESCRIPTION}; null: the arrangement's takes"
+    )
     separate: SeparateSource | None = Field(default=None, description="Demucs source to keep")
     separation_model: str | None = Field(default=None, min_length=1)
     midi: MidiChoice = Field(
@@ -639,6 +647,9 @@ class Arrangement(StrictModel):
         default=None, description="export rate of stems; null: the model's rate"
     )
     seed: SInt = Field(default=0, ge=0, le=MAX_SEED)
+    takes: SInt = Field(
+        default=1, ge=1, le=MAX_TAKES, description=f"{TAKES_DESCRIPTION}; each stem's default"
+    )
     model: ModelName = Field(
         default=DEFAULT_MODEL,
         description='MusicGen model: a hub name, "debug" (offline), or a local checkpoint folder (Hugging Face '
@@ -780,6 +791,13 @@ class Arrangement(StrictModel):
         if stem.from_band and self.band is not None:
             return self.band.model or self.model
         return stem.model or self.model
+
+    def stem_takes(self, stem: Stem) -> int:
+        """How many takes of ``stem`` a render generates: its own ``takes``, else the arrangement's; one for a
+        stem the band take gives or one played from its part (a sketch is the same every time)."""
+        if stem.from_band or self.stem_model(stem) == SKETCH_MODEL:
+            return 1
+        return stem.takes if stem.takes is not None else self.takes
 
     def stem_separation_model(self, stem: Stem) -> str:
         """The Demucs model of ``stem``: its own, the band take's for a band stem, else the arrangement's."""

@@ -218,6 +218,7 @@ def score_notes(arrangement: Arrangement) -> list[Issue]:
         *_unused_default_notes(arrangement),
         *_melody_notes(arrangement),
         *_guide_notes(arrangement),
+        *_sketch_takes_notes(arrangement),
     ]
 
 
@@ -288,6 +289,21 @@ def _melody_notes(arrangement: Arrangement) -> list[Issue]:
             continue
         if note is not None:
             notes.append((loc, note))
+    return notes
+
+
+def _sketch_takes_notes(arrangement: Arrangement) -> list[Issue]:
+    """``takes`` on a sketch stem: FluidSynth plays its part the same every time, so one take is rendered."""
+    notes: list[Issue] = []
+    for index, stem in enumerate(arrangement.stems):
+        takes = stem.takes if stem.takes is not None else arrangement.takes
+        if takes > 1 and is_sketch(arrangement, stem):
+            loc: Loc = ("stems", index, "takes") if stem.takes is not None else ("takes",)
+            message = (
+                f"stem {stem.name!r} is a {SKETCH_MODEL}: its part plays the same every time (the voicings do "
+                f"not vary by seed), so one take is rendered, not {takes}"
+            )
+            notes.append((loc, message))
     return notes
 
 

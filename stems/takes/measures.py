@@ -16,6 +16,7 @@ import numpy as np
 from stems.audio import Audio
 from stems.conform import Analysis, BeatChord, analyze, chord_adherence, parse_key, recognize_chords
 from stems.conform.chords import Planned, beat_pitch_classes
+from stems.instruments import DRUM_FAMILY
 from stems.takes.terms import (
     CLIP_SHARE_ZERO,
     DROPOUTS_ZERO,
@@ -40,7 +41,8 @@ DROPOUT_MAX_S = 0.5  # a longer gap is a rest, counted as silence if it is one
 @dataclass(frozen=True)
 class Target:
     """What a take should fit: the arranged tempo and meter, and when known the key, the planned chords
-    (grid seconds, ``stems.score.Score.chords``) or the part's notes (grid seconds), and the family."""
+    (grid seconds, ``stems.score.Score.chords``) or the part's notes (grid seconds), and the family (drums
+    are not judged on harmony, key or tuning)."""
 
     bpm: float
     beats_per_bar: int = 4
@@ -65,10 +67,11 @@ def measure(
         analysis = analyze(
             audio, bpm_hint=target.bpm, beats_per_bar=target.beats_per_bar, family=target.family
         )
-    arranged_key = parse_key(target.key) if target.key else None
+    pitched = target.family != DRUM_FAMILY  # drums have no harmony, key or tuning to judge
+    arranged_key = parse_key(target.key) if target.key and pitched else None
     found_key = parse_key(analysis.key) if analysis.key else None
     tempo, tempo_error = tempo_term(analysis.tempo_bpm, target.bpm)
-    harmony = harmony_share(audio, target, analysis)
+    harmony = harmony_share(audio, target, analysis) if pitched else None
     clipped = flat_top_share(audio.samples)
     silent = silent_share(audio)
     dropouts = dropouts_per_minute(audio)
@@ -81,7 +84,7 @@ def measure(
             key_term(found_key, arranged_key),
             analysis.key_confidence if found_key and arranged_key else None,
         ),
-        tuning=(tuning_term(analysis.tuning_cents), analysis.tuning_cents),
+        tuning=(tuning_term(analysis.tuning_cents), analysis.tuning_cents) if pitched else (None, None),
         bleed=(share_term(removed), removed),
         clipping=(share_term(clipped, CLIP_SHARE_ZERO), clipped),
         silence=(share_term(silent), silent),

@@ -48,6 +48,7 @@ def test_the_plan_lists_batches_windows_and_every_stem(tmp_path: Path) -> None:
         "follow": None,
         "separate": "drums",
         "midi": "drums",
+        "takes": 1,
     }
     assert (plan["stems"]["lead"]["follow"], plan["stems"]["lead"]["midi"]) == ("keys", None)
 

@@ -1,0 +1,119 @@
+"""Takes of a stem (issue 25), without Prefect: a stem with ``takes: K`` is generated as K rows of one batch
+(``flows.pipeline.generation.take_items``), and here each take is separated, cleaned and conformed on its
+own (its files and stage records its own: ``RenderPaths`` of ``<stem>#<k>``), scored (``stems.takes``) and
+the best, or the one ``musicmaker pick`` chose, is installed as the stem: raw/<stem>.wav and stems/<stem>.wav
+are its files, so transcription, the mix, the sessions and the report go on as for any stem.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+
+from flows.pipeline.generation import item_seed, take_items
+from flows.pipeline.paths import PICKS, RenderPaths, take_item
+from flows.pipeline.records import CleanRecord, ConformRecord, TakeRecord
+from flows.pipeline.score import stem_guide, stem_part
+from flows.pipeline.stages import clean_stem, conform_stem, separate_items
+from flows.schema.models import Arrangement, Stem
+from flows.schema.score import arrangement_score, instrument_family
+from stems.audio import AtomicWriter, read_audio
+from stems.takes import TakeScores
+
+
+@dataclass(frozen=True)
+class TakesResult:
+    """The installed take's cleanup and conform records (the stem's, in the manifest) and every take."""
+
+    clean: CleanRecord
+    conform: ConformRecord
+    takes: tuple[TakeRecord, ...]
+
+    @property
+    def picked(self) -> int:
+        return next(t.take for t in self.takes if t.picked)
+
+
+def has_takes(arrangement: Arrangement, stem: Stem) -> bool:
+    return arrangement.stem_takes(stem) > 1
+
+
+def render_takes(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> TakesResult:
+    """Separate, clean, conform and score every take of ``stem``; install the picked one (the user's pick,
+    else the best total, the first of equals)."""
+    items = take_items(arrangement, stem.name)
+    separated = separate_items(arrangement, [(stem, item) for item in items], paths)
+    cleaned = [clean_stem(arrangement, stem, paths, separated.get(item), item) for item in items]
+    conformed = [conform_stem(arrangement, stem, paths, item) for item in items]
+    scores = [score_take(arrangement, stem, paths, item) for item in items]
+    best = max(range(len(items)), key=lambda i: (scores[i].total, -i)) + 1
+    picked = picks(paths).get(stem.name, best)
+    install(paths, stem.name, picked)
+    records = tuple(
+        TakeRecord(
+            take=k,
+            seed=item_seed(arrangement.seed, item),
+            file=paths.stem(item).relative_to(paths.root).as_posix(),
+            scores=scores[k - 1].to_json(),
+            total=round(scores[k - 1].total, 4),
+            picked=k == picked,
+        )
+        for k, item in enumerate(items, start=1)
+    )
+    return TakesResult(cleaned[picked - 1], conformed[picked - 1], records)
+
+
+def score_take(arrangement: Arrangement, stem: Stem, paths: RenderPaths, item: str) -> TakeScores:
+    """A take's terms (``stems.takes.measure``) as it stood before conform (its cleaned file): against its part
+    when it has one, else the chords; with the share of energy Demucs removed and its melody guide."""
+    from stems.musicgen.models import model_info
+    from stems.takes import Target, measure
+
+    score = arrangement_score(arrangement)
+    part = stem_part(arrangement, stem, score) if score is not None else None
+    target = Target(
+        arrangement.bpm,
+        arrangement.beats_per_bar,
+        arrangement.key,
+        chords=score.chords if score is not None and part is None else None,
+        part=part.notes if part is not None else None,
+        family=instrument_family(stem),
+    )
+    guide = stem_guide(arrangement, stem, model_info(arrangement.stem_model(stem)).takes_melody)
+    chroma = guide.window(0.0, arrangement.duration) if guide is not None else None
+    removed = removed_share(paths, item) if stem.separate else None
+    return measure(read_audio(paths.cleaned(item)), target, removed=removed, guide=chroma)
+
+
+def removed_share(paths: RenderPaths, item: str) -> float:
+    """The share of the take's energy Demucs took out: residual over kept plus residual."""
+    kept, residual = (_energy(read_audio(path).samples) for path in (paths.kept(item), paths.residual(item)))
+    return residual / (kept + residual) if kept + residual > 0 else 0.0
+
+
+def _energy(samples: np.ndarray) -> float:
+    return float(np.sum(np.square(samples, dtype=np.float64)))
+
+
+def install(paths: RenderPaths, stem: str, take: int) -> None:
+    """Take ``take``'s files become the stem's: stems/<stem>.wav, raw/<stem>.wav and, when separated, what
+    Demucs removed (raw/<stem>.residual.wav)."""
+    item = take_item(stem, take)
+    pairs = [(paths.stem(item), paths.stem(stem)), (paths.raw(item), paths.raw(stem))]
+    if paths.residual(item).is_file():
+        pairs.append((paths.residual(item), paths.residual(stem)))
+    for source, target in pairs:
+        with AtomicWriter(target) as tmp:
+            shutil.copyfile(source, tmp)
+
+
+def picks(paths: RenderPaths) -> dict[str, int]:
+    """The takes ``musicmaker pick`` chose in this folder: {stem: take}."""
+    path = paths.root / PICKS
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
