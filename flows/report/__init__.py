@@ -24,6 +24,7 @@ from flows.pipeline import (
     TRACK_MANIFEST,
     AlbumManifest,
     AlbumTrack,
+    StemRecord,
     TrackManifest,
     file_entry,
     refresh_files,
@@ -71,6 +72,9 @@ from stems.progress import Progress
 log = logging.getLogger(__name__)
 
 SAFE_NAME = re.compile(r"[^/\\\x00]+")  # no separators: a name always gets a suffix, so ".." cannot climb
+SAFE_TAKE_FILE = re.compile(
+    r"takes/[^/\\\x00.][^/\\\x00]*/[0-9]+\.wav"
+)  # a take's file as a render writes it
 
 
 def _load_manifest(folder: Path, name: str) -> dict[str, Any]:
@@ -108,11 +112,18 @@ def _stem_files(folder: Path, name: str) -> bool:
     return any((folder / c).is_file() for c in candidates)
 
 
-def _stem_views(folder: Path, name: str, timeline: Timeline, marks: list[float]) -> StemViews:
+def _stem_views(
+    folder: Path, name: str, timeline: Timeline, marks: list[float], record: StemRecord | None
+) -> StemViews:
     takes = (
         ("raw (generated)", f"raw/{name}.wav"),
         ("residual (separated out)", f"raw/{name}.residual.wav"),
         ("cleaned stem", f"stems/{name}.wav"),
+        *(
+            (f"take {t.take}{' (picked)' if t.picked else ''} · total {t.total:.3f}", t.file)
+            for t in (record.takes if record is not None else ())
+            if SAFE_TAKE_FILE.fullmatch(t.file)
+        ),
     )
     views = tuple(
         (label, view) for label, rel in takes if (view := render_audio(folder, rel, marks)) is not None
@@ -149,7 +160,7 @@ def write_track_report(
     arrangement_roll = render_roll(folder, f"midi/{folder.name}.mid", timeline, by_track=True)
     stems = []
     for index, name in enumerate(names, start=2):
-        stems.append(_stem_views(folder, name, timeline, marks))
+        stems.append(_stem_views(folder, name, timeline, marks, read.stems.get(name)))
         report(f"report: {name}", index, len(names) + 1)
     body = "".join(
         (

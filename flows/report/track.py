@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flows.pipeline import Licenses, MidiRecord, StemRecord, TrackManifest
 from flows.report.html import clock, esc, image, kv_table, link, number, player, section, size, table
@@ -255,7 +256,36 @@ def stem_card(stem: StemViews, prompt: str | None, record: StemRecord) -> str:
     head = f"<h3>{esc(stem.name)}{tag_html}</h3>" + (f'<p class="prompt">{esc(prompt)}</p>' if prompt else "")
     takes = '<div class="takes">' + "".join(audio_figure(label, v) for label, v in stem.takes) + "</div>"
     roll = roll_figure(stem.roll, record.midi) if stem.roll else ""
-    return f'<div class="card" id="stem-{esc(stem.name)}">{head}{takes}{roll}{windows_details(record)}</div>'
+    scores = takes_table(record)
+    return f'<div class="card" id="stem-{esc(stem.name)}">{head}{takes}{scores}{roll}{windows_details(record)}</div>'
+
+
+def takes_table(record: StemRecord) -> str:
+    """The scores of every take of a stem rendered with takes (term values 0..1, weights in the header), the
+    picked one marked; empty for a stem without takes."""
+    from stems.takes import WEIGHTS
+
+    if not record.takes:
+        return ""
+    terms = [n for n in WEIGHTS if any(_term(t.scores, n) is not None for t in record.takes)]
+    headers = ("take", "total", *(f"{n.replace('_', ' ')} x{WEIGHTS[n]:g}" for n in terms))
+    rows = [
+        (
+            f"{t.take}{' ✓ picked' if t.picked else ''}",
+            number(t.total, 3),
+            *("–" if (v := _term(t.scores, n)) is None else number(v, 2) for n in terms),
+        )
+        for t in record.takes
+    ]
+    marks = ["picked" if t.picked else "" for t in record.takes]
+    body = table(headers, rows, range(1, len(headers)), row_classes=marks)
+    return f'<div class="takes-scores"><p>Takes and their scores (0..1; total: the weighted mean of the terms measured):</p>{body}</div>'
+
+
+def _term(scores: Mapping[str, Any], name: str) -> float | None:
+    term = scores.get(name)
+    value = term.get("value") if isinstance(term, Mapping) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def windows_details(record: StemRecord) -> str:

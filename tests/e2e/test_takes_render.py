@@ -96,3 +96,20 @@ def test_a_rerender_reuses_every_take_and_keeps_the_pick(rendered: tuple[Path, d
     stages = {p.name for p in (folder / ".musicmaker" / "stages").iterdir()}
     assert {f"generate.bass#{k}.json" for k in (1, 2, 3)} <= stages  # each take cached on its own
     assert {f"conform.keys#{k}.json" for k in (1, 2)} <= stages
+
+
+def test_the_report_plays_every_take_and_shows_its_scores_with_the_pick_marked(
+    rendered: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, manifest = rendered
+    page = (folder / "report.html").read_text()
+    for stem, count in TAKES.items():
+        for k in range(1, count + 1):
+            assert f'<audio controls preload="metadata" src="takes/{stem}/{k}.wav"></audio>' in page
+        picked = next(t for t in manifest["stems"][stem]["takes"] if t["picked"])
+        assert (
+            f'<tr class="picked"><td>{picked["take"]} ✓ picked</td><td class=num>{picked["total"]:.3f}</td>'
+            in page
+        )
+    assert page.count('<div class="takes-scores">') == len(TAKES)  # drums: no takes, no table
+    assert "harmony x2" in page and "bleed x1" in page
