@@ -20,6 +20,7 @@ from typing import Any
 
 from flows.cli.common import EXIT_INTERNAL, EXIT_OK, EXIT_USER, add_output_flags, emit, output_example
 from flows.cli.file_commands import add_file_commands
+from flows.cli.pick_command import add_pick_command
 from flows.pipeline import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST, AlbumManifest, TrackManifest
 from flows.schema import Arrangement, Note, slugify
 
@@ -348,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_album_schedule)
 
     add_file_commands(sub)
+    add_pick_command(sub)
 
     p = sub.add_parser(
         "models", help="list known models", epilog="example:\n  musicmaker models --json", formatter_class=fmt

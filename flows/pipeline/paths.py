@@ -134,7 +134,7 @@ def check_render_folder(folder: Path, force: bool, manifest: str | None = TRACK_
     The render checks both again under its lock; this makes the refusal immediate (Prefect's start took 9-16 s
     before it). Nothing is created or written: the lock is only probed.
     """
-    _probe_lock(Path(folder))
+    refuse_while_rendering(Path(folder))
     if manifest and not force and (Path(folder) / manifest).exists():
         raise finished_render_error(Path(folder), manifest)
 
@@ -193,12 +193,12 @@ def refuse_running_album(out_dir: Path) -> None:
     """
     out_dir = Path(out_dir)
     if (out_dir / ALBUM_RUN).is_file():
-        _probe_lock(out_dir)
+        refuse_while_rendering(out_dir)
 
 
-def _probe_lock(folder: Path) -> None:
+def refuse_while_rendering(folder: Path) -> None:
     """Refuse while a render holds the lock of ``folder``: a shared lock, released at once, so one probe never
-    blocks another."""
+    blocks another (an album's tracks, ``musicmaker pick``)."""
     if _lock_path(folder).is_file():
         with open(_lock_path(folder)) as handle:
             _flock(handle, folder, exclusive=False)

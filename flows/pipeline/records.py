@@ -364,7 +364,8 @@ class Transcribed:
 class TakeRecord:
     """One take of a stem with ``takes``: its number (1..K), seed, file (takes/<stem>/<k>.wav, relative to the
     render), its scores as ``stems.takes.TakeScores.to_json()`` (term: value, weight, figure), their total and
-    whether it is the stem."""
+    whether it is the stem: ``picked_by`` says who chose it, the best total ("score") or ``musicmaker pick``
+    ("pick")."""
 
     take: int
     seed: int
@@ -372,6 +373,7 @@ class TakeRecord:
     scores: Json
     total: float
     picked: bool
+    picked_by: str | None = None
 
     @classmethod
     def from_json(cls, data: object) -> TakeRecord:
@@ -383,6 +385,7 @@ class TakeRecord:
             scores=_map(d.get("scores")),
             total=_num(d.get("total")) or 0.0,
             picked=bool(d.get("picked")),
+            picked_by=_str(d.get("picked_by")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -393,6 +396,7 @@ class TakeRecord:
             "scores": dict(self.scores),
             "total": self.total,
             "picked": self.picked,
+            "picked_by": self.picked_by,
         }
 
 

@@ -10,18 +10,23 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from flows.pipeline.generation import item_seed, take_items
-from flows.pipeline.paths import PICKS, RenderPaths, take_item
-from flows.pipeline.records import CleanRecord, ConformRecord, TakeRecord
+from flows.pipeline.paths import PICKS, TRACK_MANIFEST, RenderPaths, refuse_while_rendering, take_item
+from flows.pipeline.records import CleanRecord, ConformRecord, TakeRecord, TrackManifest
 from flows.pipeline.score import stem_guide, stem_part
 from flows.pipeline.stages import clean_stem, conform_stem, separate_items
-from flows.schema.models import Arrangement, Stem
+from flows.schema.models import MAX_TAKES, Arrangement, Stem
 from flows.schema.score import arrangement_score, instrument_family
-from stems.audio import AtomicWriter, read_audio
+from stems.audio import AtomicWriter, read_audio, write_bytes_atomic
+from stems.errors import UserInputError
 from stems.takes import TakeScores
+
+# Who chose a stem's take (TakeRecord.picked_by): its best total, or `musicmaker pick`.
+PICKED_BY_SCORE, PICKED_BY_USER = "score", "pick"
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ def render_takes(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Ta
     conformed = [conform_stem(arrangement, stem, paths, item) for item in items]
     scores = [score_take(arrangement, stem, paths, item) for item in items]
     best = max(range(len(items)), key=lambda i: (scores[i].total, -i)) + 1
-    picked = picks(paths).get(stem.name, best)
+    chosen = picks(paths).get(stem.name)
+    picked = chosen if chosen is not None and 1 <= chosen <= len(items) else best
     install(paths, stem.name, picked)
     records = tuple(
         TakeRecord(
@@ -60,6 +66,7 @@ def render_takes(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Ta
             scores=scores[k - 1].to_json(),
             total=round(scores[k - 1].total, 4),
             picked=k == picked,
+            picked_by=(PICKED_BY_USER if picked == chosen else PICKED_BY_SCORE) if k == picked else None,
         )
         for k, item in enumerate(items, start=1)
     )
@@ -108,6 +115,36 @@ def install(paths: RenderPaths, stem: str, take: int) -> None:
     for source, target in pairs:
         with AtomicWriter(target) as tmp:
             shutil.copyfile(source, tmp)
+
+
+def record_pick(folder: Path, stem: str, take: int) -> Arrangement:
+    """Check that ``folder`` is a finished render, not being rendered, whose ``stem`` has take ``take``; record
+    the pick (``PICKS``) and return the arrangement the render was made from (its manifest's)."""
+    refuse_while_rendering(folder)
+    manifest_path = folder / TRACK_MANIFEST
+    if not manifest_path.is_file():
+        raise UserInputError(
+            f"{folder} is not a finished track render (it has no {TRACK_MANIFEST}); pick works on the folder "
+            "a render wrote, e.g. renders/night-drive"
+        )
+    manifest = TrackManifest.from_json(json.loads(manifest_path.read_text()))
+    with_takes = sorted(name for name, record in manifest.stems.items() if record.takes)
+    record = manifest.stems.get(stem)
+    if record is None:
+        raise UserInputError(
+            f"{folder} has no stem {stem!r}; its stems are {', '.join(sorted(manifest.stems))}"
+            + (f" (with takes: {', '.join(with_takes)})" if with_takes else "")
+        )
+    if not record.takes:
+        raise UserInputError(
+            f"stem {stem!r} of {folder} was rendered without takes; give it takes: K (2-{MAX_TAKES}) in the "
+            f"arrangement and render again"
+        )
+    if not 1 <= take <= len(record.takes):
+        raise UserInputError(f"stem {stem!r} has takes 1-{len(record.takes)}; there is no take {take}")
+    chosen = picks(RenderPaths(folder, folder.name)) | {stem: take}
+    write_bytes_atomic(folder / PICKS, json.dumps(chosen, indent=2, sort_keys=True).encode())
+    return Arrangement.model_validate(manifest.arrangement.document)
 
 
 def picks(paths: RenderPaths) -> dict[str, int]:

@@ -113,3 +113,26 @@ def test_the_report_plays_every_take_and_shows_its_scores_with_the_pick_marked(
         )
     assert page.count('<div class="takes-scores">') == len(TAKES)  # drums: no takes, no table
     assert "harmony x2" in page and "bleed x1" in page
+
+
+def test_pick_makes_another_take_the_stem_and_redoes_only_what_depends_on_it(
+    rendered: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = rendered
+    before = json.loads((folder / "manifest.json").read_text())
+    other = next(t["take"] for t in before["stems"]["bass"]["takes"] if not t["picked"])
+    capsys.readouterr()
+    assert main(["pick", str(folder), "bass", str(other), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    after = json.loads((folder / "manifest.json").read_text())
+    takes = after["stems"]["bass"]["takes"]
+    assert [(t["take"], t["picked"], t["picked_by"]) for t in takes if t["picked"]] == [(other, True, "pick")]
+    assert printed["takes"] == takes and printed["take"] == other
+    assert (folder / "stems" / "bass.wav").read_bytes() == (folder / f"takes/bass/{other}.wav").read_bytes()
+    reused = after["reused"]
+    assert (
+        "bass" in reused["generate"] and "bass" in reused["conform"]
+    )  # nothing generated or conformed again
+    assert "bass" not in reused["transcribe"] and {"drums", "keys"} <= set(reused["transcribe"])
+    assert reused["mix_and_master"] is False  # the mix is made again with the new take
+    assert after["stems"]["keys"]["takes"] == before["stems"]["keys"]["takes"]

@@ -81,6 +81,7 @@ COMMANDS = [
     "analyze",
     "conform",
     "rank",
+    "pick",
     "export",
     "report",
     "bench",
