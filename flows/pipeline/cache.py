@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 from flows.pipeline.paths import STATE_DIR
 from stems.audio import write_bytes_atomic
 
-Stage = Literal["generate", "separate", "clean", "conform", "transcribe", "mix"]
+Stage = Literal["generate", "separate", "clean", "conform", "score", "transcribe", "mix"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
 # The library packages: every module of theirs a stage imports, inside functions too, is part of its code.
 LIBRARY_PACKAGES = ("stems", "mixing")
@@ -45,6 +45,7 @@ STAGE_CODE: dict[Stage, tuple[str, ...]] = {
     "separate": ("flows.pipeline.stages", "flows.pipeline.band", "stems.separation.separator"),
     "clean": ("flows.pipeline.stages", "stems.separation.cleanup"),
     "conform": ("flows.pipeline.stages", "stems.conform"),
+    "score": ("flows.pipeline.takes", "stems.takes", "stems.musicgen.models"),  # a take's scores
     "transcribe": (
         "flows.pipeline.stages",
         "stems.transcription.transcriber",

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from flows.pipeline.cache import StageCache, file_digest, stage_key
 from flows.pipeline.generation import item_seed, take_items
 from flows.pipeline.paths import PICKS, TRACK_MANIFEST, RenderPaths, refuse_while_rendering, take_item
 from flows.pipeline.records import CleanRecord, ConformRecord, TakeRecord, TrackManifest
-from flows.pipeline.score import stem_guide, stem_part
+from flows.pipeline.score import guide_key, part_digest, stem_guide, stem_part
 from flows.pipeline.stages import clean_stem, conform_stem, separate_items
 from flows.schema.models import MAX_TAKES, Arrangement, Stem
 from flows.schema.score import arrangement_score, instrument_family
@@ -75,7 +76,8 @@ def render_takes(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Ta
 
 def score_take(arrangement: Arrangement, stem: Stem, paths: RenderPaths, item: str) -> TakeScores:
     """A take's terms (``stems.takes.measure``) as it stood before conform (its cleaned file): against its part
-    when it has one, else the chords; with the share of energy Demucs removed and its melody guide."""
+    when it has one, else the chords; with the share of energy Demucs removed and its melody guide. Cached
+    (stage ``score``) on those inputs, so a pick or a re-render does not measure every take again."""
     from stems.musicgen.models import model_info
     from stems.takes import Target, measure
 
@@ -89,10 +91,27 @@ def score_take(arrangement: Arrangement, stem: Stem, paths: RenderPaths, item: s
         part=part.notes if part is not None else None,
         family=instrument_family(stem),
     )
-    guide = stem_guide(arrangement, stem, model_info(arrangement.stem_model(stem)).takes_melody)
+    takes_melody = model_info(arrangement.stem_model(stem)).takes_melody
+    separated = [paths.kept(item), paths.residual(item)] if stem.separate else []
+    inputs = {
+        "audio": file_digest(paths.cleaned(item)),
+        "separated": [file_digest(p) for p in separated],
+        "target": [target.bpm, target.beats_per_bar, target.key, target.family],
+        "chords": [[c.start, c.end, c.root_pc, c.quality] for c in target.chords or ()],
+        "part": part_digest(part) if part is not None else None,
+        "guide": guide_key(arrangement, stem, takes_melody),
+        "duration": arrangement.duration,
+    }
+    cache = StageCache(paths.root)
+    key = stage_key("score", inputs)
+    if (hit := cache.lookup("score", item, key)) is not None:
+        return TakeScores.from_json(hit)
+    guide = stem_guide(arrangement, stem, takes_melody)
     chroma = guide.window(0.0, arrangement.duration) if guide is not None else None
     removed = removed_share(paths, item) if stem.separate else None
-    return measure(read_audio(paths.cleaned(item)), target, removed=removed, guide=chroma)
+    found = measure(read_audio(paths.cleaned(item)), target, removed=removed, guide=chroma)
+    cache.store("score", item, key, [], found.to_json())
+    return found
 
 
 def removed_share(paths: RenderPaths, item: str) -> float:

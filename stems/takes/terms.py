@@ -59,6 +59,16 @@ class TakeScores:
     def to_json(self) -> dict[str, Any]:
         return {name: term.to_json() for name, term in self.terms.items()}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TakeScores:
+        """What :meth:`to_json` wrote (the weights as WEIGHTS has them now)."""
+
+        def number(term: object, key: str) -> float | None:
+            value = term.get(key) if isinstance(term, Mapping) else None
+            return float(value) if isinstance(value, int | float) else None
+
+        return scores(**{n: (number(data.get(n), "value"), number(data.get(n), "figure")) for n in WEIGHTS})
+
 
 def scores(**values: tuple[float | None, float | None]) -> TakeScores:
     """TakeScores from ``name=(value, figure)`` for each term of WEIGHTS (one missing is not measured)."""

@@ -96,6 +96,7 @@ def test_a_rerender_reuses_every_take_and_keeps_the_pick(rendered: tuple[Path, d
     stages = {p.name for p in (folder / ".musicmaker" / "stages").iterdir()}
     assert {f"generate.bass#{k}.json" for k in (1, 2, 3)} <= stages  # each take cached on its own
     assert {f"conform.keys#{k}.json" for k in (1, 2)} <= stages
+    assert {f"score.bass#{k}.json" for k in (1, 2, 3)} <= stages  # and its scores
 
 
 def test_the_report_plays_every_take_and_shows_its_scores_with_the_pick_marked(
