@@ -384,6 +384,7 @@ def track_job(
     paths = prepare_render_folder(arrangement.title, out_dir, force, slug)
     _forget(paths, redone)
     stems = generation.render_stems(arrangement, only, paths)
+    takes.remove_stale_takes(arrangement, stems, paths)
     render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only, "album_run": album_run}
     # The exported mix files say which models made them, under which licences.
     provenance = {"comment": licenses.licenses(arrangement, stems).note()}

@@ -16,7 +16,14 @@ import numpy as np
 
 from flows.pipeline.cache import StageCache, file_digest, stage_key
 from flows.pipeline.generation import item_seed, take_items
-from flows.pipeline.paths import PICKS, TRACK_MANIFEST, RenderPaths, refuse_while_rendering, take_item
+from flows.pipeline.paths import (
+    PICKS,
+    TAKES_DIR,
+    TRACK_MANIFEST,
+    RenderPaths,
+    refuse_while_rendering,
+    take_item,
+)
 from flows.pipeline.records import CleanRecord, ConformRecord, TakeRecord, TrackManifest
 from flows.pipeline.score import guide_key, part_digest, stem_guide, stem_part
 from flows.pipeline.stages import clean_stem, conform_stem, separate_items
@@ -24,7 +31,7 @@ from flows.schema.models import MAX_TAKES, Arrangement, Stem
 from flows.schema.score import arrangement_score, instrument_family
 from stems.audio import AtomicWriter, read_audio, write_bytes_atomic
 from stems.errors import UserInputError
-from stems.takes import TakeScores
+from stems.takes import TakeScores, rank
 
 # Who chose a stem's take (TakeRecord.picked_by): its best total, or `musicmaker pick`.
 PICKED_BY_SCORE, PICKED_BY_USER = "score", "pick"
@@ -55,7 +62,7 @@ def render_takes(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Ta
     cleaned = [clean_stem(arrangement, stem, paths, separated.get(item), item) for item in items]
     conformed = [conform_stem(arrangement, stem, paths, item) for item in items]
     scores = [score_take(arrangement, stem, paths, item) for item in items]
-    best = max(range(len(items)), key=lambda i: (scores[i].total, -i)) + 1
+    best = rank(scores)[0] + 1  # the first of equal totals
     chosen = picks(paths).get(stem.name)
     picked = chosen if chosen is not None and 1 <= chosen <= len(items) else best
     install(paths, stem.name, picked)
@@ -164,6 +171,17 @@ def record_pick(folder: Path, stem: str, take: int) -> Arrangement:
     chosen = picks(RenderPaths(folder, folder.name)) | {stem: take}
     write_bytes_atomic(folder / PICKS, json.dumps(chosen, indent=2, sort_keys=True).encode())
     return Arrangement.model_validate(manifest.arrangement.document)
+
+
+def remove_stale_takes(arrangement: Arrangement, stems: list[Stem], paths: RenderPaths) -> None:
+    """Take files an earlier render of the folder left that this one does not make (a stem given fewer takes,
+    or none): they would pass for outputs of this render."""
+    for stem in stems:
+        count = arrangement.stem_takes(stem)
+        folder = paths.root / TAKES_DIR / stem.name
+        for path in folder.glob("*.wav") if folder.is_dir() else ():
+            if count == 1 or not path.stem.isdigit() or int(path.stem) > count:
+                path.unlink()
 
 
 def picks(paths: RenderPaths) -> dict[str, int]:

@@ -137,3 +137,16 @@ def test_pick_makes_another_take_the_stem_and_redoes_only_what_depends_on_it(
     assert "bass" not in reused["transcribe"] and {"drums", "keys"} <= set(reused["transcribe"])
     assert reused["mix_and_master"] is False  # the mix is made again with the new take
     assert after["stems"]["keys"]["takes"] == before["stems"]["keys"]["takes"]
+
+
+def test_a_stem_rendered_again_without_takes_leaves_no_take_files_behind(
+    rendered: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, _ = rendered
+    song = folder.parent.parent / "song.yaml"
+    song.write_text(SONG.replace(", takes: 2}", "}"))
+    assert main(["render", str(song), "-o", str(folder.parent), "--force", "--quiet"]) == 0
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "takes" not in manifest["stems"]["keys"] and not list((folder / "takes" / "keys").glob("*.wav"))
+    assert not [f for f in manifest["files"] if f["path"].startswith("takes/keys/")]
+    assert len(manifest["stems"]["bass"]["takes"]) == 3
