@@ -137,8 +137,9 @@ def conform_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> Co
 @_stage("takes")
 def takes_task(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> takes.TakesResult:
     """Every take of a stem with takes: separated, cleaned, conformed, scored; the picked one installed."""
-    with gpu_slot():  # Demucs runs where MusicGen runs
-        result = takes.render_takes(arrangement, stem, paths)
+    with gpu_slot():  # Demucs runs where MusicGen runs; the rest is CPU work and leaves the slot free
+        separated = takes.separate_takes(arrangement, stem, paths)
+    result = takes.render_takes(arrangement, stem, paths, separated)
     progress.advance(_stages_label(paths))  # its cleanup
     progress.advance(_stages_label(paths))  # and its conform
     return result

@@ -24,7 +24,7 @@ from flows.pipeline.paths import (
     refuse_while_rendering,
     take_item,
 )
-from flows.pipeline.records import CleanRecord, ConformRecord, TakeRecord, TrackManifest
+from flows.pipeline.records import CleanRecord, ConformRecord, SeparationRecord, TakeRecord, TrackManifest
 from flows.pipeline.score import guide_key, part_digest, stem_guide, stem_part
 from flows.pipeline.stages import clean_stem, conform_stem, separate_items
 from flows.schema.models import MAX_TAKES, Arrangement, Stem
@@ -54,11 +54,18 @@ def has_takes(arrangement: Arrangement, stem: Stem) -> bool:
     return arrangement.stem_takes(stem) > 1
 
 
-def render_takes(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> TakesResult:
-    """Separate, clean, conform and score every take of ``stem``; install the picked one (the user's pick,
-    else the best total, the first of equals)."""
+def separate_takes(arrangement: Arrangement, stem: Stem, paths: RenderPaths) -> dict[str, SeparationRecord]:
+    """Demucs on every take of ``stem`` (with `separate:`; none without), in one call: a record per take item."""
     items = take_items(arrangement, stem.name)
-    separated = separate_items(arrangement, [(stem, item) for item in items], paths)
+    return separate_items(arrangement, [(stem, item) for item in items], paths)
+
+
+def render_takes(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, separated: dict[str, SeparationRecord]
+) -> TakesResult:
+    """Clean, conform and score every take of ``stem`` (``separated``: :func:`separate_takes`); install the
+    picked one (the user's pick, else the best total, the first of equals)."""
+    items = take_items(arrangement, stem.name)
     cleaned = [clean_stem(arrangement, stem, paths, separated.get(item), item) for item in items]
     conformed = [conform_stem(arrangement, stem, paths, item) for item in items]
     scores = [score_take(arrangement, stem, paths, item) for item in items]
