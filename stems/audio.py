@@ -348,6 +348,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def copy_file_atomic(source: str | Path, target: str | Path) -> None:
+    """Copy ``source`` to ``target`` as every write here goes: to a temporary name, then replaced."""
+    import shutil
+
+    with AtomicWriter(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command (sndfile.h)
 
 

@@ -139,6 +139,16 @@ def _cmd_conform(args: argparse.Namespace) -> int:
 DEFAULT_BEATS_PER_BAR = 4  # conform's grid without --time-signature (or the score's meter with --score)
 
 
+def _add_time_signature_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--time-signature",
+        type=_beats_per_bar,
+        default=None,
+        metavar="N/D",
+        help="beats per bar of the grid (default 4/4, or the score's with --score)",
+    )
+
+
 def _add_instrument_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--instrument",
@@ -351,13 +361,7 @@ def add_file_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="FILE.mid",
         help="align the audio to this MIDI score's notes and put each where the score's grid puts it",
     )
-    p.add_argument(
-        "--time-signature",
-        type=_beats_per_bar,
-        default=None,
-        metavar="N/D",
-        help="beats per bar of the grid (default 4/4, or the score's with --score)",
-    )
+    _add_time_signature_flag(p)
     p.add_argument("--key", help='retune toward this key, e.g. "A minor" (default: no retuning)')
     p.add_argument(
         "--keep-lead-in",
@@ -390,13 +394,7 @@ def add_file_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=_bpm,
         help="the tempo the takes should keep (required without --score; with it: the score's)",
     )
-    p.add_argument(
-        "--time-signature",
-        type=_beats_per_bar,
-        default=None,
-        metavar="N/D",
-        help="beats per bar of the grid (default 4/4, or the score's with --score)",
-    )
+    _add_time_signature_flag(p)
     p.add_argument("--key", help='the key they should be in, e.g. "A minor" (default: the key is not scored)')
     p.add_argument(
         "--chords",

@@ -7,10 +7,11 @@ are its files, so transcription, the mix, the sessions and the report go on as f
 
 from __future__ import annotations
 
+import functools
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,9 +30,9 @@ from flows.pipeline.score import guide_key, part_digest, stem_guide, stem_part
 from flows.pipeline.stages import clean_stem, conform_stem, separate_items
 from flows.schema.models import MAX_TAKES, Arrangement, Stem
 from flows.schema.score import arrangement_score, instrument_family
-from stems.audio import AtomicWriter, read_audio, write_bytes_atomic
+from stems.audio import copy_file_atomic, read_audio, write_bytes_atomic
 from stems.errors import UserInputError
-from stems.takes import TakeScores, rank
+from stems.takes import TakeScores, Target, rank
 
 # Who chose a stem's take (TakeRecord.picked_by): its best total, or `musicmaker pick`.
 PICKED_BY_SCORE, PICKED_BY_USER = "score", "pick"
@@ -68,7 +69,8 @@ def render_takes(
     items = take_items(arrangement, stem.name)
     cleaned = [clean_stem(arrangement, stem, paths, separated.get(item), item) for item in items]
     conformed = [conform_stem(arrangement, stem, paths, item) for item in items]
-    scores = [score_take(arrangement, stem, paths, item) for item in items]
+    judge = TakeJudge.of(arrangement, stem)
+    scores = [score_take(judge, paths, item) for item in items]
     best = rank(scores)[0] + 1  # the first of equal totals
     chosen = picks(paths).get(stem.name)
     picked = chosen if chosen is not None and 1 <= chosen <= len(items) else best
@@ -88,42 +90,66 @@ def render_takes(
     return TakesResult(cleaned[picked - 1], conformed[picked - 1], records)
 
 
-def score_take(arrangement: Arrangement, stem: Stem, paths: RenderPaths, item: str) -> TakeScores:
+@dataclass(frozen=True)
+class TakeJudge:
+    """What every take of one stem is measured against, made once per stem: the target (its part, else the
+    chords), the stem's melody guide, and the part of the score cache key they give."""
+
+    arrangement: Arrangement
+    stem: Stem
+    target: Target
+    key: dict[str, Any]
+    takes_melody: bool
+
+    @classmethod
+    def of(cls, arrangement: Arrangement, stem: Stem) -> TakeJudge:
+        from stems.musicgen.models import model_info
+
+        score = arrangement_score(arrangement)
+        part = stem_part(arrangement, stem, score) if score is not None else None
+        target = Target(
+            arrangement.bpm,
+            arrangement.beats_per_bar,
+            arrangement.key,
+            chords=score.chords if score is not None and part is None else None,
+            part=part.notes if part is not None else None,
+            family=instrument_family(stem),
+        )
+        takes_melody = model_info(arrangement.stem_model(stem)).takes_melody
+        key = {
+            "target": [target.bpm, target.beats_per_bar, target.key, target.family],
+            "chords": [[c.start, c.end, c.root_pc, c.quality] for c in target.chords or ()],
+            "part": part_digest(part) if part is not None else None,
+            "guide": guide_key(arrangement, stem, takes_melody),
+            "duration": arrangement.duration,
+        }
+        return cls(arrangement, stem, target, key, takes_melody)
+
+    @functools.cached_property
+    def guide(self) -> np.ndarray | None:
+        """The one-hot chroma the stem was conditioned on, over the whole track (None: no guide)."""
+        guide = stem_guide(self.arrangement, self.stem, self.takes_melody)
+        return guide.window(0.0, self.arrangement.duration) if guide is not None else None
+
+
+def score_take(judge: TakeJudge, paths: RenderPaths, item: str) -> TakeScores:
     """A take's terms (``stems.takes.measure``) as it stood before conform (its cleaned file): against its part
     when it has one, else the chords; with the share of energy Demucs removed and its melody guide. Cached
     (stage ``score``) on those inputs, so a pick or a re-render does not measure every take again."""
-    from stems.musicgen.models import model_info
-    from stems.takes import Target, measure
+    from stems.takes import measure
 
-    score = arrangement_score(arrangement)
-    part = stem_part(arrangement, stem, score) if score is not None else None
-    target = Target(
-        arrangement.bpm,
-        arrangement.beats_per_bar,
-        arrangement.key,
-        chords=score.chords if score is not None and part is None else None,
-        part=part.notes if part is not None else None,
-        family=instrument_family(stem),
-    )
-    takes_melody = model_info(arrangement.stem_model(stem)).takes_melody
-    separated = [paths.kept(item), paths.residual(item)] if stem.separate else []
+    separated = [paths.kept(item), paths.residual(item)] if judge.stem.separate else []
     inputs = {
         "audio": file_digest(paths.cleaned(item)),
         "separated": [file_digest(p) for p in separated],
-        "target": [target.bpm, target.beats_per_bar, target.key, target.family],
-        "chords": [[c.start, c.end, c.root_pc, c.quality] for c in target.chords or ()],
-        "part": part_digest(part) if part is not None else None,
-        "guide": guide_key(arrangement, stem, takes_melody),
-        "duration": arrangement.duration,
+        **judge.key,
     }
     cache = StageCache(paths.root)
     key = stage_key("score", inputs)
     if (hit := cache.lookup("score", item, key)) is not None:
         return TakeScores.from_json(hit)
-    guide = stem_guide(arrangement, stem, takes_melody)
-    chroma = guide.window(0.0, arrangement.duration) if guide is not None else None
-    removed = removed_share(paths, item) if stem.separate else None
-    found = measure(read_audio(paths.cleaned(item)), target, removed=removed, guide=chroma)
+    removed = removed_share(paths, item) if judge.stem.separate else None
+    found = measure(read_audio(paths.cleaned(item)), judge.target, removed=removed, guide=judge.guide)
     cache.store("score", item, key, [], found.to_json())
     return found
 
@@ -146,8 +172,7 @@ def install(paths: RenderPaths, stem: str, take: int) -> None:
     if paths.residual(item).is_file():
         pairs.append((paths.residual(item), paths.residual(stem)))
     for source, target in pairs:
-        with AtomicWriter(target) as tmp:
-            shutil.copyfile(source, tmp)
+        copy_file_atomic(source, target)
 
 
 def record_pick(folder: Path, stem: str, take: int) -> Arrangement:

@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from stems.audio import Audio, check_finite, convert_audio
-from stems.conform.analysis import ANALYSIS_RATE
+from stems.conform.analysis import ANALYSIS_RATE, SILENCE_DBFS
 
 Quality = Literal["maj", "min"]
 QUALITIES: tuple[Quality, ...] = ("maj", "min")
@@ -59,7 +59,7 @@ SELF_TRANSITION = 0.1
 SHARPNESS = 10.0  # scores -> likelihoods: exp(SHARPNESS * score) (3 and 30 did worse)
 # A beat whose RMS is below this is no chord (as the conform analysis calls a whole signal below -60 dBFS
 # silent).
-NO_CHORD_DBFS = -60.0
+NO_CHORD_DBFS = SILENCE_DBFS
 
 
 @dataclass(frozen=True)

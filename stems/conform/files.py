@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from stems.audio import AtomicWriter, Audio, AudioInfo
+from stems.audio import Audio, AudioInfo, copy_file_atomic
 from stems.conform.analysis import ANALYSIS_RATE, analyze_signal
 from stems.conform.apply import Placement, decide, left_as_is, placement, retune_only, verdict
 from stems.conform.chords import BeatChord
@@ -130,7 +129,7 @@ def conform_file(
             _render(info, placement(info.duration, info.sample_rate, grid, None), retune.plan.cents, done)
             result = verdict(empty, grid, before, _analysis(done, grid, family), retune)
             assert not isinstance(result, str), "a render without a time map is never refused"
-        (export or _copy)(done, out)
+        (export or copy_file_atomic)(done, out)
     return result
 
 
@@ -183,7 +182,7 @@ def conform_file_to_score(
     with tempfile.TemporaryDirectory(prefix="musicmaker-conform-") as tmp:
         done = Path(tmp, "conformed.wav")
         _render(info, placement(info.duration, info.sample_rate, grid, found.tmap), plan.cents, done)
-        (export or _copy)(done, out)
+        (export or copy_file_atomic)(done, out)
     return result(empty, grid, before, found, plan.notes, plan.cents)
 
 
@@ -206,8 +205,3 @@ def _render(info: AudioInfo, where: Placement, cents: float, out: Path) -> None:
     wav_in.unlink()
     write_float_wav(out, rate, channels, placed(file_blocks(stretched), channels, where.start, where.length))
     stretched.unlink()
-
-
-def _copy(src: Path, dst: Path) -> None:
-    with AtomicWriter(dst) as tmp:
-        shutil.copyfile(src, tmp)

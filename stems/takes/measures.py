@@ -15,6 +15,7 @@ import numpy as np
 
 from stems.audio import Audio
 from stems.conform import Analysis, BeatChord, analyze, chord_adherence, parse_key, recognize_chords
+from stems.conform.analysis import SILENCE_DBFS  # a block under it is silent, as a signal is to the analysis
 from stems.conform.chords import Planned, beat_pitch_classes
 from stems.instruments import DRUM_FAMILY
 from stems.takes.terms import (
@@ -30,7 +31,6 @@ from stems.takes.terms import (
 )
 from stems.transcription.midi import Note
 
-SILENCE_DBFS = -60.0  # a block under this RMS is silent (as the conform analysis calls a signal silent)
 SILENCE_BLOCK_S = 0.1
 DROPOUT_BLOCK_S = 0.002  # the envelope a dropout is found on: 2 ms RMS blocks
 DROPOUT_FALL_DB = 30.0  # a dropout falls this much from one block to the next, and comes back as fast
