@@ -21,6 +21,7 @@ from typing import Any
 from flows.cli.common import EXIT_INTERNAL, EXIT_OK, EXIT_USER, add_output_flags, emit, output_example
 from flows.cli.file_commands import add_file_commands
 from flows.cli.pick_command import add_pick_command
+from flows.cli.redo_command import add_redo_flags, redo_album, redo_asked, redo_track
 from flows.pipeline import ALBUM_MANIFEST, REPORT_NAME, TRACK_MANIFEST, AlbumManifest, TrackManifest
 from flows.schema import Arrangement, Note, slugify
 
@@ -90,15 +91,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from flows.cli.settings import apply_prefect_defaults, claim_stop_signals
+    from flows.cli.settings import claim_stop_signals
     from flows.pipeline import check_render_folder, preflight, refuse_running_album
 
     claim_stop_signals()
     notes: list[Note] = []
-    arrangement = _load(args.file, args.seed, notes)
+    redoing = redo_asked(args)  # then --seed seeds the redo, not the track
+    arrangement = _load(args.file, None if redoing else args.seed, notes)
     _print_notes(args, notes)
     folder = Path(args.output) / slugify(arrangement.title)
     plan = preflight.check(arrangement, args.only, weights=not args.dry_run, folder=folder)
+    if redoing:
+        return redo_track(args, arrangement, folder, lambda: _render(args, arrangement, keep_stages=True))
     if args.dry_run:
         emit(args, plan, preflight.describe(plan))
         return EXIT_OK
@@ -107,13 +111,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     ensure_folder(args.output)
     refuse_running_album(args.output)  # the refusals that need no Prefect, before Prefect starts
     check_render_folder(folder, args.force)
-    apply_prefect_defaults()
-    from flows.cli.console import render_progress
-    from flows.orchestration import render_arrangement
-    from flows.orchestration.lifecycle import stoppable
-
-    with stoppable(), render_progress(quiet=args.quiet or args.json):
-        root = render_arrangement(arrangement, out_dir=str(args.output), force=args.force, only=args.only)
+    root = _render(args, arrangement)
     written = TrackManifest.from_json(json.loads((Path(root) / TRACK_MANIFEST).read_text())).files
     files = "\n".join(f"  {f.path}" for f in written)
     emit(
@@ -124,8 +122,29 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _render(args: argparse.Namespace, arrangement: Arrangement, keep_stages: bool = False) -> str:
+    """The track render through Prefect, with progress bars and Ctrl-C handling; returns its folder."""
+    from flows.cli.settings import apply_prefect_defaults
+
+    apply_prefect_defaults()
+    from flows.cli.console import render_progress
+    from flows.orchestration import render_arrangement
+    from flows.orchestration.lifecycle import stoppable
+
+    with stoppable(), render_progress(quiet=args.quiet or args.json):
+        return str(
+            render_arrangement(
+                arrangement,
+                out_dir=str(args.output),
+                force=args.force,
+                only=args.only,
+                keep_stages=keep_stages,
+            )
+        )
+
+
 def _cmd_album_render(args: argparse.Namespace) -> int:
-    from flows.cli.settings import apply_prefect_defaults, claim_stop_signals
+    from flows.cli.settings import claim_stop_signals
     from flows.schema import read_album, track_slug
 
     claim_stop_signals()
@@ -135,6 +154,9 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
     from flows.pipeline import check_render_folder, preflight
 
     plans = [preflight.check(track, weights=not args.dry_run) for track in tracks]
+    folder = Path(args.output) / slugify(album.title)
+    if args.only or redo_asked(args):
+        return redo_album(args, album, tracks, folder, lambda: _render_album(args, args.force))
     if args.dry_run:
         emit(args, {"album": album.title, "tracks": plans}, "\n\n".join(preflight.describe(p) for p in plans))
         return EXIT_OK
@@ -142,17 +164,10 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
 
     ensure_folder(args.output)
     # The refusals that need no Prefect, before Prefect starts.
-    folder = Path(args.output) / slugify(album.title)
     check_render_folder(folder, args.force, ALBUM_MANIFEST)
     for i, track in enumerate(tracks):
         check_render_folder(folder / track_slug(album, i, track), args.force, manifest=None)
-    apply_prefect_defaults()
-    from flows.cli.console import render_progress
-    from flows.orchestration import render_album
-    from flows.orchestration.lifecycle import stoppable
-
-    with stoppable(), render_progress(quiet=args.quiet or args.json):
-        root = render_album(str(Path(args.album)), out_dir=str(args.output), force=args.force)
+    root = _render_album(args, args.force)
     manifest = json.loads((Path(root) / ALBUM_MANIFEST).read_text())
     listed = AlbumManifest.from_json(manifest).tracks
     listing = "\n".join(f"  {t.number or 0:2d}. {t.title} ({t.folder}/)" for t in listed)
@@ -163,6 +178,18 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
         f"Rendered album '{album.title}' into {root}/\n{listing}\nOpen {report} to listen and look.",
     )
     return EXIT_OK
+
+
+def _render_album(args: argparse.Namespace, force: bool) -> str:
+    from flows.cli.settings import apply_prefect_defaults
+
+    apply_prefect_defaults()
+    from flows.cli.console import render_progress
+    from flows.orchestration import render_album
+    from flows.orchestration.lifecycle import stoppable
+
+    with stoppable(), render_progress(quiet=args.quiet or args.json):
+        return str(render_album(str(Path(args.album)), out_dir=str(args.output), force=force))
 
 
 def _cmd_album_schedule(args: argparse.Namespace) -> int:
@@ -294,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="render one arrangement",
         formatter_class=fmt,
         epilog="examples:\n  musicmaker render arrangements/demo.yaml -o renders\n"
-        "  musicmaker render song.yaml --dry-run\n  musicmaker render song.yaml --only bass --force",
+        "  musicmaker render song.yaml --dry-run\n  musicmaker render song.yaml --only bass --force\n"
+        "  musicmaker render song.yaml --force --only bass --section chorus:2 --seed 7   # that chorus only",
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
@@ -308,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         "folder are kept (a fresh folder gets these stems and those they follow)",
     )
     p.add_argument("--force", action="store_true", help="overwrite a finished render in the output folder")
+    add_redo_flags(p)
     add_output_flags(p)
     p.set_defaults(func=_cmd_render)
 
@@ -319,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="render every track of an album and the album files",
         formatter_class=fmt,
         epilog="examples:\n  musicmaker album render arrangements/album.yaml -o renders\n"
-        "  musicmaker album render album.yaml --force   # after an edit: redoes only what changed",
+        "  musicmaker album render album.yaml --force   # after an edit: redoes only what changed\n"
+        "  musicmaker album render album.yaml --force --only 2:bass --section chorus   # one section of one stem",
     )
     p.add_argument("album", metavar="ALBUM.yaml")
     p.add_argument("-o", "--output", default="renders", type=Path, help="output folder (default: renders)")
@@ -327,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="render again over a finished album (reuses unchanged stages)"
     )
     p.add_argument("--dry-run", action="store_true", help="print each track's plan without loading any model")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TRACK:STEM",
+        help="with --section/--bars: the stems to redo, by track number or folder",
+    )
+    p.add_argument("--seed", type=_seed, help="with --section/--bars: the redo's seed")
+    add_redo_flags(p)
     add_output_flags(p)
     p.set_defaults(func=_cmd_album_render)
     p = album.add_parser(

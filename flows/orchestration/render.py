@@ -43,6 +43,7 @@ from flows.pipeline import (
     list_outputs,
     prepare_render_folder,
     progress,
+    redo,
     refuse_running_album,
     render_lock,
     sessions,
@@ -99,7 +100,7 @@ def generate_task(model: str, jobs: list[GenerationJob]) -> dict[str, dict[str, 
     names = ", ".join(f"{j.paths.slug}/{n}" for j in jobs for n in j.names)
     with gpu_slot():
         publish = _ArtifactProgress(f"Generating {names} with {model}")
-        results = generation.generate_jobs(model, jobs, progress.callback(publish))
+        results = redo.generate_jobs(model, jobs, progress.callback(publish))
     return {job.paths.slug: records for job, records in zip(jobs, results)}
 
 
@@ -376,17 +377,25 @@ def track_job(
     slug: str | None = None,
     tags: dict[str, str] | None = None,
     album_run: str | None = None,
+    keep_stages: bool = False,
 ) -> TrackJob:
     """The track's job, its folder prepared; ``album_run`` names the album render it belongs to (in the manifest).
 
-    ``only`` names stems to redo, with those that follow them and the mix (see :func:`generation.render_stems`).
+    ``only`` names stems to redo, with those that follow them and the mix (see :func:`generation.render_stems`);
+    with ``keep_stages`` (a section redo, ``flows.pipeline.redo``) their stage records are kept: what changed
+    is redone through the stage cache, the rest reused.
     """
-    redone = generation.redone_stems(arrangement, only)
+    redone = [] if keep_stages else generation.redone_stems(arrangement, only)
     paths = prepare_render_folder(arrangement.title, out_dir, force, slug)
     _forget(paths, redone)
     stems = generation.render_stems(arrangement, only, paths)
     takes.remove_stale_takes(arrangement, stems, paths)
-    render = {"out_dir": str(Path(out_dir).resolve()), "force": force, "only": only, "album_run": album_run}
+    render = {
+        "out_dir": str(Path(out_dir).resolve()),
+        "force": force,
+        "only": only,
+        "album_run": album_run,
+    }
     # The exported mix files say which models made them, under which licences.
     provenance = {"comment": licenses.licenses(arrangement, stems).note()}
     return TrackJob(arrangement, paths, tuple(stems), render, {**(tags or {}), **provenance})
@@ -400,6 +409,7 @@ def _forget(paths: RenderPaths, stems: list[str]) -> None:
             for stage in STAGES:
                 if stage != "mix":
                     cache.forget(stage, item)
+            cache.forget("generate", redo.base_item(item))  # a redone stem's base is generated again too
     if stems:
         cache.forget("mix", "mix")
 
@@ -414,12 +424,13 @@ def render_arrangement(
     source: str | None = None,
     tags: dict[str, str] | None = None,
     album_run: str | None = None,
+    keep_stages: bool = False,
 ) -> str:
     """Render one arrangement into ``out_dir/<slug>/`` and return that folder.
 
     ``source`` names the YAML file the arrangement came from when it arrives as JSON (a deployment parameter).
     ``album_run`` is set by the album render whose track this is (on a pool); any other render into the folder
-    of an album being rendered is refused.
+    of an album being rendered is refused. ``keep_stages``: a section redo's render (:func:`track_job`).
     """
     if source:
         arrangement = arrangement.model_copy(update={"source": Path(source)})
@@ -427,6 +438,6 @@ def render_arrangement(
     if album_run is None:
         refuse_running_album(Path(out_dir))
     with render_lock(folder):
-        job = track_job(arrangement, Path(out_dir), force, only, slug, tags, album_run)
+        job = track_job(arrangement, Path(out_dir), force, only, slug, tags, album_run, keep_stages)
         (result,) = run_tracks([job])
         return result

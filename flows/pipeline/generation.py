@@ -24,6 +24,7 @@ from flows.pipeline.score import (
     sketch_rate,
     stem_guide,
 )
+from flows.pipeline.sections import redos_of
 from flows.schema.checks import BAND
 from flows.schema.models import Arrangement, Stem
 from stems.audio import Audio, read_audio, write_wav
@@ -167,12 +168,18 @@ def generation_batches(arrangement: Arrangement, stems: list[Stem]) -> list[tupl
     return [batch for level in generation_levels(arrangement, stems) for batch in level.items()]
 
 
-def melody_path(arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_melody: bool) -> Path | None:
+def melody_path(
+    arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_melody: bool, redone: bool = False
+) -> Path | None:
     """Where a stem's melody comes from: the followed stem's raw audio, its own file, or the track's melody;
     None when its part guides it instead (``flows.pipeline.score.guide_source``). A MIDI file is a path here
-    too (its notes become the guide, :func:`flows.pipeline.score.stem_guide`)."""
+    too (its notes become the guide, :func:`flows.pipeline.score.stem_guide`).
+
+    A followed stem with section redos (``flows.pipeline.sections``) gives its base audio, what the follower's
+    own base is generated on, unless ``redone``: the follower's section redos follow its redone audio."""
     if stem.follow:
-        return paths.raw(stem.follow)
+        base = paths.base(stem.follow)
+        return base if not redone and redos_of(paths.root, stem.follow) else paths.raw(stem.follow)
     if stem.melody:
         return stem.melody
     if guide_source(arrangement, stem, takes_melody) != GUIDE_MELODY:
@@ -181,9 +188,14 @@ def melody_path(arrangement: Arrangement, stem: Stem, paths: RenderPaths, takes_
 
 
 def build_requests(
-    arrangement: Arrangement, names: list[str], paths: RenderPaths | None, takes_melody: bool
+    arrangement: Arrangement,
+    names: list[str],
+    paths: RenderPaths | None,
+    takes_melody: bool,
+    redone: bool = False,
 ) -> list[Any]:
-    """GenerationRequests for ``names``; without ``paths`` (a preflight), followed stems' melodies are left out."""
+    """GenerationRequests for ``names``; without ``paths`` (a preflight), followed stems' melodies are left out.
+    ``redone``: a followed stem's melody is its audio with its section redos (:func:`melody_path`)."""
     from stems.musicgen.types import StemRequest
 
     items = [generated_stem(arrangement, name) for name in names]
@@ -196,7 +208,7 @@ def build_requests(
             seed=item_seed(arrangement.seed, name),
             context=context_text(arrangement),
             sections=tuple(section_spans(arrangement)),
-            melody=melody_audio(arrangement, item, paths, takes_melody),
+            melody=melody_audio(arrangement, item, paths, takes_melody, redone=redone),
             melody_loop=arrangement.melody_loop,
             continuation=continuation_audio(item),
         )
@@ -214,6 +226,7 @@ def melody_audio(
     paths: RenderPaths | None,
     takes_melody: bool,
     split: MelodySplit | None = None,
+    redone: bool = False,
 ) -> Audio | None:
     """The melody a stem is conditioned on; without ``paths`` (a preflight) a followed stem's is not there yet.
 
@@ -222,7 +235,7 @@ def melody_audio(
     """
     if stem.follow and paths is None:
         return None
-    source = melody_path(arrangement, stem, paths or RenderPaths(Path("."), ""), takes_melody)
+    source = melody_path(arrangement, stem, paths or RenderPaths(Path("."), ""), takes_melody, redone)
     if not source or is_midi_file(source):  # a MIDI melody guides through its notes (stem_guide)
         return None
     audio = read_melody(source, arrangement.duration)

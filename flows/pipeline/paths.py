@@ -29,6 +29,7 @@ ALBUM_RUN = Path(STATE_DIR) / "album-run"
 TAKES_DIR = "takes"  # takes/<stem>/<k>.wav: every take of a stem with takes, as it would stand in stems/
 TAKE_MARK = "#"  # a take's item name in the stage cache and generation batches: <stem>#<k>
 PICKS = Path(STATE_DIR) / "picks.json"  # {stem: take} chosen with `musicmaker pick`
+SECTIONS = Path(STATE_DIR) / "sections.json"  # {item: [section redo, ...]} asked with `render --section`
 
 
 def take_item(stem: str, take: int) -> str:
@@ -59,6 +60,14 @@ class RenderPaths:
     def band_source(self, source: str) -> Path:
         """One Demucs source of the band take: an intermediate, copied to the raw/<stem>.wav of its stems."""
         return self.root / STATE_DIR / "kept" / f"{BAND}.{source}.wav"
+
+    def base(self, item: str) -> Path:
+        """A generation item's audio before its section redos (``SECTIONS``): an intermediate."""
+        return self.root / STATE_DIR / "base" / f"{item}.wav"
+
+    def section(self, item: str, first: int, last: int) -> Path:
+        """The audio a section redo of bars ``first``-``last`` generated for ``item``: an intermediate."""
+        return self.root / STATE_DIR / "sections" / item / f"{first}-{last}.wav"
 
     def residual(self, stem: str) -> Path:
         return self._take_state(stem, "residual") or self.root / "raw" / f"{stem}.residual.wav"

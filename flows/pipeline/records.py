@@ -49,6 +49,10 @@ def _bool(value: object) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _strs(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
@@ -89,6 +93,55 @@ class Window:
 
 
 @dataclass(frozen=True)
+class SectionRecord:
+    """One section redo of a stem's generated audio (issue 26): the section (its name, or None for ``--bars``),
+    its bars (1-based, inclusive), the seed asked for and the one this item was generated with, where it lies
+    and its seams (each crossfade's ``[start, end]``), in seconds."""
+
+    section: str | None
+    bars: tuple[int, int] | None
+    seed: int | None
+    item_seed: int | None
+    start: float | None
+    end: float | None
+    seams: tuple[tuple[float, float], ...] = ()
+    reused: bool | None = None  # None: read from a stage cache record, which does not say
+
+    @classmethod
+    def from_json(cls, data: Json) -> SectionRecord:
+        bars = data.get("bars")
+        seams = data.get("seams")
+        return cls(
+            section=_str(data.get("section")),
+            bars=(bars[0], bars[1])
+            if isinstance(bars, list) and len(bars) == 2 and all(_int(b) is not None for b in bars)
+            else None,
+            seed=_int(data.get("seed")),
+            item_seed=_int(data.get("item_seed")),
+            start=_num(data.get("start")),
+            end=_num(data.get("end")),
+            seams=tuple(
+                (float(s[0]), float(s[1]))
+                for s in (seams if isinstance(seams, list) else [])
+                if isinstance(s, list) and len(s) == 2 and all(_num(v) is not None for v in s)
+            ),
+            reused=_bool(data.get("reused")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "bars": None if self.bars is None else list(self.bars),
+            "seed": self.seed,
+            "item_seed": self.item_seed,
+            "start": self.start,
+            "end": self.end,
+            "seams": [list(s) for s in self.seams],
+            **_set(reused=self.reused),
+        }
+
+
+@dataclass(frozen=True)
 class GenerationRecord:
     """How a stem (or the band take) was generated, or for a band stem (``from_band``: "band") which take it
     came out of (the manifest's ``band`` holds the take's record whole)."""
@@ -109,6 +162,7 @@ class GenerationRecord:
     guide: str | None = (
         None  # what its melody condition came from: part, melody, follow (flows.pipeline.score)
     )
+    sections: tuple[SectionRecord, ...] = ()  # its section redos, in bar order (flows.pipeline.redo)
 
     @classmethod
     def from_json(cls, data: Json) -> GenerationRecord:
@@ -130,6 +184,9 @@ class GenerationRecord:
             from_band=_str(data.get("from")),
             source=_str(data.get("source")),
             guide=_str(data.get("guide")),
+            sections=tuple(
+                SectionRecord.from_json(s) for s in _list(data.get("sections")) if isinstance(s, Mapping)
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -150,6 +207,7 @@ class GenerationRecord:
             "seconds": self.seconds,
             "melody": self.melody,
             "guide": self.guide,
+            "sections": [s.to_json() for s in self.sections],
             **_set(started=self.started, finished=self.finished, reused=self.reused),
         }
 

@@ -45,7 +45,11 @@ class ChromaGuide(Protocol):
 @dataclass(frozen=True)
 class StemRequest:
     """One stem to generate. ``melody`` (audio) or ``guide`` (chroma) needs a melody model, never both;
-    ``continuation`` is audio the stem follows."""
+    ``continuation`` is audio the stem follows.
+
+    ``at`` is where the request's audio starts on the stem's time line, seconds (a section redo: the stem's audio
+    from ``at`` on, its continuation the audio before): ``sections``, ``melody`` and ``guide`` are read at stem
+    time, ``at + t``, and its windows are recorded there."""
 
     name: str
     prompt: str
@@ -57,6 +61,7 @@ class StemRequest:
     melody_loop: bool = True
     continuation: Audio | None = None
     guide: ChromaGuide | None = None
+    at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class _Job:
         """The chroma input of a window from ``start`` s: the melody, and before 0 (frames of the user's
         continuation) the continuation itself, as audiocraft's chroma covers its prompt with the prompt's audio."""
         assert self.melody is not None
+        start += self.req.at
         chunk = melody_slice(self.melody, max(start, 0.0), self.req.melody_loop)
         if start >= 0:
             return chunk
@@ -239,7 +240,7 @@ def _window_chroma(jobs: Sequence[_Job], start: float, device: str) -> torch.Ten
     frames: list[np.ndarray | None] = []
     for job in jobs:
         if job.req.guide is not None:  # a part's chroma, as the extractor would see its audio
-            frames.append(job.req.guide.window(start, MUSICGEN_WINDOW_S))
+            frames.append(job.req.guide.window(job.req.at + start, MUSICGEN_WINDOW_S))
         elif job.melody is None:
             frames.append(None)
         else:
@@ -290,7 +291,9 @@ class _Batch:
         new_start, end = plan.new_start / fr, plan.end / fr
         return [
             window_text(
-                j.req.prompt, j.req.context, section_for(j.req.sections, new_start, min(end, j.req.duration))
+                j.req.prompt,
+                j.req.context,
+                section_for(j.req.sections, j.req.at + new_start, j.req.at + min(end, j.req.duration)),
             )
             for j in self.jobs
         ]
@@ -330,8 +333,8 @@ class _Batch:
         fr = self.geo.frame_rate
         for b, job in enumerate(self.jobs):
             if plan.new_start < job.total:  # windows past a shorter stem's end are not part of it
-                end = min(plan.end / fr, job.req.duration)
-                self.records[b].append(WindowRecord(plan.index, plan.start / fr, end, texts[b]))
+                end = job.req.at + min(plan.end / fr, job.req.duration)
+                self.records[b].append(WindowRecord(plan.index, job.req.at + plan.start / fr, end, texts[b]))
 
     def run(
         self, progress: Progress | None, on_window: Callable[[WindowTokens], None] | None

@@ -1,0 +1,332 @@
+"""Section redos in the generation stage (issue 26): an item's raw audio is its base generation with its section
+redos spliced in, each cached by its own inputs.
+
+For each generation item with redos (``flows.pipeline.sections``):
+
+1. its base generation is made or reused as always (``flows.pipeline.generation.generate_jobs``, batched), and
+   kept as ``.musicmaker/base/<item>.wav`` (stage record ``generate.<item>@base``), what its followers' base
+   generations are conditioned on;
+2. each redo, in bar order, generates bars ``first``..``last`` again from the audio before them: the last
+   ``max_window - extend_stride`` s (the context every later window keeps) become the continuation prefix,
+   the request starts at the section (``StemRequest.at``: its section texts, melody and guide at stem time),
+   with the redo's seed. That audio is cached as ``generate.<item>@<first>-<last>`` by the item's base key, the
+   bars, the seed, the prefix's samples and, for a follower, the followed stem's redone audio;
+3. ``stems.musicgen.splice`` joins it in: bit-identical outside the bars, an equal-power crossfade at each end;
+4. ``raw/<item>.wav`` is written with a record keyed by the base key and the redos, so running the same redo
+   again, or any later render, reuses it.
+
+An item without redos whose base was kept by an earlier redo (``--reset-sections``) gets it back as its raw
+audio without generating. :func:`ask_redos` is the one check of a ``--section``/``--bars`` request; it serves the
+dry run and the render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from flows.pipeline import generation
+from flows.pipeline.cache import StageCache, file_digest, stage_key
+from flows.pipeline.paths import RenderPaths
+from flows.pipeline.records import GenerationRecord, SectionRecord
+from flows.pipeline.sections import (
+    Redos,
+    SectionRedo,
+    bar_span,
+    check_bars,
+    merged,
+    parse_bars,
+    read_redos,
+    redos_of,
+    section_bars,
+)
+from flows.schema.checks import BAND
+from flows.schema.models import Arrangement
+from stems.audio import Audio, copy_file_atomic, read_audio, write_wav
+from stems.errors import UserInputError
+from stems.progress import Progress
+from stems.score import SKETCH_MODEL
+
+BASE_MARK = "@base"  # the stage-cache item of an item's base generation: <item>@base
+
+
+def base_item(item: str) -> str:
+    return item + BASE_MARK
+
+
+def section_item(item: str, redo: SectionRedo) -> str:
+    return f"{item}@{redo.first}-{redo.last}"
+
+
+def item_seed(redo: SectionRedo, item: str) -> int:
+    """The seed ``item`` redoes ``redo`` with: derived from the asked seed and the item's name, as a track's seed
+    gives each stem its own (:func:`flows.pipeline.generation.stem_seed`)."""
+    return generation.stem_seed(redo.seed, item)
+
+
+def default_seed(arrangement: Arrangement, first: int, last: int) -> int:
+    """The seed of a redo asked without ``--seed``: the track's, with the bars, so asking again reuses it."""
+    return generation.stem_seed(arrangement.seed, f"bars {first}-{last}")
+
+
+def redo_items(arrangement: Arrangement, stems: Sequence[str]) -> list[str]:
+    """The generation items a redo of ``stems`` regenerates: each stem's (its takes; a band stem's band take), and
+    those of every stem that follows one of them, directly or not (they follow the redone audio)."""
+    items: list[str] = []
+    for name in generation.redone_stems(arrangement, list(stems)):
+        stem = None if name == BAND else arrangement.stem(name)
+        if stem is None or not (stem.from_band or arrangement.stem_model(stem) == SKETCH_MODEL):
+            items += generation.take_items(arrangement, name)
+    return items
+
+
+def ask_redos(
+    arrangement: Arrangement,
+    folder: Path,
+    only: Sequence[str] | None,
+    sections: Sequence[str],
+    bars: Sequence[str],
+    seed: int | None,
+) -> Redos:
+    """Every redo recorded in ``folder`` with the asked ones in (each replacing those of its items it overlaps);
+    a UserInputError for anything that cannot be redone. Writes nothing."""
+    if not only:
+        raise UserInputError(
+            "--section and --bars redo part of a stem: name it with --only, e.g. --only bass --section chorus"
+        )
+    generation.selected_stems(arrangement, list(only))  # refuses unknown stems
+    for name in only:
+        _check_redoable(arrangement, folder, name)
+    spans = [section_bars(arrangement, name) for name in sections]
+    for text in bars:
+        first, last = parse_bars(text)
+        check_bars(arrangement, first, last)
+        spans.append((first, last, ""))
+    redos = read_redos(folder)
+    for first, last, label in spans:
+        asked = SectionRedo(
+            first, last, default_seed(arrangement, first, last) if seed is None else seed, label or None
+        )
+        for item in redo_items(arrangement, only):
+            redos[item] = merged(redos.get(item, ()), asked)
+    return redos
+
+
+def reset_redos(arrangement: Arrangement, folder: Path, only: Sequence[str] | None) -> Redos:
+    """The recorded redos without those of ``only``'s items (all of them without ``only``)."""
+    if not only:
+        return {}
+    generation.selected_stems(arrangement, list(only))
+    dropped = set(redo_items(arrangement, only))
+    return {item: redos for item, redos in read_redos(folder).items() if item not in dropped}
+
+
+def _check_redoable(arrangement: Arrangement, folder: Path, name: str) -> None:
+    stem = arrangement.stem(name)
+    if arrangement.stem_model(stem) == SKETCH_MODEL:
+        raise UserInputError(
+            f"stem {name!r} is played from its part (model {SKETCH_MODEL}), not generated: there is nothing to "
+            "redo; change the section's chords and render again"
+        )
+    paths = RenderPaths(Path(folder), Path(folder).name)
+    items = [BAND] if stem.from_band else generation.take_items(arrangement, name)
+    missing = [item for item in items if not paths.raw(item).is_file()]
+    if missing:
+        raise UserInputError(
+            f"stem {name!r} has not been rendered in {folder} (no {paths.raw(missing[0])}); a section is redone "
+            "in a finished render: render the track first, then redo the section"
+        )
+
+
+def generate_jobs(
+    model: str, jobs: list[generation.GenerationJob], progress: Progress | None = None
+) -> list[dict[str, GenerationRecord]]:
+    """:func:`flows.pipeline.generation.generate_jobs` with every item's section redos applied."""
+    if model == SKETCH_MODEL:
+        return generation.generate_jobs(model, jobs, progress)
+    from stems.musicgen.models import model_info
+
+    takes_melody = model_info(model).takes_melody
+    out: list[dict[str, GenerationRecord]] = [{} for _ in jobs]
+    bases: list[generation.GenerationJob] = []
+    pending: list[tuple[int, str, str, str]] = []
+    for index, job in enumerate(jobs):
+        cache, names = StageCache(job.paths.root), []
+        for name in job.names:
+            key = generation.generation_key(
+                job.arrangement,
+                generation.generated_stem(job.arrangement, name),
+                model,
+                job.paths,
+                takes_melody,
+                name,
+            )
+            redos = redos_of(job.paths.root, name)
+            if not redos:
+                _restore_base(cache, job.paths, name, key)
+                names.append(name)
+                continue
+            full = redone_key(job, name, key, redos, takes_melody)
+            hit = cache.lookup("generate", name, full)
+            if hit is not None:
+                out[index][name] = replace(GenerationRecord.from_json(hit), reused=True)
+                continue
+            if _base_record(cache, job.paths, name, key) is None:
+                names.append(name)
+            pending.append((index, name, key, full))
+        bases.append(replace(job, names=tuple(names)))
+    for index, records in enumerate(generation.generate_jobs(model, bases, progress)):
+        out[index].update(records)
+    for index, name, key, full in pending:
+        made = out[index].get(name)  # the base generation, when this call made it
+        record = _apply(model, jobs[index], name, key, full, takes_melody, progress)
+        out[index][name] = replace(record, reused=bool(record.reused) and made is None)
+    return out
+
+
+def redone_key(
+    job: generation.GenerationJob, item: str, key: str, redos: Sequence[SectionRedo], takes_melody: bool
+) -> str:
+    """An item's raw audio with redos: its base key, each redo's bars and seed, and the followed stem's redone
+    audio (the redos of a follower follow it)."""
+    return stage_key(
+        "generate",
+        {
+            "base": key,
+            "redos": [[r.first, r.last, item_seed(r, item)] for r in redos],
+            **_followed(job, item, takes_melody),
+        },
+    )
+
+
+def _followed(job: generation.GenerationJob, item: str, takes_melody: bool) -> dict[str, str]:
+    stem = generation.generated_stem(job.arrangement, item)
+    if not stem.follow:
+        return {}
+    path = generation.melody_path(job.arrangement, stem, job.paths, takes_melody, redone=True)
+    return {"followed": file_digest(path)} if path is not None and path.is_file() else {}
+
+
+def _base_record(cache: StageCache, paths: RenderPaths, item: str, key: str) -> GenerationRecord | None:
+    """The item's base generation, kept (``@base``) or as its raw audio; kept either way once found."""
+    hit = cache.lookup("generate", base_item(item), key)
+    if hit is not None:
+        return GenerationRecord.from_json(hit)
+    hit = cache.lookup("generate", item, key)
+    if hit is None:
+        return None
+    copy_file_atomic(paths.raw(item), paths.base(item))
+    cache.store("generate", base_item(item), key, [paths.base(item)], hit)
+    return GenerationRecord.from_json(hit)
+
+
+def _restore_base(cache: StageCache, paths: RenderPaths, item: str, key: str) -> None:
+    """An item whose redos were dropped: its kept base generation becomes its raw audio again."""
+    if cache.lookup("generate", item, key) is not None:
+        return
+    hit = cache.lookup("generate", base_item(item), key)
+    if hit is not None:
+        copy_file_atomic(paths.base(item), paths.raw(item))
+        cache.store("generate", item, key, [paths.raw(item)], hit)
+
+
+def _apply(
+    model: str,
+    job: generation.GenerationJob,
+    item: str,
+    key: str,
+    full: str,
+    takes_melody: bool,
+    progress: Progress | None,
+) -> GenerationRecord:
+    """Splice every redo of ``item`` into its base audio, in bar order; write its raw audio and record."""
+    from stems.musicgen.splice import splice_section
+
+    cache, paths = StageCache(job.paths.root), job.paths
+    base = _base_record(cache, paths, item, key)
+    assert base is not None, f"{item}: its base generation was made or found just before"
+    audio = read_audio(paths.base(item))
+    done = []
+    for redo in redos_of(paths.root, item):
+        start, end = bar_span(job.arrangement, redo.first, redo.last)
+        new, reused = _section_audio(model, job, item, key, redo, audio, takes_melody, progress)
+        spliced = splice_section(audio, new, start)
+        audio = spliced.audio
+        seams = tuple((round(s.start, 6), round(s.end, 6)) for s in spliced.seams)
+        done.append(
+            SectionRecord(
+                redo.section,
+                (redo.first, redo.last),
+                redo.seed,
+                item_seed(redo, item),
+                start,
+                end,
+                seams,
+                reused,
+            )
+        )
+    write_wav(paths.raw(item), audio)
+    record = replace(base, sections=tuple(done), reused=None, finished=time.time())
+    cache.store("generate", item, full, [paths.raw(item)], record.to_json())
+    return replace(record, reused=all(s.reused for s in done))
+
+
+def _section_audio(
+    model: str,
+    job: generation.GenerationJob,
+    item: str,
+    key: str,
+    redo: SectionRedo,
+    audio: Audio,
+    takes_melody: bool,
+    progress: Progress | None,
+) -> tuple[Audio, bool]:
+    """The bars of ``redo`` generated again after ``audio``'s prefix (cached); whether it was reused."""
+    from stems.musicgen.generator import get_generator
+
+    start, end = bar_span(job.arrangement, redo.first, redo.last)
+    params = generation.sampling_params(job.arrangement)
+    prefix = _prefix(audio, start, params.extend_stride)
+    inputs = {
+        "base": key,
+        "bars": [redo.first, redo.last],
+        "seed": item_seed(redo, item),
+        "prefix": None if prefix is None else hashlib.sha256(prefix.samples.tobytes()).hexdigest(),
+        **_followed(job, item, takes_melody),
+    }
+    section_key = stage_key("generate", inputs)
+    cache, path = StageCache(job.paths.root), job.paths.section(item, redo.first, redo.last)
+    if cache.lookup("generate", section_item(item, redo), section_key) is not None:
+        return read_audio(path), True
+    generator = get_generator(model)
+    (request,) = generation.build_requests(
+        job.arrangement, [item], job.paths, generator.takes_melody, redone=True
+    )
+    request = replace(
+        request, duration=end - start, seed=item_seed(redo, item), continuation=prefix, at=start
+    )
+    (result,) = generator.generate([request], params, progress)
+    write_wav(path, result.audio)
+    cache.store("generate", section_item(item, redo), section_key, [path], {"bars": [redo.first, redo.last]})
+    return result.audio, False
+
+
+def _prefix(audio: Audio, start: float, extend_stride: float) -> Audio | None:
+    """The continuation prefix of a section from ``start`` s: the audio's last ``window - extend_stride`` s before
+    it (what each later window keeps of the one before); None at the track's start or when it is silent or
+    too short to prompt the model (the section then starts afresh, its text and melody still placed)."""
+    from stems.musicgen.generator import MIN_CONTINUATION_SECONDS, SILENCE_RMS
+    from stems.musicgen.plan import MUSICGEN_WINDOW_S
+
+    rate = audio.sample_rate
+    a = round(start * rate)
+    n = min(a, round((MUSICGEN_WINDOW_S - extend_stride) * rate))
+    if n < MIN_CONTINUATION_SECONDS * rate:
+        return None
+    samples = audio.samples[:, a - n : a]
+    if float((samples.astype("float64") ** 2).mean() ** 0.5) < SILENCE_RMS:
+        return None
+    return Audio(samples.copy(), rate)
