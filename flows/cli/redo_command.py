@@ -42,6 +42,12 @@ def add_redo_flags(p: argparse.ArgumentParser) -> None:
         help="with --only: generate bars A to B (from 1) again, as --section does",
     )
     p.add_argument(
+        "--preview",
+        action="store_true",
+        help="with one --section: generate just that section of every stem into a scratch folder "
+        "(<out>/previews/), going on from the finished render's audio where there is one; nothing else is touched",
+    )
+    p.add_argument(
         "--reset-sections",
         action="store_true",
         help="drop the section redos of the --only stems (of every stem without --only) and render",
@@ -49,7 +55,7 @@ def add_redo_flags(p: argparse.ArgumentParser) -> None:
 
 
 def redo_asked(args: argparse.Namespace) -> bool:
-    return bool(args.section or args.bars or args.reset_sections)
+    return bool(args.section or args.bars or args.reset_sections or getattr(args, "preview", False))
 
 
 def asked_redos(
@@ -87,6 +93,8 @@ def redo_track(
     """``render FILE --only STEM --section NAME``: check, record, render from the cache, say what was redone."""
     from flows.pipeline import check_render_folder, refuse_running_album, refuse_while_rendering
 
+    if args.preview:
+        return preview_track(args, arrangement, folder)
     redos = asked_redos(args, arrangement, folder, args.only)
     if args.dry_run:
         emit(args, _plan(redos), _describe(folder, redos))
@@ -212,3 +220,43 @@ def _track_index(album: Any, tracks: list[Arrangement], name: str) -> int:
         f"--only {name}:...: the album has no track {name!r}; name one by number 1-{len(tracks)} or folder: "
         + ", ".join(slugs)
     )
+
+
+def preview_track(args: argparse.Namespace, arrangement: Arrangement, folder: Path) -> int:
+    """``render FILE --section NAME --preview``: that section of every stem, into a scratch folder."""
+    from flows.pipeline import refuse_while_rendering
+    from flows.pipeline.preview import preview_folder, preview_section
+    from flows.pipeline.sections import section_bars
+
+    if len(args.section) != 1 or args.bars or args.reset_sections or args.only:
+        raise UserInputError(
+            "--preview renders one section of every stem: give it one --section NAME, without --only, --bars or "
+            "--reset-sections"
+        )
+    label = section_bars(arrangement, args.section[0])[2]
+    scratch = preview_folder(args.output, folder.name, label)
+    if args.dry_run:
+        emit(args, {"preview": str(scratch), "section": label}, f"would preview {label} into {scratch}/")
+        return EXIT_OK
+    if folder.is_dir():
+        refuse_while_rendering(folder)
+    preview = preview_section(arrangement, args.output, folder.name, args.section[0], args.seed, None)
+    went_on = (
+        ", ".join(preview.from_render) or "none (no finished render: the sections before it were generated)"
+    )
+    emit(
+        args,
+        {
+            "folder": str(preview.folder),
+            "section": preview.section,
+            "start": preview.start,
+            "end": preview.end,
+            "from_render": list(preview.from_render),
+            "stems": [str(p) for p in preview.stems],
+            "mix": str(preview.mix),
+            "seconds": preview.seconds,
+        },
+        f"Previewed {preview.section} ({preview.start:.2f}-{preview.end:.2f} s) of every stem in {preview.seconds:.1f} s "
+        f"into {preview.folder}/\n  going on from the render: {went_on}\n  listen: {preview.mix}",
+    )
+    return EXIT_OK

@@ -34,10 +34,13 @@ LIBRARY_PACKAGES = ("stems", "mixing")
 STAGE_CODE: dict[Stage, tuple[str, ...]] = {
     "generate": (
         "flows.pipeline.generation",
+        "flows.pipeline.redo",  # section redos and their splice (stems.musicgen.splice)
+        "flows.pipeline.sections",
         "flows.pipeline.score",  # guides and sketch stems
         "stems.score",
         "stems.musicgen.generator",
         "stems.musicgen.plan",
+        "stems.musicgen.splice",
         "stems.musicgen.chroma",
         "stems.separation.separator",
         "stems.musicgen.models",

@@ -29,6 +29,9 @@ ALBUM_RUN = Path(STATE_DIR) / "album-run"
 TAKES_DIR = "takes"  # takes/<stem>/<k>.wav: every take of a stem with takes, as it would stand in stems/
 TAKE_MARK = "#"  # a take's item name in the stage cache and generation batches: <stem>#<k>
 PICKS = Path(STATE_DIR) / "picks.json"  # {stem: take} chosen with `musicmaker pick`
+PREVIEWS = (
+    "previews"  # <out>/previews/<track>/<section>/: scratch folders of `render --section NAME --preview`
+)
 SECTIONS = Path(STATE_DIR) / "sections.json"  # {item: [section redo, ...]} asked with `render --section`
 
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows.pipeline import generation
 from flows.pipeline.cache import StageCache, file_digest, stage_key
@@ -49,6 +50,9 @@ from stems.audio import Audio, copy_file_atomic, read_audio, write_wav
 from stems.errors import UserInputError
 from stems.progress import Progress
 from stems.score import SKETCH_MODEL
+
+if TYPE_CHECKING:
+    from stems.musicgen.types import StemRequest
 
 BASE_MARK = "@base"  # the stage-cache item of an item's base generation: <item>@base
 
@@ -287,7 +291,7 @@ def _section_audio(
     """The bars of ``redo`` generated again after ``audio``'s prefix (cached); whether it was reused."""
     from stems.musicgen.generator import get_generator
 
-    start, end = bar_span(job.arrangement, redo.first, redo.last)
+    start, _ = bar_span(job.arrangement, redo.first, redo.last)
     params = generation.sampling_params(job.arrangement)
     prefix = _prefix(audio, start, params.extend_stride)
     inputs = {
@@ -302,16 +306,34 @@ def _section_audio(
     if cache.lookup("generate", section_item(item, redo), section_key) is not None:
         return read_audio(path), True
     generator = get_generator(model)
-    (request,) = generation.build_requests(
-        job.arrangement, [item], job.paths, generator.takes_melody, redone=True
-    )
-    request = replace(
-        request, duration=end - start, seed=item_seed(redo, item), continuation=prefix, at=start
-    )
+    request = section_request(job.arrangement, item, job.paths, generator.takes_melody, redo, audio)
     (result,) = generator.generate([request], params, progress)
     write_wav(path, result.audio)
     cache.store("generate", section_item(item, redo), section_key, [path], {"bars": [redo.first, redo.last]})
     return result.audio, False
+
+
+def section_request(
+    arrangement: Arrangement,
+    item: str,
+    paths: RenderPaths,
+    takes_melody: bool,
+    redo: SectionRedo,
+    audio: Audio | None,
+) -> StemRequest:
+    """The request that generates ``redo``'s bars of ``item`` again after ``audio`` (its prefix the continuation;
+    from nothing without ``audio``), at stem time, with the redo's seed; a follower follows ``paths``' raw audio
+    of its leader, redone."""
+    start, end = bar_span(arrangement, redo.first, redo.last)
+    (request,) = generation.build_requests(arrangement, [item], paths, takes_melody, redone=True)
+    stride = arrangement.generation.extend_stride
+    return replace(
+        request,
+        duration=end - start,
+        seed=item_seed(redo, item),
+        continuation=None if audio is None else _prefix(audio, start, stride),
+        at=start,
+    )
 
 
 def _prefix(audio: Audio, start: float, extend_stride: float) -> Audio | None:
