@@ -105,6 +105,9 @@ class SectionRecord:
     start: float | None
     end: float | None
     seams: tuple[tuple[float, float], ...] = ()
+    take: int | None = (
+        None  # of a stem with takes: the take the section was spliced into (flows.pipeline.sections)
+    )
     reused: bool | None = None  # None: read from a stage cache record, which does not say
 
     @classmethod
@@ -125,6 +128,7 @@ class SectionRecord:
                 for s in (seams if isinstance(seams, list) else [])
                 if isinstance(s, list) and len(s) == 2 and all(_num(v) is not None for v in s)
             ),
+            take=_int(data.get("take")),
             reused=_bool(data.get("reused")),
         )
 
@@ -137,7 +141,7 @@ class SectionRecord:
             "start": self.start,
             "end": self.end,
             "seams": [list(s) for s in self.seams],
-            **_set(reused=self.reused),
+            **_set(take=self.take, reused=self.reused),
         }
 
 

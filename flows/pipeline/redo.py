@@ -23,6 +23,7 @@ dry run and the render.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,23 +32,25 @@ from typing import TYPE_CHECKING
 
 from flows.pipeline import generation
 from flows.pipeline.cache import StageCache, file_digest, stage_key
-from flows.pipeline.paths import RenderPaths
-from flows.pipeline.records import GenerationRecord, SectionRecord
+from flows.pipeline.paths import TRACK_MANIFEST, RenderPaths, split_item, take_item
+from flows.pipeline.records import GenerationRecord, SectionRecord, TrackManifest
 from flows.pipeline.sections import (
     Redos,
     SectionRedo,
+    appended,
     bar_span,
     check_bars,
-    merged,
     parse_bars,
     read_redos,
     redos_of,
     section_bars,
 )
+from flows.pipeline.takes import picks
 from flows.schema.checks import BAND
 from flows.schema.models import Arrangement
 from stems.audio import Audio, copy_file_atomic, read_audio, write_wav
 from stems.errors import UserInputError
+from stems.musicgen.generator import MIN_DURATION
 from stems.progress import Progress
 from stems.score import SKETCH_MODEL
 
@@ -109,14 +112,38 @@ def ask_redos(
         first, last = parse_bars(text)
         check_bars(arrangement, first, last)
         spans.append((first, last, ""))
+    for first, last, label in spans:
+        start, end = bar_span(arrangement, first, last)
+        if end - start < MIN_DURATION:
+            asked_as = f"--section {label}" if label else f"--bars {first}-{last}"
+            raise UserInputError(
+                f"{asked_as}: bars {first}-{last} last {end - start:.2f} s (the track ends there); a redo is at "
+                f"least {MIN_DURATION:g} s: start it a bar earlier, e.g. --bars {max(1, first - 1)}-{last}"
+            )
     redos = read_redos(folder)
     for first, last, label in spans:
         asked = SectionRedo(
             first, last, default_seed(arrangement, first, last) if seed is None else seed, label or None
         )
         for item in redo_items(arrangement, only):
-            redos[item] = merged(redos.get(item, ()), asked)
+            redos[item] = appended(redos.get(item, ()), replace(asked, take=stem_take(folder, item)))
     return redos
+
+
+def stem_take(folder: Path, item: str) -> int | None:
+    """Of a take ``<stem>#k``, the take that is the stem in ``folder`` now: its finished render's pick, else the
+    one ``musicmaker pick`` chose, else take 1; None for any other item."""
+    stem, take = split_item(item)
+    if take is None:
+        return None
+    try:
+        manifest = TrackManifest.from_json(json.loads((Path(folder) / TRACK_MANIFEST).read_text()))
+    except (OSError, ValueError):
+        manifest = None
+    record = manifest.stems.get(stem) if manifest is not None else None
+    if record is not None and record.takes:
+        return next((t.take for t in record.takes if t.picked), 1)
+    return picks(RenderPaths(Path(folder), Path(folder).name)).get(stem, 1)
 
 
 def reset_redos(arrangement: Arrangement, folder: Path, only: Sequence[str] | None) -> Redos:
@@ -156,54 +183,129 @@ def generate_jobs(
     takes_melody = model_info(model).takes_melody
     out: list[dict[str, GenerationRecord]] = [{} for _ in jobs]
     bases: list[generation.GenerationJob] = []
-    pending: list[tuple[int, str, str, str]] = []
+    pending: list[tuple[int, str, str]] = []
     for index, job in enumerate(jobs):
-        cache, names = StageCache(job.paths.root), []
+        chain, names = _Chain(model, job, takes_melody, progress), []
         for name in job.names:
-            key = generation.generation_key(
-                job.arrangement,
-                generation.generated_stem(job.arrangement, name),
-                model,
-                job.paths,
-                takes_melody,
-                name,
-            )
-            redos = redos_of(job.paths.root, name)
-            if not redos:
-                _restore_base(cache, job.paths, name, key)
+            if not redos_of(job.paths.root, name):
+                _restore_base(chain.cache, job.paths, name, chain.key(name))
                 names.append(name)
                 continue
-            full = redone_key(job, name, key, redos, takes_melody)
-            hit = cache.lookup("generate", name, full)
+            full = chain.full_key(name)
+            hit = chain.cache.lookup("generate", name, full)
             if hit is not None:
-                out[index][name] = replace(GenerationRecord.from_json(hit), reused=True)
+                record = GenerationRecord.from_json(hit)
+                sections = tuple(replace(s, reused=True) for s in record.sections)
+                out[index][name] = replace(record, sections=sections, reused=True)
                 continue
-            if _base_record(cache, job.paths, name, key) is None:
+            if _base_record(chain.cache, job.paths, name, chain.key(name)) is None:
                 names.append(name)
-            pending.append((index, name, key, full))
+            pending.append((index, name, full))
         bases.append(replace(job, names=tuple(names)))
     for index, records in enumerate(generation.generate_jobs(model, bases, progress)):
         out[index].update(records)
-    for index, name, key, full in pending:
+    chains = {index: _Chain(model, jobs[index], takes_melody, progress) for index, _, _ in pending}
+    for index, name, full in pending:
         made = out[index].get(name)  # the base generation, when this call made it
-        record = _apply(model, jobs[index], name, key, full, takes_melody, progress)
+        record = chains[index].install(name, full)
         out[index][name] = replace(record, reused=bool(record.reused) and made is None)
     return out
 
 
-def redone_key(
-    job: generation.GenerationJob, item: str, key: str, redos: Sequence[SectionRedo], takes_melody: bool
-) -> str:
-    """An item's raw audio with redos: its base key, each redo's bars and seed, and the followed stem's redone
-    audio (the redos of a follower follow it)."""
-    return stage_key(
-        "generate",
-        {
-            "base": key,
-            "redos": [[r.first, r.last, item_seed(r, item)] for r in redos],
-            **_followed(job, item, takes_melody),
-        },
-    )
+class _Chain:
+    """The audio of one job's items after their first ``i`` redos, each made once: an item's base generation, then
+    each redo spliced into the audio it was asked on (of a stem with takes, the take that was the stem then)."""
+
+    def __init__(
+        self, model: str, job: generation.GenerationJob, takes_melody: bool, progress: Progress | None
+    ) -> None:
+        self.model, self.job, self.takes_melody, self.progress = model, job, takes_melody, progress
+        self.cache = StageCache(job.paths.root)
+        self.redos = read_redos(job.paths.root)
+        self._keys: dict[str, str] = {}
+        self._audio: dict[tuple[str, int], Audio] = {}
+        self._done: dict[tuple[str, int], SectionRecord] = {}
+
+    def key(self, item: str) -> str:
+        """The item's base generation key."""
+        if item not in self._keys:
+            job = self.job
+            stem = generation.generated_stem(job.arrangement, item)
+            self._keys[item] = generation.generation_key(
+                job.arrangement, stem, self.model, job.paths, self.takes_melody, item
+            )
+        return self._keys[item]
+
+    def source(self, item: str, index: int) -> str:
+        """The item whose audio redo ``index`` of ``item`` went onto: the take that was the stem, or itself."""
+        redo = self.redos[item][index]
+        stem, _ = split_item(item)
+        source = item if redo.take is None else take_item(stem, redo.take)
+        if source != item and len(self.redos.get(source, ())) > index and source in self.job.names:
+            return source
+        return item
+
+    def full_key(self, item: str) -> str:
+        """An item's raw audio with its redos: the base keys of every item its chain reads, each redo, and the
+        followed stem's redone audio (the redos of a follower follow it)."""
+        involved = {item} | {self.source(item, i) for i in range(len(self.redos[item]))}
+        inputs = {
+            "item": item,
+            "bases": {name: self.key(name) for name in sorted(involved)},
+            "redos": [r.to_json() for r in self.redos[item]],
+            **_followed(self.job, item, self.takes_melody),
+        }
+        return stage_key("generate", inputs)
+
+    def audio(self, item: str, count: int) -> Audio:
+        """``item``'s audio after its first ``count`` redos."""
+        if (item, count) not in self._audio:
+            self._audio[item, count] = self._make(item, count)
+        return self._audio[item, count]
+
+    def _make(self, item: str, count: int) -> Audio:
+        from stems.musicgen.splice import splice_section
+
+        paths = self.job.paths
+        if count == 0:
+            assert _base_record(self.cache, paths, item, self.key(item)) is not None, (
+                f"{item}: no base generation"
+            )
+            return read_audio(paths.base(item))
+        redo = self.redos[item][count - 1]
+        before = self.audio(self.source(item, count - 1), count - 1)
+        start, end = bar_span(self.job.arrangement, redo.first, redo.last)
+        if end - start < MIN_DURATION:  # the track was shortened under a recorded redo: nothing left to redo
+            return before
+        new, reused = _section_audio(
+            self.model, self.job, item, self.key(item), redo, before, self.takes_melody, self.progress
+        )
+        spliced = splice_section(before, new, start)
+        seams = tuple((round(s.start, 6), round(s.end, 6)) for s in spliced.seams)
+        self._done[item, count] = SectionRecord(
+            redo.section,
+            (redo.first, redo.last),
+            redo.seed,
+            item_seed(redo, item),
+            start,
+            end,
+            seams,
+            redo.take,
+            reused,
+        )
+        return spliced.audio
+
+    def install(self, item: str, full: str) -> GenerationRecord:
+        """Write ``item``'s raw audio with every redo and its record (keyed ``full``)."""
+        paths, count = self.job.paths, len(self.redos[item])
+        base = _base_record(self.cache, paths, item, self.key(item))
+        assert base is not None, f"{item}: its base generation was made or found just before"
+        write_wav(paths.raw(item), self.audio(item, count))
+        done = tuple(self._done[item, i] for i in range(1, count + 1) if (item, i) in self._done)
+        stored = tuple(replace(s, reused=None) for s in done)  # a cache record does not say
+        record = replace(base, sections=stored, reused=None, finished=time.time())
+        self.cache.store("generate", item, full, [paths.raw(item)], record.to_json())
+        return replace(record, sections=done, reused=all(s.reused for s in done))
 
 
 def _followed(job: generation.GenerationJob, item: str, takes_melody: bool) -> dict[str, str]:
@@ -235,47 +337,6 @@ def _restore_base(cache: StageCache, paths: RenderPaths, item: str, key: str) ->
     if hit is not None:
         copy_file_atomic(paths.base(item), paths.raw(item))
         cache.store("generate", item, key, [paths.raw(item)], hit)
-
-
-def _apply(
-    model: str,
-    job: generation.GenerationJob,
-    item: str,
-    key: str,
-    full: str,
-    takes_melody: bool,
-    progress: Progress | None,
-) -> GenerationRecord:
-    """Splice every redo of ``item`` into its base audio, in bar order; write its raw audio and record."""
-    from stems.musicgen.splice import splice_section
-
-    cache, paths = StageCache(job.paths.root), job.paths
-    base = _base_record(cache, paths, item, key)
-    assert base is not None, f"{item}: its base generation was made or found just before"
-    audio = read_audio(paths.base(item))
-    done = []
-    for redo in redos_of(paths.root, item):
-        start, end = bar_span(job.arrangement, redo.first, redo.last)
-        new, reused = _section_audio(model, job, item, key, redo, audio, takes_melody, progress)
-        spliced = splice_section(audio, new, start)
-        audio = spliced.audio
-        seams = tuple((round(s.start, 6), round(s.end, 6)) for s in spliced.seams)
-        done.append(
-            SectionRecord(
-                redo.section,
-                (redo.first, redo.last),
-                redo.seed,
-                item_seed(redo, item),
-                start,
-                end,
-                seams,
-                reused,
-            )
-        )
-    write_wav(paths.raw(item), audio)
-    record = replace(base, sections=tuple(done), reused=None, finished=time.time())
-    cache.store("generate", item, full, [paths.raw(item)], record.to_json())
-    return replace(record, reused=all(s.reused for s in done))
 
 
 def _section_audio(
@@ -322,8 +383,8 @@ def section_request(
     audio: Audio | None,
 ) -> StemRequest:
     """The request that generates ``redo``'s bars of ``item`` again after ``audio`` (its prefix the continuation;
-    from nothing without ``audio``), at stem time, with the redo's seed; a follower follows ``paths``' raw audio
-    of its leader, redone."""
+    from nothing without ``audio``; at bar 1 from the stem's own continuation file, if any), at stem time, with
+    the redo's seed; a follower follows ``paths``' raw audio of its leader, redone."""
     start, end = bar_span(arrangement, redo.first, redo.last)
     (request,) = generation.build_requests(arrangement, [item], paths, takes_melody, redone=True)
     stride = arrangement.generation.extend_stride
@@ -331,7 +392,11 @@ def section_request(
         request,
         duration=end - start,
         seed=item_seed(redo, item),
-        continuation=None if audio is None else _prefix(audio, start, stride),
+        continuation=request.continuation
+        if start == 0
+        else None
+        if audio is None
+        else _prefix(audio, start, stride),
         at=start,
     )
 

@@ -3,8 +3,10 @@
 ``render --force --only STEM --section NAME`` does not redo anything by itself: it records a :class:`SectionRedo`
 for the stem's generation items (and those of the stems that follow it) in ``SECTIONS``, and renders. The
 generation stage (``flows.pipeline.redo``) then makes each item's raw audio from its base generation and its
-redos, in bar order, each cached by its own inputs. Recorded redos stay: a later ``--force`` render keeps them
-until ``--reset-sections`` drops them.
+redos, each cached by its own inputs. Redos are layers in the order they were asked: each goes on top of the
+audio as it stood when it was asked, so redoing bars 1-2 after bars 5-6 leaves the 5-6 already heard as they
+were, and a redo over earlier ones covers their bars. Asking the last redo again adds nothing. Recorded redos
+stay: a later ``--force`` render keeps them until ``--reset-sections`` drops them.
 
 Bars are counted from 1 on the arrangement's grid (``bpm`` beats of the time signature per bar); a redo covers
 bars ``first``..``last`` inclusive, the last one cut at the track's end.
@@ -31,30 +33,37 @@ OCCURRENCE_MARK = ":"  # `--section chorus:2`: the second section named chorus
 @dataclass(frozen=True)
 class SectionRedo:
     """One redo of a generation item: bars ``first``..``last`` (1-based, inclusive) generated again with
-    ``seed`` (the one asked for; each item derives its own from it); ``section`` names it when asked by name."""
+    ``seed`` (the one asked for; each item derives its own from it); ``section`` names it when asked by name.
+    ``take``: of a stem with takes, the take that was the stem when asked; every take of the section is then
+    spliced into that take's audio, so the stem outside the bars stays what it was whichever take wins."""
 
     first: int
     last: int
     seed: int
     section: str | None = None
+    take: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"section": self.section, "bars": [self.first, self.last], "seed": self.seed}
+        return {
+            "section": self.section,
+            "bars": [self.first, self.last],
+            "seed": self.seed,
+            **({} if self.take is None else {"take": self.take}),
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> SectionRedo | None:
         """The redo ``to_json`` wrote, or None for anything else (a hand-edited file loses that entry only)."""
         if not isinstance(data, Mapping):
             return None
-        bars, seed, section = data.get("bars"), data.get("seed"), data.get("section")
+        bars, seed, section, take = data.get("bars"), data.get("seed"), data.get("section"), data.get("take")
         if not (isinstance(bars, list) and len(bars) == 2 and all(type(b) is int and b >= 1 for b in bars)):
             return None
         if type(seed) is not int or not (section is None or isinstance(section, str)) or bars[1] < bars[0]:
             return None
-        return cls(bars[0], bars[1], seed, section)
-
-    def overlaps(self, other: SectionRedo) -> bool:
-        return self.first <= other.last and other.first <= self.last
+        if not (take is None or (type(take) is int and take >= 1)):
+            return None
+        return cls(bars[0], bars[1], seed, section, take)
 
     @property
     def label(self) -> str:
@@ -66,7 +75,7 @@ Redos = dict[str, tuple[SectionRedo, ...]]
 
 
 def read_redos(root: Path) -> Redos:
-    """The redos recorded in render folder ``root``: {item: redos in bar order}; {} when none."""
+    """The redos recorded in render folder ``root``: {item: redos in the order asked}; {} when none."""
     try:
         data = json.loads((Path(root) / SECTIONS).read_bytes())
     except (OSError, ValueError, RecursionError):
@@ -77,7 +86,7 @@ def read_redos(root: Path) -> Redos:
     for item, entries in data.items():
         redos = [r for r in map(SectionRedo.from_json, entries if isinstance(entries, list) else []) if r]
         if redos:
-            out[str(item)] = tuple(sorted(redos, key=lambda r: r.first))
+            out[str(item)] = tuple(redos)
     return out
 
 
@@ -90,10 +99,9 @@ def write_redos(root: Path, redos: Redos) -> None:
     write_bytes_atomic(Path(root) / SECTIONS, json.dumps(data, indent=2).encode())
 
 
-def merged(existing: Sequence[SectionRedo], new: SectionRedo) -> tuple[SectionRedo, ...]:
-    """``existing`` with ``new`` in, replacing every redo it overlaps (the newer asks for those bars)."""
-    kept = [r for r in existing if not r.overlaps(new)]
-    return tuple(sorted([*kept, new], key=lambda r: r.first))
+def appended(existing: Sequence[SectionRedo], new: SectionRedo) -> tuple[SectionRedo, ...]:
+    """``existing`` with ``new`` on top, unless it is the last one asked again (which changes nothing)."""
+    return tuple(existing) if existing and existing[-1] == new else (*existing, new)
 
 
 def total_bars(arrangement: Arrangement) -> int:
@@ -167,9 +175,9 @@ def _known_sections(bars_of: Sequence[tuple[str, int, int]]) -> str:
 
 def parse_bars(text: str) -> tuple[int, int]:
     """``"9-16"`` -> (9, 16); ``"9"`` is bar 9 alone. A UserInputError says what is allowed."""
-    first, _, last = text.partition("-")
+    first, dash, last = text.partition("-")
     try:
-        a, b = int(first), int(last or first)
+        a, b = int(first), int(last if dash else first)
     except ValueError:
         raise UserInputError(
             f"--bars {text}: give bars as FIRST-LAST, counted from 1, e.g. --bars 9-16"

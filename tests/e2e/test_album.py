@@ -141,6 +141,45 @@ def test_editing_one_prompt_redoes_only_what_depends_on_it(rendered: tuple[Path,
     assert "two/raw/keys.wav" in changed and changed <= {"two/raw/keys.wav", "two/raw/bass.wav"}
 
 
+def test_album_redoes_one_stems_bars_in_one_track(
+    rendered: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 26 point 4: album render --only TRACK:STEM --bars A-B redoes those bars of that stem (and of the stem
+    following it) in that track; every other sample of the album's tracks stays."""
+    album, folder = rendered
+    before = {p: sf.read(str(p), dtype="float32")[0] for p in folder.glob("*/raw/*.wav")}
+    argv = ["album", "render", str(album), "-o", str(folder.parent), "--only", "two:keys", "--bars", "2-2"]
+    assert main([*argv, "--quiet"]) == 2 and "--force" in capsys.readouterr().err  # a finished album
+    assert (
+        main(
+            [
+                "album",
+                "render",
+                str(album),
+                "-o",
+                str(folder.parent),
+                "--force",
+                "--only",
+                "9:keys",
+                "--bars",
+                "2",
+            ]
+        )
+        == 2
+    )
+    assert "no track '9'" in capsys.readouterr().err
+    assert main([*argv, "--force", "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)["tracks"][str(folder / "two")]["sections"]
+    assert [s["bars"] for s in said["keys"]] == [[2, 2]] and [s["bars"] for s in said["bass"]] == [[2, 2]]
+    for path, old in before.items():
+        new, rate = sf.read(str(path), dtype="float32")
+        a, b = 2 * rate, 4 * rate  # bar 2 at 120 bpm in 4/4
+        assert np.array_equal(old[:a], new[:a]) and np.array_equal(old[b:], new[b:]), path
+        redone = path.parent.parent.name == "two"
+        assert (not np.array_equal(old[a:b], new[a:b])) == redone, path
+    assert (folder / "album-manifest.json").is_file()
+
+
 def test_a_second_render_of_the_same_folder_is_refused(
     rendered: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -215,15 +215,16 @@ def test_asked_redos_name_their_items_bars_and_seed(base: Rendered, tmp_path: Pa
     assert redo.default_seed(song, 3, 3) != seed
     # only the follower: its leader is kept; --bars and --seed
     assert redo.ask_redos(song, root, ["bass"], [], ["5"], 42) == {"bass": (SectionRedo(5, 5, 42),)}
-    # a recorded redo stays, and the new one replaces what it overlaps
+    # recorded redos stay, and the new one goes on top of them, in the order asked
     paths = _copy(base, tmp_path)
-    write_redos(paths.root, {"keys": (SectionRedo(1, 1, 7), SectionRedo(4, 5, 8))})
+    write_redos(paths.root, {"keys": (SectionRedo(4, 5, 8), SectionRedo(1, 1, 7))})
     assert redo.ask_redos(song, paths.root, ["keys"], ["chorus"], [], 9)["keys"] == (
+        SectionRedo(4, 5, 8),
         SectionRedo(1, 1, 7),
         SectionRedo(3, 4, 9, "chorus"),
     )
     assert redo.reset_redos(song, paths.root, ["bass"]) == {
-        "keys": (SectionRedo(1, 1, 7), SectionRedo(4, 5, 8))
+        "keys": (SectionRedo(4, 5, 8), SectionRedo(1, 1, 7))
     }
     assert (
         redo.reset_redos(song, paths.root, ["keys"]) == {} and redo.reset_redos(song, paths.root, None) == {}
@@ -347,11 +348,6 @@ def test_the_same_redo_again_is_reused_without_a_model(
         assert paths.raw(name).read_bytes() == done.files[name]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redo._apply stores each SectionRecord's `reused` (False when made) in the stage cache record; a "
-    "later hit returns it, so a wholly reused stem's manifest says its sections were not reused",
-)
 def test_a_reused_redo_does_not_say_its_sections_were_made(
     chorus: tuple[Rendered, Requests], tmp_path: Path, no_model: None
 ) -> None:
@@ -412,6 +408,10 @@ def test_the_first_and_the_last_bars_have_one_seam_each(
     assert not np.array_equal(after[:, _bars(8, 10)], base.raw["keys"][:, _bars(8, 10)])
 
 
+def done_sections(done: Rendered) -> tuple[SectionRedo, ...]:
+    return read_redos(done.root)["keys"]
+
+
 def test_another_seed_gives_other_bars(
     base: Rendered, chorus: tuple[Rendered, Requests], tmp_path: Path
 ) -> None:
@@ -419,7 +419,8 @@ def test_another_seed_gives_other_bars(
     paths = _copy(done, tmp_path)
     write_redos(paths.root, redo.ask_redos(base.song, paths.root, ["keys"], ["chorus"], [], 12345))
     records = _generate(base.song, paths)
-    assert records["keys"].reused is False and records["keys"].sections[0].seed == 12345
+    assert records["keys"].reused is False and records["keys"].sections[-1].seed == 12345
+    assert [s.seed for s in records["keys"].sections][:-1] == [s.seed for s in done_sections(done)]
     for name in ("keys", "bass"):
         after = _samples(paths.raw(name))
         np.testing.assert_array_equal(after[:, : 4 * SR], base.raw[name][:, : 4 * SR])
@@ -452,12 +453,17 @@ def test_every_take_of_a_stem_is_redone(tmp_path: Path) -> None:
     write_redos(paths.root, redo.ask_redos(song, paths.root, ["keys"], [], ["2-3"], None))
     records = _generate(song, paths)
     assert set(records) == {"keys#1", "keys#2"}
-    for item, old in before.items():
-        assert records[item].sections[0].bars == (2, 3)
+    # every take of the bars goes into the take that was the stem (take 1: no render picked another), so the
+    # stem outside the bars is what it was whichever take wins
+    stem = before["keys#1"]
+    for item in before:
+        assert records[item].sections[0].bars == (2, 3) and records[item].sections[0].take == 1
         after = _samples(paths.raw(item))
-        np.testing.assert_array_equal(after[:, : 2 * SR], old[:, : 2 * SR])
-        np.testing.assert_array_equal(after[:, 6 * SR :], old[:, 6 * SR :])
-        assert not np.array_equal(after[:, _bars(2, 6)], old[:, _bars(2, 6)])
+        np.testing.assert_array_equal(after[:, : 2 * SR], stem[:, : 2 * SR])
+        np.testing.assert_array_equal(after[:, 6 * SR :], stem[:, 6 * SR :])
+        assert not np.array_equal(after[:, _bars(2, 6)], stem[:, _bars(2, 6)])
+    takes = [_samples(paths.raw(item))[:, _bars(2, 6)] for item in before]
+    assert not np.array_equal(takes[0], takes[1])
     assert records["keys#1"].sections[0].item_seed != records["keys#2"].sections[0].item_seed
 
 
@@ -497,29 +503,20 @@ def test_redos_in_a_row_each_continue_from_the_one_before(
     np.testing.assert_array_equal(after[:, 8 * SR :], base.raw["keys"][:, 8 * SR :])
 
 
-# --- found while writing these tests (issue 26 review): each fails today ---------------------------------------
+# --- found while writing these tests (issue 26 review): each failed before its fix ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redo.redone_key leaves the redo's section label out: `--bars 3-4` asked after `--section chorus` "
-    "(the same default seed) is a cache hit whose record still says section 'chorus'",
-)
 def test_the_record_names_the_redo_as_last_asked(chorus: tuple[Rendered, Requests], tmp_path: Path) -> None:
     done, _ = chorus
     paths = _copy(done, tmp_path)
     write_redos(paths.root, redo.ask_redos(done.song, paths.root, ["keys"], [], ["3-4"], None))
-    assert read_redos(paths.root)["keys"][0].section is None
+    assert read_redos(paths.root)["keys"][-1].section is None
     records = _generate(done.song, paths)
-    assert records["keys"].sections[0].section is None  # not "chorus"
-    assert paths.raw("keys").read_bytes() == done.files["keys"]  # the same audio: the same bars and seed
+    # another redo on top, named as asked; nothing generated: the same bars, seed and prefix give the same audio
+    assert [s.section for s in records["keys"].sections] == ["chorus", None]
+    assert records["keys"].reused is True and all(s.reused for s in records["keys"].sections)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redo.section_request replaces the request's continuation with the prefix, None at bar 1: a stem "
-    "that continues a `continuation:` file has its first bars redone from nothing instead of from that file",
-)
 def test_bar_one_of_a_stem_with_a_continuation_file_continues_from_it(
     tmp_path: Path, requests: Requests
 ) -> None:
@@ -541,12 +538,6 @@ def test_bar_one_of_a_stem_with_a_continuation_file_continues_from_it(
     np.testing.assert_array_equal(bar1.continuation.samples, whole.continuation.samples)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_bars lets --bars name the track's last, cut bar however short; an 8.3 s track's bar 5 is "
-    "0.3 s, below the generator's 0.5 s minimum, and the render fails with \"stem 'keys': duration 0.3 s "
-    'is not allowed"',
-)
 def test_a_short_last_bar_is_redone_or_refused_when_asked(tmp_path: Path) -> None:
     song = _song(tmp_path, "stems:\n  - {name: keys, prompt: keys}\n", duration=8.3)
     paths = RenderPaths(tmp_path / "t", "t")
@@ -564,12 +555,6 @@ def test_a_short_last_bar_is_redone_or_refused_when_asked(tmp_path: Path) -> Non
     np.testing.assert_array_equal(_samples(paths.raw("keys"))[:, : 8 * SR], before[:, : 8 * SR])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a recorded redo whose bars start past a since-shortened track's end reaches the generator as a "
-    'request of 0 s (redo._section_audio): the render fails with "duration 0.0 s is not allowed", which '
-    "names neither the redo nor --reset-sections",
-)
 def test_a_redo_past_a_shortened_tracks_end_is_not_a_zero_second_request(
     base: Rendered, tmp_path: Path
 ) -> None:

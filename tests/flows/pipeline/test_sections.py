@@ -12,9 +12,9 @@ import pytest
 from flows.pipeline.paths import SECTIONS
 from flows.pipeline.sections import (
     SectionRedo,
+    appended,
     bar_span,
     check_bars,
-    merged,
     parse_bars,
     read_redos,
     redos_of,
@@ -154,20 +154,16 @@ def test_check_bars_stops_at_the_tracks_last_bar(tmp_path: Path) -> None:
 # --- merging and storing ------------------------------------------------------------------------------------
 
 
-def test_a_new_redo_replaces_the_ones_it_overlaps_and_keeps_bar_order() -> None:
-    old = (SectionRedo(1, 2, 7), SectionRedo(5, 6, 8, "chorus"), SectionRedo(9, 9, 9))
-    new = SectionRedo(6, 8, 10)
-    assert merged(old, new) == (SectionRedo(1, 2, 7), SectionRedo(6, 8, 10), SectionRedo(9, 9, 9))
-    assert merged(old, SectionRedo(3, 4, 1)) == (
-        SectionRedo(1, 2, 7),
-        SectionRedo(3, 4, 1),
-        SectionRedo(5, 6, 8, "chorus"),
-        SectionRedo(9, 9, 9),
-    )
-    assert merged(old, SectionRedo(1, 9, 2)) == (SectionRedo(1, 9, 2),)
-    assert merged((), SectionRedo(4, 4, 3)) == (SectionRedo(4, 4, 3),)
-    # the same bars asked again with another seed: the newer one stands
-    assert merged(old, SectionRedo(5, 6, 99, "chorus"))[1] == SectionRedo(5, 6, 99, "chorus")
+def test_a_new_redo_goes_on_top_in_the_order_asked() -> None:
+    old = (SectionRedo(5, 6, 8, "chorus"), SectionRedo(1, 2, 7))
+    assert appended(old, SectionRedo(6, 8, 10)) == (*old, SectionRedo(6, 8, 10))
+    assert appended((), SectionRedo(4, 4, 3)) == (SectionRedo(4, 4, 3),)
+    # the last one asked again changes nothing; an earlier one asked again goes on top once more
+    assert appended(old, SectionRedo(1, 2, 7)) == old
+    assert appended(old, SectionRedo(5, 6, 8, "chorus")) == (*old, SectionRedo(5, 6, 8, "chorus"))
+    # the same bars with another seed, or asked by another name, are another redo
+    assert appended(old, SectionRedo(1, 2, 99))[-1] == SectionRedo(1, 2, 99)
+    assert appended(old, SectionRedo(1, 2, 7, "intro"))[-1] == SectionRedo(1, 2, 7, "intro")
 
 
 def test_redos_round_trip_through_sections_json(tmp_path: Path) -> None:
