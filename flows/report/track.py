@@ -257,7 +257,30 @@ def stem_card(stem: StemViews, prompt: str | None, record: StemRecord) -> str:
     takes = '<div class="takes">' + "".join(audio_figure(label, v) for label, v in stem.takes) + "</div>"
     roll = roll_figure(stem.roll, record.midi) if stem.roll else ""
     scores = takes_table(record)
-    return f'<div class="card" id="stem-{esc(stem.name)}">{head}{takes}{scores}{roll}{windows_details(record)}</div>'
+    redone = sections_table(record)
+    body = f"{head}{takes}{scores}{redone}{roll}{windows_details(record)}"
+    return f'<div class="card" id="stem-{esc(stem.name)}">{body}</div>'
+
+
+def sections_table(record: StemRecord) -> str:
+    """The stem's section redos (``render --section``), in the order asked; empty without any."""
+    done = record.generation.sections if record.generation else ()
+    if not done:
+        return ""
+    rows = [
+        (
+            esc(s.section or "–"),
+            "–" if s.bars is None else f"{s.bars[0]}-{s.bars[1]}",
+            esc(s.seed),
+            f"{number(s.start, 2)}-{number(s.end, 2)}",
+            esc(", ".join(f"{a:.3f}-{b:.3f}" for a, b in s.seams) or "–"),
+        )
+        for s in done
+    ]
+    body = table(("section", "bars", "seed", "seconds", "seams (crossfades, s)"), rows, (1, 2, 3))
+    return (
+        f'<div class="sections-redone"><p>Sections generated again, kept outside their bars:</p>{body}</div>'
+    )
 
 
 def takes_table(record: StemRecord) -> str:

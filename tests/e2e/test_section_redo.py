@@ -106,6 +106,8 @@ def test_the_manifest_records_the_redo_and_later_stages_are_redone(redone: dict[
     ):  # MIDI: redone (above); debug noise has no notes
         assert files[path] != old_files[path], path
     assert files["stems/drums.wav"] == old_files["stems/drums.wav"]
+    report = (redone["folder"] / "report.html").read_text()
+    assert report.count("Sections generated again") == 2 and "4.000-4.020, 7.980-8.000" in report
 
 
 def test_running_the_same_redo_again_reuses_it(
