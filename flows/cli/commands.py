@@ -155,7 +155,7 @@ def _cmd_album_render(args: argparse.Namespace) -> int:
 
     plans = [preflight.check(track, weights=not args.dry_run) for track in tracks]
     folder = Path(args.output) / slugify(album.title)
-    if args.only or redo_asked(args):
+    if args.only or args.seed is not None or redo_asked(args):
         return redo_album(args, album, tracks, folder, lambda: _render_album(args, args.force))
     if args.dry_run:
         emit(args, {"album": album.title, "tracks": plans}, "\n\n".join(preflight.describe(p) for p in plans))
@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --section/--bars: the stems to redo, by track number or folder",
     )
     p.add_argument("--seed", type=_seed, help="with --section/--bars: the redo's seed")
-    add_redo_flags(p)
+    add_redo_flags(p, preview=False)
     add_output_flags(p)
     p.set_defaults(func=_cmd_album_render)
     p = album.add_parser(

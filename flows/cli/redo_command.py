@@ -25,7 +25,8 @@ from stems.errors import UserInputError
 TRACK_MARK = ":"  # album render --only TRACK:STEM
 
 
-def add_redo_flags(p: argparse.ArgumentParser) -> None:
+def add_redo_flags(p: argparse.ArgumentParser, preview: bool = True) -> None:
+    """The section-redo flags of ``render`` (and, without ``--preview``, of ``album render``)."""
     p.add_argument(
         "--section",
         action="append",
@@ -41,12 +42,14 @@ def add_redo_flags(p: argparse.ArgumentParser) -> None:
         metavar="A-B",
         help="with --only: generate bars A to B (from 1) again, as --section does",
     )
-    p.add_argument(
-        "--preview",
-        action="store_true",
-        help="with one --section: generate just that section of every stem into a scratch folder "
-        "(<out>/previews/), going on from the finished render's audio where there is one; nothing else is touched",
-    )
+    if preview:
+        p.add_argument(
+            "--preview",
+            action="store_true",
+            help="with one --section: generate just that section of every stem into a scratch folder "
+            "(<out>/previews/), going on from the finished render's audio where there is one; nothing else is "
+            "touched",
+        )
     p.add_argument(
         "--reset-sections",
         action="store_true",
@@ -168,7 +171,8 @@ def redo_album(
 
     if not redo_asked(args):
         raise UserInputError(
-            "album render --only TRACK:STEM redoes part of a stem: give --section NAME or --bars A-B with it"
+            "album render --only TRACK:STEM and --seed redo part of a stem: give --section NAME or --bars A-B "
+            "with them, e.g. --only 2:bass --section chorus"
         )
     wanted: dict[int, list[str]] = {}
     for text in args.only or []:

@@ -79,7 +79,8 @@ def preview_section(
     audio: dict[str, Audio] = {}
     for level in generation.generation_levels(arrangement, list(arrangement.stems)):
         for model, items in level.items():
-            firsts = [i for i in items if split_item(i)[1] in (None, 1)]  # of a stem with takes, take 1
+            # of a stem with takes, the take that is the stem (take 1 without a render)
+            firsts = [i for i in items if split_item(i)[1] in (None, redo.stem_take(render.root, i))]
             made = _generate(arrangement, model, firsts, asked, render, scratch, progress)
             for item, (whole, from_render) in made.items():
                 name = split_item(item)[0]

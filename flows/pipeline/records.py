@@ -211,7 +211,7 @@ class GenerationRecord:
             "seconds": self.seconds,
             "melody": self.melody,
             "guide": self.guide,
-            "sections": [s.to_json() for s in self.sections],
+            **_set(sections=[s.to_json() for s in self.sections] or None),  # only a stem with section redos
             **_set(started=self.started, finished=self.finished, reused=self.reused),
         }
 

@@ -6,7 +6,8 @@ For each generation item with redos (``flows.pipeline.sections``):
 1. its base generation is made or reused as always (``flows.pipeline.generation.generate_jobs``, batched), and
    kept as ``.musicmaker/base/<item>.wav`` (stage record ``generate.<item>@base``), what its followers' base
    generations are conditioned on;
-2. each redo, in bar order, generates bars ``first``..``last`` again from the audio before them: the last
+2. each redo, in the order asked, generates bars ``first``..``last`` again from the audio it was asked on (of a
+   stem with takes, the take that was the stem then) before them: the last
    ``max_window - extend_stride`` s (the context every later window keeps) become the continuation prefix,
    the request starts at the section (``StemRequest.at``: its section texts, melody and guide at stem time),
    with the redo's seed. That audio is cached as ``generate.<item>@<first>-<last>`` by the item's base key, the
@@ -98,8 +99,8 @@ def ask_redos(
     bars: Sequence[str],
     seed: int | None,
 ) -> Redos:
-    """Every redo recorded in ``folder`` with the asked ones in (each replacing those of its items it overlaps);
-    a UserInputError for anything that cannot be redone. Writes nothing."""
+    """Every redo recorded in ``folder`` with the asked ones on top (:func:`flows.pipeline.sections.appended`); a
+    UserInputError for anything that cannot be redone. Writes nothing."""
     if not only:
         raise UserInputError(
             "--section and --bars redo part of a stem: name it with --only, e.g. --only bass --section chorus"
@@ -331,8 +332,8 @@ def _base_record(cache: StageCache, paths: RenderPaths, item: str, key: str) -> 
 
 def _restore_base(cache: StageCache, paths: RenderPaths, item: str, key: str) -> None:
     """An item whose redos were dropped: its kept base generation becomes its raw audio again."""
-    if cache.lookup("generate", item, key) is not None:
-        return
+    if not paths.base(item).is_file() or cache.lookup("generate", item, key) is not None:
+        return  # never redone (the common case: no file is hashed here), or its raw audio is its base
     hit = cache.lookup("generate", base_item(item), key)
     if hit is not None:
         copy_file_atomic(paths.base(item), paths.raw(item))
