@@ -7,6 +7,7 @@ missing one), and tolerates manifests missing any key (older renders).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from stems.conform.records import Analysis
 SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/transcribe)
 LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
 NAV = (
+    ("player", "Listen"),
     ("mix", "Mix"),
     ("licenses", "Licences"),
     ("sections", "Sections"),
@@ -33,6 +35,11 @@ NAV = (
     ("files", "Files"),
     ("environment", "Environment"),
 )
+
+
+SAFE_TAKE_FILE = re.compile(
+    r"takes/[^/\\\x00.][^/\\\x00]*/[0-9]+\.wav"
+)  # a take's file as a render writes it
 
 
 @dataclass(frozen=True)
