@@ -18,7 +18,7 @@ from typing import Any
 
 from flows.cli.common import EXIT_OK, emit
 from flows.pipeline import SECTIONS, TRACK_MANIFEST, TrackManifest, redo, sections
-from flows.schema import Arrangement
+from flows.schema import Album, Arrangement
 from stems.audio import write_bytes_atomic
 from stems.errors import UserInputError
 
@@ -63,7 +63,7 @@ def redo_asked(args: argparse.Namespace) -> bool:
 
 def asked_redos(
     args: argparse.Namespace, arrangement: Arrangement, folder: Path, only: list[str] | None
-) -> Any:
+) -> sections.Redos:
     """The folder's redos once this command's are in (or dropped): the one check of a redo request."""
     if args.reset_sections:
         if args.section or args.bars:
@@ -162,7 +162,7 @@ def split_track_stem(text: str) -> tuple[str, str]:
 
 
 def redo_album(
-    args: argparse.Namespace, album: Any, tracks: list[Arrangement], folder: Path, render: Callable[[], str]
+    args: argparse.Namespace, album: Album, tracks: list[Arrangement], folder: Path, render: Callable[[], str]
 ) -> int:
     """``album render --only TRACK:STEM --section NAME``: each named track's redos recorded, the album rendered
     (every track from its stage cache), each redone track's sections said."""
@@ -211,7 +211,7 @@ def redo_album(
     return EXIT_OK
 
 
-def _track_index(album: Any, tracks: list[Arrangement], name: str) -> int:
+def _track_index(album: Album, tracks: list[Arrangement], name: str) -> int:
     """A track of the album by its number (from 1) or its folder name."""
     from flows.schema import track_slug
 

@@ -49,13 +49,6 @@ from flows.report.media import (
     render_roll,
     timeline_from,
 )
-from flows.report.player import (
-    album_player_data,
-    bundles_of,
-    player_section,
-    remove_stale_bundles,
-    track_player,
-)
 from flows.report.track import (
     NAV,
     SAFE_TAKE_FILE,
@@ -167,10 +160,8 @@ def write_track_report(
     for index, name in enumerate(names, start=2):
         stems.append(_stem_views(folder, name, timeline, marks, read.stems.get(name)))
         report(f"report: {name}", index, len(names) + 1)
-    data = track_player(folder, read, stems, timeline)
     body = "".join(
         (
-            player_section(data),
             mix_section(folder, read, timeline, mix, arrangement_roll),
             licenses_section(read.licenses),
             sections_section(read, timeline),
@@ -185,7 +176,6 @@ def write_track_report(
         )
     )
     remove_stale_images(folder, _images_of(mix, arrangement_roll, stems))
-    remove_stale_bundles(folder, bundles_of(data))
     title = read.title or read.arrangement.title or folder.name
     return _write_page(folder, page(title, subtitle(read), NAV, body))
 
@@ -217,17 +207,14 @@ def write_album_report(folder: Path, manifest: Mapping[str, Any] | None = None) 
     _ensure_track_reports(folder, tracks)
     downloads = [*(f for f in (*ALBUM_AUDIO, ALBUM_CUE) if (folder / f).is_file()), ALBUM_MANIFEST]
     links = '<ul class="downloads">' + "".join(f"<li>{link(f)}</li>" for f in downloads) + "</ul>"
-    data = album_player_data(folder, tracks)
-    body = player_section(data)
-    body += section("album", "Album", album_player(folder) + links + album_loudness(read))
+    body = section("album", "Album", album_player(folder) + links + album_loudness(read))
     body += section("tracks", "Tracks", track_table(folder, tracks))
     body += licenses_section(read.licenses)
     title = read.title or folder.name
     artist = f" by {esc(read.artist)}" if read.artist else ""
     created = f" · rendered {esc(read.created)}" if read.created else ""
     subtitle_html = f"album{artist} · {len(tracks)} track{'' if len(tracks) == 1 else 's'}{created}"
-    nav = (("player", "Listen"), ("album", "Album"), ("tracks", "Tracks"), ("licenses", "Licences"))
-    remove_stale_bundles(folder, bundles_of(data))
+    nav = (("album", "Album"), ("tracks", "Tracks"), ("licenses", "Licences"))
     return _write_page(folder, page(title, subtitle_html, nav, body))
 
 

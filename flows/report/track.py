@@ -22,7 +22,6 @@ from stems.conform.records import Analysis
 SILENT_DBFS = -80.0  # the silence threshold the transcriber warns at (stems/transcribe)
 LOUDNESS_KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs")
 NAV = (
-    ("player", "Listen"),
     ("mix", "Mix"),
     ("licenses", "Licences"),
     ("sections", "Sections"),
