@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,15 +151,17 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def _start(chromium: str, profile: Path, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
-    """Start Chromium and return it with its browser websocket URL.
+def _start(
+    chromium: str, profile: Path, timeout: float, flags: Sequence[str] = CHROMIUM_FLAGS
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Chromium with ``flags`` and return it with its browser websocket URL.
 
     Chromium writes the port it picked and the browser target's path to ``DevToolsActivePort`` in its
     profile folder; polling that file needs no pipe (a full stderr pipe would block the browser).
     """
     log = (profile / "chromium.log").open("wb")
     proc = subprocess.Popen(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        [chromium, *flags, f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL,
         stderr=log,
         start_new_session=True,
