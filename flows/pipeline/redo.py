@@ -185,8 +185,9 @@ def generate_jobs(
     out: list[dict[str, GenerationRecord]] = [{} for _ in jobs]
     bases: list[generation.GenerationJob] = []
     pending: list[tuple[int, str, str]] = []
-    for index, job in enumerate(jobs):
-        chain, names = _Chain(model, job, takes_melody, progress), []
+    chains = [_Chain(model, job, takes_melody, progress) for job in jobs]  # each key and base found once
+    for index, (job, chain) in enumerate(zip(jobs, chains)):
+        names = []
         for name in job.names:
             if not redos_of(job.paths.root, name):
                 _restore_base(chain.cache, job.paths, name, chain.key(name))
@@ -199,13 +200,12 @@ def generate_jobs(
                 sections = tuple(replace(s, reused=True) for s in record.sections)
                 out[index][name] = replace(record, sections=sections, reused=True)
                 continue
-            if _base_record(chain.cache, job.paths, name, chain.key(name)) is None:
+            if chain.base(name) is None:
                 names.append(name)
             pending.append((index, name, full))
         bases.append(replace(job, names=tuple(names)))
     for index, records in enumerate(generation.generate_jobs(model, bases, progress)):
         out[index].update(records)
-    chains = {index: _Chain(model, jobs[index], takes_melody, progress) for index, _, _ in pending}
     for index, name, full in pending:
         made = out[index].get(name)  # the base generation, when this call made it
         record = chains[index].install(name, full)
@@ -224,6 +224,7 @@ class _Chain:
         self.cache = StageCache(job.paths.root)
         self.redos = read_redos(job.paths.root)
         self._keys: dict[str, str] = {}
+        self._bases: dict[str, GenerationRecord] = {}
         self._audio: dict[tuple[str, int], Audio] = {}
         self._done: dict[tuple[str, int], SectionRecord] = {}
 
@@ -236,6 +237,15 @@ class _Chain:
                 job.arrangement, stem, self.model, job.paths, self.takes_melody, item
             )
         return self._keys[item]
+
+    def base(self, item: str) -> GenerationRecord | None:
+        """The item's base generation record (:func:`_base_record`), once found; None until it is made."""
+        if item not in self._bases:
+            found = _base_record(self.cache, self.job.paths, item, self.key(item))
+            if found is None:
+                return None
+            self._bases[item] = found
+        return self._bases[item]
 
     def source(self, item: str, index: int) -> str:
         """The item whose audio redo ``index`` of ``item`` went onto: the take that was the stem, or itself."""
@@ -269,9 +279,7 @@ class _Chain:
 
         paths = self.job.paths
         if count == 0:
-            assert _base_record(self.cache, paths, item, self.key(item)) is not None, (
-                f"{item}: no base generation"
-            )
+            assert self.base(item) is not None, f"{item}: no base generation"
             return read_audio(paths.base(item))
         redo = self.redos[item][count - 1]
         before = self.audio(self.source(item, count - 1), count - 1)
@@ -299,7 +307,7 @@ class _Chain:
     def install(self, item: str, full: str) -> GenerationRecord:
         """Write ``item``'s raw audio with every redo and its record (keyed ``full``)."""
         paths, count = self.job.paths, len(self.redos[item])
-        base = _base_record(self.cache, paths, item, self.key(item))
+        base = self.base(item)
         assert base is not None, f"{item}: its base generation was made or found just before"
         write_wav(paths.raw(item), self.audio(item, count))
         done = tuple(self._done[item, i] for i in range(1, count + 1) if (item, i) in self._done)

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from flows.pipeline import generation, redo
+from flows.pipeline import redo
 from flows.pipeline.paths import RenderPaths
 from flows.pipeline.preview import preview_section
-from flows.pipeline.records import GenerationRecord
 from flows.pipeline.sections import write_redos
-from flows.schema import Arrangement, parse_arrangement
+from flows.schema import parse_arrangement
+from tests.support.generation import generate_all
 
 SONG = """\
 title: T
@@ -37,15 +37,6 @@ stems:
 FADE = 2000  # samples left out at each end of a comparison: the redo's crossfades lie there
 
 
-def _generate(song: Arrangement, paths: RenderPaths) -> dict[str, GenerationRecord]:
-    records: dict[str, GenerationRecord] = {}
-    for level in generation.generation_levels(song, list(song.stems)):
-        for model, names in level.items():
-            (made,) = redo.generate_jobs(model, [generation.GenerationJob(song, paths, tuple(names))])
-            records.update(made)
-    return records
-
-
 def _tree(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -58,7 +49,7 @@ def test_the_preview_is_what_the_redo_splices_in_and_the_render_is_untouched(tmp
     song = parse_arrangement(SONG, tmp_path / "song.yaml")
     paths = RenderPaths(tmp_path / "out" / "t", "t")
     paths.root.mkdir(parents=True)
-    _generate(song, paths)
+    generate_all(song, paths)
     before = _tree(paths.root)
     preview = preview_section(song, tmp_path / "out", "t", "chorus", 11, None)
     assert _tree(paths.root) == before
@@ -69,7 +60,7 @@ def test_the_preview_is_what_the_redo_splices_in_and_the_render_is_untouched(tmp
     mix, _ = sf.read(str(preview.mix), dtype="float32", always_2d=True)
     assert mix.shape[1] == 2 and 0 < np.abs(mix).max() <= 10 ** (-1 / 20) + 1e-6
     write_redos(paths.root, redo.ask_redos(song, paths.root, ["keys"], ["chorus"], [], 11))
-    _generate(song, paths)
+    generate_all(song, paths)
     for name in ("keys", "bass"):  # bass follows keys: its preview followed the keys' preview
         made, _ = sf.read(str(paths.section(name, 3, 4)), dtype="float32", always_2d=True)
         np.testing.assert_array_equal(made[FADE:-FADE], heard[name][0][FADE:-FADE])

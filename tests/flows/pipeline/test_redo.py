@@ -29,6 +29,7 @@ from stems.errors import UserInputError
 from stems.musicgen.generator import Generator
 from stems.musicgen.splice import JOIN_FADE_S
 from stems.musicgen.types import StemRequest
+from tests.support.generation import generate_all
 
 SR = 32_000
 BAR = 2.0  # seconds: 4 beats at 120 bpm
@@ -51,16 +52,6 @@ def _song(
 ) -> Arrangement:
     text = HEAD.format(duration=duration, model=model) + extra + SECTIONS_YAML + stems
     return parse_arrangement(text, folder / "song.yaml")
-
-
-def _generate(song: Arrangement, paths: RenderPaths) -> dict[str, GenerationRecord]:
-    """The generation stage as a render runs it: each follow level after the one before, a job per model."""
-    records: dict[str, GenerationRecord] = {}
-    for level in generation.generation_levels(song, list(song.stems)):
-        for model, names in level.items():
-            (made,) = redo.generate_jobs(model, [generation.GenerationJob(song, paths, tuple(names))])
-            records.update(made)
-    return records
 
 
 def _samples(path: Path) -> np.ndarray:
@@ -136,7 +127,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     folder = tmp_path_factory.mktemp("redo-base")
     song, root = _song(folder), folder / "t"
     root.mkdir()
-    records = _generate(song, RenderPaths(root, "t"))
+    records = generate_all(song, RenderPaths(root, "t"))
     assert set(records) == {"keys", "bass"} and not any(r.reused for r in records.values())
     return _rendered(song, root, records)
 
@@ -155,7 +146,7 @@ def chorus(base: Rendered, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         paths = _copy(base, tmp_path_factory.mktemp("redo-chorus"))
         write_redos(paths.root, redo.ask_redos(base.song, paths.root, ["keys"], ["chorus"], [], None))
-        yield _rendered(base.song, paths.root, _generate(base.song, paths)), spy
+        yield _rendered(base.song, paths.root, generate_all(base.song, paths)), spy
     finally:
         monkeypatch.undo()
 
@@ -341,7 +332,7 @@ def test_the_same_redo_again_is_reused_without_a_model(
 ) -> None:
     done, _ = chorus
     paths = _copy(done, tmp_path)
-    records = _generate(done.song, paths)
+    records = generate_all(done.song, paths)
     for name in ("keys", "bass"):
         assert records[name].reused is True
         assert records[name].sections[0].bars == (3, 4)
@@ -352,7 +343,7 @@ def test_a_reused_redo_does_not_say_its_sections_were_made(
     chorus: tuple[Rendered, Requests], tmp_path: Path, no_model: None
 ) -> None:
     done, _ = chorus
-    records = _generate(done.song, _copy(done, tmp_path))
+    records = generate_all(done.song, _copy(done, tmp_path))
     assert all(s.reused is not False for r in records.values() for s in r.sections)
 
 
@@ -363,7 +354,7 @@ def test_reset_sections_restores_the_base_without_a_model(
     paths = _copy(done, tmp_path)
     write_redos(paths.root, redo.reset_redos(done.song, paths.root, ["keys"]))
     assert read_redos(paths.root) == {}
-    records = _generate(done.song, paths)
+    records = generate_all(done.song, paths)
     for name in ("keys", "bass"):
         assert paths.raw(name).read_bytes() == base.files[name]
         assert records[name].reused is True and records[name].sections == ()
@@ -374,7 +365,7 @@ def test_redoing_the_follower_alone_keeps_its_leader(
 ) -> None:
     paths = _copy(base, tmp_path)
     write_redos(paths.root, redo.ask_redos(base.song, paths.root, ["bass"], ["chorus"], [], None))
-    records = _generate(base.song, paths)
+    records = generate_all(base.song, paths)
     assert records["keys"].reused is True and paths.raw("keys").read_bytes() == base.files["keys"]
     (bass,) = requests.of("bass")
     assert bass.melody is not None
@@ -390,7 +381,7 @@ def test_the_first_and_the_last_bars_have_one_seam_each(
 ) -> None:
     paths = _copy(base, tmp_path)
     write_redos(paths.root, {"keys": (SectionRedo(1, 1, 1), SectionRedo(5, 5, 2))})
-    record = _generate(base.song, paths)["keys"]
+    record = generate_all(base.song, paths)["keys"]
     first, last = record.sections
     assert (first.bars, first.start, first.end, first.seams) == (
         (1, 1),
@@ -418,7 +409,7 @@ def test_another_seed_gives_other_bars(
     done, _ = chorus
     paths = _copy(done, tmp_path)
     write_redos(paths.root, redo.ask_redos(base.song, paths.root, ["keys"], ["chorus"], [], 12345))
-    records = _generate(base.song, paths)
+    records = generate_all(base.song, paths)
     assert records["keys"].reused is False and records["keys"].sections[-1].seed == 12345
     assert [s.seed for s in records["keys"].sections][:-1] == [s.seed for s in done_sections(done)]
     for name in ("keys", "bass"):
@@ -432,10 +423,10 @@ def test_a_stereo_stem_is_redone_in_both_channels(tmp_path: Path) -> None:
     song = _song(tmp_path, "stems:\n  - {name: pads, prompt: wide pads}\n", model="debug-stereo", duration=8)
     paths = RenderPaths(tmp_path / "t", "t")
     paths.root.mkdir()
-    _generate(song, paths)
+    generate_all(song, paths)
     before = _samples(paths.raw("pads"))
     write_redos(paths.root, redo.ask_redos(song, paths.root, ["pads"], [], ["3"], None))
-    record = _generate(song, paths)["pads"]
+    record = generate_all(song, paths)["pads"]
     after = _samples(paths.raw("pads"))
     assert before.shape == after.shape == (2, 8 * SR) and record.channels == 2
     np.testing.assert_array_equal(after[:, : 4 * SR], before[:, : 4 * SR])
@@ -448,10 +439,10 @@ def test_every_take_of_a_stem_is_redone(tmp_path: Path) -> None:
     song = _song(tmp_path, "stems:\n  - {name: keys, prompt: keys, takes: 2}\n", duration=8)
     paths = RenderPaths(tmp_path / "t", "t")
     paths.root.mkdir()
-    _generate(song, paths)
+    generate_all(song, paths)
     before = {k: _samples(paths.raw(k)) for k in ("keys#1", "keys#2")}
     write_redos(paths.root, redo.ask_redos(song, paths.root, ["keys"], [], ["2-3"], None))
-    records = _generate(song, paths)
+    records = generate_all(song, paths)
     assert set(records) == {"keys#1", "keys#2"}
     # every take of the bars goes into the take that was the stem (take 1: no render picked another), so the
     # stem outside the bars is what it was whichever take wins
@@ -471,13 +462,13 @@ def test_a_redo_with_a_changed_base_is_made_on_the_new_base(base: Rendered, tmp_
     """The arrangement's keys prompt edited after a redo: the base is generated again, the redo on top of it."""
     paths = _copy(base, tmp_path)
     write_redos(paths.root, {"keys": (SectionRedo(3, 4, 1),)})
-    first = _generate(base.song, paths)["keys"]
+    first = generate_all(base.song, paths)["keys"]
     edited = base.song.model_copy(update={"stems": [_prompted(s) for s in base.song.stems]})
-    record = _generate(edited, paths)["keys"]
+    record = generate_all(edited, paths)["keys"]
     assert first.reused is False and record.reused is False and record.sections[0].bars == (3, 4)
     fresh = RenderPaths(tmp_path / "fresh", "t")
     fresh.root.mkdir()
-    _generate(edited, fresh)  # the edited song's base, without redos
+    generate_all(edited, fresh)  # the edited song's base, without redos
     after, new_base = _samples(paths.raw("keys")), _samples(fresh.raw("keys"))
     np.testing.assert_array_equal(after[:, : 4 * SR], new_base[:, : 4 * SR])
     assert paths.base("keys").read_bytes() == fresh.raw("keys").read_bytes()
@@ -492,7 +483,7 @@ def test_redos_in_a_row_each_continue_from_the_one_before(
 ) -> None:
     paths = _copy(base, tmp_path)
     write_redos(paths.root, {"keys": (SectionRedo(3, 3, 1), SectionRedo(4, 4, 2))})
-    record = _generate(base.song, paths)["keys"]
+    record = generate_all(base.song, paths)["keys"]
     assert [s.bars for s in record.sections] == [(3, 3), (4, 4)]
     bar3, bar4 = sorted(requests.of("keys"), key=lambda r: r.at)
     after = _samples(paths.raw("keys"))
@@ -511,7 +502,7 @@ def test_the_record_names_the_redo_as_last_asked(chorus: tuple[Rendered, Request
     paths = _copy(done, tmp_path)
     write_redos(paths.root, redo.ask_redos(done.song, paths.root, ["keys"], [], ["3-4"], None))
     assert read_redos(paths.root)["keys"][-1].section is None
-    records = _generate(done.song, paths)
+    records = generate_all(done.song, paths)
     # another redo on top, named as asked; nothing generated: the same bars, seed and prefix give the same audio
     assert [s.section for s in records["keys"].sections] == ["chorus", None]
     assert records["keys"].reused is True and all(s.reused for s in records["keys"].sections)
@@ -529,9 +520,9 @@ def test_bar_one_of_a_stem_with_a_continuation_file_continues_from_it(
     song = _song(tmp_path, "stems:\n  - {name: keys, prompt: keys, continuation: before.wav}\n", duration=8)
     paths = RenderPaths(tmp_path / "t", "t")
     paths.root.mkdir()
-    _generate(song, paths)
+    generate_all(song, paths)
     write_redos(paths.root, redo.ask_redos(song, paths.root, ["keys"], [], ["1"], None))
-    _generate(song, paths)
+    generate_all(song, paths)
     whole, bar1 = requests.of("keys")
     assert whole.continuation is not None and bar1.at == 0.0
     assert bar1.continuation is not None
@@ -542,7 +533,7 @@ def test_a_short_last_bar_is_redone_or_refused_when_asked(tmp_path: Path) -> Non
     song = _song(tmp_path, "stems:\n  - {name: keys, prompt: keys}\n", duration=8.3)
     paths = RenderPaths(tmp_path / "t", "t")
     paths.root.mkdir()
-    _generate(song, paths)
+    generate_all(song, paths)
     before = _samples(paths.raw("keys"))
     try:
         asked = redo.ask_redos(song, paths.root, ["keys"], [], ["5"], None)
@@ -550,7 +541,7 @@ def test_a_short_last_bar_is_redone_or_refused_when_asked(tmp_path: Path) -> Non
         assert "--bars 5" in str(refused)
         return
     write_redos(paths.root, asked)
-    record = _generate(song, paths)["keys"]
+    record = generate_all(song, paths)["keys"]
     assert record.sections[0].bars == (5, 5)
     np.testing.assert_array_equal(_samples(paths.raw("keys"))[:, : 8 * SR], before[:, : 8 * SR])
 
@@ -562,7 +553,7 @@ def test_a_redo_past_a_shortened_tracks_end_is_not_a_zero_second_request(
     write_redos(paths.root, {"keys": (SectionRedo(5, 5, 1),)})
     shorter = _song(tmp_path, duration=8)  # 4 bars: bar 5 is gone
     try:
-        records = _generate(shorter, paths)
+        records = generate_all(shorter, paths)
     except UserInputError as refused:  # or refuse, saying how to drop the redo
         assert "--reset-sections" in str(refused)
         return
@@ -585,11 +576,11 @@ def test_a_band_stems_redo_redoes_the_band_take_and_its_split_follows(tmp_path: 
     song = _song(tmp_path, stems)
     paths = RenderPaths(tmp_path / "t", "t")
     paths.root.mkdir()
-    _generate(song, paths)
+    generate_all(song, paths)
     band.separate_band(song, list(song.stems), paths)
     before = {n: _samples(paths.raw(n)) for n in ("band", "lead", "drums", "bass")}
     write_redos(paths.root, redo.ask_redos(song, paths.root, ["drums"], ["chorus"], [], None))
-    records = _generate(song, paths)
+    records = generate_all(song, paths)
     assert [s.bars for s in records["band"].sections] == [(3, 4)] and records["lead"].sections[0].bars == (
         3,
         4,
